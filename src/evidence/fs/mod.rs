@@ -1,0 +1,170 @@
+//! A read-only view of one filesystem found in the evidence.
+//!
+//! Everything above this floor (image stores, layers, exports) reads the
+//! evidence only through [`FileSystem`], so the same Docker logic works on a
+//! mounted directory and on an ext4 or XFS volume inside a disk image.
+//!
+//! Rules every implementation keeps:
+//! - paths are [`EvPath`]s: relative to the filesystem root, `/`-separated,
+//!   raw bytes (Linux file names need not be UTF-8);
+//! - no symbolic link is ever followed, neither in an intermediate component
+//!   (that is an error, [`FsError::SymlinkInPath`]) nor at the end
+//!   ([`FileSystem::metadata`] describes the link itself);
+//! - only regular files are opened for reading: a device node inside the
+//!   evidence is data, never something to open on the examiner's machine;
+//! - nothing is ever written.
+
+mod host;
+mod path;
+
+pub use host::HostDir;
+pub use path::EvPath;
+
+use std::io::Read;
+
+/// What kind of object a directory entry or inode is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+    CharDevice,
+    BlockDevice,
+    Fifo,
+    Socket,
+    Unknown,
+}
+
+/// Seconds and nanoseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
+pub struct Timestamp {
+    pub secs: i64,
+    pub nanos: u32,
+}
+
+/// The metadata of one inode, as stored (never of a link's target).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+    pub kind: FileKind,
+    /// Permission bits including setuid/setgid/sticky (`mode & 0o7777`).
+    pub perm: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub nlink: u64,
+    /// Inode number (unique within this filesystem).
+    pub ino: u64,
+    pub rdev_major: u32,
+    pub rdev_minor: u32,
+    pub mtime: Timestamp,
+    pub atime: Timestamp,
+    pub ctime: Timestamp,
+    /// Birth (creation) time, where the filesystem records it.
+    pub btime: Option<Timestamp>,
+}
+
+impl Metadata {
+    pub fn is_dir(&self) -> bool {
+        self.kind == FileKind::Dir
+    }
+    pub fn is_file(&self) -> bool {
+        self.kind == FileKind::File
+    }
+    /// Overlayfs marks a deleted path with a 0/0 character device
+    /// (Linux `Documentation/filesystems/overlayfs.rst`, "whiteouts").
+    pub fn is_overlay_whiteout(&self) -> bool {
+        self.kind == FileKind::CharDevice && self.rdev_major == 0 && self.rdev_minor == 0
+    }
+}
+
+/// One entry of a directory listing (`.` and `..` are never returned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    pub name: Vec<u8>,
+    pub kind: FileKind,
+}
+
+/// A regular file opened for reading: streamed with [`Read`], or read at
+/// any offset with [`FileReader::read_at`].
+pub trait FileReader: Read + Send {
+    /// Reads up to `buf.len()` bytes at `offset` without moving the stream
+    /// position; returns 0 at end of file.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize>;
+}
+
+/// Errors from reading the evidence; each names the path it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    #[error("{path}: no such file or directory in the evidence")]
+    NotFound { path: String },
+    #[error("{path}: not a directory")]
+    NotADirectory { path: String },
+    #[error("{path}: not a regular file ({kind:?})")]
+    NotAFile { path: String, kind: FileKind },
+    #[error("{path}: a path component is a symbolic link; links inside the evidence are never followed")]
+    SymlinkInPath { path: String },
+    #[error("{path}: corrupt filesystem structure: {detail}")]
+    Corrupt { path: String, detail: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl FsError {
+    /// True when the object simply is not there (as opposed to unreadable).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, FsError::NotFound { .. })
+    }
+}
+
+/// A read-only filesystem inside the evidence.
+pub trait FileSystem: Send + Sync {
+    /// Metadata of the object at `path`; a symlink is described, not followed.
+    fn metadata(&self, path: &EvPath) -> Result<Metadata, FsError>;
+    /// Entries of the directory at `path`, in on-disk order.
+    fn read_dir(&self, path: &EvPath) -> Result<Vec<DirEntry>, FsError>;
+    /// Opens the regular file at `path` for reading.
+    fn open(&self, path: &EvPath) -> Result<Box<dyn FileReader>, FsError>;
+    /// The target of the symbolic link at `path`, as stored.
+    fn read_link(&self, path: &EvPath) -> Result<Vec<u8>, FsError>;
+    /// Extended attributes of the object at `path` (all namespaces,
+    /// `trusted.*` included where the source keeps them).
+    fn xattrs(&self, path: &EvPath) -> Result<Vec<(Vec<u8>, Vec<u8>)>, FsError>;
+    /// A short description for reports ("directory /mnt/evidence",
+    /// "ext4 in partition 1 of disk.E01").
+    fn describe(&self) -> String;
+
+    /// Reads a whole small file (configs, ids); refuses files over `limit`.
+    fn read_small(&self, path: &EvPath, limit: u64) -> Result<Vec<u8>, FsError> {
+        let meta = self.metadata(path)?;
+        if meta.kind != FileKind::File {
+            return Err(FsError::NotAFile {
+                path: path.display(),
+                kind: meta.kind,
+            });
+        }
+        if meta.size > limit {
+            return Err(FsError::Corrupt {
+                path: path.display(),
+                detail: format!("{} bytes, more than the {limit} expected", meta.size),
+            });
+        }
+        let mut out = Vec::with_capacity(meta.size as usize);
+        self.open(path)?
+            .read_to_end(&mut out)
+            .map_err(|source| FsError::Io {
+                path: path.display(),
+                source,
+            })?;
+        Ok(out)
+    }
+
+    /// True when `path` exists (as any kind of object).
+    fn exists(&self, path: &EvPath) -> bool {
+        self.metadata(path).is_ok()
+    }
+}

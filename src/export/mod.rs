@@ -1,0 +1,269 @@
+//! Writing what was found: per image, `OUTPUT_DIR/image_<12 hex>/` with
+//! the loadable archive, each layer tar, the original config, a
+//! reconstructed Dockerfile, `report.json` and `SHA256SUMS`.
+
+pub mod archive;
+pub mod dockerfile;
+mod progress;
+mod verify;
+
+pub use progress::{LayerProgress, ProgressSink};
+pub use verify::{VerifiedImage, verify_images};
+
+use crate::digest::sha256_hex;
+use crate::layer::{LayerInput, ProduceError, Produced, produce};
+use crate::report::{Finding, FindingKind, ImageReport, LayerReport, Method, Totals};
+use crate::store::StoreError;
+use crate::store::docker::{DataRoot, LayerLocation};
+use crate::store::model::Image;
+use archive::{ArchiveLayer, ArchivePlan, write_archive};
+use rayon::prelude::*;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How to export.
+#[derive(Clone, Default)]
+pub struct ExportOptions {
+    /// Replace an existing `image_<id>` directory.
+    pub force: bool,
+    /// Ignore tar-split and rebuild every layer from its files.
+    pub rebuild: bool,
+    /// Where progress goes (nothing when `None`).
+    pub progress: Option<Arc<dyn ProgressSink>>,
+    /// The evidence as the examiner named it, for the report.
+    pub evidence: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path}: already exists; use --force to replace it")]
+    Exists { path: String },
+    #[error("{path}: cannot write output: {source}")]
+    Output {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("image {image}: layer {index}: {source}")]
+    Layer {
+        image: String,
+        index: usize,
+        #[source]
+        source: ProduceError,
+    },
+}
+
+fn out_err(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ {
+    move |source| ExportError::Output {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The directory an image is written to.
+pub fn image_dir(out: &Path, image: &Image) -> PathBuf {
+    out.join(format!("image_{}", image.short_id()))
+}
+
+/// Exports one image from a Docker data root into `out`.
+pub fn export_image(
+    root: &DataRoot,
+    image: &Image,
+    out: &Path,
+    opts: &ExportOptions,
+) -> Result<ImageReport, ExportError> {
+    let started = now();
+    let dir = image_dir(out, image);
+    if dir.symlink_metadata().is_ok() {
+        if !opts.force {
+            return Err(ExportError::Exists {
+                path: dir.display().to_string(),
+            });
+        }
+        fs::remove_dir_all(&dir).map_err(out_err(&dir))?;
+    }
+    fs::create_dir_all(&dir).map_err(out_err(&dir))?;
+    let locations = root.locate_layers(image)?;
+
+    let produced: Vec<(LayerLocation, Produced, PathBuf)> = locations
+        .into_par_iter()
+        .map(|loc| {
+            let ldir = dir.join(format!("layer_{}", loc.index));
+            fs::create_dir_all(&ldir).map_err(out_err(&ldir))?;
+            let file = ldir.join("layer.tar");
+            let p = write_layer(root, image, &loc, &file, opts)?;
+            Ok((loc, p, file))
+        })
+        .collect::<Result<_, ExportError>>()?;
+
+    let mut layers = Vec::with_capacity(produced.len());
+    let mut archive_layers = Vec::with_capacity(produced.len());
+    for (loc, p, file) in produced {
+        archive_layers.push(ArchiveLayer {
+            sha256: p.written.sha256.clone(),
+            size: p.written.size,
+            file,
+        });
+        layers.push(layer_report(&loc, p));
+    }
+
+    let mut findings = Vec::new();
+    if !image.config_verified {
+        findings.push(Finding::new(
+            FindingKind::ConfigHashMismatch,
+            None,
+            format!(
+                "the stored config hashes to sha256:{}, not to its name {}",
+                sha256_hex(&image.config_bytes),
+                image.id
+            ),
+        ));
+    }
+    let derived = layers.iter().any(|l| !l.verified);
+    let config = if derived {
+        let new_ids: Vec<String> = layers.iter().map(|l| format!("sha256:{}", l.sha256)).collect();
+        let cfg = derive_config(&image.config_bytes, &new_ids);
+        findings.push(Finding::new(
+            FindingKind::DerivedConfig,
+            None,
+            format!(
+                "layer(s) {} could not be reproduced byte for byte; image.tar carries a derived config (image id sha256:{}) with their new diff_ids; image_metadata.json keeps the original",
+                layers.iter().filter(|l| !l.verified).map(|l| l.index.to_string()).collect::<Vec<_>>().join(", "),
+                sha256_hex(&cfg)
+            ),
+        ));
+        cfg
+    } else {
+        image.config_bytes.clone()
+    };
+
+    let mut sums: Vec<(String, String)> = Vec::new();
+    for l in &layers {
+        sums.push((l.sha256.clone(), format!("layer_{}/layer.tar", l.index)));
+    }
+    let plan = ArchivePlan::new(&config, &image.tags, &archive_layers);
+    let tar_path = dir.join("image.tar");
+    let (tar_sha, tar_len) = write_archive(&tar_path, &plan, &archive_layers).map_err(out_err(&tar_path))?;
+    sums.push((tar_sha, "image.tar".into()));
+    sums.push(write_file(&dir, "manifest.json", &plan.manifest_json)?);
+    sums.push(write_file(&dir, "image_metadata.json", &image.config_bytes)?);
+    let dockerfile = dockerfile::reconstruct(&image.id, &image.tags, &image.config);
+    sums.push(write_file(&dir, "Dockerfile", dockerfile.as_bytes())?);
+
+    let totals = Totals {
+        layers: layers.len(),
+        layers_verified: layers.iter().filter(|l| l.verified).count(),
+        layers_rebuilt: layers.iter().filter(|l| l.method == Method::Rebuilt).count(),
+        bytes_written: layers.iter().map(|l| l.size).sum::<u64>() + tar_len,
+        files_checked: layers.iter().map(|l| l.files_checked).sum(),
+        findings: findings.len() + layers.iter().map(|l| l.findings.len()).sum::<usize>(),
+    };
+    let report = ImageReport {
+        tool: format!("docker-forensics {}", env!("CARGO_PKG_VERSION")),
+        evidence: opts.evidence.clone(),
+        volume: root.volume.label.clone(),
+        data_root: root.path.display(),
+        data_root_reason: root.reason.clone(),
+        image_id: image.id.clone(),
+        tags: image.tags.clone(),
+        digests: image.digests.clone(),
+        config_verified: image.config_verified,
+        archive_image_id: format!("sha256:{}", sha256_hex(&config)),
+        derived_config: derived,
+        verified: totals.findings == 0 && totals.layers_verified == totals.layers,
+        layers,
+        findings,
+        totals,
+        started,
+        finished: now(),
+    };
+    let mut json = serde_json::to_vec_pretty(&report).unwrap_or_default();
+    json.push(b'\n');
+    sums.push(write_file(&dir, "report.json", &json)?);
+    let mut text = String::new();
+    for (sha, name) in &sums {
+        text.push_str(&format!("{sha}  {name}\n"));
+    }
+    write_file(&dir, "SHA256SUMS", text.as_bytes())?;
+    Ok(report)
+}
+
+fn write_layer(
+    root: &DataRoot,
+    image: &Image,
+    loc: &LayerLocation,
+    file: &Path,
+    opts: &ExportOptions,
+) -> Result<Produced, ExportError> {
+    let bar = opts.progress.as_ref().map(|p| {
+        p.start_layer(
+            &format!("{} layer {}", image.short_id(), loc.index),
+            loc.size,
+        )
+    });
+    let advance = |n: u64| {
+        if let Some(b) = &bar {
+            b.advance(n);
+        }
+    };
+    let input = LayerInput {
+        fs: root.fs(),
+        dir: &loc.dir,
+        tar_split: loc.tar_split.as_ref(),
+        diff_id: &loc.diff_id,
+        force_rebuild: opts.rebuild,
+    };
+    let open = || File::create(file).map(|f| BufWriter::with_capacity(1 << 20, f));
+    let (mut w, produced) = produce(input, open, &advance).map_err(|source| ExportError::Layer {
+        image: image.id.clone(),
+        index: loc.index,
+        source,
+    })?;
+    w.flush().map_err(out_err(file))?;
+    if let Some(b) = bar {
+        b.finish();
+    }
+    Ok(produced)
+}
+
+/// The layer's report entry; the locator's findings come first.
+pub fn layer_report(loc: &LayerLocation, p: Produced) -> LayerReport {
+    let mut findings = loc.findings.clone();
+    findings.extend(p.findings);
+    LayerReport {
+        index: loc.index,
+        diff_id: loc.diff_id.clone(),
+        chain_id: loc.chain_id.clone(),
+        cache_id: Some(loc.cache_id.clone()),
+        method: p.method,
+        sha256: p.written.sha256,
+        size: p.written.size,
+        verified: p.verified,
+        files_checked: p.written.files_checked,
+        findings,
+    }
+}
+
+/// The original config with `rootfs.diff_ids` replaced, key order kept.
+fn derive_config(original: &[u8], diff_ids: &[String]) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(original).unwrap_or_default();
+    if let Some(rootfs) = v.get_mut("rootfs").and_then(|r| r.as_object_mut()) {
+        rootfs.insert("diff_ids".into(), serde_json::json!(diff_ids));
+    }
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(String, String), ExportError> {
+    let path = dir.join(name);
+    fs::write(&path, bytes).map_err(out_err(&path))?;
+    Ok((sha256_hex(bytes), name.to_string()))
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+

@@ -1,0 +1,11 @@
+//! One layer → a tar stream: the original one replayed from tar-split
+//! ([`replay`]), or a new one built from the unpacked files ([`retar`]).
+
+pub mod produce;
+pub mod replay;
+pub mod retar;
+pub mod tarsplit;
+
+pub use replay::{LayerDir, ReplayError, Written, replay};
+pub use retar::{RetarError, retar};
+pub use produce::{LayerInput, ProduceError, Produced, produce};

@@ -1,0 +1,144 @@
+//! What we found and what we verified, in the form written to
+//! `report.json` and printed by `verify --json`.
+
+use serde::Serialize;
+
+/// What kind of integrity problem a finding records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// A file's bytes differ from what tar-split recorded (CRC-64).
+    ContentChanged,
+    /// A file's size differs from what tar-split recorded.
+    SizeChanged,
+    /// A file tar-split names is not in the layer's directory.
+    FileMissing,
+    /// A file is there but is not a regular file, or cannot be read.
+    FileUnreadable,
+    /// A name is absolute, climbs out with `..`, or crosses a symlink:
+    /// nothing was read for it.
+    UnsafePath,
+    /// `tar-split.json.gz` is absent: the layer was rebuilt from its files.
+    TarSplitMissing,
+    /// `tar-split.json.gz` cannot be read: the layer was rebuilt.
+    TarSplitCorrupt,
+    /// The layer we wrote does not hash to its diff_id.
+    DiffIdMismatch,
+    /// The layerdb says something other than the image config does.
+    LayerDbMismatch,
+    /// A piece of the layer (layerdb entry, cache-id, directory) is gone.
+    LayerMissing,
+    /// The image config does not hash to its name.
+    ConfigHashMismatch,
+    /// A layer was rebuilt, so the archive carries a derived config.
+    DerivedConfig,
+}
+
+/// One finding: what, where, and in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// The path inside the layer (or the evidence) it concerns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub detail: String,
+}
+
+impl Finding {
+    pub fn new(kind: FindingKind, path: Option<String>, detail: impl Into<String>) -> Self {
+        Finding {
+            kind,
+            path,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.path {
+            Some(p) => write!(f, "{p}: {}", self.detail),
+            None => f.write_str(&self.detail),
+        }
+    }
+}
+
+/// How a layer's tar was produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Replayed from `tar-split.json.gz`: the original stream.
+    TarSplit,
+    /// Re-tarred from the unpacked files: a new stream.
+    Rebuilt,
+}
+
+/// One layer as written (or, for `verify`, as checked).
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerReport {
+    /// 0 is the lowest layer.
+    pub index: usize,
+    pub diff_id: String,
+    pub chain_id: String,
+    pub cache_id: Option<String>,
+    pub method: Method,
+    /// sha256 of the tar we produced.
+    pub sha256: String,
+    /// Length of that tar in bytes.
+    pub size: u64,
+    /// True when `sha256` equals `diff_id`.
+    pub verified: bool,
+    /// Files whose content was read and checked against tar-split.
+    pub files_checked: u64,
+    pub findings: Vec<Finding>,
+}
+
+/// Everything `report.json` says about one exported image.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageReport {
+    pub tool: String,
+    pub evidence: String,
+    /// The evidence volume and data root the image was read from, and why
+    /// that root was used.
+    pub volume: String,
+    pub data_root: String,
+    pub data_root_reason: String,
+    pub image_id: String,
+    pub tags: Vec<String>,
+    pub digests: Vec<String>,
+    /// sha256 of the stored config equals the image id.
+    pub config_verified: bool,
+    /// Id of the image in `image.tar`: the original id, unless a layer could
+    /// not be reproduced and a derived config had to be written.
+    pub archive_image_id: String,
+    pub derived_config: bool,
+    pub layers: Vec<LayerReport>,
+    /// Image-level findings (config, derived config).
+    pub findings: Vec<Finding>,
+    /// Every layer hashed to its diff_id and nothing was found.
+    pub verified: bool,
+    pub totals: Totals,
+    pub started: String,
+    pub finished: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub layers: usize,
+    pub layers_verified: usize,
+    pub layers_rebuilt: usize,
+    pub bytes_written: u64,
+    pub files_checked: u64,
+    pub findings: usize,
+}
+
+impl ImageReport {
+    /// Every finding, image-level first, each with its layer (if any).
+    pub fn all_findings(&self) -> impl Iterator<Item = (Option<usize>, &Finding)> {
+        self.findings.iter().map(|f| (None, f)).chain(
+            self.layers
+                .iter()
+                .flat_map(|l| l.findings.iter().map(move |f| (Some(l.index), f))),
+        )
+    }
+}

@@ -1,0 +1,240 @@
+//! Finding Docker data roots on a host filesystem, in the order dockerd
+//! itself would pick them: explicit configuration first
+//! (`/etc/docker/daemon.json` `data-root`, or the old `graph`; `--data-root`
+//! / `-g` on the `ExecStart` line of the systemd unit or a drop-in), then
+//! the default `/var/lib/docker`, the snap package's and rootless
+//! locations, and finally a bounded scan for `image/<driver>/imagedb`.
+
+use super::DataRoot;
+use crate::evidence::fs::{EvPath, FileKind, FileSystem};
+use crate::evidence::{Evidence, Volume};
+use crate::store::StoreError;
+
+/// How deep and how wide the last-resort scan goes.
+const SCAN_DEPTH: usize = 6;
+const SCAN_DIRS: usize = 20_000;
+
+impl DataRoot {
+    /// Every data root in the evidence. `explicit` (a path relative to the
+    /// evidence root, from `--docker-root`) overrides detection.
+    pub fn discover(ev: &Evidence, explicit: Option<&str>) -> Result<Vec<DataRoot>, StoreError> {
+        let mut found = Vec::new();
+        let mut looked = Vec::new();
+        for vol in &ev.volumes {
+            if let Some(p) = explicit {
+                let path = EvPath::parse(p).ok_or_else(|| StoreError::NotADataRoot {
+                    path: p.to_string(),
+                })?;
+                let roots = roots_at(vol, &path, "named with --docker-root");
+                if roots.is_empty() && ev.volumes.len() == 1 {
+                    return Err(StoreError::NotADataRoot {
+                        path: path.display(),
+                    });
+                }
+                found.extend(roots);
+                continue;
+            }
+            for (path, reason) in candidates(&*vol.fs) {
+                looked.push(path.display());
+                if found
+                    .iter()
+                    .any(|r: &DataRoot| r.path == path && r.volume.label == vol.label)
+                {
+                    continue;
+                }
+                found.extend(roots_at(vol, &path, &reason));
+            }
+            if !found.iter().any(|r| r.volume.label == vol.label) {
+                for path in scan(&*vol.fs) {
+                    found.extend(roots_at(vol, &path, "found by scanning the filesystem"));
+                }
+            }
+        }
+        if found.is_empty() {
+            if let Some(p) = explicit {
+                return Err(StoreError::NotADataRoot {
+                    path: p.to_string(),
+                });
+            }
+            looked.dedup();
+            return Err(StoreError::NoDataRoot {
+                evidence: ev.source.clone(),
+                looked: format!("{} and a scan", looked.join(", ")),
+            });
+        }
+        Ok(found)
+    }
+}
+
+/// The data roots (one per graph driver) at `path`, if it is one.
+fn roots_at(vol: &Volume, path: &EvPath, reason: &str) -> Vec<DataRoot> {
+    drivers_at(&*vol.fs, path)
+        .into_iter()
+        .map(|driver| DataRoot {
+            volume: vol.clone(),
+            path: path.clone(),
+            driver,
+            reason: reason.to_string(),
+        })
+        .collect()
+}
+
+/// Graph drivers with an image database under `path/image/`.
+fn drivers_at(fs: &dyn FileSystem, path: &EvPath) -> Vec<String> {
+    let Some(image) = path.child(b"image") else {
+        return Vec::new();
+    };
+    let Ok(entries) = fs.read_dir(&image) else {
+        return Vec::new();
+    };
+    let mut drivers: Vec<String> = entries
+        .into_iter()
+        .filter(|e| e.kind == FileKind::Dir)
+        .filter_map(|e| {
+            let d = image.child(&e.name)?.child(b"imagedb")?;
+            fs.metadata(&d)
+                .is_ok_and(|m| m.is_dir())
+                .then(|| String::from_utf8_lossy(&e.name).into_owned())
+        })
+        .collect();
+    drivers.sort();
+    drivers
+}
+
+/// Configured and conventional locations, most authoritative first.
+fn candidates(fs: &dyn FileSystem) -> Vec<(EvPath, String)> {
+    let mut out = vec![(EvPath::root(), "the evidence is itself a data root".to_string())];
+    let p = |s: &str| EvPath::parse(s).unwrap_or_default();
+    if let Ok(bytes) = fs.read_small(&p("etc/docker/daemon.json"), 1 << 20)
+        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+    {
+        for key in ["data-root", "graph"] {
+            if let Some(dir) = v.get(key).and_then(|d| d.as_str())
+                && let Some(path) = EvPath::parse(dir)
+            {
+                out.push((path, format!("/etc/docker/daemon.json sets \"{key}\": \"{dir}\"")));
+            }
+        }
+    }
+    for unit in systemd_units(fs) {
+        if let Ok(bytes) = fs.read_small(&unit, 1 << 20) {
+            for dir in data_root_flags(&String::from_utf8_lossy(&bytes)) {
+                if let Some(path) = EvPath::parse(&dir) {
+                    out.push((path, format!("{unit} starts dockerd with data root {dir}")));
+                }
+            }
+        }
+    }
+    out.push((p("var/lib/docker"), "default location /var/lib/docker".into()));
+    out.push((
+        p("var/snap/docker/common/var-lib-docker"),
+        "snap package location".into(),
+    ));
+    out.push((p("root/.local/share/docker"), "rootless Docker of root".into()));
+    if let Ok(homes) = fs.read_dir(&p("home")) {
+        for h in homes.into_iter().filter(|h| h.kind == FileKind::Dir) {
+            if let Some(path) = p("home").child(&h.name).and_then(|d| d.join(".local/share/docker")) {
+                let reason = format!("rootless Docker of user {}", String::from_utf8_lossy(&h.name));
+                out.push((path, reason));
+            }
+        }
+    }
+    out
+}
+
+/// Unit files and drop-ins that may carry dockerd's command line.
+fn systemd_units(fs: &dyn FileSystem) -> Vec<EvPath> {
+    let mut units = Vec::new();
+    for base in ["etc/systemd/system", "lib/systemd/system", "usr/lib/systemd/system"] {
+        let Some(dir) = EvPath::parse(base) else { continue };
+        if let Some(u) = dir.child(b"docker.service")
+            && fs.metadata(&u).is_ok_and(|m| m.is_file())
+        {
+            units.push(u);
+        }
+        if let Some(d) = dir.child(b"docker.service.d")
+            && let Ok(entries) = fs.read_dir(&d)
+        {
+            let mut confs: Vec<EvPath> = entries
+                .into_iter()
+                .filter(|e| e.name.ends_with(b".conf") && e.kind == FileKind::File)
+                .filter_map(|e| d.child(&e.name))
+                .collect();
+            confs.sort();
+            units.extend(confs);
+        }
+    }
+    units
+}
+
+/// Data-root arguments on `ExecStart` lines: `--data-root X`,
+/// `--data-root=X`, `-g X`, `--graph X`, `--graph=X`.
+fn data_root_flags(unit: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in unit.lines() {
+        let line = line.trim();
+        let Some(cmd) = line.strip_prefix("ExecStart=") else {
+            continue;
+        };
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        for (i, w) in words.iter().enumerate() {
+            let w = w.trim_matches(|c| c == '"' || c == '\'');
+            for flag in ["--data-root", "--graph"] {
+                if let Some(v) = w.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
+                    out.push(v.to_string());
+                }
+            }
+            if matches!(w, "--data-root" | "--graph" | "-g")
+                && let Some(v) = words.get(i + 1)
+            {
+                out.push(v.trim_matches(|c| c == '"' || c == '\'').to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Breadth-first scan for directories holding `image/<driver>/imagedb`.
+fn scan(fs: &dyn FileSystem) -> Vec<EvPath> {
+    let mut found = Vec::new();
+    let mut queue = std::collections::VecDeque::from([(EvPath::root(), 0usize)]);
+    let mut visited = 0;
+    while let Some((dir, depth)) = queue.pop_front() {
+        visited += 1;
+        if visited > SCAN_DIRS {
+            break;
+        }
+        let Ok(entries) = fs.read_dir(&dir) else { continue };
+        if entries.iter().any(|e| e.name == b"image" && e.kind == FileKind::Dir)
+            && !drivers_at(fs, &dir).is_empty()
+        {
+            found.push(dir);
+            continue;
+        }
+        if depth >= SCAN_DEPTH {
+            continue;
+        }
+        for e in entries.into_iter().filter(|e| e.kind == FileKind::Dir) {
+            // Pseudo and volatile trees never hold a data root.
+            if dir.is_root() && [&b"proc"[..], b"sys", b"dev", b"run"].contains(&e.name.as_slice()) {
+                continue;
+            }
+            if let Some(c) = dir.child(&e.name) {
+                queue.push_back((c, depth + 1));
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_data_root_flags_from_units() {
+        let unit = "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd -H fd:// --data-root=/srv/docker\nExecStart=/usr/bin/dockerd -g /old/graph\n";
+        assert_eq!(data_root_flags(unit), vec!["/srv/docker", "/old/graph"]);
+        assert!(data_root_flags("ExecStart=/usr/bin/dockerd -H fd://").is_empty());
+    }
+}

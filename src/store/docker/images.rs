@@ -1,0 +1,295 @@
+//! Images of a Docker data root: the image database, the reference store
+//! (`repositories.json`) and Docker's rules for resolving a name or id
+//! (moby `daemon/images/image.go` `GetImage`: a full id, a tag, a digest,
+//! then a unique id prefix).
+
+use super::DataRoot;
+use crate::digest::{hex_part, is_sha256_hex, sha256_hex};
+use crate::evidence::fs::{EvPath, FileKind};
+use crate::store::StoreError;
+use crate::store::model::{Image, ImageConfig};
+use crate::store::reference::Reference;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Configs larger than this are not image configs.
+const CONFIG_LIMIT: u64 = 64 << 20;
+
+/// Whether an image is tagged, a build parent of another, or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageKind {
+    Tagged,
+    /// Untagged, but the parent of another image (`docker images -a`).
+    Intermediate,
+    /// Untagged and nobody's parent (`docker images -f dangling=true`).
+    Dangling,
+}
+
+/// One row of `images`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageSummary {
+    pub id: String,
+    pub tags: Vec<String>,
+    pub digests: Vec<String>,
+    pub created: Option<String>,
+    pub layers: usize,
+    /// Sum of the layers' unpacked sizes (layerdb `size`), when known.
+    pub size: Option<u64>,
+    pub parent: Option<String>,
+    pub kind: ImageKind,
+    pub config_verified: bool,
+    /// What was wrong with it, if it could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Tags and digests by image id, from `repositories.json`.
+#[derive(Debug, Default, Clone)]
+pub struct References {
+    /// Fully qualified reference → image id.
+    by_ref: BTreeMap<String, String>,
+}
+
+impl References {
+    fn refs_of(&self, id: &str) -> (Vec<String>, Vec<String>) {
+        let mut tags = Vec::new();
+        let mut digests = Vec::new();
+        for (r, target) in &self.by_ref {
+            if target == id
+                && let Some(p) = Reference::parse(r)
+            {
+                if p.digest.is_some() {
+                    digests.push(p.familiar());
+                } else {
+                    tags.push(p.familiar());
+                }
+            }
+        }
+        tags.sort();
+        digests.sort();
+        (tags, digests)
+    }
+}
+
+impl DataRoot {
+    fn content_dir(&self) -> EvPath {
+        self.image_path("imagedb/content/sha256")
+    }
+
+    /// The reference store; a missing file means no tags.
+    pub fn references(&self) -> Result<References, StoreError> {
+        let path = self.image_path("repositories.json");
+        let bytes = match self.fs().read_small(&path, CONFIG_LIMIT) {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => return Ok(References::default()),
+            Err(e) => return Err(e.into()),
+        };
+        #[derive(serde::Deserialize)]
+        struct Repos {
+            #[serde(rename = "Repositories", default)]
+            repositories: BTreeMap<String, BTreeMap<String, String>>,
+        }
+        let repos: Repos = serde_json::from_slice(&bytes).map_err(|e| StoreError::CorruptJson {
+            path: path.display(),
+            detail: e.to_string(),
+        })?;
+        let mut by_ref = BTreeMap::new();
+        for refs in repos.repositories.into_values() {
+            for (r, id) in refs {
+                // Stored in familiar form; keep the normalised form.
+                let key = Reference::parse(&r).map_or(r, |p| {
+                    let mut k = p.name.clone();
+                    if let Some(t) = &p.tag {
+                        k = format!("{k}:{t}");
+                    }
+                    if let Some(d) = &p.digest {
+                        k = format!("{k}@{d}");
+                    }
+                    k
+                });
+                by_ref.insert(key, id);
+            }
+        }
+        Ok(References { by_ref })
+    }
+
+    /// Ids (`sha256:<hex>`) of every config in the image database.
+    pub fn image_ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut ids: Vec<String> = self
+            .fs()
+            .read_dir(&self.content_dir())?
+            .into_iter()
+            .filter(|e| e.kind == FileKind::File)
+            .filter_map(|e| String::from_utf8(e.name).ok())
+            .filter(|n| is_sha256_hex(n))
+            .map(|n| format!("sha256:{n}"))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Loads one image by full id, with its tags from `refs`.
+    pub fn load_image(&self, id: &str, refs: &References) -> Result<Image, StoreError> {
+        let hex = hex_part(id);
+        let path = self
+            .content_dir()
+            .child(hex.as_bytes())
+            .ok_or_else(|| StoreError::BadImage {
+                image: id.to_string(),
+                detail: "not an image id".into(),
+            })?;
+        let config_bytes = self.fs().read_small(&path, CONFIG_LIMIT)?;
+        let config: ImageConfig =
+            serde_json::from_slice(&config_bytes).map_err(|e| StoreError::CorruptJson {
+                path: path.display(),
+                detail: e.to_string(),
+            })?;
+        let id = format!("sha256:{hex}");
+        let (tags, digests) = refs.refs_of(&id);
+        let parent = self
+            .fs()
+            .read_small(&self.image_path(&format!("imagedb/metadata/sha256/{hex}/parent")), 1024)
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+            .filter(|p| !p.is_empty());
+        Ok(Image {
+            config_verified: sha256_hex(&config_bytes) == hex,
+            id,
+            config_bytes,
+            config,
+            tags,
+            digests,
+            parent,
+        })
+    }
+
+    /// Every image, tagged or not. An image that cannot be read is still
+    /// listed, with its error.
+    pub fn list_images(&self) -> Result<Vec<ImageSummary>, StoreError> {
+        let refs = self.references()?;
+        let ids = self.image_ids()?;
+        let mut rows = Vec::new();
+        for id in &ids {
+            rows.push(match self.load_image(id, &refs) {
+                Ok(img) => {
+                    let size = self.layer_sizes(&img);
+                    ImageSummary {
+                        id: img.id.clone(),
+                        tags: img.tags.clone(),
+                        digests: img.digests.clone(),
+                        created: img.config.created.clone(),
+                        layers: img.config.rootfs.diff_ids.len(),
+                        size,
+                        parent: img.parent.clone(),
+                        kind: ImageKind::Dangling,
+                        config_verified: img.config_verified,
+                        error: None,
+                    }
+                }
+                Err(e) => {
+                    let (tags, digests) = refs.refs_of(id);
+                    ImageSummary {
+                        id: id.clone(),
+                        tags,
+                        digests,
+                        created: None,
+                        layers: 0,
+                        size: None,
+                        parent: None,
+                        kind: ImageKind::Dangling,
+                        config_verified: false,
+                        error: Some(e.to_string()),
+                    }
+                }
+            });
+        }
+        let parents: BTreeSet<String> = rows.iter().filter_map(|r| r.parent.clone()).collect();
+        for r in &mut rows {
+            r.kind = if !r.tags.is_empty() || !r.digests.is_empty() {
+                ImageKind::Tagged
+            } else if parents.contains(&r.id) {
+                ImageKind::Intermediate
+            } else {
+                ImageKind::Dangling
+            };
+        }
+        Ok(rows)
+    }
+
+    /// Resolves what a user typed to one image id, as Docker does.
+    pub fn resolve_id(&self, input: &str) -> Result<String, StoreError> {
+        let ids = self.image_ids()?;
+        let refs = self.references()?;
+        let unknown = || StoreError::UnknownImage {
+            reference: input.to_string(),
+            candidates: known_names(&refs, &ids),
+        };
+        // A full id, with or without its algorithm.
+        let bare = input.strip_prefix("sha256:").unwrap_or(input);
+        if is_sha256_hex(bare) {
+            let id = format!("sha256:{bare}");
+            return if ids.contains(&id) { Ok(id) } else { Err(unknown()) };
+        }
+        if let Some(r) = Reference::parse(input) {
+            let key = match (&r.tag, &r.digest) {
+                (_, Some(d)) => format!("{}@{d}", r.name),
+                (Some(t), None) => format!("{}:{t}", r.name),
+                (None, None) => r.name.clone(),
+            };
+            if let Some(id) = refs.by_ref.get(&key) {
+                return Ok(id.clone());
+            }
+            // name@digest may name a config digest (an image id).
+            if let Some(d) = &r.digest
+                && ids.contains(d)
+            {
+                return Ok(d.clone());
+            }
+        }
+        // A unique prefix of an id.
+        if !bare.is_empty()
+            && bare.len() < 64
+            && bare.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
+            let hits: Vec<&String> = ids.iter().filter(|id| hex_part(id).starts_with(bare)).collect();
+            match hits.len() {
+                0 => {}
+                1 => return Ok(hits[0].clone()),
+                _ => {
+                    return Err(StoreError::AmbiguousImage {
+                        reference: input.to_string(),
+                        candidates: hits.iter().map(|h| hex_part(h)[..16].to_string()).collect(),
+                    });
+                }
+            }
+        }
+        if Reference::parse(input).is_none() && !bare.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StoreError::InvalidReference {
+                reference: input.to_string(),
+                detail: "not an id, id prefix or name[:tag][@digest]".into(),
+            });
+        }
+        Err(unknown())
+    }
+
+    /// Resolves and loads an image.
+    pub fn resolve(&self, input: &str) -> Result<Image, StoreError> {
+        let id = self.resolve_id(input)?;
+        self.load_image(&id, &self.references()?)
+    }
+}
+
+/// Tags (or short ids for untagged images) to suggest in an error.
+fn known_names(refs: &References, ids: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = refs
+        .by_ref
+        .keys()
+        .filter_map(|r| Reference::parse(r).map(|p| p.familiar()))
+        .collect();
+    if names.is_empty() {
+        names = ids.iter().map(|i| hex_part(i)[..12].to_string()).collect();
+    }
+    names.truncate(20);
+    names
+}

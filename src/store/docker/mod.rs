@@ -1,0 +1,59 @@
+//! Docker Engine's own image store (the graph-driver store: overlay2 and
+//! its predecessors) inside a data root such as `/var/lib/docker`.
+//!
+//! Layout (moby `image/fs.go`, `layer/filestore.go`, `refstore/store.go`):
+//! - `image/<driver>/imagedb/content/sha256/<id>`: image configs, named by
+//!   their sha256; `imagedb/metadata/sha256/<id>/parent` the build parent;
+//! - `image/<driver>/repositories.json`: tags and digests → image ids;
+//! - `image/<driver>/layerdb/sha256/<chainID>/`: `diff`, `cache-id`,
+//!   `size`, `parent`, `tar-split.json.gz` for each layer;
+//! - `<driver>/<cache-id>/diff` (overlay2): the unpacked files.
+
+mod discover;
+mod images;
+mod layers;
+
+pub use images::{ImageKind, ImageSummary, References};
+pub use layers::LayerLocation;
+
+use crate::evidence::Volume;
+use crate::evidence::fs::{EvPath, FileSystem};
+
+/// One Docker data root (with one graph driver) on one evidence volume.
+#[derive(Debug, Clone)]
+pub struct DataRoot {
+    pub volume: Volume,
+    /// The data root, relative to the volume's root.
+    pub path: EvPath,
+    /// Graph driver whose image store this is (`overlay2`, `vfs`, ...).
+    pub driver: String,
+    /// Why this directory was taken as a data root.
+    pub reason: String,
+}
+
+impl DataRoot {
+    pub fn fs(&self) -> &dyn FileSystem {
+        &*self.volume.fs
+    }
+
+    /// `image/<driver>` inside the data root.
+    fn image_dir(&self) -> EvPath {
+        self.path
+            .join_path(&EvPath::parse(format!("image/{}", self.driver)).unwrap_or_default())
+    }
+
+    /// A path below `image/<driver>`.
+    fn image_path(&self, rel: &str) -> EvPath {
+        self.image_dir()
+            .join_path(&EvPath::parse(rel).unwrap_or_default())
+    }
+
+    /// Human-readable place: volume label and path.
+    pub fn describe(&self) -> String {
+        if self.volume.label == "directory" {
+            format!("{} ({})", self.path, self.driver)
+        } else {
+            format!("{}:{} ({})", self.volume.label, self.path, self.driver)
+        }
+    }
+}
