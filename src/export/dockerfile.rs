@@ -51,7 +51,7 @@ pub fn reconstruct(id: &str, tags: &[String], config: &ImageConfig) -> String {
             if h.empty_layer {
                 "# (no instruction recorded)".to_string()
             } else {
-                "ADD layer.tar /    # base or imported layer (docker import / FROM); original source unknown".to_string()
+                format!("ADD layer_{layer}/layer.tar /    # base or imported layer (docker import / FROM): the layer as exported here", layer = layer.saturating_sub(1))
             }
         } else {
             instruction_of(by)
@@ -65,7 +65,7 @@ pub fn reconstruct(id: &str, tags: &[String], config: &ImageConfig) -> String {
     if layer < diff_ids.len() {
         let _ = writeln!(out, "\n# {} layer(s) without a history entry:", diff_ids.len() - layer);
         for (i, d) in diff_ids.iter().enumerate().skip(layer) {
-            let _ = writeln!(out, "# layer {i} {d}\nADD layer.tar /");
+            let _ = writeln!(out, "# layer {i} {d}\nADD layer_{i}/layer.tar /");
         }
     }
     let missing = missing_from_history(config.config.as_ref(), &seen);

@@ -1,0 +1,104 @@
+//! Command-line syntax.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Rebuild the images of a seized Docker host, byte for byte, into
+/// archives `docker load` accepts, with a report of what was verified.
+#[derive(Debug, Parser)]
+#[command(name = "docker-forensics", version, about, long_about = None)]
+#[command(after_help = "Short form: docker-forensics <IMAGE> <EVIDENCE> <OUTPUT_DIR> (same as extract).\n\
+Exit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Docker data root, relative to the evidence root (overrides detection)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub docker_root: Option<String>,
+    /// Use only this partition of a disk image (1-based, as mmls numbers them)
+    #[arg(long, global = true, value_name = "N")]
+    pub partition: Option<u32>,
+    /// No progress and no summary on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More detail on stderr (every finding, data-root choice)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Rebuild images into OUTPUT_DIR/image_<id>/ (archive, layers, Dockerfile, report)
+    Extract(ExtractArgs),
+    /// List every image in the data root(s), tagged or not
+    Images(ListArgs),
+    /// Check every layer of every image against its diff_id, writing nothing
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExtractArgs {
+    /// Every image, tagged or not
+    #[arg(long)]
+    pub all: bool,
+    /// Replace existing image_<id> directories
+    #[arg(long)]
+    pub force: bool,
+    /// Ignore tar-split metadata and rebuild every layer from its files
+    #[arg(long)]
+    pub rebuild: bool,
+    /// IMAGE... EVIDENCE OUTPUT_DIR (without IMAGE when --all is given)
+    #[arg(required = true, num_args = 2.., value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The evidence: a mounted host root, a data root, or a disk image
+    pub evidence: PathBuf,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The evidence: a mounted host root, a data root, or a disk image
+    pub evidence: PathBuf,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+    /// Ignore tar-split metadata (checks what a rebuild would give)
+    #[arg(long)]
+    pub rebuild: bool,
+}
+
+const SUBCOMMANDS: &[&str] = &["extract", "images", "verify", "help"];
+
+/// Turns the short form `IMAGE EVIDENCE OUT` into `extract IMAGE EVIDENCE OUT`.
+pub fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i].to_string_lossy();
+        if a == "--docker-root" || a == "--partition" {
+            i += 2;
+            continue;
+        }
+        if a.starts_with('-') {
+            i += 1;
+            continue;
+        }
+        if !SUBCOMMANDS.contains(&a.as_ref()) {
+            // Global flags are accepted after the subcommand too.
+            args.insert(1, "extract".into());
+        }
+        break;
+    }
+    args
+}
