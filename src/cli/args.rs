@@ -7,8 +7,10 @@ use std::path::PathBuf;
 /// archives `docker load` accepts, with a report of what was verified.
 #[derive(Debug, Parser)]
 #[command(name = "docker-forensics", version, about, long_about = None)]
-#[command(after_help = "Short form: docker-forensics <IMAGE> <EVIDENCE> <OUTPUT_DIR> (same as extract).\n\
-Exit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings.")]
+#[command(
+    after_help = "Short form: docker-forensics <IMAGE> <EVIDENCE> <OUTPUT_DIR> (same as extract).\n\
+Exit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

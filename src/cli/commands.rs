@@ -53,11 +53,14 @@ fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
         (true, 2) => (Vec::new(), &a.args[0], &a.args[1]),
         (true, _) => bail!("extract --all takes EVIDENCE OUTPUT_DIR and no image names"),
         (false, n) if n >= 3 => (a.args[..n - 2].to_vec(), &a.args[n - 2], &a.args[n - 1]),
-        (false, _) => bail!("extract needs IMAGE... EVIDENCE OUTPUT_DIR (or --all EVIDENCE OUTPUT_DIR)"),
+        (false, _) => {
+            bail!("extract needs IMAGE... EVIDENCE OUTPUT_DIR (or --all EVIDENCE OUTPUT_DIR)")
+        }
     };
     let ctx = open(g, Path::new(evidence))?;
     let out = PathBuf::from(out);
-    std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create output directory", out.display()))?;
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("{}: cannot create output directory", out.display()))?;
 
     let mut jobs: Vec<(DataRoot, Image)> = Vec::new();
     let mut outcome = Outcome::Verified;
@@ -102,7 +105,11 @@ fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
                 let dir = docker_forensics::export::image_dir(&out, image);
                 println!("{}", dir.display());
                 summarise(g, &report);
-                outcome = outcome.worst(if report.verified { Outcome::Verified } else { Outcome::Findings });
+                outcome = outcome.worst(if report.verified {
+                    Outcome::Verified
+                } else {
+                    Outcome::Findings
+                });
             }
             Err(e) => {
                 eprintln!("docker-forensics: error: {e}");
@@ -137,7 +144,10 @@ fn resolve(roots: &[DataRoot], name: &str) -> Result<(DataRoot, Image)> {
             .unwrap_or_else(|| anyhow::anyhow!("{name}: no such image"))),
         _ => bail!(
             "{name}: found in several data roots ({}); choose one with --docker-root",
-            hits.iter().map(|(r, _)| r.describe()).collect::<Vec<_>>().join(", ")
+            hits.iter()
+                .map(|(r, _)| r.describe())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -146,7 +156,11 @@ fn summarise(g: &Global, r: &ImageReport) {
     if g.quiet {
         return;
     }
-    let name = r.tags.first().cloned().unwrap_or_else(|| "<untagged>".into());
+    let name = r
+        .tags
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "<untagged>".into());
     eprintln!(
         "{} {}: {} layer(s), {} verified, {} rebuilt, {} finding(s){}",
         &hex_part(&r.image_id)[..12],
@@ -198,32 +212,58 @@ fn images(g: &Global, a: &ListArgs) -> Result<Outcome> {
     } else {
         let many = ctx.roots.len() > 1;
         println!(
-            "{}{:<14} {:<40} {:<21} {:>6} {:>10}  {}",
-            if many { format!("{:<32} ", "DATA ROOT") } else { String::new() },
+            "{}{:<14} {:<40} {:<21} {:>6} {:>10}  KIND",
+            if many {
+                format!("{:<32} ", "DATA ROOT")
+            } else {
+                String::new()
+            },
             "IMAGE ID",
             "TAGS",
             "CREATED",
             "LAYERS",
             "SIZE",
-            "KIND"
         );
         for (root, i) in &rows {
-            let tags = if i.tags.is_empty() { "<none>".to_string() } else { i.tags.join(",") };
+            let tags = if i.tags.is_empty() {
+                "<none>".to_string()
+            } else {
+                i.tags.join(",")
+            };
             println!(
                 "{}{:<14} {:<40} {:<21} {:>6} {:>10}  {}{}",
-                if many { format!("{root:<32} ") } else { String::new() },
+                if many {
+                    format!("{root:<32} ")
+                } else {
+                    String::new()
+                },
                 &hex_part(&i.id)[..12],
                 tags,
-                i.created.as_deref().map(|c| c.get(..19).unwrap_or(c)).unwrap_or("-"),
+                i.created
+                    .as_deref()
+                    .map(|c| c.get(..19).unwrap_or(c))
+                    .unwrap_or("-"),
                 i.layers,
                 i.size.map(human).unwrap_or_else(|| "-".into()),
-                serde_json::to_value(i.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
-                i.error.as_deref().map(|e| format!("  ERROR: {e}")).unwrap_or_default()
+                serde_json::to_value(i.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                i.error
+                    .as_deref()
+                    .map(|e| format!("  ERROR: {e}"))
+                    .unwrap_or_default()
             );
         }
     }
-    let bad = rows.iter().any(|(_, i)| i.error.is_some() || !i.config_verified);
-    Ok(if bad { Outcome::Findings } else { Outcome::Verified })
+    let bad = rows
+        .iter()
+        .any(|(_, i)| i.error.is_some() || !i.config_verified);
+    Ok(if bad {
+        Outcome::Findings
+    } else {
+        Outcome::Verified
+    })
 }
 
 fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
@@ -246,9 +286,17 @@ fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
         println!("{}", serde_json::to_string_pretty(&all)?);
     } else {
         for v in &all {
-            let name = v.tags.first().cloned().unwrap_or_else(|| "<untagged>".into());
+            let name = v
+                .tags
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "<untagged>".into());
             let status = if v.verified { "OK  " } else { "FAIL" };
-            println!("{status} {} {name} ({} layers)", &hex_part(&v.image_id)[..12], v.layers.len());
+            println!(
+                "{status} {} {name} ({} layers)",
+                &hex_part(&v.image_id)[..12],
+                v.layers.len()
+            );
             if let Some(e) = &v.error {
                 println!("     {e}");
             }
@@ -257,7 +305,11 @@ fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
             }
             for l in &v.layers {
                 for f in &l.findings {
-                    println!("     layer {} ({}): {f}", l.index, &hex_part(&l.diff_id)[..12]);
+                    println!(
+                        "     layer {} ({}): {f}",
+                        l.index,
+                        &hex_part(&l.diff_id)[..12]
+                    );
                 }
             }
         }
@@ -281,5 +333,9 @@ fn human(n: u64) -> String {
         v /= 1000.0;
         u += 1;
     }
-    if u == 0 { format!("{n}B") } else { format!("{v:.1}{}", UNITS[u]) }
+    if u == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.1}{}", UNITS[u])
+    }
 }

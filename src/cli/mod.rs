@@ -24,6 +24,10 @@ impl Outcome {
             Outcome::Findings => 1,
             Outcome::Failed => 2,
         };
-        if rank(other) > rank(self) { other } else { self }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
     }
 }

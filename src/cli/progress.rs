@@ -13,8 +13,10 @@ impl Bars {
         let multi = MultiProgress::new();
         let total = multi.add(ProgressBar::new(0));
         total.set_style(
-            ProgressStyle::with_template("{prefix:>24} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{prefix:>24} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         total.set_prefix("total");
         Bars { multi, total }
@@ -33,11 +35,15 @@ struct LayerBar {
 
 impl ProgressSink for Bars {
     fn start_layer(&self, label: &str, expected: Option<u64>) -> Box<dyn LayerProgress> {
-        let bar = self.multi.insert_before(&self.total, ProgressBar::new(expected.unwrap_or(0)));
+        let bar = self
+            .multi
+            .insert_before(&self.total, ProgressBar::new(expected.unwrap_or(0)));
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>24} [{bar:30}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix:>24} [{bar:30}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         bar.set_prefix(label.to_string());
         self.total.inc_length(expected.unwrap_or(0));

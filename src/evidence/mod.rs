@@ -63,7 +63,9 @@ impl Evidence {
     pub fn open(path: &Path, _opts: &OpenOptions) -> Result<Self, EvidenceError> {
         let shown = path.display().to_string();
         let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => EvidenceError::Missing { path: shown.clone() },
+            std::io::ErrorKind::NotFound => EvidenceError::Missing {
+                path: shown.clone(),
+            },
             _ => EvidenceError::Unreadable {
                 path: shown.clone(),
                 source: e,

@@ -78,6 +78,9 @@ impl Metadata {
     }
 }
 
+/// Extended attributes: (name, value) pairs, names with their namespace.
+pub type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// One entry of a directory listing (`.` and `..` are never returned).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirEntry {
@@ -102,7 +105,9 @@ pub enum FsError {
     NotADirectory { path: String },
     #[error("{path}: not a regular file ({kind:?})")]
     NotAFile { path: String, kind: FileKind },
-    #[error("{path}: a path component is a symbolic link; links inside the evidence are never followed")]
+    #[error(
+        "{path}: a path component is a symbolic link; links inside the evidence are never followed"
+    )]
     SymlinkInPath { path: String },
     #[error("{path}: corrupt filesystem structure: {detail}")]
     Corrupt { path: String, detail: String },
@@ -133,7 +138,7 @@ pub trait FileSystem: Send + Sync {
     fn read_link(&self, path: &EvPath) -> Result<Vec<u8>, FsError>;
     /// Extended attributes of the object at `path` (all namespaces,
     /// `trusted.*` included where the source keeps them).
-    fn xattrs(&self, path: &EvPath) -> Result<Vec<(Vec<u8>, Vec<u8>)>, FsError>;
+    fn xattrs(&self, path: &EvPath) -> Result<Xattrs, FsError>;
     /// A short description for reports ("directory /mnt/evidence",
     /// "ext4 in partition 1 of disk.E01").
     fn describe(&self) -> String;
