@@ -78,6 +78,9 @@ pub fn export_image(
 ) -> Result<ImageReport, ExportError> {
     let started = now();
     let dir = image_dir(out, image);
+    // Locate every layer before anything is written: an image with a
+    // missing piece leaves no directory behind.
+    let locations = root.locate_layers(image)?;
     if dir.symlink_metadata().is_ok() {
         if !opts.force {
             return Err(ExportError::Exists {
@@ -87,8 +90,22 @@ pub fn export_image(
         fs::remove_dir_all(&dir).map_err(out_err(&dir))?;
     }
     fs::create_dir_all(&dir).map_err(out_err(&dir))?;
-    let locations = root.locate_layers(image)?;
+    let result = write_image(root, image, &dir, locations, opts, started);
+    if result.is_err() {
+        // A half-written export must not pass for a complete one.
+        let _ = fs::remove_dir_all(&dir);
+    }
+    result
+}
 
+fn write_image(
+    root: &DataRoot,
+    image: &Image,
+    dir: &Path,
+    locations: Vec<LayerLocation>,
+    opts: &ExportOptions,
+    started: String,
+) -> Result<ImageReport, ExportError> {
     let produced: Vec<(LayerLocation, Produced, PathBuf)> = locations
         .into_par_iter()
         .map(|loc| {
@@ -153,14 +170,14 @@ pub fn export_image(
     let (tar_sha, tar_len) =
         write_archive(&tar_path, &plan, &archive_layers).map_err(out_err(&tar_path))?;
     sums.push((tar_sha, "image.tar".into()));
-    sums.push(write_file(&dir, "manifest.json", &plan.manifest_json)?);
+    sums.push(write_file(dir, "manifest.json", &plan.manifest_json)?);
     sums.push(write_file(
-        &dir,
+        dir,
         "image_metadata.json",
         &image.config_bytes,
     )?);
     let dockerfile = dockerfile::reconstruct(&image.id, &image.tags, &image.config);
-    sums.push(write_file(&dir, "Dockerfile", dockerfile.as_bytes())?);
+    sums.push(write_file(dir, "Dockerfile", dockerfile.as_bytes())?);
 
     let totals = Totals {
         layers: layers.len(),
@@ -194,12 +211,12 @@ pub fn export_image(
     };
     let mut json = serde_json::to_vec_pretty(&report).unwrap_or_default();
     json.push(b'\n');
-    sums.push(write_file(&dir, "report.json", &json)?);
+    sums.push(write_file(dir, "report.json", &json)?);
     let mut text = String::new();
     for (sha, name) in &sums {
         text.push_str(&format!("{sha}  {name}\n"));
     }
-    write_file(&dir, "SHA256SUMS", text.as_bytes())?;
+    write_file(dir, "SHA256SUMS", text.as_bytes())?;
     Ok(report)
 }
 

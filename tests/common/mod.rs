@@ -1,0 +1,148 @@
+//! Shared helpers for the integration tests: the real fixtures written by
+//! real engines (`../shared/fixtures` beside the repository, or the copy of
+//! the basic sample in `samples/`), unpacked once per build, and a way to
+//! run the binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Where the fixtures are: `../shared/fixtures`, else `samples/`.
+pub fn fixtures_dir() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shared = manifest.join("../shared/fixtures");
+    if shared.join("basic.expected.json").exists() {
+        return shared;
+    }
+    manifest.join("samples")
+}
+
+/// Skips a test loudly, or fails it under CI, where every prerequisite
+/// must be present.
+pub fn skip(why: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("prerequisite missing under CI: {why}");
+    }
+    eprintln!("SKIPPED: {why}");
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// The expected answers the engine itself gave for fixture `name`.
+pub fn expected(name: &str) -> serde_json::Value {
+    let p = fixtures_dir().join(format!("{name}.expected.json"));
+    let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_slice(&bytes).expect("expected.json parses")
+}
+
+/// The host tree of fixture `name`, unpacked once (as root, with xattrs
+/// and device nodes, as the fixture README says). `None` (after a loud
+/// skip message) where that is impossible.
+pub fn host(name: &str) -> Option<PathBuf> {
+    static LOCK: OnceLock<std::sync::Mutex<()>> = OnceLock::new();
+    let _guard = LOCK
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let archive = fixtures_dir().join(format!("{name}.host.tar.gz"));
+    if !archive.exists() {
+        skip(&format!("{} not found", archive.display()));
+        return None;
+    }
+    if !is_root() {
+        skip("unpacking the fixture needs root (overlay whiteout devices, trusted.* xattrs)");
+        return None;
+    }
+    let dest = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fixture-{name}"));
+    if dest.join(".complete").exists() {
+        return Some(dest);
+    }
+    // Unpack beside, then rename: several test binaries may race here.
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("fixture-{name}.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).expect("create fixture dir");
+    let st = Command::new("tar")
+        .args(["--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpzf"])
+        .arg(&archive)
+        .arg("-C")
+        .arg(&tmp)
+        .status()
+        .expect("run tar");
+    assert!(st.success(), "unpacking {}", archive.display());
+    std::fs::write(tmp.join(".complete"), b"").expect("marker");
+    if std::fs::rename(&tmp, &dest).is_err() {
+        // Another process won the race.
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    Some(dest)
+}
+
+/// A private, writable copy of a fixture host, for tampering.
+pub fn host_copy(name: &str) -> Option<tempfile::TempDir> {
+    let src = host(name)?;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", src.display()))
+        .arg(dir.path())
+        .status()
+        .expect("cp");
+    assert!(st.success());
+    Some(dir)
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `docker-forensics` with `args`.
+pub fn run<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = Command::new(env!("CARGO_BIN_EXE_docker-forensics"))
+        .args(args)
+        .output()
+        .expect("run docker-forensics");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// sha256 of a file, hex.
+pub fn sha256_file(p: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let mut f = std::fs::File::open(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf).expect("read");
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// The `image_<12 hex>` directory of an image id under `out`.
+pub fn image_dir(out: &Path, id: &str) -> PathBuf {
+    let hex = id.trim_start_matches("sha256:");
+    out.join(format!("image_{}", &hex[..12]))
+}
+
+/// The data root of an unpacked fixture host.
+pub fn docker_root(host: &Path) -> PathBuf {
+    host.join("var/lib/docker")
+}
