@@ -42,6 +42,61 @@ pub enum Command {
     Images(ListArgs),
     /// Check every layer of every image against its diff_id, writing nothing
     Verify(VerifyArgs),
+    /// List every container: how it was started, its state and times
+    Containers(ListArgs),
+    /// What a container changed in its filesystem (as `docker diff`)
+    Diff(DiffArgs),
+    /// Write a container's changes, a committed image, its configs, logs and volumes
+    ExportContainer(ExportContainerArgs),
+    /// Every file of every layer with its times, plus dated Docker events
+    Timeline(TimelineArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Container id, unique id prefix or name
+    pub container: String,
+    /// The evidence: a mounted host root, a data root, or a disk image
+    pub evidence: PathBuf,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportContainerArgs {
+    /// Container id, unique id prefix or name
+    pub container: String,
+    /// The evidence: a mounted host root, a data root, or a disk image
+    pub evidence: PathBuf,
+    /// Where container_<id>/ is written
+    pub output_dir: PathBuf,
+    /// Replace an existing container_<id> directory
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Output formats of `timeline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TimelineFormat {
+    /// The Sleuth Kit body file (mactime -b reads it)
+    Bodyfile,
+    /// Comma-separated, one row per timestamp, sorted by time
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// The evidence: a mounted host root, a data root, or a disk image
+    pub evidence: PathBuf,
+    #[arg(long, value_enum, default_value = "bodyfile")]
+    pub format: TimelineFormat,
+    /// Only this image's layers
+    #[arg(long, conflicts_with = "container")]
+    pub image: Option<String>,
+    /// Only this container's layers
+    #[arg(long)]
+    pub container: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -81,7 +136,16 @@ pub struct VerifyArgs {
     pub rebuild: bool,
 }
 
-const SUBCOMMANDS: &[&str] = &["extract", "images", "verify", "help"];
+const SUBCOMMANDS: &[&str] = &[
+    "extract",
+    "images",
+    "verify",
+    "containers",
+    "diff",
+    "export-container",
+    "timeline",
+    "help",
+];
 
 /// Turns the short form `IMAGE EVIDENCE OUT` into `extract IMAGE EVIDENCE OUT`.
 pub fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {

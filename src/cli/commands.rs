@@ -20,16 +20,20 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Extract(a) => extract(&cli.global, a),
         Command::Images(a) => images(&cli.global, a),
         Command::Verify(a) => verify(&cli.global, a),
+        Command::Containers(a) => super::containers::list(&cli.global, a),
+        Command::Diff(a) => super::containers::diff(&cli.global, a),
+        Command::ExportContainer(a) => super::containers::export(&cli.global, a),
+        Command::Timeline(a) => super::timeline::run(&cli.global, a),
     }
 }
 
 /// Opened evidence and its data roots.
-struct Opened {
-    evidence: Evidence,
-    roots: Vec<DataRoot>,
+pub(super) struct Opened {
+    pub evidence: Evidence,
+    pub roots: Vec<DataRoot>,
 }
 
-fn open(g: &Global, path: &Path) -> Result<Opened> {
+pub(super) fn open(g: &Global, path: &Path) -> Result<Opened> {
     let opts = OpenOptions {
         partition: g.partition,
     };
@@ -43,7 +47,7 @@ fn open(g: &Global, path: &Path) -> Result<Opened> {
     Ok(Opened { evidence, roots })
 }
 
-fn bars(g: &Global) -> Option<Arc<Bars>> {
+pub(super) fn bars(g: &Global) -> Option<Arc<Bars>> {
     (!g.quiet && std::io::stderr().is_terminal()).then(|| Arc::new(Bars::new()))
 }
 
@@ -125,7 +129,7 @@ fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
 
 /// Resolves a name across every data root; ambiguity between roots asks
 /// for --docker-root.
-fn resolve(roots: &[DataRoot], name: &str) -> Result<(DataRoot, Image)> {
+pub(super) fn resolve(roots: &[DataRoot], name: &str) -> Result<(DataRoot, Image)> {
     let mut hits = Vec::new();
     let mut last_err = None;
     for root in roots {

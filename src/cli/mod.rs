@@ -3,7 +3,9 @@
 
 mod args;
 mod commands;
+mod containers;
 mod progress;
+mod timeline;
 
 pub use args::{Cli, with_default_command};
 pub use commands::run;

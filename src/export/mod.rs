@@ -3,7 +3,9 @@
 //! reconstructed Dockerfile, `report.json` and `SHA256SUMS`.
 
 pub mod archive;
+pub mod container;
 pub mod dockerfile;
+pub mod logs;
 mod progress;
 mod verify;
 
@@ -57,7 +59,7 @@ pub enum ExportError {
     },
 }
 
-fn out_err(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ {
+pub(crate) fn out_err(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ {
     move |source| ExportError::Output {
         path: path.display().to_string(),
         source,
@@ -171,11 +173,7 @@ fn write_image(
         write_archive(&tar_path, &plan, &archive_layers).map_err(out_err(&tar_path))?;
     sums.push((tar_sha, "image.tar".into()));
     sums.push(write_file(dir, "manifest.json", &plan.manifest_json)?);
-    sums.push(write_file(
-        dir,
-        "image_metadata.json",
-        &image.config_bytes,
-    )?);
+    sums.push(write_file(dir, "image_metadata.json", &image.config_bytes)?);
     let dockerfile = dockerfile::reconstruct(&image.id, &image.tags, &image.config);
     sums.push(write_file(dir, "Dockerfile", dockerfile.as_bytes())?);
 
@@ -286,7 +284,11 @@ fn derive_config(original: &[u8], diff_ids: &[String]) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap_or_default()
 }
 
-fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(String, String), ExportError> {
+pub(crate) fn write_file(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(String, String), ExportError> {
     let path = dir.join(name);
     fs::write(&path, bytes).map_err(out_err(&path))?;
     Ok((sha256_hex(bytes), name.to_string()))

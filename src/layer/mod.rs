@@ -1,6 +1,7 @@
 //! One layer → a tar stream: the original one replayed from tar-split
 //! ([`replay`]), or a new one built from the unpacked files ([`retar`]).
 
+pub mod diff;
 pub mod produce;
 pub mod replay;
 pub mod retar;

@@ -116,3 +116,65 @@ impl Image {
         &hex[..hex.len().min(12)]
     }
 }
+
+/// A container as its engine recorded it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Container {
+    pub id: String,
+    /// Name without the leading `/`.
+    pub name: String,
+    /// Which store it belongs to (`docker`, ...).
+    pub store: String,
+    /// Image id it was created from.
+    pub image_id: String,
+    /// The reference it was started with (`fixture/web:1.0`).
+    pub image_ref: Option<String>,
+    /// created, running, paused, restarting, exited, dead, removing.
+    pub state: String,
+    pub exit_code: Option<i64>,
+    pub created: Option<String>,
+    pub started: Option<String>,
+    pub finished: Option<String>,
+    /// Executable and arguments of the main process.
+    pub path: Option<String>,
+    pub args: Vec<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+    pub env: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub hostname: Option<String>,
+    pub mounts: Vec<Mount>,
+    pub ports: Vec<PortBinding>,
+    pub restart_policy: Option<String>,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub security_opt: Vec<String>,
+    pub network_mode: Option<String>,
+    /// Where its log is, inside the evidence, and how big.
+    pub log_path: Option<String>,
+    pub log_size: Option<u64>,
+    /// Storage driver of its writable layer.
+    pub driver: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Mount {
+    /// `bind`, `volume`, `tmpfs`, ...
+    pub kind: String,
+    /// Volume name, for named and anonymous volumes.
+    pub name: Option<String>,
+    pub source: Option<String>,
+    pub destination: String,
+    pub read_write: bool,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PortBinding {
+    /// `8080/tcp` inside the container.
+    pub container_port: String,
+    pub host_ip: String,
+    pub host_port: String,
+}

@@ -9,10 +9,12 @@
 //!   `size`, `parent`, `tar-split.json.gz` for each layer;
 //! - `<driver>/<cache-id>/diff` (overlay2): the unpacked files.
 
+mod containers;
 mod discover;
 mod images;
 mod layers;
 
+pub use containers::ContainerLayers;
 pub use images::{ImageKind, ImageSummary, References};
 pub use layers::LayerLocation;
 

@@ -1,0 +1,381 @@
+//! Containers of a Docker data root: `containers/<id>/config.v2.json`
+//! and `hostconfig.json` (moby `container/container.go`, `api/types/
+//! container/hostconfig.go`), and the layer store's record of each
+//! container's writable layer (`image/<driver>/layerdb/mounts/<id>/`
+//! with `mount-id`, `init-id`, `parent`).
+
+use super::DataRoot;
+use crate::digest::{chain_ids, hex_part};
+use crate::evidence::fs::{EvPath, FileKind};
+use crate::store::StoreError;
+use crate::store::model::{Container, Mount, PortBinding};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+const JSON_LIMIT: u64 = 16 << 20;
+/// Go's zero time, which Docker writes for "never".
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct ConfigV2 {
+    #[serde(rename = "ID", default)]
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    image: String,
+    #[serde(default)]
+    created: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    driver: Option<String>,
+    #[serde(default)]
+    state: StateV2,
+    #[serde(default)]
+    config: Option<RunConfigV2>,
+    #[serde(default)]
+    mount_points: BTreeMap<String, MountPointV2>,
+    #[serde(default)]
+    log_path: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct StateV2 {
+    #[serde(default)]
+    running: bool,
+    #[serde(default)]
+    paused: bool,
+    #[serde(default)]
+    restarting: bool,
+    #[serde(default)]
+    dead: bool,
+    #[serde(default)]
+    removal_in_progress: bool,
+    #[serde(default)]
+    exit_code: Option<i64>,
+    #[serde(default)]
+    started_at: Option<String>,
+    #[serde(default)]
+    finished_at: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct RunConfigV2 {
+    #[serde(default)]
+    hostname: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    env: Option<Vec<String>>,
+    #[serde(default)]
+    cmd: Option<Vec<String>>,
+    #[serde(default)]
+    entrypoint: Option<Vec<String>>,
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default)]
+    working_dir: Option<String>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct MountPointV2 {
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    destination: Option<String>,
+    #[serde(default, rename = "RW")]
+    rw: bool,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, rename = "Type")]
+    kind: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct HostConfig {
+    #[serde(default)]
+    network_mode: Option<String>,
+    #[serde(default)]
+    port_bindings: Option<BTreeMap<String, Option<Vec<HostPort>>>>,
+    #[serde(default)]
+    restart_policy: Option<RestartPolicy>,
+    #[serde(default)]
+    privileged: bool,
+    #[serde(default)]
+    cap_add: Option<Vec<String>>,
+    #[serde(default)]
+    cap_drop: Option<Vec<String>>,
+    #[serde(default)]
+    security_opt: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct HostPort {
+    #[serde(default)]
+    host_ip: String,
+    #[serde(default)]
+    host_port: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct RestartPolicy {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    maximum_retry_count: i64,
+}
+
+/// The directories that make up a container's filesystem.
+#[derive(Debug, Clone)]
+pub struct ContainerLayers {
+    /// The writable (upper) layer; `None` when the layer store has no
+    /// record of it.
+    pub upper: Option<EvPath>,
+    /// Lower directories, topmost first: the init layer, then the image's
+    /// layers from the top down.
+    pub lowers: Vec<EvPath>,
+}
+
+impl DataRoot {
+    fn containers_dir(&self) -> EvPath {
+        self.path.join("containers").unwrap_or_default()
+    }
+
+    /// Ids of every container directory.
+    pub fn container_ids(&self) -> Result<Vec<String>, StoreError> {
+        let dir = self.containers_dir();
+        let entries = match self.fs().read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.is_not_found() => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut ids: Vec<String> = entries
+            .into_iter()
+            .filter(|e| e.kind == FileKind::Dir)
+            .filter_map(|e| String::from_utf8(e.name).ok())
+            .filter(|n| crate::digest::is_sha256_hex(n))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The container files `config.v2.json` and `hostconfig.json`.
+    pub fn container_file(&self, id: &str, name: &str) -> EvPath {
+        self.containers_dir()
+            .join(format!("{id}/{name}"))
+            .unwrap_or_default()
+    }
+
+    /// Loads one container.
+    pub fn load_container(&self, id: &str) -> Result<Container, StoreError> {
+        let cfg_path = self.container_file(id, "config.v2.json");
+        let bytes = self.fs().read_small(&cfg_path, JSON_LIMIT)?;
+        let c: ConfigV2 = serde_json::from_slice(&bytes).map_err(|e| StoreError::CorruptJson {
+            path: cfg_path.display(),
+            detail: e.to_string(),
+        })?;
+        let host_path = self.container_file(id, "hostconfig.json");
+        let host: HostConfig = match self.fs().read_small(&host_path, JSON_LIMIT) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| StoreError::CorruptJson {
+                path: host_path.display(),
+                detail: e.to_string(),
+            })?,
+            Err(e) if e.is_not_found() => HostConfig::default(),
+            Err(e) => return Err(e.into()),
+        };
+        let never = |t: &Option<String>| t.clone().filter(|t| !t.is_empty() && t != ZERO_TIME);
+        let st = &c.state;
+        let started = never(&st.started_at);
+        let state = if st.removal_in_progress {
+            "removing"
+        } else if st.running && st.paused {
+            "paused"
+        } else if st.running && st.restarting {
+            "restarting"
+        } else if st.running {
+            "running"
+        } else if st.dead {
+            "dead"
+        } else if started.is_none() {
+            "created"
+        } else {
+            "exited"
+        };
+        let run = c.config.unwrap_or_default();
+        let log = self.container_file(id, &format!("{id}-json.log"));
+        let log_size = self.fs().metadata(&log).ok().map(|m| m.size);
+        let mut ports: Vec<PortBinding> = Vec::new();
+        for (port, binds) in host.port_bindings.unwrap_or_default() {
+            for b in binds.unwrap_or_default() {
+                ports.push(PortBinding {
+                    container_port: port.clone(),
+                    host_ip: b.host_ip,
+                    host_port: b.host_port,
+                });
+            }
+        }
+        Ok(Container {
+            id: if c.id.is_empty() {
+                id.to_string()
+            } else {
+                c.id
+            },
+            name: c.name.trim_start_matches('/').to_string(),
+            store: "docker".into(),
+            image_id: c.image,
+            image_ref: run.image,
+            state: state.into(),
+            exit_code: st.exit_code,
+            created: c.created,
+            started,
+            finished: never(&st.finished_at),
+            path: c.path,
+            args: c.args,
+            entrypoint: run.entrypoint,
+            cmd: run.cmd,
+            user: run.user.filter(|u| !u.is_empty()),
+            working_dir: run.working_dir.filter(|w| !w.is_empty()),
+            env: run.env.unwrap_or_default(),
+            labels: run.labels.unwrap_or_default(),
+            hostname: run.hostname,
+            mounts: c
+                .mount_points
+                .into_iter()
+                .map(|(dest, m)| Mount {
+                    kind: m.kind.unwrap_or_else(|| {
+                        if m.name.is_some() {
+                            "volume".into()
+                        } else {
+                            "bind".into()
+                        }
+                    }),
+                    name: m.name.filter(|n| !n.is_empty()),
+                    source: m.source.filter(|s| !s.is_empty()),
+                    destination: m.destination.unwrap_or(dest),
+                    read_write: m.rw,
+                })
+                .collect(),
+            ports,
+            restart_policy: host.restart_policy.map(|r| {
+                if r.maximum_retry_count > 0 {
+                    format!("{}:{}", r.name, r.maximum_retry_count)
+                } else {
+                    r.name
+                }
+            }),
+            privileged: host.privileged,
+            cap_add: host.cap_add.unwrap_or_default(),
+            cap_drop: host.cap_drop.unwrap_or_default(),
+            security_opt: host.security_opt.unwrap_or_default(),
+            network_mode: host.network_mode,
+            log_path: log_size.map(|_| log.display()).or(c.log_path),
+            log_size,
+            driver: c.driver,
+        })
+    }
+
+    /// Resolves a container by full id, unique id prefix, or name (with or
+    /// without the leading `/`), as `docker` does.
+    pub fn resolve_container(&self, input: &str) -> Result<Container, StoreError> {
+        let ids = self.container_ids()?;
+        if ids.iter().any(|i| i == input) {
+            return self.load_container(input);
+        }
+        let name = input.trim_start_matches('/');
+        let mut names = Vec::new();
+        for id in &ids {
+            if let Ok(c) = self.load_container(id) {
+                if c.name == name {
+                    return Ok(c);
+                }
+                names.push(c.name);
+            }
+        }
+        let hits: Vec<&String> = ids
+            .iter()
+            .filter(|i| !input.is_empty() && i.starts_with(input))
+            .collect();
+        match hits.len() {
+            1 => self.load_container(hits[0]),
+            0 => Err(StoreError::UnknownImage {
+                reference: format!("container {input}"),
+                candidates: names,
+            }),
+            _ => Err(StoreError::AmbiguousImage {
+                reference: format!("container {input}"),
+                candidates: hits.iter().map(|h| h[..16].to_string()).collect(),
+            }),
+        }
+    }
+
+    /// The writable layer and the layers below it (moby
+    /// `layer/mounted_layer.go`: the init layer sits between the image and
+    /// the container's own layer).
+    pub fn container_layers(&self, c: &Container) -> Result<ContainerLayers, StoreError> {
+        let mounts = self.image_path(&format!("layerdb/mounts/{}", c.id));
+        let read = |name: &str| -> Option<String> {
+            let p = mounts.child(name.as_bytes())?;
+            let b = self.fs().read_small(&p, 4096).ok()?;
+            Some(String::from_utf8_lossy(&b).trim().to_string()).filter(|s| !s.is_empty())
+        };
+        let upper = read("mount-id").and_then(|m| self.driver_dir(&m));
+        let mut lowers = Vec::new();
+        if let Some(init) = read("init-id").and_then(|i| self.driver_dir(&i)) {
+            lowers.push(init);
+        }
+        // The image's layers: from the mount's parent chain id downwards
+        // (or from the image config when the mount record is gone).
+        let mut chain = read("parent");
+        if chain.is_none()
+            && let Ok(img) = self.load_image(&c.image_id, &Default::default())
+        {
+            chain = chain_ids(&img.config.rootfs.diff_ids).pop();
+        }
+        let mut seen = 0;
+        while let Some(ch) = chain.take() {
+            seen += 1;
+            if seen > 1000 {
+                return Err(StoreError::BadImage {
+                    image: c.image_id.clone(),
+                    detail: "layer parent chain loops".into(),
+                });
+            }
+            let entry = self.image_path(&format!("layerdb/sha256/{}", hex_part(&ch)));
+            let file = |n: &str| {
+                entry
+                    .child(n.as_bytes())
+                    .and_then(|p| self.fs().read_small(&p, 4096).ok())
+                    .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+                    .filter(|s| !s.is_empty())
+            };
+            let cache = file("cache-id").ok_or_else(|| StoreError::LayerMissing {
+                image: c.image_id.clone(),
+                index: 0,
+                diff_id: ch.clone(),
+                detail: format!("no cache-id in {entry}"),
+            })?;
+            if let Some(d) = self.driver_dir(&cache) {
+                lowers.push(d);
+            }
+            chain = file("parent");
+        }
+        Ok(ContainerLayers { upper, lowers })
+    }
+
+    /// A named volume's data directory.
+    pub fn volume_dir(&self, name: &str) -> Option<EvPath> {
+        self.path.join(format!("volumes/{name}/_data"))
+    }
+}
