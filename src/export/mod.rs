@@ -7,6 +7,7 @@ pub mod container;
 pub mod dockerfile;
 pub mod logs;
 mod progress;
+pub mod timeline;
 mod verify;
 
 pub use progress::{LayerProgress, ProgressSink};

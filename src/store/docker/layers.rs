@@ -127,7 +127,7 @@ impl DataRoot {
 
     /// The unpacked layer directory for a cache id, per graph driver
     /// (moby `daemon/graphdriver/<driver>`).
-    pub(super) fn driver_dir(&self, cache_id: &str) -> Option<EvPath> {
+    pub fn driver_dir(&self, cache_id: &str) -> Option<EvPath> {
         if cache_id.contains('/') || cache_id == "." || cache_id == ".." {
             return None;
         }
