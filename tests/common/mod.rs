@@ -18,10 +18,11 @@ pub fn fixtures_dir() -> PathBuf {
     manifest.join("samples")
 }
 
-/// Skips a test loudly, or fails it under CI, where every prerequisite
-/// must be present.
+/// Skips a test loudly, or fails it under CI with the shared fixtures
+/// present, where every prerequisite must be there.
 pub fn skip(why: &str) {
-    if std::env::var_os("CI").is_some() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
+    if std::env::var_os("CI").is_some() && shared.exists() {
         panic!("prerequisite missing under CI: {why}");
     }
     eprintln!("SKIPPED: {why}");
