@@ -14,10 +14,14 @@
 //!   evidence is data, never something to open on the examiner's machine;
 //! - nothing is ever written.
 
+mod ext4;
 mod host;
+mod xfs;
 mod path;
 
+pub use ext4::Ext4Fs;
 pub use host::HostDir;
+pub use xfs::XfsFs;
 pub use path::EvPath;
 
 use std::io::Read;
