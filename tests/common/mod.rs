@@ -48,9 +48,11 @@ pub fn is_root() -> bool {
 /// Runs a command, panicking with its output when it fails.
 pub fn run(cmd: &mut Command) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let mut shown = format!("{cmd:?}");
+    shown.truncate(400);
     assert!(
         out.status.success(),
-        "{cmd:?} failed: {}\n{}",
+        "{shown} failed: {}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );

@@ -109,8 +109,8 @@ impl Ext4Fs {
     /// The inode number at `path`, refusing symlinks on the way.
     fn lookup(&self, path: &EvPath) -> Result<u32, FsError> {
         let mut ino = ROOT_INO;
-        let comps: Vec<&[u8]> = path.components().collect();
-        for (i, name) in comps.iter().enumerate() {
+        let mut seen = vec![ROOT_INO];
+        for (i, name) in path.components().enumerate() {
             if i > 0 {
                 let (inode, _) = self.inode(path, ino)?;
                 match kind_of(inode.mode) {
@@ -118,6 +118,10 @@ impl Ext4Fs {
                     FileKind::Symlink => return Err(FsError::SymlinkInPath { path: path.display() }),
                     _ => return Err(FsError::NotADirectory { path: path.display() }),
                 }
+                if seen.contains(&ino) {
+                    return Err(corrupt(path, format!("directory loop: inode {ino} is its own ancestor")));
+                }
+                seen.push(ino);
             }
             ino = self.fs.lookup_at(ino, name).map_err(|e| map_err(path, ino, e))?;
         }
