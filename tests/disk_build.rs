@@ -21,7 +21,17 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 pub const TOOLS: &[&str] = &[
-    "tar", "mke2fs", "mkfs.xfs", "sfdisk", "ewfacquire", "setfattr", "losetup", "mount", "umount", "pvcreate", "split",
+    "tar",
+    "mke2fs",
+    "mkfs.xfs",
+    "sfdisk",
+    "ewfacquire",
+    "setfattr",
+    "losetup",
+    "mount",
+    "umount",
+    "pvcreate",
+    "split",
 ];
 
 /// The built images, shared by every test of this binary.
@@ -33,7 +43,11 @@ pub struct Built {
 }
 
 fn sh(script: &str) {
-    run(Command::new("bash").arg("-euo").arg("pipefail").arg("-c").arg(script));
+    run(Command::new("bash")
+        .arg("-euo")
+        .arg("pipefail")
+        .arg("-c")
+        .arg(script));
 }
 
 fn make_source(fx: &Path, src: &Path) {
@@ -41,11 +55,19 @@ fn make_source(fx: &Path, src: &Path) {
     std::fs::create_dir_all(&host).unwrap();
     extract_host(fx, "basic", &host);
     std::fs::create_dir_all(src).unwrap();
-    sh(&format!("mv {}/var/lib/docker {}/docker", host.display(), src.display()));
+    sh(&format!(
+        "mv {}/var/lib/docker {}/docker",
+        host.display(),
+        src.display()
+    ));
     let x = src.join("extras");
     std::fs::create_dir_all(x.join("big_dir")).unwrap();
     for i in 0..320 {
-        std::fs::write(x.join(format!("big_dir/entry-with-a-longish-name-{i:04}")), format!("{i}\n")).unwrap();
+        std::fs::write(
+            x.join(format!("big_dir/entry-with-a-longish-name-{i:04}")),
+            format!("{i}\n"),
+        )
+        .unwrap();
     }
     std::fs::write(x.join("a".repeat(255)), b"long name\n").unwrap();
     std::os::unix::fs::symlink("short", x.join("short_link")).unwrap();
@@ -56,10 +78,20 @@ fn make_source(fx: &Path, src: &Path) {
     std::fs::write(x.join("attrs"), b"x").unwrap();
     let mut script = String::new();
     for i in 0..20 {
-        script.push_str(&format!("setfattr -n user.attr{i:02} -v value-number-{i} {}/attrs\n", x.display()));
+        script.push_str(&format!(
+            "setfattr -n user.attr{i:02} -v value-number-{i} {}/attrs\n",
+            x.display()
+        ));
     }
-    script.push_str(&format!("setfattr -n trusted.big -v 0x{} {}/attrs\n", "ab".repeat(2600), x.display()));
-    script.push_str(&format!("setfattr -n trusted.overlay.opaque -v y {}/big_dir\n", x.display()));
+    script.push_str(&format!(
+        "setfattr -n trusted.big -v 0x{} {}/attrs\n",
+        "ab".repeat(2600),
+        x.display()
+    ));
+    script.push_str(&format!(
+        "setfattr -n trusted.overlay.opaque -v y {}/big_dir\n",
+        x.display()
+    ));
     sh(&script);
     // a large file of incompressible bytes, and a sparse fragmented one
     let mut seed = 0x1234_5678_9abc_def0u64;
@@ -78,7 +110,10 @@ fn make_source(fx: &Path, src: &Path) {
     }
     f.set_len(200 * 8192 + 100).unwrap();
     f.flush().unwrap();
-    sh(&format!("chmod 4755 {0}/big; chown 1234:5678 {0}/linked; mknod {0}/wh c 0 0; mkfifo {0}/fifo", x.display()));
+    sh(&format!(
+        "chmod 4755 {0}/big; chown 1234:5678 {0}/linked; mknod {0}/wh c 0 0; mkfifo {0}/fifo",
+        x.display()
+    ));
 }
 
 fn xfs_image(src: &Path, img: &Path, mnt: &Path) {
@@ -145,7 +180,8 @@ fn check_same(b: &Built, fs: &dyn FileSystem, what: &str) {
 }
 
 fn open(b: &Built, name: &str) -> Evidence {
-    Evidence::open(&b.root.join(name), &OpenOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"))
+    Evidence::open(&b.root.join(name), &OpenOptions::default())
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 #[test]
@@ -165,16 +201,24 @@ fn xfs_logical_partition_on_mbr() {
     assert_eq!(ev.volumes.len(), 1, "{:?}", ev.notes);
     assert_eq!(ev.volumes[0].label, "partition 5 (xfs)");
     assert!(
-        ev.notes.iter().any(|n| n == "partition 1: unsupported filesystem (NTFS signature)"),
+        ev.notes
+            .iter()
+            .any(|n| n == "partition 1: unsupported filesystem (NTFS signature)"),
         "{:?}",
         ev.notes
     );
     check_same(b, ev.volumes[0].fs.as_ref(), "XFS in logical partition");
     // picking the partition
-    let only = Evidence::open(&b.root.join("mbr.raw"), &OpenOptions { partition: Some(5) }).unwrap();
+    let only =
+        Evidence::open(&b.root.join("mbr.raw"), &OpenOptions { partition: Some(5) }).unwrap();
     assert_eq!(only.volumes.len(), 1);
-    let err = Evidence::open(&b.root.join("mbr.raw"), &OpenOptions { partition: Some(1) }).unwrap_err();
-    assert!(err.to_string().contains("partition 1: unsupported filesystem (NTFS signature)"), "{err}");
+    let err =
+        Evidence::open(&b.root.join("mbr.raw"), &OpenOptions { partition: Some(1) }).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("partition 1: unsupported filesystem (NTFS signature)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -184,13 +228,24 @@ fn xfs_bare_large_dir_btree_file() {
     assert_eq!(ev.volumes[0].label, "disk (xfs)");
     let fs = ev.volumes[0].fs.as_ref();
     check_same(b, fs, "bare XFS");
-    let big_dir = fs.read_dir(&EvPath::parse("extras/big_dir").unwrap()).unwrap();
+    let big_dir = fs
+        .read_dir(&EvPath::parse("extras/big_dir").unwrap())
+        .unwrap();
     assert_eq!(big_dir.len(), 320);
     // the formats this test means to cover, as xfs_db reports them
     let ino = |p: &str| fs.metadata(&EvPath::parse(p).unwrap()).unwrap().ino;
-    for (path, want) in [("extras/big_dir", "format = 2"), ("extras/fragmented", "format = 3")] {
+    for (path, want) in [
+        ("extras/big_dir", "format = 2"),
+        ("extras/fragmented", "format = 3"),
+    ] {
         let out = Command::new("xfs_db")
-            .args(["-r", "-c", &format!("inode {}", ino(path)), "-c", "print core.format"])
+            .args([
+                "-r",
+                "-c",
+                &format!("inode {}", ino(path)),
+                "-c",
+                "print core.format",
+            ])
             .arg(b.root.join("xfs.img"))
             .output()
             .unwrap();
@@ -222,7 +277,10 @@ fn split_raw() {
 #[test]
 fn multi_segment_e01() {
     let Some(b) = built() else { return };
-    assert!(b.root.join("seg.E03").exists(), "ewfacquire wrote fewer than 3 segments");
+    assert!(
+        b.root.join("seg.E03").exists(),
+        "ewfacquire wrote fewer than 3 segments"
+    );
     let ev = open(b, "seg.E01");
     assert_eq!(ev.format, Some(ImageFormat::Ewf));
     let acq = ev.acquisition.clone().unwrap();

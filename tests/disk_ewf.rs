@@ -38,7 +38,11 @@ fn basic_e01_tree_matches_host_tree() {
 #[test]
 fn basic_e01_docker_store_verifies() {
     let Some(fx) = fixtures() else { return };
-    let ev = Evidence::open(&fx.join("basic.disk.E01"), &OpenOptions { partition: Some(1) }).unwrap();
+    let ev = Evidence::open(
+        &fx.join("basic.disk.E01"),
+        &OpenOptions { partition: Some(1) },
+    )
+    .unwrap();
     let roots = docker_forensics::store::docker::DataRoot::discover(&ev, None).unwrap();
     assert_eq!(roots.len(), 1);
     let images = roots[0].list_images().unwrap();
@@ -63,18 +67,29 @@ fn basic_e01_docker_store_verifies() {
     assert_eq!(verified.len(), 15);
     let mut layers = 0;
     for img in &verified {
-        assert!(img.verified, "{} not verified: {:?}", img.image_id, img.error);
+        assert!(
+            img.verified,
+            "{} not verified: {:?}",
+            img.image_id, img.error
+        );
         layers += img.layers.len();
     }
     assert!(layers > 0);
-    eprintln!("{} images, {layers} layer checks verified from the E01", verified.len());
+    eprintln!(
+        "{} images, {layers} layer checks verified from the E01",
+        verified.len()
+    );
 }
 
 #[test]
 fn e01_media_hashes_and_metadata() {
     let Some(fx) = fixtures() else { return };
-    for name in ["basic", "peer"] {
-        let ev = Evidence::open(&fx.join(format!("{name}.disk.E01")), &OpenOptions::default()).unwrap();
+    for name in ["basic", "peer", "ctrd-basic", "podman-basic"] {
+        let ev = Evidence::open(
+            &fx.join(format!("{name}.disk.E01")),
+            &OpenOptions::default(),
+        )
+        .unwrap();
         let acq = ev.acquisition.as_ref().unwrap();
         if name == "basic" {
             assert_eq!(acq.case_number.as_deref(), Some("case-fixture"));
@@ -84,7 +99,11 @@ fn e01_media_hashes_and_metadata() {
         }
         let v = ev.verify_image().unwrap().unwrap();
         let want = std::fs::read_to_string(fx.join(format!("{name}.disk.raw.sha256"))).unwrap();
-        assert_eq!(v.sha256, want.split_whitespace().next().unwrap(), "{name}: sha256");
+        assert_eq!(
+            v.sha256,
+            want.split_whitespace().next().unwrap(),
+            "{name}: sha256"
+        );
         assert_eq!(v.md5_matches, Some(true), "{name}: stored MD5");
         assert!(v.verified());
         let json = serde_json::to_value(acq).unwrap();

@@ -105,7 +105,9 @@ impl Evidence {
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<Self, EvidenceError> {
         let shown = path.display().to_string();
         let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => EvidenceError::Missing { path: shown.clone() },
+            std::io::ErrorKind::NotFound => EvidenceError::Missing {
+                path: shown.clone(),
+            },
             _ => EvidenceError::Unreadable {
                 path: shown.clone(),
                 source: e,
@@ -133,9 +135,11 @@ impl Evidence {
         let shown = path.display().to_string();
         let img = image::open(path)?;
         let (layout, regions) =
-            volume::partitions(&img.media, opts.partition).map_err(|source| EvidenceError::Volume {
-                path: shown.clone(),
-                source,
+            volume::partitions(&img.media, opts.partition).map_err(|source| {
+                EvidenceError::Volume {
+                    path: shown.clone(),
+                    source,
+                }
             })?;
         let mut volumes = Vec::new();
         let mut notes = Vec::new();
@@ -148,7 +152,10 @@ impl Evidence {
             } else {
                 format!("no readable filesystem: {}", notes.join("; "))
             };
-            return Err(EvidenceError::Unsupported { path: shown, detail });
+            return Err(EvidenceError::Unsupported {
+                path: shown,
+                detail,
+            });
         }
         Ok(Evidence {
             source: shown,
@@ -199,7 +206,10 @@ fn probe_region(image: &str, region: Region, volumes: &mut Vec<Volume>, notes: &
             match volume::lvm::logical_volumes(&region.dev, &region.label) {
                 Ok(lvs) => {
                     if lvs.is_empty() {
-                        notes.push(format!("{}: LVM2 physical volume without logical volumes", region.label));
+                        notes.push(format!(
+                            "{}: LVM2 physical volume without logical volumes",
+                            region.label
+                        ));
                     }
                     for lv in lvs {
                         match lv {
@@ -211,7 +221,11 @@ fn probe_region(image: &str, region: Region, volumes: &mut Vec<Volume>, notes: &
                 Err(e) => notes.push(format!("{}: {e}", region.label)),
             }
         }
-        Some(sig) => notes.push(format!("{}: unsupported filesystem ({} signature)", region.label, sig.name())),
+        Some(sig) => notes.push(format!(
+            "{}: unsupported filesystem ({} signature)",
+            region.label,
+            sig.name()
+        )),
         None => notes.push(format!("{}: no known filesystem signature", region.label)),
     }
 }

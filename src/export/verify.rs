@@ -29,7 +29,10 @@ pub struct VerifiedImage {
 }
 
 /// Verifies every image of `root`.
-pub fn verify_images(root: &DataRoot, opts: &ExportOptions) -> Result<Vec<VerifiedImage>, StoreError> {
+pub fn verify_images(
+    root: &DataRoot,
+    opts: &ExportOptions,
+) -> Result<Vec<VerifiedImage>, StoreError> {
     let refs = root.references()?;
     let mut images = Vec::new();
     let mut unique: BTreeMap<String, LayerLocation> = BTreeMap::new();
@@ -40,7 +43,9 @@ pub fn verify_images(root: &DataRoot, opts: &ExportOptions) -> Result<Vec<Verifi
         match located {
             Ok((img, locs)) => {
                 for l in &locs {
-                    unique.entry(l.chain_id.clone()).or_insert_with(|| l.clone());
+                    unique
+                        .entry(l.chain_id.clone())
+                        .or_insert_with(|| l.clone());
                 }
                 images.push((id, Ok((img, locs))));
             }
@@ -50,10 +55,12 @@ pub fn verify_images(root: &DataRoot, opts: &ExportOptions) -> Result<Vec<Verifi
     let checked: BTreeMap<String, LayerReport> = unique
         .into_par_iter()
         .map(|(chain, loc)| {
-            let bar = opts
-                .progress
-                .as_ref()
-                .map(|p| p.start_layer(&format!("layer {}", &crate::digest::hex_part(&chain)[..12]), loc.size));
+            let bar = opts.progress.as_ref().map(|p| {
+                p.start_layer(
+                    &format!("layer {}", &crate::digest::hex_part(&chain)[..12]),
+                    loc.size,
+                )
+            });
             let advance = |n: u64| {
                 if let Some(b) = &bar {
                     b.advance(n);
@@ -70,13 +77,21 @@ pub fn verify_images(root: &DataRoot, opts: &ExportOptions) -> Result<Vec<Verifi
                 Ok((_, p)) => layer_report(&loc, p),
                 Err(e) => {
                     let failed = crate::layer::Produced {
-                        method: if loc.tar_split.is_some() { Method::TarSplit } else { Method::Rebuilt },
+                        method: if loc.tar_split.is_some() {
+                            Method::TarSplit
+                        } else {
+                            Method::Rebuilt
+                        },
                         written: Default::default(),
                         verified: false,
                         findings: Vec::new(),
                     };
                     let mut r = layer_report(&loc, failed);
-                    r.findings.push(Finding::new(FindingKind::FileUnreadable, None, e.to_string()));
+                    r.findings.push(Finding::new(
+                        FindingKind::FileUnreadable,
+                        None,
+                        e.to_string(),
+                    ));
                     r
                 }
             };
@@ -95,7 +110,10 @@ pub fn verify_images(root: &DataRoot, opts: &ExportOptions) -> Result<Vec<Verifi
                     .filter_map(|l| checked.get(&l.chain_id).cloned())
                     .map(|mut r| {
                         // The shared check knows the first image's index.
-                        r.index = locs.iter().position(|x| x.chain_id == r.chain_id).unwrap_or(r.index);
+                        r.index = locs
+                            .iter()
+                            .position(|x| x.chain_id == r.chain_id)
+                            .unwrap_or(r.index);
                         r
                     })
                     .collect();
@@ -107,7 +125,8 @@ pub fn verify_images(root: &DataRoot, opts: &ExportOptions) -> Result<Vec<Verifi
                         "the stored config does not hash to its name",
                     ));
                 }
-                let verified = findings.is_empty() && layers.iter().all(|l| l.verified && l.findings.is_empty());
+                let verified = findings.is_empty()
+                    && layers.iter().all(|l| l.verified && l.findings.is_empty());
                 VerifiedImage {
                     data_root: root.describe(),
                     image_id: id,

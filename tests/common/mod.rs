@@ -16,7 +16,10 @@ pub fn fixtures() -> Option<PathBuf> {
     if dir.join("basic.disk.E01").is_file() {
         Some(dir)
     } else {
-        eprintln!("\n*** SKIPPED: fixtures not found at {} ***\n", dir.display());
+        eprintln!(
+            "\n*** SKIPPED: fixtures not found at {} ***\n",
+            dir.display()
+        );
         None
     }
 }
@@ -28,7 +31,9 @@ pub fn have_tools(tools: &[&str]) -> bool {
             .map(|p| std::env::split_paths(&p).any(|d| d.join(t).is_file()))
             .unwrap_or(false);
         if !found {
-            eprintln!("\n*** SKIPPED: tool `{t}` not installed (see tests/disk_*.rs for the Debian packages) ***\n");
+            eprintln!(
+                "\n*** SKIPPED: tool `{t}` not installed (see tests/disk_*.rs for the Debian packages) ***\n"
+            );
             return false;
         }
     }
@@ -90,8 +95,12 @@ pub fn snapshot(fs: &dyn FileSystem, root: &str) -> BTreeMap<Vec<u8>, Entry> {
     let root = EvPath::parse(root).unwrap();
     let mut stack = vec![root.clone()];
     while let Some(p) = stack.pop() {
-        let m = fs.metadata(&p).unwrap_or_else(|e| panic!("{}: metadata: {e}", fs.describe()));
-        let mut xattrs = fs.xattrs(&p).unwrap_or_else(|e| panic!("{}: xattrs: {e}", fs.describe()));
+        let m = fs
+            .metadata(&p)
+            .unwrap_or_else(|e| panic!("{}: metadata: {e}", fs.describe()));
+        let mut xattrs = fs
+            .xattrs(&p)
+            .unwrap_or_else(|e| panic!("{}: xattrs: {e}", fs.describe()));
         xattrs.retain(|(k, _)| !k.starts_with(b"security.selinux"));
         xattrs.sort();
         let link = (m.kind == FileKind::Symlink).then(|| fs.read_link(&p).unwrap());
@@ -137,12 +146,19 @@ pub fn snapshot(fs: &dyn FileSystem, root: &str) -> BTreeMap<Vec<u8>, Entry> {
 }
 
 /// Asserts two snapshots are equal, showing the first differences.
-pub fn assert_same_tree(expected: &BTreeMap<Vec<u8>, Entry>, got: &BTreeMap<Vec<u8>, Entry>, what: &str) {
+pub fn assert_same_tree(
+    expected: &BTreeMap<Vec<u8>, Entry>,
+    got: &BTreeMap<Vec<u8>, Entry>,
+    what: &str,
+) {
     let mut diffs = Vec::new();
     for (k, v) in expected {
         match got.get(k) {
             None => diffs.push(format!("missing {}", String::from_utf8_lossy(k))),
-            Some(g) if g != v => diffs.push(format!("{}:\n  expected {v:?}\n  got      {g:?}", String::from_utf8_lossy(k))),
+            Some(g) if g != v => diffs.push(format!(
+                "{}:\n  expected {v:?}\n  got      {g:?}",
+                String::from_utf8_lossy(k)
+            )),
             _ => {}
         }
     }
@@ -155,21 +171,36 @@ pub fn assert_same_tree(expected: &BTreeMap<Vec<u8>, Entry>, got: &BTreeMap<Vec<
         diffs.is_empty(),
         "{what}: {} differences, first ones:\n{}",
         diffs.len(),
-        diffs.iter().take(15).cloned().collect::<Vec<_>>().join("\n")
+        diffs
+            .iter()
+            .take(15)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
 /// Checks the snapshot has the features the fixtures must keep.
 pub fn assert_has_overlay_features(tree: &BTreeMap<Vec<u8>, Entry>) {
     assert!(
-        tree.values().any(|e| e.kind == FileKind::CharDevice && e.rdev == (0, 0)),
+        tree.values()
+            .any(|e| e.kind == FileKind::CharDevice && e.rdev == (0, 0)),
         "no whiteout device found"
     );
     assert!(
-        tree.values()
-            .any(|e| e.xattrs.iter().any(|(k, v)| k == b"trusted.overlay.opaque" && v == b"y")),
+        tree.values().any(|e| e
+            .xattrs
+            .iter()
+            .any(|(k, v)| k == b"trusted.overlay.opaque" && v == b"y")),
         "no opaque directory found"
     );
-    assert!(tree.values().any(|e| e.kind == FileKind::Symlink), "no symlink found");
-    assert!(tree.values().any(|e| e.nlink.is_some_and(|n| n > 1) && e.kind == FileKind::File), "no hard link found");
+    assert!(
+        tree.values().any(|e| e.kind == FileKind::Symlink),
+        "no symlink found"
+    );
+    assert!(
+        tree.values()
+            .any(|e| e.nlink.is_some_and(|n| n > 1) && e.kind == FileKind::File),
+        "no hard link found"
+    );
 }

@@ -30,7 +30,9 @@ struct Device(Arc<dyn ReadAt>);
 
 impl fs_ext4::block_io::BlockDevice for Device {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> fs_ext4::Result<()> {
-        self.0.read_exact_at(buf, offset).map_err(fs_ext4::Error::Io)
+        self.0
+            .read_exact_at(buf, offset)
+            .map_err(fs_ext4::Error::Io)
     }
     fn size_bytes(&self) -> u64 {
         self.0.size()
@@ -53,8 +55,12 @@ fn corrupt(path: &EvPath, detail: impl std::fmt::Display) -> FsError {
 
 fn map_err(path: &EvPath, ino: u32, e: fs_ext4::Error) -> FsError {
     match e {
-        fs_ext4::Error::NotFound => FsError::NotFound { path: path.display() },
-        fs_ext4::Error::NotADirectory => FsError::NotADirectory { path: path.display() },
+        fs_ext4::Error::NotFound => FsError::NotFound {
+            path: path.display(),
+        },
+        fs_ext4::Error::NotADirectory => FsError::NotADirectory {
+            path: path.display(),
+        },
         fs_ext4::Error::Io(source) => FsError::Io {
             path: path.display(),
             source,
@@ -78,7 +84,14 @@ fn kind_of(mode: u16) -> FileKind {
 
 /// (major, minor) of a device inode, from `i_block[0]` or `i_block[1]`.
 fn rdev(inode: &Inode) -> (u32, u32) {
-    let w = |i: usize| u32::from_le_bytes([inode.block[4 * i], inode.block[4 * i + 1], inode.block[4 * i + 2], inode.block[4 * i + 3]]);
+    let w = |i: usize| {
+        u32::from_le_bytes([
+            inode.block[4 * i],
+            inode.block[4 * i + 1],
+            inode.block[4 * i + 2],
+            inode.block[4 * i + 3],
+        ])
+    };
     let (old, new) = (w(0), w(1));
     if old != 0 {
         ((old >> 8) & 0xff, old & 0xff)
@@ -103,7 +116,9 @@ impl Ext4Fs {
     }
 
     fn inode(&self, path: &EvPath, ino: u32) -> Result<(Inode, Vec<u8>), FsError> {
-        self.fs.read_inode_verified(ino).map_err(|e| map_err(path, ino, e))
+        self.fs
+            .read_inode_verified(ino)
+            .map_err(|e| map_err(path, ino, e))
     }
 
     /// The inode number at `path`, refusing symlinks on the way.
@@ -115,15 +130,29 @@ impl Ext4Fs {
                 let (inode, _) = self.inode(path, ino)?;
                 match kind_of(inode.mode) {
                     FileKind::Dir => {}
-                    FileKind::Symlink => return Err(FsError::SymlinkInPath { path: path.display() }),
-                    _ => return Err(FsError::NotADirectory { path: path.display() }),
+                    FileKind::Symlink => {
+                        return Err(FsError::SymlinkInPath {
+                            path: path.display(),
+                        });
+                    }
+                    _ => {
+                        return Err(FsError::NotADirectory {
+                            path: path.display(),
+                        });
+                    }
                 }
                 if seen.contains(&ino) {
-                    return Err(corrupt(path, format!("directory loop: inode {ino} is its own ancestor")));
+                    return Err(corrupt(
+                        path,
+                        format!("directory loop: inode {ino} is its own ancestor"),
+                    ));
                 }
                 seen.push(ino);
             }
-            ino = self.fs.lookup_at(ino, name).map_err(|e| map_err(path, ino, e))?;
+            ino = self
+                .fs
+                .lookup_at(ino, name)
+                .map_err(|e| map_err(path, ino, e))?;
         }
         Ok(ino)
     }
@@ -164,9 +193,14 @@ impl FileSystem for Ext4Fs {
         let ino = self.lookup(path)?;
         let (inode, _) = self.inode(path, ino)?;
         if kind_of(inode.mode) != FileKind::Dir {
-            return Err(FsError::NotADirectory { path: path.display() });
+            return Err(FsError::NotADirectory {
+                path: path.display(),
+            });
         }
-        let entries = self.fs.read_dir_ino(ino).map_err(|e| map_err(path, ino, e))?;
+        let entries = self
+            .fs
+            .read_dir_ino(ino)
+            .map_err(|e| map_err(path, ino, e))?;
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
             if e.name == b"." || e.name == b".." {
@@ -198,7 +232,9 @@ impl FileSystem for Ext4Fs {
             });
         }
         let flags = InodeFlags::from_bits_truncate(inode.flags);
-        let extents = if flags.contains(InodeFlags::EXTENTS) && !flags.contains(InodeFlags::INLINE_DATA) {
+        let extents = if flags.contains(InodeFlags::EXTENTS)
+            && !flags.contains(InodeFlags::INLINE_DATA)
+        {
             let bs = self.fs.sb.block_size();
             let mut ex = fs_ext4::extent::collect_all(&inode.block, self.fs.dev.as_ref(), bs)
                 .map_err(|e| map_err(path, ino, e))?;
@@ -245,8 +281,12 @@ impl FileSystem for Ext4Fs {
     fn xattrs(&self, path: &EvPath) -> Result<Vec<(Vec<u8>, Vec<u8>)>, FsError> {
         let ino = self.lookup(path)?;
         let (inode, raw) = self.inode(path, ino)?;
-        let list = fs_ext4::xattr::read_all_resolved(&self.fs, &inode, &raw).map_err(|e| map_err(path, ino, e))?;
-        Ok(list.into_iter().map(|x| (x.name.into_bytes(), x.value)).collect())
+        let list = fs_ext4::xattr::read_all_resolved(&self.fs, &inode, &raw)
+            .map_err(|e| map_err(path, ino, e))?;
+        Ok(list
+            .into_iter()
+            .map(|x| (x.name.into_bytes(), x.value))
+            .collect())
     }
 
     fn describe(&self) -> String {
@@ -267,7 +307,13 @@ struct Ext4File {
 }
 
 impl Ext4File {
-    fn read_extents(&self, ex: &[Extent], bs: u64, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    fn read_extents(
+        &self,
+        ex: &[Extent],
+        bs: u64,
+        buf: &mut [u8],
+        offset: u64,
+    ) -> io::Result<usize> {
         let want = (self.size - offset).min(buf.len() as u64) as usize;
         let buf = &mut buf[..want];
         let block = offset / bs;
@@ -279,7 +325,8 @@ impl Ext4File {
                 if e.uninitialized {
                     buf[..run].fill(0);
                 } else {
-                    self.dev.read_exact_at(&mut buf[..run], e.physical_block * bs + within)?;
+                    self.dev
+                        .read_exact_at(&mut buf[..run], e.physical_block * bs + within)?;
                 }
                 Ok(run)
             }
@@ -301,10 +348,12 @@ impl FileReader for Ext4File {
         }
         let r = match &self.extents {
             Some((ex, bs)) => self.read_extents(ex, *bs, buf, offset),
-            None => self
-                .fs
-                .read_ino(self.ino, offset, buf)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("inode {}: {e}", self.ino))),
+            None => self.fs.read_ino(self.ino, offset, buf).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("inode {}: {e}", self.ino),
+                )
+            }),
         };
         r.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path)))
     }

@@ -16,13 +16,13 @@
 
 mod ext4;
 mod host;
-mod xfs;
 mod path;
+mod xfs;
 
 pub use ext4::Ext4Fs;
 pub use host::HostDir;
-pub use xfs::XfsFs;
 pub use path::EvPath;
+pub use xfs::XfsFs;
 
 use std::io::Read;
 
@@ -106,7 +106,9 @@ pub enum FsError {
     NotADirectory { path: String },
     #[error("{path}: not a regular file ({kind:?})")]
     NotAFile { path: String, kind: FileKind },
-    #[error("{path}: a path component is a symbolic link; links inside the evidence are never followed")]
+    #[error(
+        "{path}: a path component is a symbolic link; links inside the evidence are never followed"
+    )]
     SymlinkInPath { path: String },
     #[error("{path}: corrupt filesystem structure: {detail}")]
     Corrupt { path: String, detail: String },
@@ -125,6 +127,9 @@ impl FsError {
     }
 }
 
+/// Extended attributes: (full name incl. namespace, value) pairs.
+pub type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A read-only filesystem inside the evidence.
 pub trait FileSystem: Send + Sync {
     /// Metadata of the object at `path`; a symlink is described, not followed.
@@ -137,7 +142,7 @@ pub trait FileSystem: Send + Sync {
     fn read_link(&self, path: &EvPath) -> Result<Vec<u8>, FsError>;
     /// Extended attributes of the object at `path` (all namespaces,
     /// `trusted.*` included where the source keeps them).
-    fn xattrs(&self, path: &EvPath) -> Result<Vec<(Vec<u8>, Vec<u8>)>, FsError>;
+    fn xattrs(&self, path: &EvPath) -> Result<Xattrs, FsError>;
     /// A short description for reports ("directory /mnt/evidence",
     /// "ext4 in partition 1 of disk.E01").
     fn describe(&self) -> String;

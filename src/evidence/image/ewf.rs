@@ -162,8 +162,12 @@ impl EwfImage {
                 format: "EWF v1 (EnCase 6)".into(),
                 ..Default::default()
             },
-            chunks: Mutex::new(LruCache::new(NonZeroUsize::new(CHUNK_CACHE).unwrap_or(NonZeroUsize::MIN))),
-            table_cache: Mutex::new(LruCache::new(NonZeroUsize::new(TABLE_CACHE).unwrap_or(NonZeroUsize::MIN))),
+            chunks: Mutex::new(LruCache::new(
+                NonZeroUsize::new(CHUNK_CACHE).unwrap_or(NonZeroUsize::MIN),
+            )),
+            table_cache: Mutex::new(LruCache::new(
+                NonZeroUsize::new(TABLE_CACHE).unwrap_or(NonZeroUsize::MIN),
+            )),
         };
         let mut seg_path = path.to_path_buf();
         let mut number = 1u32;
@@ -173,13 +177,20 @@ impl EwfImage {
                 if e.kind() == io::ErrorKind::NotFound && number > 1 {
                     ImageError::MissingSegment {
                         path: seg_path.display().to_string(),
-                        previous: img.segments.last().map(|s| s.path.display().to_string()).unwrap_or_default(),
+                        previous: img
+                            .segments
+                            .last()
+                            .map(|s| s.path.display().to_string())
+                            .unwrap_or_default(),
                     }
                 } else {
                     ImageError::io(&seg_path, e)
                 }
             })?;
-            let size = file.metadata().map_err(|e| ImageError::io(&seg_path, e))?.len();
+            let size = file
+                .metadata()
+                .map_err(|e| ImageError::io(&seg_path, e))?
+                .len();
             img.segments.push(Segment {
                 file,
                 path: seg_path.clone(),
@@ -195,7 +206,10 @@ impl EwfImage {
                 .ok_or_else(|| corrupt(path, format!("no name for segment {number}")))?;
         }
         if img.chunk_size == 0 {
-            return Err(corrupt(path, "no volume section (chunk geometry unknown)".into()));
+            return Err(corrupt(
+                path,
+                "no volume section (chunk geometry unknown)".into(),
+            ));
         }
         if next_chunk != img.chunk_count {
             return Err(corrupt(
@@ -209,7 +223,11 @@ impl EwfImage {
         if img.media_size > img.chunk_count.saturating_mul(img.chunk_size) {
             return Err(corrupt(path, "media size exceeds the chunks stored".into()));
         }
-        img.acquisition.segments = img.segments.iter().map(|s| s.path.display().to_string()).collect();
+        img.acquisition.segments = img
+            .segments
+            .iter()
+            .map(|s| s.path.display().to_string())
+            .collect();
         img.acquisition.media_size = img.media_size;
         img.acquisition.chunk_size = img.chunk_size as u32;
         Ok(img)
@@ -246,11 +264,19 @@ impl EwfImage {
     }
 
     /// Walks the sections of one segment; returns whether another follows.
-    fn read_segment(&mut self, idx: usize, number: u32, next_chunk: &mut u64) -> Result<bool, ImageError> {
+    fn read_segment(
+        &mut self,
+        idx: usize,
+        number: u32,
+        next_chunk: &mut u64,
+    ) -> Result<bool, ImageError> {
         let path = self.segments[idx].path.clone();
         let head = self.seg_read(idx, 0, 13)?;
         if head[..8] != SIGNATURE {
-            return Err(corrupt(&path, "not an EWF v1 segment (signature missing)".into()));
+            return Err(corrupt(
+                &path,
+                "not an EWF v1 segment (signature missing)".into(),
+            ));
         }
         let seg_no = u16::from_le_bytes([head[9], head[10]]);
         if u32::from(seg_no) != number {
@@ -269,7 +295,10 @@ impl EwfImage {
             }
             let d = self.seg_read(idx, off, DESCRIPTOR_LEN)?;
             if adler32(&d[..72]) != le_u32(&d, 72) {
-                return Err(corrupt(&path, format!("section descriptor at offset {off}: checksum mismatch")));
+                return Err(corrupt(
+                    &path,
+                    format!("section descriptor at offset {off}: checksum mismatch"),
+                ));
             }
             let kind: Vec<u8> = d[..16].iter().copied().take_while(|b| *b != 0).collect();
             let next = le_u64(&d, 16);
@@ -279,7 +308,13 @@ impl EwfImage {
             match kind.as_slice() {
                 b"header2" | b"header" if number == 1 => {
                     if body_len > MAX_HEADER {
-                        return Err(corrupt(&path, format!("{} section at {off} too large", String::from_utf8_lossy(&kind))));
+                        return Err(corrupt(
+                            &path,
+                            format!(
+                                "{} section at {off} too large",
+                                String::from_utf8_lossy(&kind)
+                            ),
+                        ));
                     }
                     let body = self.seg_read(idx, body_at, body_len)?;
                     let text = inflate_header(&body, kind == b"header2")
@@ -295,7 +330,10 @@ impl EwfImage {
                         return Err(corrupt(&path, format!("volume section at {off} too short")));
                     }
                     if body.len() == 1052 && adler32(&body[..1048]) != le_u32(&body, 1048) {
-                        return Err(corrupt(&path, format!("volume section at {off}: checksum mismatch")));
+                        return Err(corrupt(
+                            &path,
+                            format!("volume section at {off}: checksum mismatch"),
+                        ));
                     }
                     let chunks = u64::from(le_u32(&body, 4));
                     let spc = u64::from(le_u32(&body, 8));
@@ -303,7 +341,10 @@ impl EwfImage {
                     let sectors = le_u64(&body, 16);
                     let chunk_size = spc * u64::from(bps);
                     if chunk_size == 0 || chunk_size > MAX_CHUNK {
-                        return Err(corrupt(&path, format!("volume section: chunk size {chunk_size} unsupported")));
+                        return Err(corrupt(
+                            &path,
+                            format!("volume section: chunk size {chunk_size} unsupported"),
+                        ));
                     }
                     self.chunk_size = chunk_size;
                     self.chunk_count = chunks;
@@ -314,12 +355,18 @@ impl EwfImage {
                 b"table" => {
                     let h = self.seg_read(idx, body_at, 24)?;
                     if adler32(&h[..20]) != le_u32(&h, 20) {
-                        return Err(corrupt(&path, format!("table section at {off}: header checksum mismatch")));
+                        return Err(corrupt(
+                            &path,
+                            format!("table section at {off}: header checksum mismatch"),
+                        ));
                     }
                     let count = le_u32(&h, 0);
                     let base = le_u64(&h, 8);
                     if 24 + 4 * u64::from(count) > body_len {
-                        return Err(corrupt(&path, format!("table section at {off}: {count} entries do not fit")));
+                        return Err(corrupt(
+                            &path,
+                            format!("table section at {off}: {count} entries do not fit"),
+                        ));
                     }
                     self.tables.push(Table {
                         segment: idx,
@@ -351,14 +398,18 @@ impl EwfImage {
             if next <= off {
                 return Err(corrupt(
                     &path,
-                    format!("section at {off} points back to {next} and the segment has no 'done' or 'next'"),
+                    format!(
+                        "section at {off} points back to {next} and the segment has no 'done' or 'next'"
+                    ),
                 ));
             }
             off = next;
             if off >= self.segments[idx].size {
                 return Err(ImageError::Truncated {
                     path: path.display().to_string(),
-                    detail: format!("the section chain continues at {off}, past the end of the file, without 'done' or 'next'"),
+                    detail: format!(
+                        "the section chain continues at {off}, past the end of the file, without 'done' or 'next'"
+                    ),
                 });
             }
         }
@@ -372,7 +423,9 @@ impl EwfImage {
         let table = &self.tables[t];
         let seg = &self.segments[table.segment];
         let len = 4 * u64::from(table.count) + 4;
-        let raw = self.seg_read(table.segment, table.entries_at, len).map_err(to_io)?;
+        let raw = self
+            .seg_read(table.segment, table.entries_at, len)
+            .map_err(to_io)?;
         let (entries, sum) = raw.split_at(raw.len() - 4);
         if adler32(entries) != le_u32(sum, 0) {
             return Err(io::Error::new(
@@ -402,7 +455,11 @@ impl EwfImage {
                 format!("EWF chunk {n} (media offset {media_off}): {detail}"),
             )
         };
-        let t = self.tables.partition_point(|t| t.first_chunk <= n).checked_sub(1).ok_or_else(|| bad("in no table".into()))?;
+        let t = self
+            .tables
+            .partition_point(|t| t.first_chunk <= n)
+            .checked_sub(1)
+            .ok_or_else(|| bad("in no table".into()))?;
         let table = &self.tables[t];
         let entries = self.table_entries(t)?;
         let i = (n - table.first_chunk) as usize;
@@ -426,14 +483,30 @@ impl EwfImage {
             let mut out = Vec::with_capacity(self.chunk_size as usize);
             let status = d
                 .decompress_vec(&stored, &mut out, flate2::FlushDecompress::Finish)
-                .map_err(|e| bad(format!("zlib stream in {} at {start}: {e}", seg.path.display())))?;
+                .map_err(|e| {
+                    bad(format!(
+                        "zlib stream in {} at {start}: {e}",
+                        seg.path.display()
+                    ))
+                })?;
             let used = d.total_in() as usize;
             if status != flate2::Status::StreamEnd || used < 6 {
-                return Err(bad(format!("zlib stream in {} at {start} is incomplete", seg.path.display())));
+                return Err(bad(format!(
+                    "zlib stream in {} at {start} is incomplete",
+                    seg.path.display()
+                )));
             }
-            let want = u32::from_be_bytes([stored[used - 4], stored[used - 3], stored[used - 2], stored[used - 1]]);
+            let want = u32::from_be_bytes([
+                stored[used - 4],
+                stored[used - 3],
+                stored[used - 2],
+                stored[used - 1],
+            ]);
             if adler32(&out) != want {
-                return Err(bad(format!("Adler-32 mismatch in {} at {start}", seg.path.display())));
+                return Err(bad(format!(
+                    "Adler-32 mismatch in {} at {start}",
+                    seg.path.display()
+                )));
             }
             out
         } else {
@@ -443,12 +516,18 @@ impl EwfImage {
             let (data, sum) = stored.split_at(stored.len() - 4);
             let data = &data[..data.len().min(self.chunk_size as usize)];
             if adler32(data) != le_u32(sum, 0) {
-                return Err(bad(format!("checksum mismatch in {} at {start}", seg.path.display())));
+                return Err(bad(format!(
+                    "checksum mismatch in {} at {start}",
+                    seg.path.display()
+                )));
             }
             data.to_vec()
         };
         if data.len() < expect {
-            return Err(bad(format!("holds {} bytes, expected {expect}", data.len())));
+            return Err(bad(format!(
+                "holds {} bytes, expected {expect}",
+                data.len()
+            )));
         }
         let data = Arc::new(data);
         self.chunks.lock().map_err(poisoned)?.put(n, data.clone());
@@ -475,7 +554,8 @@ impl ReadAt for EwfImage {
             let n = pos / self.chunk_size;
             let within = (pos % self.chunk_size) as usize;
             let chunk = self.chunk(n)?;
-            let avail = (self.media_size - pos).min((chunk.len() - within.min(chunk.len())) as u64) as usize;
+            let avail = (self.media_size - pos).min((chunk.len() - within.min(chunk.len())) as u64)
+                as usize;
             if avail == 0 {
                 break;
             }
@@ -489,7 +569,10 @@ impl ReadAt for EwfImage {
         self.media_size
     }
     fn describe(&self) -> String {
-        self.segments.first().map(|s| s.path.display().to_string()).unwrap_or_default()
+        self.segments
+            .first()
+            .map(|s| s.path.display().to_string())
+            .unwrap_or_default()
     }
 }
 
@@ -499,7 +582,10 @@ fn inflate_header(body: &[u8], utf16: bool) -> io::Result<String> {
         .take(MAX_HEADER)
         .read_to_end(&mut raw)?;
     if utf16 {
-        let mut units: Vec<u16> = raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        let mut units: Vec<u16> = raw
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
         if units.first() == Some(&0xfeff) {
             units.remove(0);
         }

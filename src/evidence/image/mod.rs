@@ -40,9 +40,9 @@ pub trait ReadAt: Send + Sync {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     format!(
-                        "{}: read of {} bytes at offset {offset} goes past the end ({} bytes)",
-                        self.describe(),
+                        "read of {} bytes at offset {offset} goes past the end of {} ({} bytes)",
                         buf.len(),
+                        self.describe(),
                         self.size()
                     ),
                 ));

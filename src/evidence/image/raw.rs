@@ -93,7 +93,10 @@ impl ReadAt for RawImage {
         let within = offset - p.start;
         let n = (p.len - within).min(buf.len() as u64) as usize;
         p.file.read_at(&mut buf[..n], within).map_err(|e| {
-            io::Error::new(e.kind(), format!("{}: offset {within}: {e}", p.path.display()))
+            io::Error::new(
+                e.kind(),
+                format!("{}: offset {within}: {e}", p.path.display()),
+            )
         })
     }
     fn size(&self) -> u64 {
@@ -102,7 +105,11 @@ impl ReadAt for RawImage {
     fn describe(&self) -> String {
         match self.pieces.as_slice() {
             [one] => one.path.display().to_string(),
-            [first, ..] => format!("{} (+{} pieces)", first.path.display(), self.pieces.len() - 1),
+            [first, ..] => format!(
+                "{} (+{} pieces)",
+                first.path.display(),
+                self.pieces.len() - 1
+            ),
             [] => "empty image".into(),
         }
     }

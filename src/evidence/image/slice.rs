@@ -21,7 +21,7 @@ impl Slice {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
-                    "{label}: bytes {start}..+{len} lie past the end of {} ({} bytes)",
+                    "bytes {start}..+{len} lie past the end of {} ({} bytes)",
                     inner.describe(),
                     inner.size()
                 ),

@@ -92,12 +92,16 @@ pub fn read_metadata(pv: &dyn ReadAt, what: &str) -> Result<(String, String), Vo
         what: what.to_string(),
         source,
     };
-    let sector = super::probe::lvm_label_sector(pv).ok_or_else(|| corrupt(what, "no LVM2 label"))?;
+    let sector =
+        super::probe::lvm_label_sector(pv).ok_or_else(|| corrupt(what, "no LVM2 label"))?;
     let mut label = [0u8; 512];
     pv.read_exact_at(&mut label, sector * 512).map_err(io)?;
     let hdr_off = u32_at(&label, 20) as usize;
     if !(32..=512 - 40).contains(&hdr_off) {
-        return Err(corrupt(what, format!("LVM2 label: PV header offset {hdr_off} out of range")));
+        return Err(corrupt(
+            what,
+            format!("LVM2 label: PV header offset {hdr_off} out of range"),
+        ));
     }
     let uuid = String::from_utf8_lossy(&label[hdr_off..hdr_off + 32]).into_owned();
     // data areas, then metadata areas, each list zero-terminated
@@ -106,7 +110,10 @@ pub fn read_metadata(pv: &dyn ReadAt, what: &str) -> Result<(String, String), Vo
     for list in &mut lists {
         loop {
             if pos + 16 > 512 {
-                return Err(corrupt(what, "LVM2 PV header: area list runs past the label sector"));
+                return Err(corrupt(
+                    what,
+                    "LVM2 PV header: area list runs past the label sector",
+                ));
             }
             let (off, size) = (u64_at(&label, pos), u64_at(&label, pos + 8));
             pos += 16;
@@ -122,22 +129,29 @@ pub fn read_metadata(pv: &dyn ReadAt, what: &str) -> Result<(String, String), Vo
     let mut mh = [0u8; 512];
     pv.read_exact_at(&mut mh, mda_off).map_err(io)?;
     if &mh[4..20] != MDA_MAGIC {
-        return Err(corrupt(what, format!("LVM2 metadata area at offset {mda_off}: bad magic")));
+        return Err(corrupt(
+            what,
+            format!("LVM2 metadata area at offset {mda_off}: bad magic"),
+        ));
     }
     let mda_size = u64_at(&mh, 32);
     let (rel, len) = (u64_at(&mh, 40), u64_at(&mh, 48));
     if len == 0 || len > MAX_TEXT || len > mda_size || rel >= mda_size || rel < 512 {
         return Err(corrupt(
             what,
-            format!("LVM2 metadata area at offset {mda_off}: metadata location {rel}+{len} out of range"),
+            format!(
+                "LVM2 metadata area at offset {mda_off}: metadata location {rel}+{len} out of range"
+            ),
         ));
     }
     let mut text = vec![0u8; len as usize];
     let first = (mda_size - rel).min(len) as usize;
-    pv.read_exact_at(&mut text[..first], mda_off + rel).map_err(io)?;
+    pv.read_exact_at(&mut text[..first], mda_off + rel)
+        .map_err(io)?;
     if first < text.len() {
         // wrapped around the circular buffer, continuing after the header
-        pv.read_exact_at(&mut text[first..], mda_off + 512).map_err(io)?;
+        pv.read_exact_at(&mut text[first..], mda_off + 512)
+            .map_err(io)?;
     }
     while text.last() == Some(&0) {
         text.pop();
@@ -157,23 +171,45 @@ pub fn logical_volumes(pv: &Arc<dyn ReadAt>, parent: &str) -> Result<Vec<LvOutco
     let extent = vg
         .int("extent_size")
         .filter(|e| *e > 0)
-        .ok_or_else(|| corrupt(parent, format!("VG {vg_name}: no extent_size")))? as u64
+        .ok_or_else(|| corrupt(parent, format!("VG {vg_name}: no extent_size")))?
+        as u64
         * 512;
-    let pvs = vg.get("physical_volumes").map(Value::items).unwrap_or_default();
+    let pvs = vg
+        .get("physical_volumes")
+        .map(Value::items)
+        .unwrap_or_default();
     let (pv_name, pv_sec) = pvs
         .iter()
         .find(|(_, p)| p.str("id").is_some_and(|id| id.replace('-', "") == uuid))
-        .ok_or_else(|| corrupt(parent, format!("VG {vg_name}: this PV ({uuid}) is not among its physical volumes")))?;
+        .ok_or_else(|| {
+            corrupt(
+                parent,
+                format!("VG {vg_name}: this PV ({uuid}) is not among its physical volumes"),
+            )
+        })?;
     let pe_start = pv_sec.int("pe_start").unwrap_or(0).max(0) as u64 * 512;
     let mut out = Vec::new();
-    for (lv_name, lv) in vg.get("logical_volumes").map(Value::items).unwrap_or_default() {
+    for (lv_name, lv) in vg
+        .get("logical_volumes")
+        .map(Value::items)
+        .unwrap_or_default()
+    {
         let label = format!("lvm {vg_name}/{lv_name}");
-        out.push(map_lv(pv, lv, pv_name, pe_start, extent, &label).map_err(|e| format!("{label}: {e}")));
+        out.push(
+            map_lv(pv, lv, pv_name, pe_start, extent, &label).map_err(|e| format!("{label}: {e}")),
+        );
     }
     Ok(out)
 }
 
-fn map_lv(pv: &Arc<dyn ReadAt>, lv: &Value, pv_name: &str, pe_start: u64, extent: u64, label: &str) -> Result<Region, String> {
+fn map_lv(
+    pv: &Arc<dyn ReadAt>,
+    lv: &Value,
+    pv_name: &str,
+    pe_start: u64,
+    extent: u64,
+    label: &str,
+) -> Result<Region, String> {
     let mut segs: Vec<(u64, u64, u64)> = Vec::new();
     for (key, seg) in lv.items() {
         if !key.starts_with("segment") || !matches!(seg, Value::Section(_)) {
@@ -181,20 +217,31 @@ fn map_lv(pv: &Arc<dyn ReadAt>, lv: &Value, pv_name: &str, pe_start: u64, extent
         }
         let kind = seg.str("type").unwrap_or("?");
         if kind != "striped" || seg.int("stripe_count") != Some(1) {
-            return Err(format!("{key} is of type {kind:?} (only linear volumes are supported)"));
+            return Err(format!(
+                "{key} is of type {kind:?} (only linear volumes are supported)"
+            ));
         }
         let stripes = match seg.get("stripes") {
             Some(Value::List(l)) => l,
             _ => return Err(format!("{key} has no stripes")),
         };
-        let (Some(Value::Str(on)), Some(Value::Int(first_pe))) = (stripes.first(), stripes.get(1)) else {
+        let (Some(Value::Str(on)), Some(Value::Int(first_pe))) = (stripes.first(), stripes.get(1))
+        else {
             return Err(format!("{key}: malformed stripes"));
         };
         if on != pv_name {
-            return Err(format!("{key} lies on {on}, another physical volume not in this evidence"));
+            return Err(format!(
+                "{key} lies on {on}, another physical volume not in this evidence"
+            ));
         }
-        let start = seg.int("start_extent").filter(|v| *v >= 0).ok_or(format!("{key}: no start_extent"))? as u64;
-        let count = seg.int("extent_count").filter(|v| *v > 0).ok_or(format!("{key}: no extent_count"))? as u64;
+        let start = seg
+            .int("start_extent")
+            .filter(|v| *v >= 0)
+            .ok_or(format!("{key}: no start_extent"))? as u64;
+        let count = seg
+            .int("extent_count")
+            .filter(|v| *v > 0)
+            .ok_or(format!("{key}: no extent_count"))? as u64;
         segs.push((start, count, *first_pe as u64));
     }
     segs.sort_unstable();
@@ -209,7 +256,9 @@ fn map_lv(pv: &Arc<dyn ReadAt>, lv: &Value, pv_name: &str, pe_start: u64, extent
             .checked_mul(extent)
             .and_then(|o| o.checked_add(pe_start))
             .ok_or("extent offset overflows")?;
-        let len = count.checked_mul(extent).ok_or("segment length overflows")?;
+        let len = count
+            .checked_mul(extent)
+            .ok_or("segment length overflows")?;
         if dev_offset.checked_add(len).is_none_or(|e| e > pv.size()) {
             return Err(format!(
                 "extents {pe}..{} lie past the end of the physical volume ({} bytes)",
@@ -259,9 +308,7 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, String> {
             c if c.is_whitespace() => {
                 chars.next();
             }
-            '#' => {
-                while chars.next().is_some_and(|c| c != '\n') {}
-            }
+            '#' => while chars.next().is_some_and(|c| c != '\n') {},
             '{' | '}' | '[' | ']' | '=' | ',' => {
                 chars.next();
                 out.push(Tok::Punct(c));
@@ -378,8 +425,17 @@ mod tests {
         let v = parse(t).unwrap();
         let vg = v.get("vg0").unwrap();
         assert_eq!(vg.int("extent_size"), Some(8192));
-        let seg = vg.get("logical_volumes").unwrap().get("docker").unwrap().get("segment1").unwrap();
-        assert_eq!(seg.get("stripes"), Some(&Value::List(vec![Value::Str("pv0".into()), Value::Int(0)])));
+        let seg = vg
+            .get("logical_volumes")
+            .unwrap()
+            .get("docker")
+            .unwrap()
+            .get("segment1")
+            .unwrap();
+        assert_eq!(
+            seg.get("stripes"),
+            Some(&Value::List(vec![Value::Str("pv0".into()), Value::Int(0)]))
+        );
         assert!(parse("a { b = 1").is_err());
         assert!(parse("a = [1, [2]]").is_err());
     }

@@ -71,7 +71,8 @@ impl Seek for Cursor<'_> {
             SeekFrom::End(d) => self.dev.size().checked_add_signed(d),
             SeekFrom::Current(d) => self.pos.checked_add_signed(d),
         };
-        self.pos = new.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek out of range"))?;
+        self.pos =
+            new.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek out of range"))?;
         Ok(self.pos)
     }
 }
@@ -89,14 +90,22 @@ const MAX_GPT_ENTRIES: u32 = 16384;
 
 /// Finds the partitions of `dev` (or the whole of it when it has no table).
 /// `only` keeps just that partition number.
-pub fn partitions(dev: &Arc<dyn ReadAt>, only: Option<u32>) -> Result<(Layout, Vec<Region>), VolumeError> {
-    let what = dev.describe();
-    let io_err = |source| VolumeError::Io { what: what.clone(), source };
+pub fn partitions(
+    dev: &Arc<dyn ReadAt>,
+    only: Option<u32>,
+) -> Result<(Layout, Vec<Region>), VolumeError> {
+    let what = "partition table".to_string();
+    let io_err = |source| VolumeError::Io {
+        what: what.clone(),
+        source,
+    };
     let mut s0 = [0u8; 512];
     dev.read_exact_at(&mut s0, 0).map_err(io_err)?;
     // A filesystem or PV at sector 0 means no table (a FAT/NTFS boot
     // sector also ends in 55 AA, so check the content first).
-    if probe::identify(dev.as_ref()).is_some_and(|s| s.is_volume_content()) || s0[510..512] != [0x55, 0xaa] {
+    if probe::identify(dev.as_ref()).is_some_and(|s| s.is_volume_content())
+        || s0[510..512] != [0x55, 0xaa]
+    {
         if only.is_some_and(|n| n != 1) {
             return Err(VolumeError::Corrupt {
                 what,
@@ -122,14 +131,18 @@ pub fn partitions(dev: &Arc<dyn ReadAt>, only: Option<u32>) -> Result<(Layout, V
                 if n > MAX_GPT_ENTRIES {
                     return Err(VolumeError::Corrupt {
                         what,
-                        detail: format!("GPT header claims {n} partition entries (at most {MAX_GPT_ENTRIES} accepted)"),
+                        detail: format!(
+                            "GPT header claims {n} partition entries (at most {MAX_GPT_ENTRIES} accepted)"
+                        ),
                     });
                 }
             }
         }
-        let gpt = gptman::GPT::find_from(&mut Cursor::new(dev.as_ref())).map_err(|e| VolumeError::Corrupt {
-            what: what.clone(),
-            detail: format!("protective MBR but no valid GPT: {e}"),
+        let gpt = gptman::GPT::find_from(&mut Cursor::new(dev.as_ref())).map_err(|e| {
+            VolumeError::Corrupt {
+                what: what.clone(),
+                detail: format!("protective MBR but no valid GPT: {e}"),
+            }
         })?;
         let ss = gpt.sector_size;
         for (n, e) in gpt.iter() {
@@ -145,9 +158,11 @@ pub fn partitions(dev: &Arc<dyn ReadAt>, only: Option<u32>) -> Result<(Layout, V
         }
         Layout::Gpt
     } else {
-        let mbr = mbrman::MBR::read_from(&mut Cursor::new(dev.as_ref()), 512).map_err(|e| VolumeError::Corrupt {
-            what: what.clone(),
-            detail: format!("invalid MBR partition table: {e}"),
+        let mbr = mbrman::MBR::read_from(&mut Cursor::new(dev.as_ref()), 512).map_err(|e| {
+            VolumeError::Corrupt {
+                what: what.clone(),
+                detail: format!("invalid MBR partition table: {e}"),
+            }
         })?;
         for (n, e) in mbr.iter() {
             let n = n as u32;
@@ -170,16 +185,22 @@ pub fn partitions(dev: &Arc<dyn ReadAt>, only: Option<u32>) -> Result<(Layout, V
     Ok((layout, out))
 }
 
-fn region(dev: &Arc<dyn ReadAt>, n: u32, start: u64, len: Option<u64>) -> Result<Region, VolumeError> {
+fn region(
+    dev: &Arc<dyn ReadAt>,
+    n: u32,
+    start: u64,
+    len: Option<u64>,
+) -> Result<Region, VolumeError> {
     let label = format!("partition {n}");
     let len = len.ok_or_else(|| VolumeError::Corrupt {
         what: label.clone(),
         detail: "end before start".into(),
     })?;
-    let slice = Slice::new(dev.clone(), start, len, label.clone()).map_err(|source| VolumeError::Io {
-        what: label.clone(),
-        source,
-    })?;
+    let slice =
+        Slice::new(dev.clone(), start, len, label.clone()).map_err(|source| VolumeError::Io {
+            what: label.clone(),
+            source,
+        })?;
     Ok(Region {
         label,
         partition: Some(n),

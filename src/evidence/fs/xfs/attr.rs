@@ -17,6 +17,7 @@
 
 use super::inode::{FMT_BTREE, FMT_EXTENTS, FMT_LOCAL, Inode, read_mapped};
 use super::sb::{Superblock, be16, be32, crc_ok};
+use crate::evidence::fs::Xattrs;
 use crate::evidence::image::ReadAt;
 
 const ATTR3_LEAF_MAGIC: u16 = 0x3bee;
@@ -39,7 +40,7 @@ fn full_name(flags: u8, name: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// All extended attributes of `inode`.
-pub fn read_all(dev: &dyn ReadAt, sb: &Superblock, inode: &Inode) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+pub fn read_all(dev: &dyn ReadAt, sb: &Superblock, inode: &Inode) -> Result<Xattrs, String> {
     let ino = inode.ino;
     let fork = inode.attr_fork();
     if fork.is_empty() {
@@ -55,11 +56,22 @@ pub fn read_all(dev: &dyn ReadAt, sb: &Superblock, inode: &Inode) -> Result<Vec<
             let mut b = vec![0u8; bs as usize];
             for e in &extents {
                 for k in 0..e.len {
-                    read_mapped(dev, sb, &extents, fork_size, &mut b, (e.file_block + k) * bs)
-                        .map_err(|err| format!("inode {ino}: attribute block: {err}"))?;
+                    read_mapped(
+                        dev,
+                        sb,
+                        &extents,
+                        fork_size,
+                        &mut b,
+                        (e.file_block + k) * bs,
+                    )
+                    .map_err(|err| format!("inode {ino}: attribute block: {err}"))?;
                     if be16(&b, 8) == ATTR3_LEAF_MAGIC {
-                        leaf(dev, sb, &extents, fork_size, &b, &mut out)
-                            .map_err(|err| format!("inode {ino}: attribute leaf block {}: {err}", e.file_block + k))?;
+                        leaf(dev, sb, &extents, fork_size, &b, &mut out).map_err(|err| {
+                            format!(
+                                "inode {ino}: attribute leaf block {}: {err}",
+                                e.file_block + k
+                            )
+                        })?;
                     }
                 }
             }
@@ -69,7 +81,7 @@ pub fn read_all(dev: &dyn ReadAt, sb: &Superblock, inode: &Inode) -> Result<Vec<
     }
 }
 
-fn short_form(f: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+fn short_form(f: &[u8]) -> Result<Xattrs, String> {
     if f.len() < 4 {
         return Err("short-form header truncated".into());
     }
@@ -100,7 +112,7 @@ fn leaf(
     extents: &[super::inode::Extent],
     fork_size: u64,
     b: &[u8],
-    out: &mut Vec<(Vec<u8>, Vec<u8>)>,
+    out: &mut Xattrs,
 ) -> Result<(), String> {
     if !crc_ok(b, 12) {
         return Err("CRC mismatch".into());
@@ -151,12 +163,20 @@ fn leaf(
     Ok(())
 }
 
-fn remote(dev: &dyn ReadAt, sb: &Superblock, extents: &[super::inode::Extent], fork_size: u64, mut blk: u64, len: u32) -> Result<Vec<u8>, String> {
+fn remote(
+    dev: &dyn ReadAt,
+    sb: &Superblock,
+    extents: &[super::inode::Extent],
+    fork_size: u64,
+    mut blk: u64,
+    len: u32,
+) -> Result<Vec<u8>, String> {
     let bs = u64::from(sb.block_size);
     let mut out = Vec::with_capacity(len as usize);
     let mut b = vec![0u8; bs as usize];
     while out.len() < len as usize {
-        let n = read_mapped(dev, sb, extents, fork_size, &mut b, blk * bs).map_err(|e| format!("remote value: {e}"))?;
+        let n = read_mapped(dev, sb, extents, fork_size, &mut b, blk * bs)
+            .map_err(|e| format!("remote value: {e}"))?;
         if n < RMT_HDR || &b[..4] != b"XARM" || !crc_ok(&b, 12) {
             return Err(format!("remote value block {blk}: bad header or CRC"));
         }

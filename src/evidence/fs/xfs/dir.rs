@@ -28,7 +28,8 @@ pub type RawEntry = (Vec<u8>, u64, u8);
 pub fn entries(dev: &dyn ReadAt, sb: &Superblock, dir: &Inode) -> Result<Vec<RawEntry>, String> {
     let ftype = sb.has(INCOMPAT_FTYPE);
     if dir.format == FMT_LOCAL {
-        return short_form(dir.data_fork(), ftype).map_err(|e| format!("directory inode {}: {e}", dir.ino));
+        return short_form(dir.data_fork(), ftype)
+            .map_err(|e| format!("directory inode {}: {e}", dir.ino));
     }
     let dbs = sb.dir_block_size();
     let bs = u64::from(sb.block_size);
@@ -42,11 +43,14 @@ pub fn entries(dev: &dyn ReadAt, sb: &Superblock, dir: &Inode) -> Result<Vec<Raw
         let mut off = start.div_ceil(dbs) * dbs;
         while off + dbs <= end && off < LEAF_OFFSET {
             let fsb = e.fs_block + (off - start) / bs;
-            let at = sb.fsb_to_byte(fsb).ok_or_else(|| format!("directory inode {}: block {fsb} out of range", dir.ino))?;
+            let at = sb
+                .fsb_to_byte(fsb)
+                .ok_or_else(|| format!("directory inode {}: block {fsb} out of range", dir.ino))?;
             let mut b = vec![0u8; dbs as usize];
             dev.read_exact_at(&mut b, at)
                 .map_err(|e| format!("directory inode {}: block at {at}: {e}", dir.ino))?;
-            data_block(&b, ftype, &mut out).map_err(|e| format!("directory inode {} block at offset {off}: {e}", dir.ino))?;
+            data_block(&b, ftype, &mut out)
+                .map_err(|e| format!("directory inode {} block at offset {off}: {e}", dir.ino))?;
             off += dbs;
         }
     }
@@ -63,7 +67,13 @@ fn short_form(f: &[u8], ftype: bool) -> Result<Vec<RawEntry>, String> {
     let mut p = 2 + isz;
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
-        let need = |p: usize, k: usize| if p + k > f.len() { Err("short-form entry past the fork".to_string()) } else { Ok(()) };
+        let need = |p: usize, k: usize| {
+            if p + k > f.len() {
+                Err("short-form entry past the fork".to_string())
+            } else {
+                Ok(())
+            }
+        };
         need(p, 3)?;
         let len = usize::from(f[p]);
         p += 3;
@@ -76,7 +86,11 @@ fn short_form(f: &[u8], ftype: bool) -> Result<Vec<RawEntry>, String> {
         } else {
             0
         };
-        let ino = if i8 { be64(f, p) } else { u64::from(be32(f, p)) };
+        let ino = if i8 {
+            be64(f, p)
+        } else {
+            u64::from(be32(f, p))
+        };
         p += isz;
         if len == 0 {
             return Err("empty name".into());

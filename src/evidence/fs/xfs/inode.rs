@@ -85,9 +85,12 @@ fn timestamp(b: &[u8], at: usize, bigtime: bool) -> Timestamp {
 impl Inode {
     /// Reads inode `ino`, checking magic, version, CRC and self-number.
     pub fn read(dev: &dyn ReadAt, sb: &Superblock, ino: u64) -> Result<Self, String> {
-        let at = sb.ino_to_byte(ino).ok_or_else(|| format!("inode {ino}: number out of range"))?;
+        let at = sb
+            .ino_to_byte(ino)
+            .ok_or_else(|| format!("inode {ino}: number out of range"))?;
         let mut raw = vec![0u8; usize::from(sb.inode_size)];
-        dev.read_exact_at(&mut raw, at).map_err(|e| format!("inode {ino}: {e}"))?;
+        dev.read_exact_at(&mut raw, at)
+            .map_err(|e| format!("inode {ino}: {e}"))?;
         let bad = |what: &str| Err(format!("inode {ino} (offset {at}): {what}"));
         if &raw[..2] != b"IN" {
             return bad("bad magic");
@@ -138,7 +141,11 @@ impl Inode {
 
     /// The bytes of the data fork.
     pub fn data_fork(&self) -> &[u8] {
-        let end = if self.forkoff == 0 { self.raw.len() } else { CORE_LEN + self.forkoff };
+        let end = if self.forkoff == 0 {
+            self.raw.len()
+        } else {
+            CORE_LEN + self.forkoff
+        };
         &self.raw[CORE_LEN..end]
     }
 
@@ -163,7 +170,12 @@ impl Inode {
 
     /// The extents of the data fork (`attr = false`) or attribute fork,
     /// sorted by file block.
-    pub fn extents(&self, dev: &dyn ReadAt, sb: &Superblock, attr: bool) -> Result<Vec<Extent>, String> {
+    pub fn extents(
+        &self,
+        dev: &dyn ReadAt,
+        sb: &Superblock,
+        attr: bool,
+    ) -> Result<Vec<Extent>, String> {
         let (fork, format, count) = if attr {
             (self.attr_fork(), self.aformat, self.anextents)
         } else {
@@ -190,7 +202,9 @@ impl Inode {
                 let nrecs = usize::from(be16(fork, 2));
                 let maxrecs = (fork.len() - 4) / 16;
                 if level == 0 || level > MAX_BTREE_DEPTH || nrecs > maxrecs {
-                    return Err(format!("inode {ino}: corrupt extent btree root (level {level}, {nrecs} records)"));
+                    return Err(format!(
+                        "inode {ino}: corrupt extent btree root (level {level}, {nrecs} records)"
+                    ));
                 }
                 let ptrs_at = 4 + maxrecs * 8;
                 for i in 0..nrecs {
@@ -204,7 +218,10 @@ impl Inode {
         out.sort_unstable_by_key(|e| e.file_block);
         for w in out.windows(2) {
             if w[0].file_block + w[0].len > w[1].file_block {
-                return Err(format!("inode {ino}: overlapping extents at file block {}", w[1].file_block));
+                return Err(format!(
+                    "inode {ino}: overlapping extents at file block {}",
+                    w[1].file_block
+                ));
             }
         }
         for e in &out {
@@ -240,33 +257,50 @@ fn parse_recs(b: &[u8], out: &mut Vec<Extent>) {
 }
 
 /// Collects the records below one long-form btree block (`BMA3`).
-fn walk_bmbt(dev: &dyn ReadAt, sb: &Superblock, ino: u64, fsb: u64, level: u16, out: &mut Vec<Extent>, limit: u64) -> Result<(), String> {
+fn walk_bmbt(
+    dev: &dyn ReadAt,
+    sb: &Superblock,
+    ino: u64,
+    fsb: u64,
+    level: u16,
+    out: &mut Vec<Extent>,
+    limit: u64,
+) -> Result<(), String> {
     let at = sb
         .fsb_to_byte(fsb)
         .ok_or_else(|| format!("inode {ino}: extent btree block {fsb} out of range"))?;
     let mut b = vec![0u8; sb.block_size as usize];
-    dev.read_exact_at(&mut b, at).map_err(|e| format!("inode {ino}: extent btree block {fsb}: {e}"))?;
+    dev.read_exact_at(&mut b, at)
+        .map_err(|e| format!("inode {ino}: extent btree block {fsb}: {e}"))?;
     if &b[..4] != b"BMA3" || be16(&b, 4) != level || be64(&b, 56) != ino {
         return Err(format!("inode {ino}: extent btree block {fsb}: bad header"));
     }
     if !crc_ok(&b, 64) {
-        return Err(format!("inode {ino}: extent btree block {fsb}: CRC mismatch"));
+        return Err(format!(
+            "inode {ino}: extent btree block {fsb}: CRC mismatch"
+        ));
     }
     const HDR: usize = 72;
     let nrecs = usize::from(be16(&b, 6));
     if level == 0 {
         if HDR + nrecs * 16 > b.len() {
-            return Err(format!("inode {ino}: extent btree block {fsb}: too many records"));
+            return Err(format!(
+                "inode {ino}: extent btree block {fsb}: too many records"
+            ));
         }
         parse_recs(&b[HDR..HDR + nrecs * 16], out);
         if out.len() as u64 > limit.max(1) * 2 + 16 {
-            return Err(format!("inode {ino}: extent btree holds more records than the inode counts"));
+            return Err(format!(
+                "inode {ino}: extent btree holds more records than the inode counts"
+            ));
         }
         return Ok(());
     }
     let maxrecs = (b.len() - HDR) / 16;
     if nrecs > maxrecs {
-        return Err(format!("inode {ino}: extent btree block {fsb}: too many keys"));
+        return Err(format!(
+            "inode {ino}: extent btree block {fsb}: too many keys"
+        ));
     }
     for i in 0..nrecs {
         let ptr = be64(&b, HDR + maxrecs * 8 + i * 8);
@@ -277,7 +311,14 @@ fn walk_bmbt(dev: &dyn ReadAt, sb: &Superblock, ino: u64, fsb: u64, level: u16, 
 
 /// Reads the bytes at file byte `offset` of a fork mapped by `extents`
 /// (holes and unwritten extents read as zeros). Returns bytes filled.
-pub fn read_mapped(dev: &dyn ReadAt, sb: &Superblock, extents: &[Extent], size: u64, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+pub fn read_mapped(
+    dev: &dyn ReadAt,
+    sb: &Superblock,
+    extents: &[Extent],
+    size: u64,
+    buf: &mut [u8],
+    offset: u64,
+) -> std::io::Result<usize> {
     if offset >= size || buf.is_empty() {
         return Ok(0);
     }
@@ -294,7 +335,10 @@ pub fn read_mapped(dev: &dyn ReadAt, sb: &Superblock, extents: &[Extent], size: 
                 buf[..run].fill(0);
             } else {
                 let at = sb.fsb_to_byte(e.fs_block).ok_or_else(|| {
-                    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("fs block {} out of range", e.fs_block))
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("fs block {} out of range", e.fs_block),
+                    )
                 })?;
                 dev.read_exact_at(&mut buf[..run], at + within)?;
             }

@@ -45,7 +45,9 @@ pub struct XfsFs {
 }
 
 fn cache<K: std::hash::Hash + Eq, V>(n: usize) -> Mutex<LruCache<K, V>> {
-    Mutex::new(LruCache::new(NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN)))
+    Mutex::new(LruCache::new(
+        NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN),
+    ))
 }
 
 fn corrupt(path: &EvPath, detail: impl Into<String>) -> FsError {
@@ -80,10 +82,16 @@ impl XfsFs {
     }
 
     fn inode(&self, path: &EvPath, ino: u64) -> Result<Arc<Inode>, FsError> {
-        if let Some(i) = self.inodes.lock().ok().and_then(|mut c| c.get(&ino).cloned()) {
+        if let Some(i) = self
+            .inodes
+            .lock()
+            .ok()
+            .and_then(|mut c| c.get(&ino).cloned())
+        {
             return Ok(i);
         }
-        let i = Arc::new(Inode::read(self.dev.as_ref(), &self.sb, ino).map_err(|e| corrupt(path, e))?);
+        let i =
+            Arc::new(Inode::read(self.dev.as_ref(), &self.sb, ino).map_err(|e| corrupt(path, e))?);
         if let Ok(mut c) = self.inodes.lock() {
             c.put(ino, i.clone());
         }
@@ -91,10 +99,16 @@ impl XfsFs {
     }
 
     fn dir_entries(&self, path: &EvPath, d: &Inode) -> Result<DirList, FsError> {
-        if let Some(l) = self.dirs.lock().ok().and_then(|mut c| c.get(&d.ino).cloned()) {
+        if let Some(l) = self
+            .dirs
+            .lock()
+            .ok()
+            .and_then(|mut c| c.get(&d.ino).cloned())
+        {
             return Ok(l);
         }
-        let l = Arc::new(dir::entries(self.dev.as_ref(), &self.sb, d).map_err(|e| corrupt(path, e))?);
+        let l =
+            Arc::new(dir::entries(self.dev.as_ref(), &self.sb, d).map_err(|e| corrupt(path, e))?);
         if let Ok(mut c) = self.dirs.lock() {
             c.put(d.ino, l.clone());
         }
@@ -109,8 +123,16 @@ impl XfsFs {
         for (depth, name) in path.components().enumerate() {
             match cur.kind() {
                 FileKind::Dir => {}
-                FileKind::Symlink => return Err(FsError::SymlinkInPath { path: path.display() }),
-                _ => return Err(FsError::NotADirectory { path: path.display() }),
+                FileKind::Symlink => {
+                    return Err(FsError::SymlinkInPath {
+                        path: path.display(),
+                    });
+                }
+                _ => {
+                    return Err(FsError::NotADirectory {
+                        path: path.display(),
+                    });
+                }
             }
             if depth > MAX_DEPTH {
                 return Err(corrupt(path, "path too deep"));
@@ -120,13 +142,18 @@ impl XfsFs {
                 .iter()
                 .find(|(n, _, _)| n.as_slice() == name)
                 .map(|(_, ino, _)| *ino)
-                .ok_or_else(|| FsError::NotFound { path: path.display() })?;
+                .ok_or_else(|| FsError::NotFound {
+                    path: path.display(),
+                })?;
             let next = self.inode(path, ino)?;
             if next.kind() == FileKind::Dir {
                 if seen.contains(&ino) {
                     return Err(corrupt(
                         path,
-                        format!("directory loop: inode {ino} is its own ancestor (entry in directory inode {})", cur.ino),
+                        format!(
+                            "directory loop: inode {ino} is its own ancestor (entry in directory inode {})",
+                            cur.ino
+                        ),
                     ));
                 }
                 seen.push(ino);
@@ -165,7 +192,9 @@ impl FileSystem for XfsFs {
     fn read_dir(&self, path: &EvPath) -> Result<Vec<DirEntry>, FsError> {
         let d = self.lookup(path)?;
         if d.kind() != FileKind::Dir {
-            return Err(FsError::NotADirectory { path: path.display() });
+            return Err(FsError::NotADirectory {
+                path: path.display(),
+            });
         }
         let list = self.dir_entries(path, &d)?;
         let mut out = Vec::with_capacity(list.len());
@@ -180,7 +209,10 @@ impl FileSystem for XfsFs {
                 7 => FileKind::Symlink,
                 _ => kind_of(self.inode(path, *ino)?.mode),
             };
-            out.push(DirEntry { name: name.clone(), kind });
+            out.push(DirEntry {
+                name: name.clone(),
+                kind,
+            });
         }
         Ok(out)
     }
@@ -197,11 +229,17 @@ impl FileSystem for XfsFs {
             let fork = i.data_fork();
             let n = (i.size as usize).min(fork.len());
             if (n as u64) < i.size {
-                return Err(corrupt(path, format!("inode {}: local data shorter than the size", i.ino)));
+                return Err(corrupt(
+                    path,
+                    format!("inode {}: local data shorter than the size", i.ino),
+                ));
             }
             Data::Local(fork[..n].to_vec())
         } else {
-            Data::Mapped(i.extents(self.dev.as_ref(), &self.sb, false).map_err(|e| corrupt(path, e))?)
+            Data::Mapped(
+                i.extents(self.dev.as_ref(), &self.sb, false)
+                    .map_err(|e| corrupt(path, e))?,
+            )
         };
         Ok(Box::new(XfsFile {
             dev: self.dev.clone(),
@@ -219,29 +257,47 @@ impl FileSystem for XfsFs {
             return Err(corrupt(path, "not a symbolic link"));
         }
         if i.size == 0 || i.size > MAX_SYMLINK {
-            return Err(corrupt(path, format!("inode {}: symlink length {}", i.ino, i.size)));
+            return Err(corrupt(
+                path,
+                format!("inode {}: symlink length {}", i.ino, i.size),
+            ));
         }
         if i.format == FMT_LOCAL {
             let fork = i.data_fork();
             return fork
                 .get(..i.size as usize)
                 .map(<[u8]>::to_vec)
-                .ok_or_else(|| corrupt(path, format!("inode {}: symlink longer than its fork", i.ino)));
+                .ok_or_else(|| {
+                    corrupt(
+                        path,
+                        format!("inode {}: symlink longer than its fork", i.ino),
+                    )
+                });
         }
         // remote: blocks each with a 56-byte XSLM header
-        let extents = i.extents(self.dev.as_ref(), &self.sb, false).map_err(|e| corrupt(path, e))?;
+        let extents = i
+            .extents(self.dev.as_ref(), &self.sb, false)
+            .map_err(|e| corrupt(path, e))?;
         let bs = u64::from(self.sb.block_size);
         let mut out = Vec::new();
         let mut b = vec![0u8; bs as usize];
         for e in &extents {
             for k in 0..e.len {
-                let at = self.sb.fsb_to_byte(e.fs_block + k).ok_or_else(|| corrupt(path, "symlink block out of range"))?;
-                self.dev.read_exact_at(&mut b, at).map_err(|source| FsError::Io {
-                    path: path.display(),
-                    source,
-                })?;
+                let at = self
+                    .sb
+                    .fsb_to_byte(e.fs_block + k)
+                    .ok_or_else(|| corrupt(path, "symlink block out of range"))?;
+                self.dev
+                    .read_exact_at(&mut b, at)
+                    .map_err(|source| FsError::Io {
+                        path: path.display(),
+                        source,
+                    })?;
                 if &b[..4] != b"XSLM" || !sb::crc_ok(&b, 12) {
-                    return Err(corrupt(path, format!("inode {}: remote symlink block: bad header or CRC", i.ino)));
+                    return Err(corrupt(
+                        path,
+                        format!("inode {}: remote symlink block: bad header or CRC", i.ino),
+                    ));
                 }
                 let n = (sb::be32(&b, 8) as usize).min(b.len() - 56);
                 out.extend_from_slice(&b[56..56 + n]);
@@ -249,7 +305,10 @@ impl FileSystem for XfsFs {
         }
         out.truncate(i.size as usize);
         if out.len() as u64 != i.size {
-            return Err(corrupt(path, format!("inode {}: symlink target shorter than its size", i.ino)));
+            return Err(corrupt(
+                path,
+                format!("inode {}: symlink target shorter than its size", i.ino),
+            ));
         }
         Ok(out)
     }
@@ -286,15 +345,18 @@ impl FileReader for XfsFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         match &self.data {
             Data::Local(d) => {
-                let Some(rest) = d.get(offset as usize..).filter(|_| offset < d.len() as u64) else {
+                let Some(rest) = d.get(offset as usize..).filter(|_| offset < d.len() as u64)
+                else {
                     return Ok(0);
                 };
                 let n = rest.len().min(buf.len());
                 buf[..n].copy_from_slice(&rest[..n]);
                 Ok(n)
             }
-            Data::Mapped(ex) => inode::read_mapped(self.dev.as_ref(), &self.sb, ex, self.size, buf, offset)
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path))),
+            Data::Mapped(ex) => {
+                inode::read_mapped(self.dev.as_ref(), &self.sb, ex, self.size, buf, offset)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path)))
+            }
         }
     }
 }

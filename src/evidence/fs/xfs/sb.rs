@@ -35,7 +35,12 @@ pub fn crc_ok(buf: &[u8], crc_at: usize) -> bool {
     d.update(&buf[..crc_at]);
     d.update(&[0; 4]);
     d.update(&buf[crc_at + 4..]);
-    let stored = u32::from_le_bytes([buf[crc_at], buf[crc_at + 1], buf[crc_at + 2], buf[crc_at + 3]]);
+    let stored = u32::from_le_bytes([
+        buf[crc_at],
+        buf[crc_at + 1],
+        buf[crc_at + 2],
+        buf[crc_at + 3],
+    ]);
     d.finalize() == stored
 }
 
@@ -60,20 +65,24 @@ impl Superblock {
     /// Reads and checks the superblock at offset 0 of `dev`.
     pub fn read(dev: &dyn ReadAt) -> Result<Self, String> {
         let mut b = vec![0u8; 512];
-        dev.read_exact_at(&mut b, 0).map_err(|e| format!("superblock: {e}"))?;
+        dev.read_exact_at(&mut b, 0)
+            .map_err(|e| format!("superblock: {e}"))?;
         if &b[..4] != b"XFSB" {
             return Err("superblock: no XFSB magic at offset 0".into());
         }
         let version = be16(&b, 100) & 0xf;
         if version != 5 {
-            return Err(format!("superblock: XFS version {version}; only v5 (CRC-enabled) is supported"));
+            return Err(format!(
+                "superblock: XFS version {version}; only v5 (CRC-enabled) is supported"
+            ));
         }
         let sect_size = be16(&b, 102);
         if !(512..=32768).contains(&sect_size) || !sect_size.is_power_of_two() {
             return Err(format!("superblock: sector size {sect_size} invalid"));
         }
         let mut sect = vec![0u8; usize::from(sect_size)];
-        dev.read_exact_at(&mut sect, 0).map_err(|e| format!("superblock: {e}"))?;
+        dev.read_exact_at(&mut sect, 0)
+            .map_err(|e| format!("superblock: {e}"))?;
         if !crc_ok(&sect, 224) {
             return Err("superblock at offset 0: CRC mismatch".into());
         }
@@ -89,7 +98,9 @@ impl Superblock {
             agblk_log: b[124],
             dirblk_log: b[192],
             incompat: be32(&b, 216),
-            label: String::from_utf8_lossy(&b[108..120]).trim_end_matches('\0').to_string(),
+            label: String::from_utf8_lossy(&b[108..120])
+                .trim_end_matches('\0')
+                .to_string(),
         };
         let bad = |what: &str| Err(format!("superblock: implausible {what}"));
         if !(512..=65536).contains(&sb.block_size) || 1u32 << sb.block_log != sb.block_size {
@@ -101,14 +112,21 @@ impl Superblock {
         if u32::from(sb.inode_size) << sb.inopb_log != sb.block_size {
             return bad("inodes per block");
         }
-        if sb.ag_blocks == 0 || sb.ag_count == 0 || sb.agblk_log > 31 || u64::from(sb.ag_blocks) > 1u64 << sb.agblk_log {
+        if sb.ag_blocks == 0
+            || sb.ag_count == 0
+            || sb.agblk_log > 31
+            || u64::from(sb.ag_blocks) > 1u64 << sb.agblk_log
+        {
             return bad("allocation group geometry");
         }
         if sb.dirblk_log > 6 {
             return bad("directory block size");
         }
         if sb.incompat & !INCOMPAT_KNOWN != 0 {
-            return Err(format!("superblock: unsupported incompatible features {:#x}", sb.incompat & !INCOMPAT_KNOWN));
+            return Err(format!(
+                "superblock: unsupported incompatible features {:#x}",
+                sb.incompat & !INCOMPAT_KNOWN
+            ));
         }
         let size = sb.dblocks.saturating_mul(u64::from(sb.block_size));
         if size > dev.size() {
