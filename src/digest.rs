@@ -21,9 +21,7 @@ pub fn hex_part(digest: &str) -> &str {
 
 /// True for 64 lower-case hex characters.
 pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Layer chain IDs: ChainID(L0) = DiffID(L0); ChainID(Ln) =
@@ -65,11 +63,7 @@ impl<W: Write> HashingWriter<W> {
     /// Flushes and returns the inner writer, the hex sha256 and the length.
     pub fn finish(mut self) -> io::Result<(W, String, u64)> {
         self.inner.flush()?;
-        Ok((
-            self.inner,
-            hex::encode(self.hasher.finalize()),
-            self.written,
-        ))
+        Ok((self.inner, hex::encode(self.hasher.finalize()), self.written))
     }
 }
 
@@ -104,9 +98,6 @@ mod tests {
         let (v, h, n) = w.finish().unwrap();
         assert_eq!(v, b"abc");
         assert_eq!(n, 3);
-        assert_eq!(
-            h,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

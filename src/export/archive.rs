@@ -94,10 +94,7 @@ impl ArchivePlan {
                 repos
                     .entry(r.familiar_name().to_string())
                     .or_default()
-                    .insert(
-                        r.tag.clone().unwrap_or_default(),
-                        hex_part(&top.sha256).to_string(),
-                    );
+                    .insert(r.tag.clone().unwrap_or_default(), hex_part(&top.sha256).to_string());
             }
             let mut v = serde_json::to_vec(&repos).unwrap_or_default();
             v.push(b'\n');
@@ -115,11 +112,7 @@ impl ArchivePlan {
 
 /// Writes the archive to `path`; returns its hex sha256 and length.
 /// Layer tars are copied from their files (each blob once).
-pub fn write_archive(
-    path: &Path,
-    plan: &ArchivePlan,
-    layers: &[ArchiveLayer],
-) -> io::Result<(String, u64)> {
+pub fn write_archive(path: &Path, plan: &ArchivePlan, layers: &[ArchiveLayer]) -> io::Result<(String, u64)> {
     let out = HashingWriter::new(BufWriter::with_capacity(1 << 20, File::create(path)?));
     let mut b = Builder::new(out);
     // Sorted like the directory walk Docker archives (blobs/, then files).
@@ -129,10 +122,7 @@ pub fn write_archive(
     }
     let mut blobs: BTreeMap<String, Blob> = BTreeMap::new();
     blobs.insert(sha256_hex(&plan.config), Blob::Bytes(&plan.config));
-    blobs.insert(
-        sha256_hex(&plan.oci_manifest),
-        Blob::Bytes(&plan.oci_manifest),
-    );
+    blobs.insert(sha256_hex(&plan.oci_manifest), Blob::Bytes(&plan.oci_manifest));
     for l in layers {
         blobs.entry(l.sha256.clone()).or_insert(Blob::File(l));
     }
@@ -155,18 +145,8 @@ pub fn write_archive(
             }
         }
     }
-    file(
-        &mut b,
-        "index.json",
-        plan.index.len() as u64,
-        plan.index.as_slice(),
-    )?;
-    file(
-        &mut b,
-        "manifest.json",
-        plan.manifest_json.len() as u64,
-        plan.manifest_json.as_slice(),
-    )?;
+    file(&mut b, "index.json", plan.index.len() as u64, plan.index.as_slice())?;
+    file(&mut b, "manifest.json", plan.manifest_json.len() as u64, plan.manifest_json.as_slice())?;
     let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
     file(&mut b, "oci-layout", layout.len() as u64, &layout[..])?;
     if let Some(r) = &plan.repositories {
@@ -195,11 +175,6 @@ fn dir<W: Write>(b: &mut Builder<W>, name: &str) -> io::Result<()> {
     b.append(&header(name, EntryType::Directory, 0o755, 0)?, io::empty())
 }
 
-fn file<W: Write>(
-    b: &mut Builder<W>,
-    name: &str,
-    size: u64,
-    data: impl io::Read,
-) -> io::Result<()> {
+fn file<W: Write>(b: &mut Builder<W>, name: &str, size: u64, data: impl io::Read) -> io::Result<()> {
     b.append(&header(name, EntryType::Regular, 0o644, size)?, data)
 }

@@ -17,11 +17,7 @@ use std::fmt::Write as _;
 /// Renders the Dockerfile for `config` (id and tags for the header).
 pub fn reconstruct(id: &str, tags: &[String], config: &ImageConfig) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# Reconstructed by docker-forensics {} from the config of image {id}",
-        env!("CARGO_PKG_VERSION")
-    );
+    let _ = writeln!(out, "# Reconstructed by docker-forensics {} from the config of image {id}", env!("CARGO_PKG_VERSION"));
     if !tags.is_empty() {
         let _ = writeln!(out, "# Tags: {}", tags.join(", "));
     }
@@ -67,11 +63,7 @@ pub fn reconstruct(id: &str, tags: &[String], config: &ImageConfig) -> String {
         out.push('\n');
     }
     if layer < diff_ids.len() {
-        let _ = writeln!(
-            out,
-            "\n# {} layer(s) without a history entry:",
-            diff_ids.len() - layer
-        );
+        let _ = writeln!(out, "\n# {} layer(s) without a history entry:", diff_ids.len() - layer);
         for (i, d) in diff_ids.iter().enumerate().skip(layer) {
             let _ = writeln!(out, "# layer {i} {d}\nADD layer.tar /");
         }
@@ -89,10 +81,7 @@ pub fn reconstruct(id: &str, tags: &[String], config: &ImageConfig) -> String {
 
 /// Turns one `created_by` into a Dockerfile instruction.
 fn instruction_of(by: &str) -> String {
-    let by = by
-        .strip_suffix("# buildkit")
-        .map(str::trim_end)
-        .unwrap_or(by);
+    let by = by.strip_suffix("# buildkit").map(str::trim_end).unwrap_or(by);
     if let Some(rest) = by.strip_prefix("/bin/sh -c #(nop)") {
         return nop_instruction(rest.trim());
     }
@@ -102,10 +91,7 @@ fn instruction_of(by: &str) -> String {
         && let Some(pos) = tail.find("/bin/sh -c ")
     {
         let args = tail[..pos].trim();
-        return format!(
-            "# build args: {args}\nRUN {}",
-            one_line(&tail[pos + "/bin/sh -c ".len()..])
-        );
+        return format!("# build args: {args}\nRUN {}", one_line(&tail[pos + "/bin/sh -c ".len()..]));
     }
     if let Some(cmd) = by.strip_prefix("/bin/sh -c ") {
         return format!("RUN {}", one_line(cmd));
@@ -115,31 +101,13 @@ fn instruction_of(by: &str) -> String {
     }
     let kw = by.split_whitespace().next().unwrap_or("");
     const KNOWN: &[&str] = &[
-        "RUN",
-        "COPY",
-        "ADD",
-        "ENV",
-        "LABEL",
-        "EXPOSE",
-        "VOLUME",
-        "USER",
-        "WORKDIR",
-        "CMD",
-        "ENTRYPOINT",
-        "SHELL",
-        "STOPSIGNAL",
-        "HEALTHCHECK",
-        "ONBUILD",
-        "ARG",
-        "MAINTAINER",
+        "RUN", "COPY", "ADD", "ENV", "LABEL", "EXPOSE", "VOLUME", "USER", "WORKDIR", "CMD",
+        "ENTRYPOINT", "SHELL", "STOPSIGNAL", "HEALTHCHECK", "ONBUILD", "ARG", "MAINTAINER",
     ];
     if KNOWN.contains(&kw) {
         return one_line(by);
     }
-    format!(
-        "RUN {}    # recorded command, not a Dockerfile step",
-        one_line(by)
-    )
+    format!("RUN {}    # recorded command, not a Dockerfile step", one_line(by))
 }
 
 /// `#(nop)` steps of the classic builder: the instruction as written,
@@ -208,28 +176,13 @@ fn missing_from_history(cfg: Option<&RunConfig>, seen: &[String]) -> Vec<String>
             out.push(format!("LABEL {}={}", quote(k), quote(v)));
         }
     }
-    if let Some(p) = c
-        .exposed_ports
-        .as_ref()
-        .filter(|p| !p.is_empty() && !has("EXPOSE"))
-    {
-        out.push(format!(
-            "EXPOSE {}",
-            p.keys().cloned().collect::<Vec<_>>().join(" ")
-        ));
+    if let Some(p) = c.exposed_ports.as_ref().filter(|p| !p.is_empty() && !has("EXPOSE")) {
+        out.push(format!("EXPOSE {}", p.keys().cloned().collect::<Vec<_>>().join(" ")));
     }
-    if let Some(v) = c
-        .volumes
-        .as_ref()
-        .filter(|v| !v.is_empty() && !has("VOLUME"))
-    {
+    if let Some(v) = c.volumes.as_ref().filter(|v| !v.is_empty() && !has("VOLUME")) {
         out.push(format!("VOLUME {}", json(&v.keys().cloned().collect())));
     }
-    if let Some(w) = c
-        .working_dir
-        .as_ref()
-        .filter(|w| !w.is_empty() && !has("WORKDIR"))
-    {
+    if let Some(w) = c.working_dir.as_ref().filter(|w| !w.is_empty() && !has("WORKDIR")) {
         out.push(format!("WORKDIR {w}"));
     }
     if let Some(u) = c.user.as_ref().filter(|u| !u.is_empty() && !has("USER")) {
@@ -238,11 +191,7 @@ fn missing_from_history(cfg: Option<&RunConfig>, seen: &[String]) -> Vec<String>
     if let Some(s) = c.shell.as_ref().filter(|s| !s.is_empty() && !has("SHELL")) {
         out.push(format!("SHELL {}", json(s)));
     }
-    if let Some(s) = c
-        .stop_signal
-        .as_ref()
-        .filter(|s| !s.is_empty() && !has("STOPSIGNAL"))
-    {
+    if let Some(s) = c.stop_signal.as_ref().filter(|s| !s.is_empty() && !has("STOPSIGNAL")) {
         out.push(format!("STOPSIGNAL {s}"));
     }
     if let Some(h) = c.healthcheck.as_ref().filter(|_| !has("HEALTHCHECK"))
@@ -258,18 +207,12 @@ fn missing_from_history(cfg: Option<&RunConfig>, seen: &[String]) -> Vec<String>
             dur(h.interval, "interval"),
             dur(h.timeout, "timeout"),
             dur(h.start_period, "start-period"),
-            h.retries
-                .filter(|r| *r > 0)
-                .map(|r| format!("--retries={r} "))
-                .unwrap_or_default()
+            h.retries.filter(|r| *r > 0).map(|r| format!("--retries={r} ")).unwrap_or_default()
         );
         match test[0].as_str() {
             "NONE" => out.push("HEALTHCHECK NONE".into()),
             "CMD-SHELL" => out.push(format!("HEALTHCHECK {opts}CMD {}", test[1..].join(" "))),
-            _ => out.push(format!(
-                "HEALTHCHECK {opts}CMD {}",
-                json(&test[1..].to_vec())
-            )),
+            _ => out.push(format!("HEALTHCHECK {opts}CMD {}", json(&test[1..].to_vec()))),
         }
     }
     if let Some(o) = c.on_build.as_ref().filter(|_| !has("ONBUILD")) {
@@ -277,11 +220,7 @@ fn missing_from_history(cfg: Option<&RunConfig>, seen: &[String]) -> Vec<String>
             out.push(format!("ONBUILD {t}"));
         }
     }
-    if let Some(e) = c
-        .entrypoint
-        .as_ref()
-        .filter(|e| !e.is_empty() && !has("ENTRYPOINT"))
-    {
+    if let Some(e) = c.entrypoint.as_ref().filter(|e| !e.is_empty() && !has("ENTRYPOINT")) {
         out.push(format!("ENTRYPOINT {}", json(e)));
     }
     if let Some(cmd) = c.cmd.as_ref().filter(|e| !e.is_empty() && !has("CMD")) {
@@ -291,10 +230,7 @@ fn missing_from_history(cfg: Option<&RunConfig>, seen: &[String]) -> Vec<String>
 }
 
 fn quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-:,@".contains(c))
-    {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-:,@".contains(c)) {
         s.to_string()
     } else {
         serde_json::to_string(s).unwrap_or_default()
@@ -312,10 +248,7 @@ mod tests {
 
     #[test]
     fn classic_and_buildkit_forms() {
-        assert_eq!(
-            instruction_of("/bin/sh -c #(nop)  CMD [\"/usr-tool\"]"),
-            "CMD [\"/usr-tool\"]"
-        );
+        assert_eq!(instruction_of("/bin/sh -c #(nop)  CMD [\"/usr-tool\"]"), "CMD [\"/usr-tool\"]");
         assert_eq!(
             instruction_of("/bin/sh -c #(nop)  ENTRYPOINT [\"/bin/sh\" \"-c\"]"),
             "ENTRYPOINT [\"/bin/sh\",\"-c\"]"
@@ -325,18 +258,9 @@ mod tests {
             "COPY file:aad /srv/app/hello.txt"
         );
         assert_eq!(instruction_of("/bin/sh -c echo hi"), "RUN echo hi");
-        assert_eq!(
-            instruction_of("RUN /bin/sh -c apk add x # buildkit"),
-            "RUN apk add x"
-        );
+        assert_eq!(instruction_of("RUN /bin/sh -c apk add x # buildkit"), "RUN apk add x");
         assert_eq!(instruction_of("COPY a /b # buildkit"), "COPY a /b");
-        assert_eq!(
-            instruction_of("|1 V=2 /bin/sh -c make"),
-            "# build args: V=2\nRUN make"
-        );
-        assert_eq!(
-            instruction_of("/bin/sh -c #(nop) WORKDIR /srv/app"),
-            "WORKDIR /srv/app"
-        );
+        assert_eq!(instruction_of("|1 V=2 /bin/sh -c make"), "# build args: V=2\nRUN make");
+        assert_eq!(instruction_of("/bin/sh -c #(nop) WORKDIR /srv/app"), "WORKDIR /srv/app");
     }
 }

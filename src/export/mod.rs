@@ -125,10 +125,7 @@ pub fn export_image(
     }
     let derived = layers.iter().any(|l| !l.verified);
     let config = if derived {
-        let new_ids: Vec<String> = layers
-            .iter()
-            .map(|l| format!("sha256:{}", l.sha256))
-            .collect();
+        let new_ids: Vec<String> = layers.iter().map(|l| format!("sha256:{}", l.sha256)).collect();
         let cfg = derive_config(&image.config_bytes, &new_ids);
         findings.push(Finding::new(
             FindingKind::DerivedConfig,
@@ -150,25 +147,17 @@ pub fn export_image(
     }
     let plan = ArchivePlan::new(&config, &image.tags, &archive_layers);
     let tar_path = dir.join("image.tar");
-    let (tar_sha, tar_len) =
-        write_archive(&tar_path, &plan, &archive_layers).map_err(out_err(&tar_path))?;
+    let (tar_sha, tar_len) = write_archive(&tar_path, &plan, &archive_layers).map_err(out_err(&tar_path))?;
     sums.push((tar_sha, "image.tar".into()));
     sums.push(write_file(&dir, "manifest.json", &plan.manifest_json)?);
-    sums.push(write_file(
-        &dir,
-        "image_metadata.json",
-        &image.config_bytes,
-    )?);
+    sums.push(write_file(&dir, "image_metadata.json", &image.config_bytes)?);
     let dockerfile = dockerfile::reconstruct(&image.id, &image.tags, &image.config);
     sums.push(write_file(&dir, "Dockerfile", dockerfile.as_bytes())?);
 
     let totals = Totals {
         layers: layers.len(),
         layers_verified: layers.iter().filter(|l| l.verified).count(),
-        layers_rebuilt: layers
-            .iter()
-            .filter(|l| l.method == Method::Rebuilt)
-            .count(),
+        layers_rebuilt: layers.iter().filter(|l| l.method == Method::Rebuilt).count(),
         bytes_written: layers.iter().map(|l| l.size).sum::<u64>() + tar_len,
         files_checked: layers.iter().map(|l| l.files_checked).sum(),
         findings: findings.len() + layers.iter().map(|l| l.findings.len()).sum::<usize>(),
@@ -229,12 +218,11 @@ fn write_layer(
         force_rebuild: opts.rebuild,
     };
     let open = || File::create(file).map(|f| BufWriter::with_capacity(1 << 20, f));
-    let (mut w, produced) =
-        produce(input, open, &advance).map_err(|source| ExportError::Layer {
-            image: image.id.clone(),
-            index: loc.index,
-            source,
-        })?;
+    let (mut w, produced) = produce(input, open, &advance).map_err(|source| ExportError::Layer {
+        image: image.id.clone(),
+        index: loc.index,
+        source,
+    })?;
     w.flush().map_err(out_err(file))?;
     if let Some(b) = bar {
         b.finish();
@@ -278,3 +266,4 @@ fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(String, String), 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
+

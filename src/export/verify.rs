@@ -29,10 +29,7 @@ pub struct VerifiedImage {
 }
 
 /// Verifies every image of `root`.
-pub fn verify_images(
-    root: &DataRoot,
-    opts: &ExportOptions,
-) -> Result<Vec<VerifiedImage>, StoreError> {
+pub fn verify_images(root: &DataRoot, opts: &ExportOptions) -> Result<Vec<VerifiedImage>, StoreError> {
     let refs = root.references()?;
     let mut images = Vec::new();
     let mut unique: BTreeMap<String, LayerLocation> = BTreeMap::new();
@@ -43,9 +40,7 @@ pub fn verify_images(
         match located {
             Ok((img, locs)) => {
                 for l in &locs {
-                    unique
-                        .entry(l.chain_id.clone())
-                        .or_insert_with(|| l.clone());
+                    unique.entry(l.chain_id.clone()).or_insert_with(|| l.clone());
                 }
                 images.push((id, Ok((img, locs))));
             }
@@ -55,12 +50,10 @@ pub fn verify_images(
     let checked: BTreeMap<String, LayerReport> = unique
         .into_par_iter()
         .map(|(chain, loc)| {
-            let bar = opts.progress.as_ref().map(|p| {
-                p.start_layer(
-                    &format!("layer {}", &crate::digest::hex_part(&chain)[..12]),
-                    loc.size,
-                )
-            });
+            let bar = opts
+                .progress
+                .as_ref()
+                .map(|p| p.start_layer(&format!("layer {}", &crate::digest::hex_part(&chain)[..12]), loc.size));
             let advance = |n: u64| {
                 if let Some(b) = &bar {
                     b.advance(n);
@@ -77,21 +70,13 @@ pub fn verify_images(
                 Ok((_, p)) => layer_report(&loc, p),
                 Err(e) => {
                     let failed = crate::layer::Produced {
-                        method: if loc.tar_split.is_some() {
-                            Method::TarSplit
-                        } else {
-                            Method::Rebuilt
-                        },
+                        method: if loc.tar_split.is_some() { Method::TarSplit } else { Method::Rebuilt },
                         written: Default::default(),
                         verified: false,
                         findings: Vec::new(),
                     };
                     let mut r = layer_report(&loc, failed);
-                    r.findings.push(Finding::new(
-                        FindingKind::FileUnreadable,
-                        None,
-                        e.to_string(),
-                    ));
+                    r.findings.push(Finding::new(FindingKind::FileUnreadable, None, e.to_string()));
                     r
                 }
             };
@@ -110,10 +95,7 @@ pub fn verify_images(
                     .filter_map(|l| checked.get(&l.chain_id).cloned())
                     .map(|mut r| {
                         // The shared check knows the first image's index.
-                        r.index = locs
-                            .iter()
-                            .position(|x| x.chain_id == r.chain_id)
-                            .unwrap_or(r.index);
+                        r.index = locs.iter().position(|x| x.chain_id == r.chain_id).unwrap_or(r.index);
                         r
                     })
                     .collect();
@@ -125,8 +107,7 @@ pub fn verify_images(
                         "the stored config does not hash to its name",
                     ));
                 }
-                let verified = findings.is_empty()
-                    && layers.iter().all(|l| l.verified && l.findings.is_empty());
+                let verified = findings.is_empty() && layers.iter().all(|l| l.verified && l.findings.is_empty());
                 VerifiedImage {
                     data_root: root.describe(),
                     image_id: id,

@@ -6,6 +6,6 @@ pub mod replay;
 pub mod retar;
 pub mod tarsplit;
 
-pub use produce::{LayerInput, ProduceError, Produced, produce};
 pub use replay::{LayerDir, ReplayError, Written, replay};
 pub use retar::{RetarError, retar};
+pub use produce::{LayerInput, ProduceError, Produced, produce};

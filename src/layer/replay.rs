@@ -68,12 +68,11 @@ pub fn replay<R: BufRead, W: Write>(
                 match open_member(layer, &name) {
                     Ok(mut file) => {
                         files_checked += 1;
-                        let (crc, found) = copy_exact(
-                            &mut *file, &mut out, size, &mut buf, progress,
-                        )
-                        .map_err(|e| match e {
-                            CopyError::Output(e) => ReplayError::Output(e),
-                        })?;
+                        let (crc, found) =
+                            copy_exact(&mut *file, &mut out, size, &mut buf, progress)
+                                .map_err(|e| match e {
+                                    CopyError::Output(e) => ReplayError::Output(e),
+                                })?;
                         if found != Some(size) {
                             let what = match found {
                                 Some(n) => format!("{n} bytes"),
@@ -142,9 +141,7 @@ fn open_member(layer: LayerDir<'_>, name: &[u8]) -> Result<Box<dyn FileReader>, 
         return Err(unsafe_path("absolute name in the layer; nothing read"));
     }
     let Some(rel) = EvPath::parse(name) else {
-        return Err(unsafe_path(
-            "name climbs out of the layer with '..'; nothing read",
-        ));
+        return Err(unsafe_path("name climbs out of the layer with '..'; nothing read"));
     };
     let path = layer.dir.join_path(&rel);
     layer.fs.open(&path).map_err(|e| match e {

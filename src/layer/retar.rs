@@ -41,13 +41,10 @@ pub fn retar<W: Write>(
     out: W,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(W, Written), RetarError> {
-    let root_meta = layer
-        .fs
-        .metadata(layer.dir)
-        .map_err(|source| RetarError::Dir {
-            path: layer.dir.display(),
-            source,
-        })?;
+    let root_meta = layer.fs.metadata(layer.dir).map_err(|source| RetarError::Dir {
+        path: layer.dir.display(),
+        source,
+    })?;
     if !root_meta.is_dir() {
         return Err(RetarError::Dir {
             path: layer.dir.display(),
@@ -64,8 +61,7 @@ pub fn retar<W: Write>(
         files: 0,
         progress,
     };
-    w.dir_contents(&EvPath::root())
-        .map_err(RetarError::Output)?;
+    w.dir_contents(&EvPath::root()).map_err(RetarError::Output)?;
     w.builder.finish().map_err(RetarError::Output)?;
     let findings = w.findings;
     let files_checked = w.files;
@@ -106,11 +102,7 @@ impl<W: Write> Walker<'_, W> {
         let mut entries = match self.layer.fs.read_dir(&full) {
             Ok(e) => e,
             Err(e) => {
-                self.note(
-                    FindingKind::FileUnreadable,
-                    rel,
-                    format!("directory unreadable: {e}"),
-                );
+                self.note(FindingKind::FileUnreadable, rel, format!("directory unreadable: {e}"));
                 return Ok(());
             }
         };
@@ -151,15 +143,7 @@ impl<W: Write> Walker<'_, W> {
                 let mut dname = name.clone();
                 dname.push(b'/');
                 let opaque = self.is_opaque(&full);
-                self.write_header(
-                    &dname,
-                    &meta,
-                    EntryType::Directory,
-                    0,
-                    None,
-                    &xattrs,
-                    io::empty(),
-                )?;
+                self.write_header(&dname, &meta, EntryType::Directory, 0, None, &xattrs, io::empty())?;
                 if opaque {
                     let mut marker = dname;
                     marker.extend_from_slice(OPAQUE_MARKER);
@@ -172,15 +156,7 @@ impl<W: Write> Walker<'_, W> {
             FileKind::File => {
                 if meta.nlink > 1 {
                     if let Some(first) = self.links.get(&meta.ino).cloned() {
-                        return self.write_header(
-                            &name,
-                            &meta,
-                            EntryType::Link,
-                            0,
-                            Some(&first),
-                            &xattrs,
-                            io::empty(),
-                        );
+                        return self.write_header(&name, &meta, EntryType::Link, 0, Some(&first), &xattrs, io::empty());
                     }
                     self.links.insert(meta.ino, name.clone());
                 }
@@ -188,71 +164,32 @@ impl<W: Write> Walker<'_, W> {
                     Ok(file) => {
                         self.files += 1;
                         let progress = self.progress;
-                        let data = Progress {
-                            inner: file.take(meta.size),
-                            progress,
-                        }
-                        .chain(io::repeat(0))
-                        .take(meta.size);
-                        self.write_header(
-                            &name,
-                            &meta,
-                            EntryType::Regular,
-                            meta.size,
-                            None,
-                            &xattrs,
-                            data,
-                        )
+                        let data = Progress { inner: file.take(meta.size), progress }
+                            .chain(io::repeat(0))
+                            .take(meta.size);
+                        self.write_header(&name, &meta, EntryType::Regular, meta.size, None, &xattrs, data)
                     }
                     Err(e) => {
-                        self.note(
-                            FindingKind::FileUnreadable,
-                            rel,
-                            format!("{e}; written empty"),
-                        );
-                        self.write_header(
-                            &name,
-                            &meta,
-                            EntryType::Regular,
-                            0,
-                            None,
-                            &xattrs,
-                            io::empty(),
-                        )
+                        self.note(FindingKind::FileUnreadable, rel, format!("{e}; written empty"));
+                        self.write_header(&name, &meta, EntryType::Regular, 0, None, &xattrs, io::empty())
                     }
                 }
             }
             FileKind::Symlink => match self.layer.fs.read_link(&full) {
-                Ok(target) => self.write_header(
-                    &name,
-                    &meta,
-                    EntryType::Symlink,
-                    0,
-                    Some(&target),
-                    &xattrs,
-                    io::empty(),
-                ),
+                Ok(target) => {
+                    self.write_header(&name, &meta, EntryType::Symlink, 0, Some(&target), &xattrs, io::empty())
+                }
                 Err(e) => {
-                    self.note(
-                        FindingKind::FileUnreadable,
-                        rel,
-                        format!("link unreadable: {e}"),
-                    );
+                    self.note(FindingKind::FileUnreadable, rel, format!("link unreadable: {e}"));
                     Ok(())
                 }
             },
             FileKind::CharDevice => {
                 self.write_header(&name, &meta, EntryType::Char, 0, None, &xattrs, io::empty())
             }
-            FileKind::BlockDevice => self.write_header(
-                &name,
-                &meta,
-                EntryType::Block,
-                0,
-                None,
-                &xattrs,
-                io::empty(),
-            ),
+            FileKind::BlockDevice => {
+                self.write_header(&name, &meta, EntryType::Block, 0, None, &xattrs, io::empty())
+            }
             FileKind::Fifo => {
                 self.write_header(&name, &meta, EntryType::Fifo, 0, None, &xattrs, io::empty())
             }
@@ -261,28 +198,17 @@ impl<W: Write> Walker<'_, W> {
         }
     }
 
-    fn kept_xattrs(
-        &mut self,
-        full: &EvPath,
-        rel: &EvPath,
-        meta: &Metadata,
-    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+    fn kept_xattrs(&mut self, full: &EvPath, rel: &EvPath, meta: &Metadata) -> Vec<(Vec<u8>, Vec<u8>)> {
         if meta.kind == FileKind::Symlink {
             return Vec::new();
         }
         match self.layer.fs.xattrs(full) {
             Ok(x) => x
                 .into_iter()
-                .filter(|(k, _)| {
-                    !k.starts_with(b"trusted.overlay.") && !k.starts_with(b"user.overlay.")
-                })
+                .filter(|(k, _)| !k.starts_with(b"trusted.overlay.") && !k.starts_with(b"user.overlay."))
                 .collect(),
             Err(e) => {
-                self.note(
-                    FindingKind::FileUnreadable,
-                    rel,
-                    format!("xattrs unreadable: {e}"),
-                );
+                self.note(FindingKind::FileUnreadable, rel, format!("xattrs unreadable: {e}"));
                 Vec::new()
             }
         }
@@ -316,10 +242,7 @@ impl<W: Write> Walker<'_, W> {
             pax.push(("linkpath".into(), l.to_vec()));
         }
         for (k, v) in xattrs {
-            pax.push((
-                format!("SCHILY.xattr.{}", String::from_utf8_lossy(k)),
-                v.clone(),
-            ));
+            pax.push((format!("SCHILY.xattr.{}", String::from_utf8_lossy(k)), v.clone()));
         }
         if !pax.is_empty() {
             self.builder
@@ -327,9 +250,7 @@ impl<W: Write> Walker<'_, W> {
         }
         let mut h = Header::new_ustar();
         {
-            let u = h
-                .as_ustar_mut()
-                .ok_or_else(|| io::Error::other("ustar header"))?;
+            let u = h.as_ustar_mut().ok_or_else(|| io::Error::other("ustar header"))?;
             copy_trunc(&mut u.name, name);
             if let Some(l) = link {
                 copy_trunc(&mut u.linkname, l);

@@ -13,9 +13,7 @@ pub enum StoreError {
     Fs(#[from] FsError),
     #[error("{path}: corrupt JSON: {detail}")]
     CorruptJson { path: String, detail: String },
-    #[error(
-        "no Docker data root found in {evidence} (looked at {looked}); name one with --docker-root"
-    )]
+    #[error("no Docker data root found in {evidence} (looked at {looked}); name one with --docker-root")]
     NoDataRoot { evidence: String, looked: String },
     #[error("{path}: not a Docker data root (no image/<driver>/imagedb inside)")]
     NotADataRoot { path: String },

@@ -35,9 +35,7 @@ impl Reference {
         if let Some(t) = tag
             && (t.is_empty()
                 || t.len() > 128
-                || !t
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)))
+                || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)))
         {
             return None;
         }

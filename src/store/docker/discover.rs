@@ -103,10 +103,7 @@ fn drivers_at(fs: &dyn FileSystem, path: &EvPath) -> Vec<String> {
 
 /// Configured and conventional locations, most authoritative first.
 fn candidates(fs: &dyn FileSystem) -> Vec<(EvPath, String)> {
-    let mut out = vec![(
-        EvPath::root(),
-        "the evidence is itself a data root".to_string(),
-    )];
+    let mut out = vec![(EvPath::root(), "the evidence is itself a data root".to_string())];
     let p = |s: &str| EvPath::parse(s).unwrap_or_default();
     if let Ok(bytes) = fs.read_small(&p("etc/docker/daemon.json"), 1 << 20)
         && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -115,10 +112,7 @@ fn candidates(fs: &dyn FileSystem) -> Vec<(EvPath, String)> {
             if let Some(dir) = v.get(key).and_then(|d| d.as_str())
                 && let Some(path) = EvPath::parse(dir)
             {
-                out.push((
-                    path,
-                    format!("/etc/docker/daemon.json sets \"{key}\": \"{dir}\""),
-                ));
+                out.push((path, format!("/etc/docker/daemon.json sets \"{key}\": \"{dir}\"")));
             }
         }
     }
@@ -131,28 +125,16 @@ fn candidates(fs: &dyn FileSystem) -> Vec<(EvPath, String)> {
             }
         }
     }
-    out.push((
-        p("var/lib/docker"),
-        "default location /var/lib/docker".into(),
-    ));
+    out.push((p("var/lib/docker"), "default location /var/lib/docker".into()));
     out.push((
         p("var/snap/docker/common/var-lib-docker"),
         "snap package location".into(),
     ));
-    out.push((
-        p("root/.local/share/docker"),
-        "rootless Docker of root".into(),
-    ));
+    out.push((p("root/.local/share/docker"), "rootless Docker of root".into()));
     if let Ok(homes) = fs.read_dir(&p("home")) {
         for h in homes.into_iter().filter(|h| h.kind == FileKind::Dir) {
-            if let Some(path) = p("home")
-                .child(&h.name)
-                .and_then(|d| d.join(".local/share/docker"))
-            {
-                let reason = format!(
-                    "rootless Docker of user {}",
-                    String::from_utf8_lossy(&h.name)
-                );
+            if let Some(path) = p("home").child(&h.name).and_then(|d| d.join(".local/share/docker")) {
+                let reason = format!("rootless Docker of user {}", String::from_utf8_lossy(&h.name));
                 out.push((path, reason));
             }
         }
@@ -163,14 +145,8 @@ fn candidates(fs: &dyn FileSystem) -> Vec<(EvPath, String)> {
 /// Unit files and drop-ins that may carry dockerd's command line.
 fn systemd_units(fs: &dyn FileSystem) -> Vec<EvPath> {
     let mut units = Vec::new();
-    for base in [
-        "etc/systemd/system",
-        "lib/systemd/system",
-        "usr/lib/systemd/system",
-    ] {
-        let Some(dir) = EvPath::parse(base) else {
-            continue;
-        };
+    for base in ["etc/systemd/system", "lib/systemd/system", "usr/lib/systemd/system"] {
+        let Some(dir) = EvPath::parse(base) else { continue };
         if let Some(u) = dir.child(b"docker.service")
             && fs.metadata(&u).is_ok_and(|m| m.is_file())
         {
@@ -228,12 +204,8 @@ fn scan(fs: &dyn FileSystem) -> Vec<EvPath> {
         if visited > SCAN_DIRS {
             break;
         }
-        let Ok(entries) = fs.read_dir(&dir) else {
-            continue;
-        };
-        if entries
-            .iter()
-            .any(|e| e.name == b"image" && e.kind == FileKind::Dir)
+        let Ok(entries) = fs.read_dir(&dir) else { continue };
+        if entries.iter().any(|e| e.name == b"image" && e.kind == FileKind::Dir)
             && !drivers_at(fs, &dir).is_empty()
         {
             found.push(dir);
@@ -244,8 +216,7 @@ fn scan(fs: &dyn FileSystem) -> Vec<EvPath> {
         }
         for e in entries.into_iter().filter(|e| e.kind == FileKind::Dir) {
             // Pseudo and volatile trees never hold a data root.
-            if dir.is_root() && [&b"proc"[..], b"sys", b"dev", b"run"].contains(&e.name.as_slice())
-            {
+            if dir.is_root() && [&b"proc"[..], b"sys", b"dev", b"run"].contains(&e.name.as_slice()) {
                 continue;
             }
             if let Some(c) = dir.child(&e.name) {

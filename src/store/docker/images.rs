@@ -132,13 +132,13 @@ impl DataRoot {
     /// Loads one image by full id, with its tags from `refs`.
     pub fn load_image(&self, id: &str, refs: &References) -> Result<Image, StoreError> {
         let hex = hex_part(id);
-        let path =
-            self.content_dir()
-                .child(hex.as_bytes())
-                .ok_or_else(|| StoreError::BadImage {
-                    image: id.to_string(),
-                    detail: "not an image id".into(),
-                })?;
+        let path = self
+            .content_dir()
+            .child(hex.as_bytes())
+            .ok_or_else(|| StoreError::BadImage {
+                image: id.to_string(),
+                detail: "not an image id".into(),
+            })?;
         let config_bytes = self.fs().read_small(&path, CONFIG_LIMIT)?;
         let config: ImageConfig =
             serde_json::from_slice(&config_bytes).map_err(|e| StoreError::CorruptJson {
@@ -149,10 +149,7 @@ impl DataRoot {
         let (tags, digests) = refs.refs_of(&id);
         let parent = self
             .fs()
-            .read_small(
-                &self.image_path(&format!("imagedb/metadata/sha256/{hex}/parent")),
-                1024,
-            )
+            .read_small(&self.image_path(&format!("imagedb/metadata/sha256/{hex}/parent")), 1024)
             .ok()
             .map(|b| String::from_utf8_lossy(&b).trim().to_string())
             .filter(|p| !p.is_empty());
@@ -232,11 +229,7 @@ impl DataRoot {
         let bare = input.strip_prefix("sha256:").unwrap_or(input);
         if is_sha256_hex(bare) {
             let id = format!("sha256:{bare}");
-            return if ids.contains(&id) {
-                Ok(id)
-            } else {
-                Err(unknown())
-            };
+            return if ids.contains(&id) { Ok(id) } else { Err(unknown()) };
         }
         if let Some(r) = Reference::parse(input) {
             let key = match (&r.tag, &r.digest) {
@@ -257,14 +250,9 @@ impl DataRoot {
         // A unique prefix of an id.
         if !bare.is_empty()
             && bare.len() < 64
-            && bare
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            && bare.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
         {
-            let hits: Vec<&String> = ids
-                .iter()
-                .filter(|id| hex_part(id).starts_with(bare))
-                .collect();
+            let hits: Vec<&String> = ids.iter().filter(|id| hex_part(id).starts_with(bare)).collect();
             match hits.len() {
                 0 => {}
                 1 => return Ok(hits[0].clone()),

@@ -93,11 +93,9 @@ impl DataRoot {
         let cache_id = read("cache-id")?
             .filter(|c| !c.is_empty())
             .ok_or_else(|| missing(format!("no cache-id in {entry}")))?;
-        let dir = self.driver_dir(&cache_id).ok_or_else(|| {
-            missing(format!(
-                "cache-id {cache_id:?} in {entry} is not a directory name"
-            ))
-        })?;
+        let dir = self
+            .driver_dir(&cache_id)
+            .ok_or_else(|| missing(format!("cache-id {cache_id:?} in {entry} is not a directory name")))?;
         match self.fs().metadata(&dir) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => return Err(missing(format!("layer directory {dir} is not a directory"))),
@@ -108,11 +106,7 @@ impl DataRoot {
         }
         let size = read("size")?.and_then(|s| s.parse().ok());
         let ts = entry.child(b"tar-split.json.gz").unwrap_or_default();
-        let tar_split = self
-            .fs()
-            .metadata(&ts)
-            .is_ok_and(|m| m.is_file())
-            .then_some(ts);
+        let tar_split = self.fs().metadata(&ts).is_ok_and(|m| m.is_file()).then_some(ts);
         Ok(LayerLocation {
             index,
             diff_id: diff_id.to_string(),
