@@ -37,12 +37,8 @@ impl HostDir {
             Mode::empty(),
         )
         .map_err(|e| match e {
-            Errno::NOENT => FsError::NotFound {
-                path: shown.clone(),
-            },
-            Errno::NOTDIR => FsError::NotADirectory {
-                path: shown.clone(),
-            },
+            Errno::NOENT => FsError::NotFound { path: shown.clone() },
+            Errno::NOTDIR => FsError::NotADirectory { path: shown.clone() },
             e => FsError::Io {
                 path: shown.clone(),
                 source: e.into(),
@@ -105,14 +101,10 @@ impl HostDir {
                 .map_err(|e| Self::err(dir, e))?;
             let kind = kind_of(u32::from(st.stx_mode));
             if kind == FileKind::Symlink {
-                return Err(FsError::SymlinkInPath {
-                    path: dir.display(),
-                });
+                return Err(FsError::SymlinkInPath { path: dir.display() });
             }
             if kind != FileKind::Dir {
-                return Err(FsError::NotADirectory {
-                    path: dir.display(),
-                });
+                return Err(FsError::NotADirectory { path: dir.display() });
             }
             cur = rustix::fs::openat(&cur, name, flags, Mode::empty())
                 .map_err(|e| Self::err(dir, e))?;
@@ -126,13 +118,8 @@ impl HostDir {
         } else {
             (OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW)
         };
-        let st = rustix::fs::statx(
-            parent,
-            name,
-            flags,
-            StatxFlags::BASIC_STATS | StatxFlags::BTIME,
-        )
-        .map_err(|e| Self::err(path, e))?;
+        let st = rustix::fs::statx(parent, name, flags, StatxFlags::BASIC_STATS | StatxFlags::BTIME)
+            .map_err(|e| Self::err(path, e))?;
         let ts = |t: rustix::fs::StatxTimestamp| Timestamp {
             secs: t.tv_sec,
             nanos: t.tv_nsec,
@@ -163,26 +150,24 @@ impl HostDir {
         }
         let parent = self.open_dir_path(&path.parent()).map_err(|e| match e {
             // A non-directory on the way means the object is not there.
-            FsError::NotADirectory { .. } => FsError::NotFound {
-                path: path.display(),
-            },
+            FsError::NotADirectory { .. } => FsError::NotFound { path: path.display() },
             e => e,
         })?;
         Ok((parent, path.file_name().to_vec()))
     }
 
     /// Opens the object itself (regular file or directory) for reading.
-    fn open_object(&self, path: &EvPath, want: FileKind) -> Result<(OwnedFd, Metadata), FsError> {
+    fn open_object(
+        &self,
+        path: &EvPath,
+        want: FileKind,
+    ) -> Result<(OwnedFd, Metadata), FsError> {
         let (parent, name) = self.locate(path)?;
         let meta = self.stat_at(&parent, &name, path)?;
         if meta.kind != want {
             return Err(match (want, meta.kind) {
-                (FileKind::Dir, FileKind::Symlink) => FsError::SymlinkInPath {
-                    path: path.display(),
-                },
-                (FileKind::Dir, _) => FsError::NotADirectory {
-                    path: path.display(),
-                },
+                (FileKind::Dir, FileKind::Symlink) => FsError::SymlinkInPath { path: path.display() },
+                (FileKind::Dir, _) => FsError::NotADirectory { path: path.display() },
                 (_, kind) => FsError::NotAFile {
                     path: path.display(),
                     kind,
@@ -198,8 +183,7 @@ impl HostDir {
         if want == FileKind::Dir {
             flags |= OFlags::DIRECTORY;
         }
-        let fd = match rustix::fs::openat(&parent, name_os, flags | OFlags::NOATIME, Mode::empty())
-        {
+        let fd = match rustix::fs::openat(&parent, name_os, flags | OFlags::NOATIME, Mode::empty()) {
             Err(Errno::PERM) => rustix::fs::openat(&parent, name_os, flags, Mode::empty()),
             r => r,
         }
