@@ -4,12 +4,22 @@
 //! a data root itself) or a disk image file. Either way the result is one or
 //! more read-only [`fs::FileSystem`] views, each labelled with where in the
 //! evidence it was found.
+//!
+//! A disk image is opened in three steps: the container ([`image`]: EWF,
+//! split raw or raw), the volumes on it ([`volume`]: GPT, MBR, LVM2 or a
+//! bare filesystem), and a probe of each volume for a filesystem this
+//! crate reads (ext2/3/4 with [`fs::Ext4Fs`], XFS with [`fs::XfsFs`]).
 
 pub mod fs;
+pub mod image;
+pub mod volume;
 
-use fs::{FileSystem, FsError, HostDir};
+use fs::{Ext4Fs, FileSystem, FsError, HostDir, XfsFs};
+use image::{Acquisition, ImageFormat, MediaVerification, ReadAt};
 use std::path::Path;
 use std::sync::Arc;
+use volume::probe::Signature;
+use volume::{Region, VolumeError};
 
 /// One filesystem found in the evidence.
 #[derive(Clone)]
@@ -40,6 +50,24 @@ pub struct OpenOptions {
 pub struct Evidence {
     pub source: String,
     pub volumes: Vec<Volume>,
+    /// The container format, for a disk image.
+    pub format: Option<ImageFormat>,
+    /// What the acquisition tool recorded (EWF images only).
+    pub acquisition: Option<Acquisition>,
+    /// What was found in the image but could not be used, one line each
+    /// ("partition 2: unsupported filesystem (NTFS signature)").
+    pub notes: Vec<String>,
+    media: Option<Media>,
+}
+
+/// The medium of a disk image (kept to verify its hashes).
+#[derive(Clone)]
+struct Media(Arc<dyn ReadAt>);
+
+impl std::fmt::Debug for Media {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.describe())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,11 +84,25 @@ pub enum EvidenceError {
     Unsupported { path: String, detail: String },
     #[error(transparent)]
     Fs(#[from] FsError),
+    #[error(transparent)]
+    Image(#[from] image::ImageError),
+    #[error("{path}: {source}")]
+    Volume {
+        path: String,
+        #[source]
+        source: VolumeError,
+    },
+    #[error("{path}: reading the image: {source}")]
+    Media {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Evidence {
     /// Opens a directory or disk image as evidence.
-    pub fn open(path: &Path, _opts: &OpenOptions) -> Result<Self, EvidenceError> {
+    pub fn open(path: &Path, opts: &OpenOptions) -> Result<Self, EvidenceError> {
         let shown = path.display().to_string();
         let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => EvidenceError::Missing {
@@ -79,11 +121,111 @@ impl Evidence {
                     label: "directory".into(),
                     fs: Arc::new(fs),
                 }],
+                format: None,
+                acquisition: None,
+                notes: Vec::new(),
+                media: None,
             });
         }
-        Err(EvidenceError::Unsupported {
-            path: shown,
-            detail: "not a directory; disk images are not supported by this build".into(),
+        Self::open_image(path, opts)
+    }
+
+    /// Opens a disk image file: container, volumes, filesystems.
+    fn open_image(path: &Path, opts: &OpenOptions) -> Result<Self, EvidenceError> {
+        let shown = path.display().to_string();
+        let img = image::open(path)?;
+        let (layout, regions) =
+            volume::partitions(&img.media, opts.partition).map_err(|source| {
+                EvidenceError::Volume {
+                    path: shown.clone(),
+                    source,
+                }
+            })?;
+        let mut volumes = Vec::new();
+        let mut notes = Vec::new();
+        for region in regions {
+            probe_region(&shown, region, &mut volumes, &mut notes);
+        }
+        if volumes.is_empty() {
+            let detail = if notes.is_empty() {
+                format!("no filesystem found ({layout:?} layout, no partitions)")
+            } else {
+                format!("no readable filesystem: {}", notes.join("; "))
+            };
+            return Err(EvidenceError::Unsupported {
+                path: shown,
+                detail,
+            });
+        }
+        Ok(Evidence {
+            source: shown,
+            volumes,
+            format: Some(img.format),
+            acquisition: img.acquisition,
+            notes,
+            media: Some(Media(img.media)),
         })
+    }
+
+    /// For a disk image: hashes the whole medium (MD5, SHA-1, SHA-256) and
+    /// compares with the hashes the acquisition tool stored. `None` for a
+    /// directory.
+    pub fn verify_image(&self) -> Result<Option<MediaVerification>, EvidenceError> {
+        let Some(Media(media)) = &self.media else {
+            return Ok(None);
+        };
+        image::verify_media(media.as_ref(), self.acquisition.as_ref())
+            .map(Some)
+            .map_err(|source| EvidenceError::Media {
+                path: self.source.clone(),
+                source,
+            })
+    }
+}
+
+/// Probes one region: a filesystem becomes a volume, an LVM PV is opened
+/// and its logical volumes probed, anything else becomes a note.
+fn probe_region(image: &str, region: Region, volumes: &mut Vec<Volume>, notes: &mut Vec<String>) {
+    let where_ = |label: &str| format!("{label} of {image}");
+    match volume::probe::identify(region.dev.as_ref()) {
+        Some(Signature::Ext) => match Ext4Fs::open(region.dev.clone(), &where_(&region.label)) {
+            Ok(fs) => volumes.push(Volume {
+                label: format!("{} (ext4)", region.label),
+                fs: Arc::new(fs),
+            }),
+            Err(e) => notes.push(format!("{}: ext4: {e}", region.label)),
+        },
+        Some(Signature::Xfs) => match XfsFs::open(region.dev.clone(), &where_(&region.label)) {
+            Ok(fs) => volumes.push(Volume {
+                label: format!("{} (xfs)", region.label),
+                fs: Arc::new(fs),
+            }),
+            Err(e) => notes.push(format!("{}: xfs: {e}", region.label)),
+        },
+        Some(Signature::LvmPv) if !region.label.starts_with("lvm ") => {
+            match volume::lvm::logical_volumes(&region.dev, &region.label) {
+                Ok(lvs) => {
+                    if lvs.is_empty() {
+                        notes.push(format!(
+                            "{}: LVM2 physical volume without logical volumes",
+                            region.label
+                        ));
+                    }
+                    for lv in lvs {
+                        match lv {
+                            Ok(r) => probe_region(image, r, volumes, notes),
+                            Err(n) => notes.push(n),
+                        }
+                    }
+                }
+                Err(e) => notes.push(format!("{}: {e}", region.label)),
+            }
+        }
+        Some(sig) => notes.push(format!(
+            "{}: unsupported filesystem ({} signature)",
+            region.label,
+            sig.name()
+        )),
+        None => notes.push(format!("{}: no known filesystem signature", region.label)),
     }
 }

@@ -14,11 +14,15 @@
 //!   evidence is data, never something to open on the examiner's machine;
 //! - nothing is ever written.
 
+mod ext4;
 mod host;
 mod path;
+mod xfs;
 
+pub use ext4::Ext4Fs;
 pub use host::HostDir;
 pub use path::EvPath;
+pub use xfs::XfsFs;
 
 use std::io::Read;
 

@@ -1,0 +1,168 @@
+//! XFS superblock and address arithmetic ("XFS Algorithms & Data
+//! Structures", 3rd ed., ch. "Allocation Groups" / "Superblocks" and
+//! "Sharing Data Blocks"; Linux `fs/xfs/libxfs/xfs_format.h`).
+//!
+//! All fields are big-endian. Filesystem block numbers are split
+//! `(agno << agblklog) | agbno`; inode numbers
+//! `(agno << (agblklog + inopblog)) | (agbno << inopblog) | index`.
+//! v5 metadata CRCs are CRC-32C with the CRC field zeroed, stored
+//! little-endian.
+
+use crate::evidence::image::ReadAt;
+
+pub const INCOMPAT_FTYPE: u32 = 0x1;
+pub const INCOMPAT_NREXT64: u32 = 0x20;
+/// Incompatible features this reader understands (ftype, sparse inodes,
+/// meta_uuid, bigtime, needsrepair, nrext64, exchange-range, parent).
+const INCOMPAT_KNOWN: u32 = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80;
+
+pub fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+pub fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+pub fn be64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_be_bytes(a)
+}
+
+/// CRC-32C of `buf` with the 4 bytes at `crc_at` taken as zero.
+pub fn crc_ok(buf: &[u8], crc_at: usize) -> bool {
+    const C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+    let mut d = C.digest();
+    d.update(&buf[..crc_at]);
+    d.update(&[0; 4]);
+    d.update(&buf[crc_at + 4..]);
+    let stored = u32::from_le_bytes([
+        buf[crc_at],
+        buf[crc_at + 1],
+        buf[crc_at + 2],
+        buf[crc_at + 3],
+    ]);
+    d.finalize() == stored
+}
+
+/// The geometry and features read from the primary superblock.
+#[derive(Debug, Clone)]
+pub struct Superblock {
+    pub block_size: u32,
+    pub dblocks: u64,
+    pub root_ino: u64,
+    pub ag_blocks: u32,
+    pub ag_count: u32,
+    pub inode_size: u16,
+    pub block_log: u8,
+    pub inopb_log: u8,
+    pub agblk_log: u8,
+    pub dirblk_log: u8,
+    pub incompat: u32,
+    pub label: String,
+}
+
+impl Superblock {
+    /// Reads and checks the superblock at offset 0 of `dev`.
+    pub fn read(dev: &dyn ReadAt) -> Result<Self, String> {
+        let mut b = vec![0u8; 512];
+        dev.read_exact_at(&mut b, 0)
+            .map_err(|e| format!("superblock: {e}"))?;
+        if &b[..4] != b"XFSB" {
+            return Err("superblock: no XFSB magic at offset 0".into());
+        }
+        let version = be16(&b, 100) & 0xf;
+        if version != 5 {
+            return Err(format!(
+                "superblock: XFS version {version}; only v5 (CRC-enabled) is supported"
+            ));
+        }
+        let sect_size = be16(&b, 102);
+        if !(512..=32768).contains(&sect_size) || !sect_size.is_power_of_two() {
+            return Err(format!("superblock: sector size {sect_size} invalid"));
+        }
+        let mut sect = vec![0u8; usize::from(sect_size)];
+        dev.read_exact_at(&mut sect, 0)
+            .map_err(|e| format!("superblock: {e}"))?;
+        if !crc_ok(&sect, 224) {
+            return Err("superblock at offset 0: CRC mismatch".into());
+        }
+        let sb = Superblock {
+            block_size: be32(&b, 4),
+            dblocks: be64(&b, 8),
+            root_ino: be64(&b, 56),
+            ag_blocks: be32(&b, 84),
+            ag_count: be32(&b, 88),
+            inode_size: be16(&b, 104),
+            block_log: b[120],
+            inopb_log: b[123],
+            agblk_log: b[124],
+            dirblk_log: b[192],
+            incompat: be32(&b, 216),
+            label: String::from_utf8_lossy(&b[108..120])
+                .trim_end_matches('\0')
+                .to_string(),
+        };
+        let bad = |what: &str| Err(format!("superblock: implausible {what}"));
+        if !(512..=65536).contains(&sb.block_size) || 1u32 << sb.block_log != sb.block_size {
+            return bad("block size");
+        }
+        if !(256..=2048).contains(&sb.inode_size) || !sb.inode_size.is_power_of_two() {
+            return bad("inode size");
+        }
+        if u32::from(sb.inode_size) << sb.inopb_log != sb.block_size {
+            return bad("inodes per block");
+        }
+        if sb.ag_blocks == 0
+            || sb.ag_count == 0
+            || sb.agblk_log > 31
+            || u64::from(sb.ag_blocks) > 1u64 << sb.agblk_log
+        {
+            return bad("allocation group geometry");
+        }
+        if sb.dirblk_log > 6 {
+            return bad("directory block size");
+        }
+        if sb.incompat & !INCOMPAT_KNOWN != 0 {
+            return Err(format!(
+                "superblock: unsupported incompatible features {:#x}",
+                sb.incompat & !INCOMPAT_KNOWN
+            ));
+        }
+        let size = sb.dblocks.saturating_mul(u64::from(sb.block_size));
+        if size > dev.size() {
+            return Err(format!(
+                "superblock: the filesystem is {size} bytes but its device only {} (truncated image?)",
+                dev.size()
+            ));
+        }
+        Ok(sb)
+    }
+
+    pub fn has(&self, incompat: u32) -> bool {
+        self.incompat & incompat != 0
+    }
+
+    pub fn dir_block_size(&self) -> u64 {
+        u64::from(self.block_size) << self.dirblk_log
+    }
+
+    /// Byte offset of filesystem block `fsb`, or `None` if it is not a
+    /// valid block of this filesystem.
+    pub fn fsb_to_byte(&self, fsb: u64) -> Option<u64> {
+        let agno = fsb >> self.agblk_log;
+        let agbno = fsb & ((1u64 << self.agblk_log) - 1);
+        if agno >= u64::from(self.ag_count) || agbno >= u64::from(self.ag_blocks) {
+            return None;
+        }
+        let block = agno * u64::from(self.ag_blocks) + agbno;
+        (block < self.dblocks).then(|| block * u64::from(self.block_size))
+    }
+
+    /// Byte offset of inode `ino`, or `None` if the number is impossible.
+    pub fn ino_to_byte(&self, ino: u64) -> Option<u64> {
+        let per_block_bits = self.inopb_log;
+        let idx = ino & ((1u64 << per_block_bits) - 1);
+        let fsb = ino >> per_block_bits;
+        Some(self.fsb_to_byte(fsb)? + idx * u64::from(self.inode_size))
+    }
+}

@@ -1,0 +1,199 @@
+//! Evidence container formats: the bytes of the seized medium, whatever
+//! file format the acquisition tool wrote them in.
+//!
+//! Every format is read through [`ReadAt`] (positioned reads, shareable
+//! between threads), so partition tables, LVM and filesystems above never
+//! know whether the medium was a raw `dd` image, a split raw image
+//! (`disk.001`, `disk.002`, …) or an EnCase 6 image (`.E01`, `.E02`, …).
+//!
+//! The format is detected by content (the EWF signature, see [`ewf`]),
+//! then by name (`.001` starts a split raw image); anything else is raw.
+
+pub mod ewf;
+pub mod raw;
+pub mod slice;
+
+pub use ewf::{Acquisition, EwfImage};
+pub use raw::RawImage;
+pub use slice::{Concat, Slice};
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Random access to a device or an image of one, read-only.
+pub trait ReadAt: Send + Sync {
+    /// Reads up to `buf.len()` bytes at `offset`; returns 0 at the end.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+    /// The size in bytes.
+    fn size(&self) -> u64;
+    /// A short description for messages ("disk.E01", "partition 1").
+    fn describe(&self) -> String;
+
+    /// Fills `buf` from `offset`, or fails naming the offset when the
+    /// device ends first.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let mut done = 0;
+        while done < buf.len() {
+            let n = self.read_at(&mut buf[done..], offset + done as u64)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "read of {} bytes at offset {offset} goes past the end of {} ({} bytes)",
+                        buf.len(),
+                        self.describe(),
+                        self.size()
+                    ),
+                ));
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+/// The container format of an image file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageFormat {
+    /// Expert Witness Format v1 (EnCase 6), possibly in several segments.
+    Ewf,
+    /// A raw image split into numbered pieces (`.001`, `.002`, …).
+    SplitRaw,
+    /// A plain raw image.
+    Raw,
+}
+
+/// Errors while opening an image; each names the file concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: segment file is missing (the image continues after {previous})")]
+    MissingSegment { path: String, previous: String },
+    #[error("{path}: truncated: {detail}")]
+    Truncated { path: String, detail: String },
+    #[error("{path}: corrupt image: {detail}")]
+    Corrupt { path: String, detail: String },
+}
+
+impl ImageError {
+    pub(crate) fn io(path: &Path, source: io::Error) -> Self {
+        ImageError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+/// An opened image: the medium and, for EWF, the acquisition record.
+pub struct OpenedImage {
+    pub format: ImageFormat,
+    pub media: Arc<dyn ReadAt>,
+    pub acquisition: Option<Acquisition>,
+    /// Every file the image is made of, in order.
+    pub files: Vec<PathBuf>,
+}
+
+/// Opens an image file, detecting its format.
+pub fn open(path: &Path) -> Result<OpenedImage, ImageError> {
+    let mut head = [0u8; 8];
+    let mut f = std::fs::File::open(path).map_err(|e| ImageError::io(path, e))?;
+    let n = read_up_to(&mut f, &mut head).map_err(|e| ImageError::io(path, e))?;
+    if n == head.len() && head == ewf::SIGNATURE {
+        let img = EwfImage::open(path)?;
+        return Ok(OpenedImage {
+            format: ImageFormat::Ewf,
+            acquisition: Some(img.acquisition().clone()),
+            files: img.files(),
+            media: Arc::new(img),
+        });
+    }
+    let raw = RawImage::open(path)?;
+    Ok(OpenedImage {
+        format: if raw.files().len() > 1 || raw::is_first_split(path) {
+            ImageFormat::SplitRaw
+        } else {
+            ImageFormat::Raw
+        },
+        files: raw.files(),
+        acquisition: None,
+        media: Arc::new(raw),
+    })
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match r.read(&mut buf[done..])? {
+            0 => break,
+            n => done += n,
+        }
+    }
+    Ok(done)
+}
+
+/// Digests of the whole medium, and how they compare to the ones the
+/// acquisition tool stored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MediaVerification {
+    pub size: u64,
+    pub md5: String,
+    pub sha1: String,
+    pub sha256: String,
+    pub stored_md5: Option<String>,
+    pub stored_sha1: Option<String>,
+    /// `None` when no MD5 was stored.
+    pub md5_matches: Option<bool>,
+    pub sha1_matches: Option<bool>,
+}
+
+impl MediaVerification {
+    /// True when at least one stored hash exists and none disagrees.
+    pub fn verified(&self) -> bool {
+        let checks = [self.md5_matches, self.sha1_matches];
+        checks.iter().any(Option::is_some) && !checks.contains(&Some(false))
+    }
+}
+
+/// Reads the whole medium once, in order, and hashes it (MD5, SHA-1,
+/// SHA-256); compares with the stored hashes of `acquisition` if given.
+pub fn verify_media(
+    media: &dyn ReadAt,
+    acquisition: Option<&Acquisition>,
+) -> io::Result<MediaVerification> {
+    use md5::Digest as _;
+    let mut md5 = md5::Md5::new();
+    let mut sha1 = sha1::Sha1::new();
+    let mut sha256 = sha2::Sha256::new();
+    let size = media.size();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut off = 0u64;
+    while off < size {
+        let want = (size - off).min(buf.len() as u64) as usize;
+        media.read_exact_at(&mut buf[..want], off)?;
+        md5.update(&buf[..want]);
+        sha1.update(&buf[..want]);
+        sha256.update(&buf[..want]);
+        off += want as u64;
+    }
+    let md5 = hex::encode(md5.finalize());
+    let sha1 = hex::encode(sha1.finalize());
+    let stored_md5 = acquisition.and_then(|a| a.md5.clone());
+    let stored_sha1 = acquisition.and_then(|a| a.sha1.clone());
+    Ok(MediaVerification {
+        size,
+        md5_matches: stored_md5.as_ref().map(|s| s.eq_ignore_ascii_case(&md5)),
+        sha1_matches: stored_sha1.as_ref().map(|s| s.eq_ignore_ascii_case(&sha1)),
+        md5,
+        sha1,
+        sha256: hex::encode(sha256.finalize()),
+        stored_md5,
+        stored_sha1,
+    })
+}

@@ -1,0 +1,209 @@
+//! Volumes on a medium: partition tables (GPT, MBR with extended and
+//! logical partitions), LVM2 logical volumes, or a bare filesystem.
+//!
+//! - GPT (UEFI Specification 2.10, §5.3 "GUID Partition Table Disk
+//!   Layout") is read with the `gptman` crate, which verifies the header
+//!   and entry-array CRC32s and falls back to the backup header; the entry
+//!   count is bounded here first so a crafted header cannot make it
+//!   allocate without limit.
+//! - MBR (and the EBR chain of an extended partition) is read with the
+//!   `mbrman` crate, which requires every EBR to lie after the previous
+//!   one, so a looping chain is refused rather than followed forever.
+//! - LVM2: see [`lvm`].
+//!
+//! Partitions are numbered as `fdisk`/`sfdisk`/`sgdisk` do: GPT entries
+//! by their index in the entry array, MBR primaries 1–4 by slot and
+//! logical partitions from 5 in chain order.
+
+pub mod lvm;
+pub mod probe;
+
+use crate::evidence::image::{ReadAt, Slice};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::sync::Arc;
+
+/// A region of the medium that may hold a filesystem.
+pub struct Region {
+    /// For messages and volume labels: "partition 1", "lvm vg0/root", "disk".
+    pub label: String,
+    /// The partition number (1-based) this region is, or lies inside.
+    pub partition: Option<u32>,
+    pub dev: Arc<dyn ReadAt>,
+}
+
+/// Errors reading partition tables and volume managers.
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    #[error("{what}: {detail}")]
+    Corrupt { what: String, detail: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// `Read + Seek` over a [`ReadAt`], for crates that want a stream.
+pub struct Cursor<'a> {
+    dev: &'a dyn ReadAt,
+    pos: u64,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(dev: &'a dyn ReadAt) -> Self {
+        Cursor { dev, pos: 0 }
+    }
+}
+
+impl Read for Cursor<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.dev.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for Cursor<'_> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let new = match pos {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.dev.size().checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos =
+            new.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek out of range"))?;
+        Ok(self.pos)
+    }
+}
+
+/// How the medium is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    Gpt,
+    Mbr,
+    /// No partition table: the medium starts with a filesystem or LVM PV.
+    Bare,
+}
+
+const MAX_GPT_ENTRIES: u32 = 16384;
+
+/// Finds the partitions of `dev` (or the whole of it when it has no table).
+/// `only` keeps just that partition number.
+pub fn partitions(
+    dev: &Arc<dyn ReadAt>,
+    only: Option<u32>,
+) -> Result<(Layout, Vec<Region>), VolumeError> {
+    let what = "partition table".to_string();
+    let io_err = |source| VolumeError::Io {
+        what: what.clone(),
+        source,
+    };
+    let mut s0 = [0u8; 512];
+    dev.read_exact_at(&mut s0, 0).map_err(io_err)?;
+    // A filesystem or PV at sector 0 means no table (a FAT/NTFS boot
+    // sector also ends in 55 AA, so check the content first).
+    if probe::identify(dev.as_ref()).is_some_and(|s| s.is_volume_content())
+        || s0[510..512] != [0x55, 0xaa]
+    {
+        if only.is_some_and(|n| n != 1) {
+            return Err(VolumeError::Corrupt {
+                what,
+                detail: "no partition table, so there is no partition to choose".into(),
+            });
+        }
+        return Ok((
+            Layout::Bare,
+            vec![Region {
+                label: "disk".into(),
+                partition: None,
+                dev: dev.clone(),
+            }],
+        ));
+    }
+    let protective = (0..4).any(|i| s0[446 + 16 * i + 4] == 0xee);
+    let mut out = Vec::new();
+    let layout = if protective {
+        for ss in [512u64, 4096] {
+            let mut hdr = [0u8; 92];
+            if dev.read_exact_at(&mut hdr, ss).is_ok() && &hdr[..8] == b"EFI PART" {
+                let n = u32::from_le_bytes([hdr[80], hdr[81], hdr[82], hdr[83]]);
+                if n > MAX_GPT_ENTRIES {
+                    return Err(VolumeError::Corrupt {
+                        what,
+                        detail: format!(
+                            "GPT header claims {n} partition entries (at most {MAX_GPT_ENTRIES} accepted)"
+                        ),
+                    });
+                }
+            }
+        }
+        let gpt = gptman::GPT::find_from(&mut Cursor::new(dev.as_ref())).map_err(|e| {
+            VolumeError::Corrupt {
+                what: what.clone(),
+                detail: format!("protective MBR but no valid GPT: {e}"),
+            }
+        })?;
+        let ss = gpt.sector_size;
+        for (n, e) in gpt.iter() {
+            if !e.is_used() || only.is_some_and(|o| o != n) {
+                continue;
+            }
+            let (start, end) = (e.starting_lba, e.ending_lba);
+            let len = end
+                .checked_sub(start)
+                .and_then(|d| d.checked_add(1))
+                .and_then(|d| d.checked_mul(ss));
+            out.push(region(dev, n, start.saturating_mul(ss), len)?);
+        }
+        Layout::Gpt
+    } else {
+        let mbr = mbrman::MBR::read_from(&mut Cursor::new(dev.as_ref()), 512).map_err(|e| {
+            VolumeError::Corrupt {
+                what: what.clone(),
+                detail: format!("invalid MBR partition table: {e}"),
+            }
+        })?;
+        for (n, e) in mbr.iter() {
+            let n = n as u32;
+            if !e.is_used() || e.is_extended() || only.is_some_and(|o| o != n) {
+                continue;
+            }
+            let len = u64::from(e.sectors) * 512;
+            out.push(region(dev, n, u64::from(e.starting_lba) * 512, Some(len))?);
+        }
+        Layout::Mbr
+    };
+    if let Some(n) = only
+        && out.is_empty()
+    {
+        return Err(VolumeError::Corrupt {
+            what,
+            detail: format!("there is no partition {n}"),
+        });
+    }
+    Ok((layout, out))
+}
+
+fn region(
+    dev: &Arc<dyn ReadAt>,
+    n: u32,
+    start: u64,
+    len: Option<u64>,
+) -> Result<Region, VolumeError> {
+    let label = format!("partition {n}");
+    let len = len.ok_or_else(|| VolumeError::Corrupt {
+        what: label.clone(),
+        detail: "end before start".into(),
+    })?;
+    let slice =
+        Slice::new(dev.clone(), start, len, label.clone()).map_err(|source| VolumeError::Io {
+            what: label.clone(),
+            source,
+        })?;
+    Ok(Region {
+        label,
+        partition: Some(n),
+        dev: Arc::new(slice),
+    })
+}

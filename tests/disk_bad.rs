@@ -1,0 +1,232 @@
+//! Bad evidence must give a clear error naming what and where, never a
+//! panic, a hang or silently wrong bytes.
+//!
+//! Needs the fixtures, root, and the Debian packages e2fsprogs (mke2fs,
+//! debugfs), xfsprogs (mkfs.xfs, xfs_db), ewf-tools (ewfacquire).
+
+mod common;
+
+use common::disk::*;
+use docker_forensics::evidence::fs::EvPath;
+use docker_forensics::evidence::{Evidence, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::process::Command;
+
+fn open_err(p: &Path) -> String {
+    match Evidence::open(p, &OpenOptions::default()) {
+        Ok(ev) => panic!("{} opened: {:?} {:?}", p.display(), ev.volumes, ev.notes),
+        Err(e) => {
+            eprintln!("error (as expected): {e}");
+            e.to_string()
+        }
+    }
+}
+
+fn sh(script: &str) {
+    run_tool(
+        Command::new("bash")
+            .arg("-euo")
+            .arg("pipefail")
+            .arg("-c")
+            .arg(script),
+    );
+}
+
+fn random(n: usize) -> Vec<u8> {
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s as u8
+        })
+        .collect()
+}
+
+#[test]
+fn ewf_missing_segment() {
+    if !have_tools(&["ewfacquire"]) {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path().display();
+    std::fs::write(d.path().join("src.raw"), random(6 << 20)).unwrap();
+    sh(&format!(
+        "ewfacquire -u -q -c deflate:fast -S 1MiB -t {r}/img {r}/src.raw >/dev/null; rm {r}/img.E02"
+    ));
+    let e = open_err(&d.path().join("img.E01"));
+    assert!(e.contains("img.E02") && e.contains("missing"), "{e}");
+}
+
+#[test]
+fn ewf_truncated() {
+    let Some(fx) = fixtures() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("cut.E01");
+    let data = std::fs::read(fx.join("basic.disk.E01")).unwrap();
+    for cut in [100, 800_000, data.len() - 50] {
+        std::fs::write(&p, &data[..cut]).unwrap();
+        let e = open_err(&p);
+        assert!(
+            e.contains("cut.E01") && e.contains("truncated"),
+            "cut at {cut}: {e}"
+        );
+    }
+    // too short even for the signature: read as raw, still a clear error
+    std::fs::write(&p, &data[..5]).unwrap();
+    let e = open_err(&p);
+    assert!(e.contains("cut.E01") && e.contains("past the end"), "{e}");
+}
+
+#[test]
+fn ewf_corrupt_chunk_is_an_error() {
+    let Some(fx) = fixtures() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("bad.E01");
+    let mut data = std::fs::read(fx.join("basic.disk.E01")).unwrap();
+    // inside the sectors section (chunk data): flip some bytes
+    for b in &mut data[700_000..700_016] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&p, &data).unwrap();
+    let e = match Evidence::open(&p, &OpenOptions::default()) {
+        Err(e) => e.to_string(),
+        Ok(ev) => ev.verify_image().unwrap_err().to_string(),
+    };
+    eprintln!("error (as expected): {e}");
+    assert!(e.contains("EWF chunk") && e.contains("media offset"), "{e}");
+}
+
+#[test]
+fn garbage_or_missing_partition_table() {
+    let d = tempfile::tempdir().unwrap();
+    // a table whose only partition runs far past the end of the disk
+    let p = d.path().join("garbage.raw");
+    let mut disk = vec![0u8; 4 << 20];
+    disk[446 + 4] = 0x83;
+    disk[446 + 8..446 + 12].copy_from_slice(&2048u32.to_le_bytes());
+    disk[446 + 12..446 + 16].copy_from_slice(&10_000_000u32.to_le_bytes());
+    disk[510] = 0x55;
+    disk[511] = 0xaa;
+    std::fs::write(&p, &disk).unwrap();
+    let e = open_err(&p);
+    assert!(
+        e.contains("partition 1") && e.contains("past the end"),
+        "{e}"
+    );
+    // a bad GPT behind a protective MBR
+    disk[446 + 4] = 0xee;
+    disk[512..520].copy_from_slice(b"EFI PART");
+    std::fs::write(&p, &disk).unwrap();
+    let e = open_err(&p);
+    assert!(e.contains("GPT"), "{e}");
+    // nothing at all
+    let p = d.path().join("zeros.raw");
+    std::fs::write(&p, vec![0u8; 1 << 20]).unwrap();
+    let e = open_err(&p);
+    assert!(e.contains("no known filesystem signature"), "{e}");
+    // random bytes, tiny file
+    let p = d.path().join("tiny.raw");
+    std::fs::write(&p, random(100)).unwrap();
+    let e = open_err(&p);
+    assert!(e.contains("tiny.raw"), "{e}");
+}
+
+#[test]
+fn unsupported_filesystem_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("ntfs.raw");
+    let mut disk = vec![0u8; 1 << 20];
+    disk[3..11].copy_from_slice(b"NTFS    ");
+    disk[510] = 0x55;
+    disk[511] = 0xaa;
+    std::fs::write(&p, &disk).unwrap();
+    let e = open_err(&p);
+    assert!(
+        e.contains("disk: unsupported filesystem (NTFS signature)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn corrupt_superblocks() {
+    if !have_tools(&["mke2fs", "mkfs.xfs"]) {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path().display();
+    sh(&format!(
+        "mke2fs -q -t ext4 -b 4096 {r}/e.img 16M; truncate -s 300M {r}/x.img; mkfs.xfs -q -f {r}/x.img"
+    ));
+    // ext4: blocks count changed (the superblock checksum no longer matches)
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(d.path().join("e.img"))
+        .unwrap();
+    f.write_all_at(&[0xff, 0xff], 1024 + 4).unwrap();
+    let e = open_err(&d.path().join("e.img"));
+    assert!(e.contains("ext4") && e.contains("superblock"), "{e}");
+    // XFS: AG count changed
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(d.path().join("x.img"))
+        .unwrap();
+    f.write_all_at(&[0x7f], 88).unwrap();
+    let e = open_err(&d.path().join("x.img"));
+    assert!(e.contains("xfs") && e.contains("superblock"), "{e}");
+    // XFS truncated: the superblock says more than the device holds
+    sh(&format!(
+        "mkfs.xfs -q -f {r}/x.img; truncate -s 200M {r}/x.img"
+    ));
+    let e = open_err(&d.path().join("x.img"));
+    assert!(e.contains("device only"), "{e}");
+}
+
+#[test]
+fn xfs_extent_past_end_and_ext4_directory_loop() {
+    if !have_tools(&["mkfs.xfs", "xfs_db", "mke2fs", "debugfs"]) {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path().display();
+    std::fs::write(d.path().join("payload"), random(100_000)).unwrap();
+    std::fs::write(
+        d.path().join("proto"),
+        format!("/dev/null\n0 0\nd--755 0 0\nfile ---644 0 0 {r}/payload\n$\n"),
+    )
+    .unwrap();
+    sh(&format!(
+        "truncate -s 300M {r}/x.img; mkfs.xfs -q -f -p {r}/proto {r}/x.img; \
+         xfs_db -x -c 'path /file' -c 'write u3.bmx[0].startblock 40000000' {r}/x.img >/dev/null"
+    ));
+    let ev = Evidence::open(&d.path().join("x.img"), &OpenOptions::default()).unwrap();
+    let err = ev.volumes[0]
+        .fs
+        .open(&EvPath::parse("file").unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("inode") && err.contains("past the end"),
+        "{err}"
+    );
+
+    std::fs::create_dir_all(d.path().join("tree/d1/d2")).unwrap();
+    sh(&format!(
+        "mke2fs -q -t ext4 -b 4096 -d {r}/tree {r}/e.img 16M; debugfs -w -R 'ln /d1 /d1/d2/back' {r}/e.img 2>/dev/null"
+    ));
+    let ev = Evidence::open(&d.path().join("e.img"), &OpenOptions::default()).unwrap();
+    let fs = ev.volumes[0].fs.as_ref();
+    assert!(
+        fs.metadata(&EvPath::parse("d1/d2/back").unwrap())
+            .unwrap()
+            .is_dir()
+    );
+    let err = fs
+        .metadata(&EvPath::parse("d1/d2/back/d2").unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("directory loop"), "{err}");
+}
