@@ -6,6 +6,15 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output
+    // goes away (`docker-forensics images X | head`) instead of failing
+    // on every later write.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any
+    // thread is started has no memory-safety implications.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = cli::with_default_command(std::env::args_os().collect());
     let parsed = match cli::Cli::try_parse_from(args) {
         Ok(c) => c,

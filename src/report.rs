@@ -98,6 +98,9 @@ pub struct LayerReport {
 pub struct ImageReport {
     pub tool: String,
     pub evidence: String,
+    /// Acquisition metadata of a disk image (case, examiner, stored hashes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acquisition: Option<crate::evidence::image::Acquisition>,
     /// The evidence volume and data root the image was read from, and why
     /// that root was used.
     pub volume: String,

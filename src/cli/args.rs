@@ -26,6 +26,9 @@ pub struct Global {
     /// Use only this partition of a disk image (1-based, as mmls numbers them)
     #[arg(long, global = true, value_name = "N")]
     pub partition: Option<u32>,
+    /// Hash the whole disk image and compare with the hashes stored in it
+    #[arg(long, global = true)]
+    pub verify_image: bool,
     /// No progress and no summary on stderr
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,

@@ -15,7 +15,22 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Set when `--verify-image` found the medium not matching its stored
+/// hash: whatever the command did, that is an integrity finding (exit 3).
+static MEDIA_MISMATCH: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 pub fn run(cli: Cli) -> Result<Outcome> {
+    let outcome = dispatch(&cli)?;
+    Ok(
+        if MEDIA_MISMATCH.load(std::sync::atomic::Ordering::Relaxed) {
+            outcome.worst(Outcome::Findings)
+        } else {
+            outcome
+        },
+    )
+}
+
+fn dispatch(cli: &Cli) -> Result<Outcome> {
     match &cli.command {
         Command::Extract(a) => extract(&cli.global, a),
         Command::Images(a) => images(&cli.global, a),
@@ -38,6 +53,56 @@ pub(super) fn open(g: &Global, path: &Path) -> Result<Opened> {
         partition: g.partition,
     };
     let evidence = Evidence::open(path, &opts)?;
+    if !g.quiet {
+        if let Some(a) = &evidence.acquisition {
+            eprintln!(
+                "evidence: {} ({} segment(s), {} bytes); case {}, evidence {}, examiner {}, acquired {}",
+                a.format,
+                a.segments.len(),
+                a.media_size,
+                a.case_number.as_deref().unwrap_or("-"),
+                a.evidence_number.as_deref().unwrap_or("-"),
+                a.examiner.as_deref().unwrap_or("-"),
+                a.acquisition_date_utc
+                    .as_deref()
+                    .or(a.acquisition_date.as_deref())
+                    .unwrap_or("-"),
+            );
+        }
+        for v in evidence.volumes.iter().filter(|v| v.label != "directory") {
+            eprintln!("volume: {}", v.label);
+        }
+        for n in &evidence.notes {
+            eprintln!("note: {n}");
+        }
+    }
+    if g.verify_image {
+        match evidence.verify_image()? {
+            None => eprintln!(
+                "--verify-image: {} is not a disk image; nothing to verify",
+                evidence.source
+            ),
+            Some(v) => {
+                let verdict = |m: Option<bool>| match m {
+                    Some(true) => "matches the stored hash",
+                    Some(false) => "DOES NOT match the stored hash",
+                    None => "no stored hash",
+                };
+                eprintln!(
+                    "media: {} bytes; MD5 {} ({}); SHA-1 {} ({}); SHA-256 {}",
+                    v.size,
+                    v.md5,
+                    verdict(v.md5_matches),
+                    v.sha1,
+                    verdict(v.sha1_matches),
+                    v.sha256
+                );
+                if v.md5_matches == Some(false) || v.sha1_matches == Some(false) {
+                    MEDIA_MISMATCH.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+    }
     let roots = DataRoot::discover(&evidence, g.docker_root.as_deref())?;
     if !g.quiet {
         for r in &roots {
@@ -98,6 +163,7 @@ fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
         rebuild: a.rebuild,
         progress: bars.clone().map(|b| b as Arc<dyn ProgressSink>),
         evidence: ctx.evidence.source.clone(),
+        acquisition: ctx.evidence.acquisition.clone(),
     };
     for (root, image) in &jobs {
         let result = export_image(root, image, &out, &opts);
@@ -277,6 +343,7 @@ fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
         rebuild: a.rebuild,
         progress: bars.clone().map(|b| b as Arc<dyn ProgressSink>),
         evidence: ctx.evidence.source.clone(),
+        acquisition: ctx.evidence.acquisition.clone(),
         ..Default::default()
     };
     let mut all = Vec::new();

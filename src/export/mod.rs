@@ -37,6 +37,8 @@ pub struct ExportOptions {
     pub progress: Option<Arc<dyn ProgressSink>>,
     /// The evidence as the examiner named it, for the report.
     pub evidence: String,
+    /// What the acquisition tool recorded, for a disk image (EWF).
+    pub acquisition: Option<crate::evidence::image::Acquisition>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +194,7 @@ fn write_image(
     let report = ImageReport {
         tool: format!("docker-forensics {}", env!("CARGO_PKG_VERSION")),
         evidence: opts.evidence.clone(),
+        acquisition: opts.acquisition.clone(),
         volume: root.volume.label.clone(),
         data_root: root.path.display(),
         data_root_reason: root.reason.clone(),
