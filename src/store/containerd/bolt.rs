@@ -225,6 +225,15 @@ impl BoltDb {
             }
         };
         db.meta = meta;
+        if file_size < 2 * u64::from(meta.page_size) {
+            return Err(BoltError::NotBolt {
+                path: db.path,
+                detail: format!(
+                    "{file_size} bytes, less than the two meta pages of {} bytes (truncated?)",
+                    meta.page_size
+                ),
+            });
+        }
         let pages = file_size / u64::from(meta.page_size);
         if meta.high_water > pages {
             // A truncated copy: pages past the end cannot be read, which is
@@ -249,7 +258,7 @@ impl BoltDb {
         Bucket {
             db: self,
             root: Root::Page(self.meta.root),
-            depth: 0,
+            ancestors: vec![self.meta.root],
         }
     }
 
@@ -430,8 +439,9 @@ enum Root {
 pub struct Bucket<'db> {
     db: &'db BoltDb,
     root: Root,
-    /// How many buckets enclose this one.
-    depth: usize,
+    /// Root pages of the buckets enclosing this one (and its own), to
+    /// refuse a bucket that refers back to an ancestor.
+    ancestors: Vec<u64>,
 }
 
 impl std::fmt::Debug for Bucket<'_> {
@@ -470,10 +480,8 @@ impl<'db> Bucket<'db> {
         if flags & LEAF_BUCKET == 0 {
             return Ok(Value::Data(v.to_vec()));
         }
-        if self.depth + 1 >= MAX_DEPTH {
-            return Err(self
-                .db
-                .corrupt(page, "buckets nested too deeply (a cycle?)"));
+        if self.ancestors.len() >= MAX_DEPTH {
+            return Err(self.db.corrupt(page, "buckets nested too deeply"));
         }
         let root = u64_at(v, 0)
             .filter(|_| v.len() >= BUCKET_HEADER)
@@ -489,12 +497,25 @@ impl<'db> Bucket<'db> {
             }
             Root::Inline(inline)
         } else {
+            if self.ancestors.contains(&root) {
+                return Err(self.db.corrupt(
+                    page,
+                    format!("nested bucket refers back to enclosing bucket page {root}"),
+                ));
+            }
             Root::Page(root)
         };
+        let mut ancestors = self.ancestors.clone();
+        if let Root::Page(r) = root {
+            ancestors.push(r);
+        } else {
+            // An inline bucket still counts towards the nesting depth.
+            ancestors.push(u64::MAX);
+        }
         Ok(Value::Bucket(Bucket {
             db: self.db,
             root,
-            depth: self.depth + 1,
+            ancestors,
         }))
     }
 

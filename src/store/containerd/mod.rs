@@ -19,6 +19,8 @@
 //! [`shape`], which the containers/storage reader shares.
 
 pub mod bolt;
+#[cfg(test)]
+mod bolt_tests;
 pub mod content;
 pub mod decompress;
 mod discover;

@@ -81,8 +81,7 @@ impl PodmanRoot {
 
     /// A path below the graph root.
     pub fn path_of(&self, rel: &str) -> EvPath {
-        self.path
-            .join_path(&EvPath::parse(rel).unwrap_or_default())
+        self.path.join_path(&EvPath::parse(rel).unwrap_or_default())
     }
 
     /// Reads the image, layer and container records (and libpod's state).

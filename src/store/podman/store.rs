@@ -140,7 +140,10 @@ impl PodmanStore {
             .root
             .path_of(&format!("{}-layers", self.root.driver))
             .child(name.as_bytes())?;
-        self.fs().metadata(&p).is_ok_and(|m| m.is_file()).then_some(p)
+        self.fs()
+            .metadata(&p)
+            .is_ok_and(|m| m.is_file())
+            .then_some(p)
     }
 
     /// The chain ending in layer `top`, lowest layer first.
@@ -207,8 +210,10 @@ impl PodmanStore {
     /// a unique id prefix.
     pub fn image(&self, reference: &str) -> Result<ImageContent, PodmanError> {
         let bare = hex_part(reference);
-        let hits: Vec<&ImageRecord> = if let Some(r) =
-            self.images.iter().find(|i| i.id == bare || i.names.iter().any(|n| n == reference))
+        let hits: Vec<&ImageRecord> = if let Some(r) = self
+            .images
+            .iter()
+            .find(|i| i.id == bare || i.names.iter().any(|n| n == reference))
         {
             vec![r]
         } else {
@@ -232,7 +237,11 @@ impl PodmanStore {
                     .collect();
             }
             if hits.is_empty() && bare.len() >= 4 && bare.bytes().all(|b| b.is_ascii_hexdigit()) {
-                hits = self.images.iter().filter(|i| i.id.starts_with(bare)).collect();
+                hits = self
+                    .images
+                    .iter()
+                    .filter(|i| i.id.starts_with(bare))
+                    .collect();
             }
             hits
         };
@@ -250,7 +259,10 @@ impl PodmanStore {
             }),
             many => Err(PodmanError::AmbiguousImage {
                 reference: reference.to_string(),
-                candidates: many.iter().map(|i| i.id[..12.min(i.id.len())].to_string()).collect(),
+                candidates: many
+                    .iter()
+                    .map(|i| i.id[..12.min(i.id.len())].to_string())
+                    .collect(),
             }),
         }
     }
@@ -417,7 +429,10 @@ impl PodmanStore {
             state: lp.and_then(|l| l.state.clone()),
             labels,
             kubernetes,
-            created: rec.created.clone().or_else(|| lp.and_then(|l| l.created.clone())),
+            created: rec
+                .created
+                .clone()
+                .or_else(|| lp.and_then(|l| l.created.clone())),
             updated: lp.and_then(|l| l.finished.clone().or(l.started.clone())),
             writable_dir,
             parent_dirs,
