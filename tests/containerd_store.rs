@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use docker_forensics::digest::sha256_digest;
-use docker_forensics::evidence::fs::{EvPath, FileSystem};
+use docker_forensics::evidence::fs::EvPath;
 use docker_forensics::evidence::{Evidence, OpenOptions};
 use docker_forensics::store::containerd::{ContainerdRoot, ContainerdStore};
 use serde_json::Value;
