@@ -19,8 +19,7 @@
 //! [`shape`], which the containers/storage reader shares.
 
 pub mod bolt;
-#[cfg(test)]
-mod bolt_tests;
+mod containers;
 pub mod content;
 pub mod decompress;
 mod discover;

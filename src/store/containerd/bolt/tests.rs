@@ -4,7 +4,7 @@
 //! and the damage a seized file can carry (cycles, ids out of range, bad
 //! meta pages, truncation).
 
-use super::bolt::{BoltDb, BoltError, Value};
+use super::{BoltDb, BoltError, Value, fnv1a64};
 use crate::evidence::fs::FileReader;
 use std::io::Read;
 
@@ -35,13 +35,11 @@ fn open(bytes: Vec<u8>) -> Result<BoltDb, BoltError> {
     BoltDb::from_reader(Box::new(Mem(bytes, 0)), len, "/test.db".into())
 }
 
-fn fnv(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+#[test]
+fn fnv1a_matches_go() {
+    // Go: fnv.New64a() over "" and "a".
+    assert_eq!(fnv1a64(b""), 0xcbf29ce484222325);
+    assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
 }
 
 /// A page image: header, 16-byte elements, then keys and values.
@@ -89,7 +87,7 @@ fn meta(id: u64, root: u64, hwm: u64, txid: u64) -> Vec<u8> {
     m[32..40].copy_from_slice(&2u64.to_le_bytes());
     m[40..48].copy_from_slice(&hwm.to_le_bytes());
     m[48..56].copy_from_slice(&txid.to_le_bytes());
-    let sum = fnv(&m[..56]);
+    let sum = fnv1a64(&m[..56]);
     m[56..64].copy_from_slice(&sum.to_le_bytes());
     p
 }
