@@ -171,7 +171,11 @@ fn write_image(
         write_archive(&tar_path, &plan, &archive_layers).map_err(out_err(&tar_path))?;
     sums.push((tar_sha, "image.tar".into()));
     sums.push(write_file(dir, "manifest.json", &plan.manifest_json)?);
-    sums.push(write_file(dir, "image_metadata.json", &image.config_bytes)?);
+    sums.push(write_file(
+        dir,
+        "image_metadata.json",
+        &image.config_bytes,
+    )?);
     let dockerfile = dockerfile::reconstruct(&image.id, &image.tags, &image.config);
     sums.push(write_file(dir, "Dockerfile", dockerfile.as_bytes())?);
 
