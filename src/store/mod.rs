@@ -1,7 +1,9 @@
 //! Image stores found on evidence filesystems, over a shared [`model`].
 
+pub mod containerd;
 pub mod docker;
 pub mod model;
+pub mod podman;
 pub mod reference;
 
 use crate::evidence::fs::FsError;

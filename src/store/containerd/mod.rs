@@ -1,0 +1,117 @@
+//! containerd's image store: the store of Kubernetes nodes (CRI), k3s,
+//! microk8s, and of Docker 23+ with the containerd image store.
+//!
+//! A containerd root (default `/var/lib/containerd`) holds one directory
+//! per plugin (containerd `plugins/`, `services/server/config`):
+//! - `io.containerd.metadata.v1.bolt/meta.db`: images, containers, content
+//!   and snapshot references per namespace ([`meta`]);
+//! - `io.containerd.content.v1.content/blobs/sha256/<hex>`: manifests,
+//!   configs and layer blobs as pulled ([`content`]);
+//! - `io.containerd.snapshotter.v1.overlayfs/{metadata.db,snapshots/<id>/fs}`:
+//!   unpacked layers and containers' writable layers ([`snapshots`]).
+//!
+//! Everything is read through [`crate::evidence::fs::FileSystem`], bbolt
+//! files with the read-only reader in [`bolt`]. [`ContainerdRoot::discover`]
+//! finds roots; [`ContainerdRoot::open`] gives a [`ContainerdStore`], which
+//! lists images ([`ContainerdStore::images`]), resolves one image to its
+//! config and layer sources ([`ContainerdStore::image`]) and lists
+//! containers ([`ContainerdStore::containers`]), in the shapes of
+//! [`shape`], which the containers/storage reader shares.
+
+pub mod bolt;
+mod containers;
+pub mod content;
+pub mod decompress;
+mod discover;
+pub mod encoding;
+pub mod meta;
+pub mod shape;
+pub mod snapshots;
+mod store;
+
+pub use bolt::{BoltDb, BoltError};
+pub use content::Platform;
+pub use decompress::{BlobDigests, Compression, decompressed, digest_blob};
+pub use shape::{
+    ImageContent, KubernetesRef, LayerBlob, LayerSource, StoreContainer, StoreImage, UnpackedLayer,
+};
+pub use store::ContainerdStore;
+
+use crate::evidence::Volume;
+use crate::evidence::fs::{EvPath, FileSystem, FsError};
+
+/// Errors reading a containerd root; each says what and where.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerdError {
+    #[error(transparent)]
+    Bolt(#[from] BoltError),
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error(transparent)]
+    Blob(#[from] decompress::BlobError),
+    #[error("{path}: corrupt JSON: {detail}")]
+    CorruptJson { path: String, detail: String },
+    #[error("{path}: not a containerd root (no {} inside)", meta::META_DB)]
+    NotARoot { path: String },
+    #[error("namespace {namespace}: no image {reference}{}", hint(.candidates))]
+    UnknownImage {
+        namespace: String,
+        reference: String,
+        candidates: Vec<String>,
+    },
+    #[error("{what}: blob {digest} is missing from the content store ({path})")]
+    MissingBlob {
+        what: String,
+        digest: String,
+        path: String,
+    },
+    #[error("image {image} in namespace {namespace}: {detail}")]
+    BadImage {
+        namespace: String,
+        image: String,
+        detail: String,
+    },
+}
+
+fn hint(c: &[String]) -> String {
+    if c.is_empty() {
+        String::new()
+    } else {
+        format!("; images here: {}", c.join(", "))
+    }
+}
+
+/// One containerd root on one evidence volume.
+#[derive(Debug, Clone)]
+pub struct ContainerdRoot {
+    pub volume: Volume,
+    /// The root directory, relative to the volume's root.
+    pub path: EvPath,
+    /// Why this directory was taken as a containerd root.
+    pub reason: String,
+}
+
+impl ContainerdRoot {
+    pub fn fs(&self) -> &dyn FileSystem {
+        &*self.volume.fs
+    }
+
+    /// A path below the root.
+    pub fn path_of(&self, rel: &str) -> EvPath {
+        self.path.join_path(&EvPath::parse(rel).unwrap_or_default())
+    }
+
+    /// Opens the metadata database and the snapshotters' databases.
+    pub fn open(&self) -> Result<ContainerdStore, ContainerdError> {
+        ContainerdStore::open(self.clone())
+    }
+
+    /// Human-readable place: volume label and path.
+    pub fn describe(&self) -> String {
+        if self.volume.label == "directory" {
+            format!("{} (containerd)", self.path)
+        } else {
+            format!("{}:{} (containerd)", self.volume.label, self.path)
+        }
+    }
+}

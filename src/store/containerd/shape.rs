@@ -1,0 +1,176 @@
+//! The shape every non-Docker store (containerd, containers/storage) is
+//! read into: image rows, one image's config and layer sources, and
+//! containers. Plain data, so the CLI and exporters can treat the stores
+//! alike. Formats behind the fields are described where they are read
+//! (`containerd::meta`, `podman::images`).
+
+use super::decompress::Compression;
+use crate::evidence::fs::EvPath;
+use crate::store::model::ImageConfig;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One image row.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreImage {
+    /// Which store: `containerd/<namespace>` or `podman`.
+    pub store: String,
+    /// `sha256:<hex>` of the image config (the image id).
+    pub id: String,
+    /// Names as the store records them (`registry.example.com/shop/web:2`).
+    pub names: Vec<String>,
+    /// Creation time (RFC 3339): the config's `created`, else the store's.
+    pub created: Option<String>,
+    /// Number of layers (`rootfs.diff_ids`).
+    pub layers: usize,
+    /// Digest of the manifest (or index) the name points at, if any.
+    pub manifest_digest: Option<String>,
+    /// True when every layer is unpacked on disk (snapshots / layer dirs).
+    pub unpacked: bool,
+    /// Why the image could not be read completely, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One image, ready to be exported.
+#[derive(Debug, Clone)]
+pub struct ImageContent {
+    pub store: String,
+    /// `sha256:<hex>` of `config_bytes` as recorded by the store.
+    pub id: String,
+    pub names: Vec<String>,
+    /// The config exactly as stored.
+    pub config_bytes: Vec<u8>,
+    pub config: ImageConfig,
+    /// sha256(config_bytes) equals the id.
+    pub config_verified: bool,
+    /// The platform manifest chosen (digest and bytes), if the store has one.
+    pub manifest_digest: Option<String>,
+    pub manifest_bytes: Option<Vec<u8>>,
+    /// Layers, lowest first, one per diff_id.
+    pub layers: Vec<LayerSource>,
+    /// Inconsistencies noticed (a missing blob, a digest mismatch, ...).
+    pub problems: Vec<String>,
+}
+
+/// Where one layer's tar can come from.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerSource {
+    pub index: usize,
+    /// `sha256:<hex>` of the uncompressed tar (from the config).
+    pub diff_id: String,
+    /// `ChainID` of the layers up to this one (OCI image-spec `config.md`).
+    pub chain_id: String,
+    /// The (possibly compressed) blob, as the registry served it.
+    pub blob: Option<LayerBlob>,
+    /// The unpacked files, if the store unpacked the layer.
+    pub unpacked: Option<UnpackedLayer>,
+}
+
+/// A layer blob in a content store.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerBlob {
+    /// `sha256:<hex>` of the blob's bytes.
+    pub digest: String,
+    pub media_type: String,
+    /// Size the manifest gives.
+    pub size: u64,
+    pub compression: Compression,
+    /// Path of the blob file.
+    #[serde(serialize_with = "ser_path")]
+    pub path: EvPath,
+    /// The file exists.
+    pub present: bool,
+}
+
+/// A layer's files unpacked on disk.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnpackedLayer {
+    /// The store's name for it (snapshot key or layer id).
+    pub key: String,
+    /// The directory holding the layer's own files (overlay upper dir,
+    /// with whiteouts as 0/0 character devices).
+    #[serde(serialize_with = "ser_path")]
+    pub dir: EvPath,
+    /// A tar-split file that replays the original tar, if kept.
+    #[serde(serialize_with = "ser_opt_path")]
+    pub tar_split: Option<EvPath>,
+}
+
+/// Kubernetes identity of a container, from CRI labels or annotations
+/// (`io.kubernetes.pod.name`, `io.kubernetes.pod.namespace`,
+/// `io.kubernetes.container.name`, `io.kubernetes.pod.uid`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct KubernetesRef {
+    pub pod: Option<String>,
+    pub namespace: Option<String>,
+    pub container: Option<String>,
+    pub pod_uid: Option<String>,
+}
+
+impl KubernetesRef {
+    /// Picks the Kubernetes keys out of labels/annotations; `None` when
+    /// none is there.
+    pub fn from_labels(labels: &BTreeMap<String, String>) -> Option<KubernetesRef> {
+        let get = |keys: &[&str]| keys.iter().find_map(|k| labels.get(*k).cloned());
+        let k = KubernetesRef {
+            pod: get(&["io.kubernetes.pod.name", "io.kubernetes.cri-o.PodName"]),
+            namespace: get(&["io.kubernetes.pod.namespace"]),
+            container: get(&[
+                "io.kubernetes.container.name",
+                "io.kubernetes.cri-o.ContainerName",
+            ]),
+            pod_uid: get(&["io.kubernetes.pod.uid"]),
+        };
+        (k != KubernetesRef::default()).then_some(k)
+    }
+}
+
+/// One container.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreContainer {
+    pub store: String,
+    pub id: String,
+    pub name: Option<String>,
+    /// The image as the container names it (a reference or an id).
+    pub image: Option<String>,
+    /// The image id (`sha256:<hex>`) when known.
+    pub image_id: Option<String>,
+    /// `created`, `running`, `exited`, ... where the store records it.
+    pub state: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub kubernetes: Option<KubernetesRef>,
+    pub created: Option<String>,
+    pub updated: Option<String>,
+    /// The container's writable layer (overlay upper dir).
+    #[serde(serialize_with = "ser_opt_path")]
+    pub writable_dir: Option<EvPath>,
+    /// The image layers below it, lowest first.
+    #[serde(serialize_with = "ser_paths")]
+    pub parent_dirs: Vec<EvPath>,
+    /// The OCI runtime spec (`config.json`) bytes, where kept.
+    #[serde(skip)]
+    pub spec: Option<Vec<u8>>,
+    /// Runtime name (`io.containerd.runc.v2`, `crun`, ...).
+    pub runtime: Option<String>,
+    /// The container's log file, where kept.
+    #[serde(serialize_with = "ser_opt_path")]
+    pub log: Option<EvPath>,
+    /// What could not be resolved.
+    pub problems: Vec<String>,
+}
+
+fn ser_path<S: serde::Serializer>(p: &EvPath, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.display())
+}
+
+fn ser_opt_path<S: serde::Serializer>(p: &Option<EvPath>, s: S) -> Result<S::Ok, S::Error> {
+    match p {
+        Some(p) => s.serialize_some(&p.display()),
+        None => s.serialize_none(),
+    }
+}
+
+fn ser_paths<S: serde::Serializer>(p: &[EvPath], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(p.iter().map(|p| p.display()))
+}

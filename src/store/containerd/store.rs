@@ -1,0 +1,500 @@
+//! An opened containerd root: images resolved from the metadata database
+//! through the content store to configs and layers, layers matched to
+//! their unpacked snapshots (containers: see `containers.rs`).
+//!
+//! Resolution (containerd `images/image.go` `Manifest`, `Config`,
+//! `RootFS`): image target → (index → platform manifest) → manifest →
+//! config + layer descriptors; each blob's sha256 is checked. A layer's
+//! unpacked snapshot is found by its ChainID, the key under which
+//! containerd's unpacker commits it (`rootfs/apply.go`), in
+//! `v1/<namespace>/snapshots/<snapshotter>/<chainid>` of `meta.db`, whose
+//! `name` is the key in the snapshotter's own database (verified on the
+//! ctrd-basic fixture: `k8s.io/8/sha256:a7fb…` → snapshot id 4 →
+//! `snapshots/4/fs`).
+
+use super::content::{BlobKind, Index, Manifest, Platform, blob_kind, blob_path, choose_manifest};
+use super::decompress::{BlobDigests, Compression, decompressed, digest_blob};
+use super::meta::{ImageRecord, META_DB, MetaDb};
+use super::shape::{ImageContent, LayerBlob, LayerSource, StoreImage, UnpackedLayer};
+use super::snapshots::Snapshotter;
+use super::{ContainerdError, ContainerdRoot};
+use crate::digest::{chain_ids, hex_part, sha256_hex};
+use crate::evidence::fs::{EvPath, FileKind, FileSystem};
+use crate::store::model::ImageConfig;
+use crate::store::reference::Reference;
+use std::collections::BTreeMap;
+use std::io::Read;
+
+/// Manifests and indexes larger than this are not believed.
+const MANIFEST_LIMIT: u64 = 8 << 20;
+/// Image configs larger than this are not believed.
+const CONFIG_LIMIT: u64 = 64 << 20;
+/// Indexes nested deeper than this are not followed.
+const MAX_INDEX_DEPTH: usize = 4;
+const SNAPSHOTTER_PREFIX: &str = "io.containerd.snapshotter.v1.";
+/// Snapshotters that keep a snapshot's own files in `snapshots/<id>/fs`.
+pub(super) const OVERLAY_SNAPSHOTTERS: [&str; 2] = ["overlayfs", "fuse-overlayfs"];
+
+/// An opened containerd root.
+#[derive(Debug)]
+pub struct ContainerdStore {
+    pub(super) root: ContainerdRoot,
+    pub(super) meta: MetaDb,
+    /// Snapshotter databases by name, or why one could not be read.
+    pub(super) snapshotters: BTreeMap<String, Result<Snapshotter, String>>,
+    platform: Platform,
+}
+
+/// Names an image in errors.
+struct Ctx<'a> {
+    ns: &'a str,
+    image: &'a str,
+}
+
+impl Ctx<'_> {
+    fn bad(&self, detail: impl Into<String>) -> ContainerdError {
+        ContainerdError::BadImage {
+            namespace: self.ns.to_string(),
+            image: self.image.to_string(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl ContainerdStore {
+    pub(super) fn open(root: ContainerdRoot) -> Result<ContainerdStore, ContainerdError> {
+        let fs = root.fs();
+        let meta_path = root.path_of(META_DB);
+        if !fs.metadata(&meta_path).is_ok_and(|m| m.is_file()) {
+            return Err(ContainerdError::NotARoot {
+                path: root.path.display(),
+            });
+        }
+        let meta = MetaDb::open(fs, &meta_path)?;
+        let mut snapshotters = BTreeMap::new();
+        for e in fs.read_dir(&root.path)? {
+            let Some(name) = e.name.strip_prefix(SNAPSHOTTER_PREFIX.as_bytes()) else {
+                continue;
+            };
+            let Some(dir) = root.path.child(&e.name) else {
+                continue;
+            };
+            if e.kind != FileKind::Dir || !fs.exists(&dir.child(b"metadata.db").unwrap_or_default())
+            {
+                continue;
+            }
+            let name = String::from_utf8_lossy(name).into_owned();
+            let snap = Snapshotter::open(fs, &name, dir).map_err(|e| e.to_string());
+            snapshotters.insert(name, snap);
+        }
+        Ok(ContainerdStore {
+            root,
+            meta,
+            snapshotters,
+            platform: Platform::default(),
+        })
+    }
+
+    /// Resolve indexes for `platform` instead of `linux/amd64`.
+    pub fn with_platform(mut self, platform: Platform) -> Self {
+        self.platform = platform;
+        self
+    }
+
+    pub fn root(&self) -> &ContainerdRoot {
+        &self.root
+    }
+
+    pub(super) fn fs(&self) -> &dyn FileSystem {
+        self.root.fs()
+    }
+
+    /// The metadata database (raw records: blobs, leases, snapshots).
+    pub fn meta(&self) -> &MetaDb {
+        &self.meta
+    }
+
+    /// A snapshotter's database, by name (`overlayfs`).
+    pub fn snapshotter(&self, name: &str) -> Option<&Snapshotter> {
+        self.snapshotters.get(name).and_then(|s| s.as_ref().ok())
+    }
+
+    /// Snapshotter databases that could not be read, with the reason.
+    pub fn snapshotter_errors(&self) -> Vec<(String, String)> {
+        self.snapshotters
+            .iter()
+            .filter_map(|(n, s)| s.as_ref().err().map(|e| (n.clone(), e.clone())))
+            .collect()
+    }
+
+    /// Namespaces, sorted.
+    pub fn namespaces(&self) -> Result<Vec<String>, ContainerdError> {
+        Ok(self.meta.namespaces()?)
+    }
+
+    /// Where blob `digest` is (whether or not it exists).
+    pub fn blob_path(&self, digest: &str) -> Option<EvPath> {
+        blob_path(&self.root.path, digest)
+    }
+
+    /// Every image of every namespace: one row per (namespace, image id)
+    /// with all the names that point at it. An image record that cannot
+    /// be resolved is a row with `error` set.
+    pub fn images(&self) -> Result<Vec<StoreImage>, ContainerdError> {
+        let mut rows: Vec<StoreImage> = Vec::new();
+        for ns in self.namespaces()? {
+            let store = format!("containerd/{ns}");
+            let records = self.meta.images(&ns)?;
+            for rec in &records {
+                match self.resolve_in(&ns, rec, &records) {
+                    Ok(img) => {
+                        if let Some(row) = rows
+                            .iter_mut()
+                            .find(|r| r.store == store && r.id == img.id && r.error.is_none())
+                        {
+                            row.names.push(rec.name.clone());
+                            row.names.sort();
+                            continue;
+                        }
+                        rows.push(StoreImage {
+                            store: store.clone(),
+                            id: img.id.clone(),
+                            names: vec![rec.name.clone()],
+                            created: img.config.created.clone().or(rec.created.clone()),
+                            layers: img.layers.len(),
+                            manifest_digest: img.manifest_digest.clone(),
+                            unpacked: !img.layers.is_empty()
+                                && img.layers.iter().all(|l| l.unpacked.is_some()),
+                            error: None,
+                        });
+                    }
+                    Err(e) => rows.push(StoreImage {
+                        store: store.clone(),
+                        id: rec.target.digest.clone(),
+                        names: vec![rec.name.clone()],
+                        created: rec.created.clone(),
+                        layers: 0,
+                        manifest_digest: Some(rec.target.digest.clone()),
+                        unpacked: false,
+                        error: Some(e.to_string()),
+                    }),
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Resolves what a user typed, in namespace `ns`: an image name as
+    /// stored, a familiar reference (`fxbase:1`), or an image id (or
+    /// unique id prefix).
+    pub fn image(&self, ns: &str, reference: &str) -> Result<ImageContent, ContainerdError> {
+        let records = self.meta.images(ns)?;
+        let by_name = |n: &str| records.iter().find(|r| r.name == n);
+        let mut found = by_name(reference);
+        if found.is_none()
+            && let Some(r) = Reference::parse(reference)
+        {
+            let full = match (&r.tag, &r.digest) {
+                (Some(t), Some(d)) => format!("{}:{t}@{d}", r.name),
+                (Some(t), None) => format!("{}:{t}", r.name),
+                (None, Some(d)) => format!("{}@{d}", r.name),
+                (None, None) => r.name.clone(),
+            };
+            found = by_name(&full);
+        }
+        if let Some(rec) = found {
+            return self.resolve_in(ns, rec, &records);
+        }
+        let bare = hex_part(reference);
+        if bare.len() >= 4 && bare.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let mut hit: Option<ImageContent> = None;
+            for rec in &records {
+                let Ok(img) = self.resolve_in(ns, rec, &records) else {
+                    continue;
+                };
+                if hex_part(&img.id).starts_with(bare) {
+                    match &hit {
+                        Some(h) if h.id != img.id => {
+                            return Err(ContainerdError::UnknownImage {
+                                namespace: ns.to_string(),
+                                reference: format!("{reference} (ambiguous id prefix)"),
+                                candidates: vec![h.id.clone(), img.id],
+                            });
+                        }
+                        Some(_) => {}
+                        None => hit = Some(img),
+                    }
+                }
+            }
+            if let Some(h) = hit {
+                return Ok(h);
+            }
+        }
+        Err(ContainerdError::UnknownImage {
+            namespace: ns.to_string(),
+            reference: reference.to_string(),
+            candidates: records.iter().map(|r| r.name.clone()).take(20).collect(),
+        })
+    }
+
+    /// Reads a JSON blob (manifest, index, config), checking its digest
+    /// and size; a mismatch is recorded in `problems`, a missing blob is
+    /// an error.
+    fn read_blob(
+        &self,
+        ctx: &Ctx<'_>,
+        what: &str,
+        digest: &str,
+        size: Option<i64>,
+        limit: u64,
+        problems: &mut Vec<String>,
+    ) -> Result<Vec<u8>, ContainerdError> {
+        let path = self
+            .blob_path(digest)
+            .ok_or_else(|| ctx.bad(format!("{what} has an unusable digest {digest:?}")))?;
+        let bytes = match self.fs().read_small(&path, limit) {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => {
+                return Err(ContainerdError::MissingBlob {
+                    what: format!("image {} ({}): {what}", ctx.image, ctx.ns),
+                    digest: digest.to_string(),
+                    path: path.display(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let actual = sha256_hex(&bytes);
+        if actual != hex_part(digest) {
+            problems.push(format!(
+                "{what} {digest} ({path}): content hashes to sha256:{actual}"
+            ));
+        }
+        if let Some(s) = size
+            && s >= 0
+            && s as u64 != bytes.len() as u64
+        {
+            problems.push(format!(
+                "{what} {digest}: descriptor says {s} bytes, the blob has {}",
+                bytes.len()
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// Resolves one image record of namespace `ns`.
+    pub fn resolve_record(
+        &self,
+        ns: &str,
+        rec: &ImageRecord,
+    ) -> Result<ImageContent, ContainerdError> {
+        self.resolve_in(ns, rec, &self.meta.images(ns)?)
+    }
+
+    /// Resolves `rec`; `all` are the namespace's records (for the names).
+    fn resolve_in(
+        &self,
+        ns: &str,
+        rec: &ImageRecord,
+        all: &[ImageRecord],
+    ) -> Result<ImageContent, ContainerdError> {
+        let ctx = Ctx {
+            ns,
+            image: &rec.name,
+        };
+        let mut problems = Vec::new();
+        let mut media_type = rec.target.media_type.clone();
+        let mut digest = rec.target.digest.clone();
+        let mut size = rec.target.size;
+        let mut manifest = None;
+        for _ in 0..MAX_INDEX_DEPTH {
+            let bytes = self.read_blob(
+                &ctx,
+                "manifest",
+                &digest,
+                size,
+                MANIFEST_LIMIT,
+                &mut problems,
+            )?;
+            let json_err = |e: serde_json::Error| ContainerdError::CorruptJson {
+                path: self.blob_path(&digest).unwrap_or_default().display(),
+                detail: e.to_string(),
+            };
+            match blob_kind(&media_type, &bytes) {
+                BlobKind::Index => {
+                    let index: Index = serde_json::from_slice(&bytes).map_err(json_err)?;
+                    let chosen = choose_manifest(&index, &self.platform).map_err(|d| ctx.bad(d))?;
+                    media_type = chosen.media_type.clone();
+                    digest = chosen.digest.clone();
+                    size = Some(chosen.size);
+                }
+                BlobKind::Manifest => {
+                    let m: Manifest = serde_json::from_slice(&bytes).map_err(json_err)?;
+                    manifest = Some((m, bytes));
+                    break;
+                }
+                BlobKind::Other => {
+                    return Err(ctx.bad(format!(
+                        "target {digest} ({media_type}) is neither a manifest nor an index"
+                    )));
+                }
+            }
+        }
+        let (m, manifest_bytes) = manifest.ok_or_else(|| ctx.bad("indexes nested too deeply"))?;
+        let config_bytes = self.read_blob(
+            &ctx,
+            "config",
+            &m.config.digest,
+            Some(m.config.size),
+            CONFIG_LIMIT,
+            &mut problems,
+        )?;
+        let config: ImageConfig =
+            serde_json::from_slice(&config_bytes).map_err(|e| ContainerdError::CorruptJson {
+                path: self
+                    .blob_path(&m.config.digest)
+                    .unwrap_or_default()
+                    .display(),
+                detail: e.to_string(),
+            })?;
+        let config_verified = sha256_hex(&config_bytes) == hex_part(&m.config.digest);
+        let diff_ids = &config.rootfs.diff_ids;
+        if diff_ids.len() != m.layers.len() {
+            problems.push(format!(
+                "the manifest lists {} layers, the config {} diff_ids",
+                m.layers.len(),
+                diff_ids.len()
+            ));
+        }
+        let mut layers = Vec::new();
+        for (index, (diff_id, chain_id)) in diff_ids.iter().zip(chain_ids(diff_ids)).enumerate() {
+            let blob = m.layers.get(index).map(|d| {
+                let path = self.blob_path(&d.digest).unwrap_or_default();
+                let present =
+                    !path.is_root() && self.fs().metadata(&path).is_ok_and(|m| m.is_file());
+                let compression = Compression::from_media_type(&d.media_type)
+                    .unwrap_or_else(|| self.sniff(&path));
+                if !present {
+                    problems.push(format!(
+                        "layer {index} blob {} is missing ({path})",
+                        d.digest
+                    ));
+                }
+                LayerBlob {
+                    digest: d.digest.clone(),
+                    media_type: d.media_type.clone(),
+                    size: u64::try_from(d.size).unwrap_or(0),
+                    compression,
+                    path,
+                    present,
+                }
+            });
+            let unpacked = self.unpacked(ns, &chain_id)?;
+            if blob.as_ref().is_none_or(|b| !b.present) && unpacked.is_none() {
+                problems.push(format!(
+                    "layer {index} ({diff_id}) has neither a blob nor an unpacked snapshot"
+                ));
+            }
+            layers.push(LayerSource {
+                index,
+                diff_id: diff_id.clone(),
+                chain_id,
+                blob,
+                unpacked,
+            });
+        }
+        let mut names: Vec<String> = all
+            .iter()
+            .filter(|r| r.target.digest == rec.target.digest)
+            .map(|r| r.name.clone())
+            .collect();
+        names.sort();
+        Ok(ImageContent {
+            store: format!("containerd/{ns}"),
+            id: m.config.digest.clone(),
+            names,
+            config_bytes,
+            config,
+            config_verified,
+            manifest_digest: Some(digest),
+            manifest_bytes: Some(manifest_bytes),
+            layers,
+            problems,
+        })
+    }
+
+    /// Compression from a blob's magic number (`None` if unreadable).
+    fn sniff(&self, path: &EvPath) -> Compression {
+        let mut head = [0u8; 4];
+        match self.fs().open(path).map(|f| f.read_at(&mut head, 0)) {
+            Ok(Ok(n)) => Compression::sniff(&head[..n]),
+            _ => Compression::None,
+        }
+    }
+
+    /// The unpacked snapshot of the layer with ChainID `chain_id`, in any
+    /// overlay-type snapshotter, if there is one and its directory exists.
+    fn unpacked(&self, ns: &str, chain_id: &str) -> Result<Option<UnpackedLayer>, ContainerdError> {
+        let mut names = self.meta.snapshotters(ns)?;
+        // overlayfs first: it is the default.
+        names.sort_by_key(|n| n != "overlayfs");
+        for sn in names {
+            let Some(sref) = self.meta.snapshot(ns, &sn, chain_id)? else {
+                continue;
+            };
+            let (Some(name), Some(snapshotter)) = (sref.name, self.snapshotter(&sn)) else {
+                continue;
+            };
+            if !OVERLAY_SNAPSHOTTERS.contains(&sn.as_str()) {
+                continue;
+            }
+            let Some(dir) = snapshotter
+                .snapshots
+                .get(&name)
+                .and_then(|b| snapshotter.fs_dir(b))
+            else {
+                continue;
+            };
+            if self.fs().metadata(&dir).is_ok_and(|m| m.is_dir()) {
+                return Ok(Some(UnpackedLayer {
+                    key: name,
+                    dir,
+                    tar_split: None,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads a layer blob once: sha256 as stored and uncompressed (the
+    /// latter must equal the layer's diff_id, the former its digest).
+    pub fn verify_layer(&self, layer: &LayerSource) -> Result<BlobDigests, ContainerdError> {
+        let blob = self.layer_blob(layer)?;
+        Ok(digest_blob(self.fs(), &blob.path, Some(blob.compression))?)
+    }
+
+    /// The uncompressed tar stream of a layer, from its blob.
+    pub fn open_layer(
+        &self,
+        layer: &LayerSource,
+    ) -> Result<Box<dyn Read + Send + '_>, ContainerdError> {
+        let blob = self.layer_blob(layer)?;
+        let file = self.fs().open(&blob.path)?;
+        Ok(decompressed(file, blob.compression))
+    }
+
+    fn layer_blob<'l>(&self, layer: &'l LayerSource) -> Result<&'l LayerBlob, ContainerdError> {
+        match &layer.blob {
+            Some(b) if b.present => Ok(b),
+            Some(b) => Err(ContainerdError::MissingBlob {
+                what: format!("layer {} ({})", layer.index, layer.diff_id),
+                digest: b.digest.clone(),
+                path: b.path.display(),
+            }),
+            None => Err(ContainerdError::MissingBlob {
+                what: format!("layer {} ({})", layer.index, layer.diff_id),
+                digest: "(not in the manifest)".into(),
+                path: "-".into(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! An opened containers/storage graph root: images with their config and
+//! manifest big-data files, each image's layer chain (top layer →
+//! `parent` links, containers/storage `layers.go`) matched to the
+//! config's diff_ids, and containers with their writable layer.
+
+use super::libpod::{LibpodContainer, read_state};
+use super::records::{ContainerRecord, ImageRecord, LayerRecord, big_data_file_name};
+use super::{PodmanError, PodmanRoot};
+use crate::digest::{chain_ids, hex_part, sha256_hex};
+use crate::evidence::fs::{EvPath, FileSystem};
+use crate::store::containerd::shape::{
+    ImageContent, KubernetesRef, LayerSource, StoreContainer, StoreImage, UnpackedLayer,
+};
+use crate::store::model::ImageConfig;
+use crate::store::reference::Reference;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Record files larger than this are not believed.
+const RECORDS_LIMIT: u64 = 256 << 20;
+/// Configs and manifests larger than this are not believed.
+const BIG_DATA_LIMIT: u64 = 64 << 20;
+/// Container specs larger than this are not believed.
+const SPEC_LIMIT: u64 = 16 << 20;
+/// Longer layer chains mean a loop.
+const MAX_CHAIN: usize = 1024;
+
+/// An opened graph root.
+#[derive(Debug)]
+pub struct PodmanStore {
+    root: PodmanRoot,
+    images: Vec<ImageRecord>,
+    layers: HashMap<String, LayerRecord>,
+    containers: Vec<ContainerRecord>,
+    libpod: BTreeMap<String, LibpodContainer>,
+    /// Why libpod's state could not be read, if it could not.
+    libpod_error: Option<String>,
+}
+
+fn read_json<T: DeserializeOwned>(
+    fs: &dyn FileSystem,
+    path: &EvPath,
+    missing_ok: bool,
+) -> Result<Option<T>, PodmanError> {
+    let bytes = match fs.read_small(path, RECORDS_LIMIT) {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() && missing_ok => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| PodmanError::CorruptJson {
+            path: path.display(),
+            detail: e.to_string(),
+        })
+}
+
+impl PodmanStore {
+    pub(super) fn open(root: PodmanRoot) -> Result<PodmanStore, PodmanError> {
+        let fs = root.fs();
+        let d = &root.driver;
+        let images_json = root.path_of(&format!("{d}-images/images.json"));
+        let images: Vec<ImageRecord> =
+            read_json(fs, &images_json, false)?.ok_or_else(|| PodmanError::NotARoot {
+                path: root.path.display(),
+            })?;
+        let layers_json = root.path_of(&format!("{d}-layers/layers.json"));
+        let layers: Vec<LayerRecord> = read_json(fs, &layers_json, true)?.unwrap_or_default();
+        let containers_json = root.path_of(&format!("{d}-containers/containers.json"));
+        let containers: Vec<ContainerRecord> =
+            read_json(fs, &containers_json, true)?.unwrap_or_default();
+        let state = root.path_of("libpod/bolt_state.db");
+        let (libpod, libpod_error) = if fs.exists(&state) {
+            match read_state(fs, &state) {
+                Ok(s) => (s, None),
+                Err(e) => (BTreeMap::new(), Some(e.to_string())),
+            }
+        } else {
+            (BTreeMap::new(), None)
+        };
+        Ok(PodmanStore {
+            layers: layers.into_iter().map(|l| (l.id.clone(), l)).collect(),
+            root,
+            images,
+            containers,
+            libpod,
+            libpod_error,
+        })
+    }
+
+    pub fn root(&self) -> &PodmanRoot {
+        &self.root
+    }
+
+    fn fs(&self) -> &dyn FileSystem {
+        self.root.fs()
+    }
+
+    /// The records of `images.json`.
+    pub fn image_records(&self) -> &[ImageRecord] {
+        &self.images
+    }
+
+    /// The record of layer `id` in `layers.json`.
+    pub fn layer_record(&self, id: &str) -> Option<&LayerRecord> {
+        self.layers.get(id)
+    }
+
+    /// The records of `containers.json`.
+    pub fn container_records(&self) -> &[ContainerRecord] {
+        &self.containers
+    }
+
+    /// Podman's view of the containers (from `libpod/bolt_state.db`).
+    pub fn libpod(&self) -> &BTreeMap<String, LibpodContainer> {
+        &self.libpod
+    }
+
+    /// Why `libpod/bolt_state.db` could not be read, if it could not.
+    pub fn libpod_error(&self) -> Option<&str> {
+        self.libpod_error.as_deref()
+    }
+
+    /// Where layer `id`'s own files are, per graph driver.
+    pub fn layer_dir(&self, id: &str) -> Option<EvPath> {
+        let id = EvPath::parse_strict(id).filter(|p| p.components().count() == 1)?;
+        let id = String::from_utf8_lossy(id.as_bytes()).into_owned();
+        let rel = match self.root.driver.as_str() {
+            "vfs" => format!("vfs/dir/{id}"),
+            "btrfs" => format!("btrfs/subvolumes/{id}"),
+            d => format!("{d}/{id}/diff"),
+        };
+        self.root.path.join(rel)
+    }
+
+    /// `<driver>-layers/<id>.tar-split.gz`, if it exists.
+    pub fn tar_split(&self, id: &str) -> Option<EvPath> {
+        let name = format!("{id}.tar-split.gz");
+        let p = self
+            .root
+            .path_of(&format!("{}-layers", self.root.driver))
+            .child(name.as_bytes())?;
+        self.fs()
+            .metadata(&p)
+            .is_ok_and(|m| m.is_file())
+            .then_some(p)
+    }
+
+    /// The chain ending in layer `top`, lowest layer first.
+    pub fn layer_chain(&self, top: &str) -> Result<Vec<&LayerRecord>, String> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let mut next = Some(top.to_string());
+        while let Some(id) = next.filter(|i| !i.is_empty()) {
+            if !seen.insert(id.clone()) || out.len() >= MAX_CHAIN {
+                return Err(format!("layer parents of {top} form a loop at {id}"));
+            }
+            let layer = self
+                .layers
+                .get(&id)
+                .ok_or_else(|| format!("layer {id} is not in layers.json"))?;
+            out.push(layer);
+            next = layer.parent.clone();
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// A big-data file of image `rec`.
+    fn big_data_path(&self, rec: &ImageRecord, key: &str) -> Option<EvPath> {
+        let dir = self
+            .root
+            .path_of(&format!("{}-images", self.root.driver))
+            .child(rec.id.as_bytes())?;
+        dir.child(big_data_file_name(key).as_bytes())
+    }
+
+    /// Every image: id, names, created, layer count; an image whose
+    /// config cannot be read is a row with `error` set.
+    pub fn images(&self) -> Vec<StoreImage> {
+        self.images
+            .iter()
+            .map(|rec| match self.content(rec) {
+                Ok(img) => StoreImage {
+                    store: "podman".into(),
+                    id: img.id.clone(),
+                    names: img.names.clone(),
+                    created: img.config.created.clone().or(rec.created.clone()),
+                    layers: img.layers.len(),
+                    manifest_digest: img.manifest_digest.clone(),
+                    unpacked: img.layers.iter().all(|l| l.unpacked.is_some()),
+                    error: None,
+                },
+                Err(e) => StoreImage {
+                    store: "podman".into(),
+                    id: format!("sha256:{}", rec.id),
+                    names: rec.names.clone(),
+                    created: rec.created.clone(),
+                    layers: 0,
+                    manifest_digest: rec.digest.clone(),
+                    unpacked: false,
+                    error: Some(e.to_string()),
+                },
+            })
+            .collect()
+    }
+
+    /// Resolves what a user typed: a stored name, a short name
+    /// (`fxbase:1` matches `localhost/fxbase:1` only if unique), an id or
+    /// a unique id prefix.
+    pub fn image(&self, reference: &str) -> Result<ImageContent, PodmanError> {
+        let bare = hex_part(reference);
+        let hits: Vec<&ImageRecord> = if let Some(r) = self
+            .images
+            .iter()
+            .find(|i| i.id == bare || i.names.iter().any(|n| n == reference))
+        {
+            vec![r]
+        } else {
+            let mut hits: Vec<&ImageRecord> = Vec::new();
+            if let Some(want) = Reference::parse(reference) {
+                // Short names: compare the path and tag, ignoring the registry.
+                let tail = |r: &Reference| {
+                    let path = r.name.split_once('/').map_or(r.name.as_str(), |(_, p)| p);
+                    let path = path.strip_prefix("library/").unwrap_or(path);
+                    (path.to_string(), r.tag.clone(), r.digest.clone())
+                };
+                hits = self
+                    .images
+                    .iter()
+                    .filter(|i| {
+                        i.names
+                            .iter()
+                            .filter_map(|n| Reference::parse(n))
+                            .any(|n| n == want || tail(&n) == tail(&want))
+                    })
+                    .collect();
+            }
+            if hits.is_empty() && bare.len() >= 4 && bare.bytes().all(|b| b.is_ascii_hexdigit()) {
+                hits = self
+                    .images
+                    .iter()
+                    .filter(|i| i.id.starts_with(bare))
+                    .collect();
+            }
+            hits
+        };
+        match hits.as_slice() {
+            [one] => self.content(one),
+            [] => Err(PodmanError::UnknownImage {
+                store: self.root.describe(),
+                reference: reference.to_string(),
+                candidates: self
+                    .images
+                    .iter()
+                    .flat_map(|i| i.names.iter().cloned())
+                    .take(20)
+                    .collect(),
+            }),
+            many => Err(PodmanError::AmbiguousImage {
+                reference: reference.to_string(),
+                candidates: many
+                    .iter()
+                    .map(|i| i.id[..12.min(i.id.len())].to_string())
+                    .collect(),
+            }),
+        }
+    }
+
+    /// Reads the config and manifest of image `rec` and lays out its
+    /// layers.
+    pub fn content(&self, rec: &ImageRecord) -> Result<ImageContent, PodmanError> {
+        let image = rec.id.clone();
+        let bad = |detail: String| PodmanError::BadImage {
+            image: image.clone(),
+            detail,
+        };
+        let mut problems = Vec::new();
+        let id_key = format!("sha256:{}", rec.id);
+        let config_key = if rec.big_data_names.contains(&id_key) || rec.big_data_names.is_empty() {
+            id_key.clone()
+        } else {
+            rec.big_data_names
+                .iter()
+                .find(|k| k.starts_with("sha256:"))
+                .cloned()
+                .unwrap_or(id_key.clone())
+        };
+        let config_path = self
+            .big_data_path(rec, &config_key)
+            .ok_or_else(|| bad(format!("unusable image id {:?}", rec.id)))?;
+        let config_bytes = self.fs().read_small(&config_path, BIG_DATA_LIMIT)?;
+        let config: ImageConfig =
+            serde_json::from_slice(&config_bytes).map_err(|e| PodmanError::CorruptJson {
+                path: config_path.display(),
+                detail: e.to_string(),
+            })?;
+        let config_verified = sha256_hex(&config_bytes) == rec.id;
+        if !config_verified {
+            problems.push(format!(
+                "{config_path}: config hashes to sha256:{}, not to the image id",
+                sha256_hex(&config_bytes)
+            ));
+        }
+        let manifest_bytes = self
+            .big_data_path(rec, "manifest")
+            .and_then(|p| self.fs().read_small(&p, BIG_DATA_LIMIT).ok());
+        let diff_ids = &config.rootfs.diff_ids;
+        let chain = match &rec.layer {
+            Some(top) => self.layer_chain(top).map_err(bad)?,
+            None => Vec::new(),
+        };
+        if chain.len() != diff_ids.len() {
+            problems.push(format!(
+                "the config lists {} diff_ids, the layer chain has {} layers",
+                diff_ids.len(),
+                chain.len()
+            ));
+        }
+        let mut layers = Vec::new();
+        for (index, (diff_id, chain_id)) in diff_ids.iter().zip(chain_ids(diff_ids)).enumerate() {
+            let unpacked = chain.get(index).and_then(|l| {
+                if l.diff_digest.as_deref().is_some_and(|d| d != diff_id) {
+                    problems.push(format!(
+                        "layer {} records diff-digest {}, the config {diff_id}",
+                        l.id,
+                        l.diff_digest.as_deref().unwrap_or("")
+                    ));
+                }
+                let dir = self.layer_dir(&l.id)?;
+                if !self.fs().metadata(&dir).is_ok_and(|m| m.is_dir()) {
+                    problems.push(format!("layer {} directory {dir} is missing", l.id));
+                    return None;
+                }
+                Some(UnpackedLayer {
+                    key: l.id.clone(),
+                    dir,
+                    tar_split: self.tar_split(&l.id),
+                })
+            });
+            layers.push(LayerSource {
+                index,
+                diff_id: diff_id.clone(),
+                chain_id,
+                blob: None,
+                unpacked,
+            });
+        }
+        Ok(ImageContent {
+            store: "podman".into(),
+            id: id_key,
+            names: rec.names.clone(),
+            config_bytes,
+            config,
+            config_verified,
+            manifest_digest: rec.digest.clone(),
+            manifest_bytes,
+            layers,
+            problems,
+        })
+    }
+
+    /// Every container, merged from `containers.json`, its `userdata`
+    /// directory and libpod's state.
+    pub fn containers(&self) -> Vec<StoreContainer> {
+        self.containers.iter().map(|c| self.container(c)).collect()
+    }
+
+    fn container(&self, rec: &ContainerRecord) -> StoreContainer {
+        let mut problems = Vec::new();
+        let lp = self.libpod.get(&rec.id);
+        let meta: BTreeMap<String, serde_json::Value> = rec
+            .metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok())
+            .unwrap_or_default();
+        let meta_str = |k: &str| meta.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let userdata = self
+            .root
+            .path_of(&format!("{}-containers", self.root.driver))
+            .child(rec.id.as_bytes())
+            .and_then(|d| d.join("userdata"));
+        let file = |name: &str| {
+            userdata
+                .as_ref()
+                .and_then(|u| u.child(name.as_bytes()))
+                .filter(|p| self.fs().metadata(p).is_ok_and(|m| m.is_file()))
+        };
+        let spec = file("config.json")
+            .and_then(|p| self.fs().read_small(&p, SPEC_LIMIT).ok())
+            .or_else(|| lp.and_then(|l| l.spec.clone()));
+        let annotations: BTreeMap<String, String> = spec
+            .as_deref()
+            .and_then(|s| serde_json::from_slice::<serde_json::Value>(s).ok())
+            .and_then(|v| serde_json::from_value(v.get("annotations")?.clone()).ok())
+            .unwrap_or_default();
+        let labels = lp.map(|l| l.labels.clone()).unwrap_or_default();
+        let kubernetes = KubernetesRef::from_labels(&labels)
+            .or_else(|| KubernetesRef::from_labels(&annotations));
+        let (writable_dir, parent_dirs) = match &rec.layer {
+            Some(layer) => match self.layer_chain(layer) {
+                Ok(mut chain) => {
+                    let top = chain.pop().and_then(|l| self.layer_dir(&l.id));
+                    let parents = chain.iter().filter_map(|l| self.layer_dir(&l.id)).collect();
+                    (top, parents)
+                }
+                Err(why) => {
+                    problems.push(why);
+                    (self.layer_dir(layer), Vec::new())
+                }
+            },
+            None => (None, Vec::new()),
+        };
+        if lp.is_none() && self.libpod_error.is_some() {
+            problems.push(format!(
+                "libpod state unreadable: {}",
+                self.libpod_error.as_deref().unwrap_or("")
+            ));
+        }
+        StoreContainer {
+            store: "podman".into(),
+            id: rec.id.clone(),
+            name: lp
+                .and_then(|l| l.name.clone())
+                .or_else(|| rec.names.first().cloned())
+                .or_else(|| meta_str("name")),
+            image: meta_str("image-name").or_else(|| lp.and_then(|l| l.image_name.clone())),
+            image_id: rec.image.as_ref().map(|i| format!("sha256:{i}")),
+            state: lp.and_then(|l| l.state.clone()),
+            labels,
+            kubernetes,
+            created: rec
+                .created
+                .clone()
+                .or_else(|| lp.and_then(|l| l.created.clone())),
+            updated: lp.and_then(|l| l.finished.clone().or(l.started.clone())),
+            writable_dir,
+            parent_dirs,
+            spec,
+            runtime: lp.and_then(|l| l.runtime.clone()),
+            log: file("ctr.log"),
+            problems,
+        }
+    }
+}
