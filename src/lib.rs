@@ -27,5 +27,6 @@ pub mod digest;
 pub mod evidence;
 pub mod export;
 pub mod layer;
+pub mod pipe;
 pub mod report;
 pub mod store;

@@ -150,7 +150,7 @@ fn missing_tar_split_falls_back_to_a_rebuild() {
         diff_id: &app.layers[1].diff_id,
         force_rebuild: false,
     };
-    let (_, produced) = produce(input, || Ok(std::io::sink()), &|_| {}).unwrap();
+    let (_, produced) = produce(input, || Ok(std::io::sink()), None, &|_| {}).unwrap();
     assert_eq!(produced.method, Method::Rebuilt);
     assert!(!produced.findings.is_empty());
 }

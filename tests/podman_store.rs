@@ -89,7 +89,7 @@ fn layers_replayed_from_tar_split_equal_podman_save() {
                 diff_id: &layer.diff_id,
                 force_rebuild: false,
             };
-            let (_, produced) = produce(input, || Ok(std::io::sink()), &|_| {}).unwrap();
+            let (_, produced) = produce(input, || Ok(std::io::sink()), None, &|_| {}).unwrap();
             assert_eq!(produced.method, Method::TarSplit, "{:?}", produced.findings);
             assert_eq!(&produced.written.sha256, want, "layer {}", layer.index);
             assert!(produced.verified);

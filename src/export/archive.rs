@@ -167,8 +167,7 @@ pub fn write_archive(
         plan.manifest_json.len() as u64,
         plan.manifest_json.as_slice(),
     )?;
-    let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
-    file(&mut b, "oci-layout", layout.len() as u64, &layout[..])?;
+    file(&mut b, "oci-layout", OCI_LAYOUT.len() as u64, OCI_LAYOUT)?;
     if let Some(r) = &plan.repositories {
         file(&mut b, "repositories", r.len() as u64, r.as_slice())?;
     }
@@ -178,7 +177,7 @@ pub fn write_archive(
     Ok((sha, len))
 }
 
-fn header(name: &str, kind: EntryType, mode: u32, size: u64) -> io::Result<Header> {
+pub(crate) fn header(name: &str, kind: EntryType, mode: u32, size: u64) -> io::Result<Header> {
     let mut h = Header::new_ustar();
     h.set_path(name)?;
     h.set_entry_type(kind);
@@ -203,3 +202,51 @@ fn file<W: Write>(
 ) -> io::Result<()> {
     b.append(&header(name, EntryType::Regular, 0o644, size)?, data)
 }
+
+/// Zero bytes that pad an entry of `size` bytes to the 512-byte block.
+pub(crate) fn padding(size: u64) -> usize {
+    ((512 - size % 512) % 512) as usize
+}
+
+/// A whole small entry: header, data, padding.
+pub(crate) fn small_entry(name: &str, data: &[u8]) -> io::Result<Vec<u8>> {
+    let mut v = header(name, EntryType::Regular, 0o644, data.len() as u64)?
+        .as_bytes()
+        .to_vec();
+    v.extend_from_slice(data);
+    v.resize(v.len() + padding(data.len() as u64), 0);
+    Ok(v)
+}
+
+/// The entries that close the archive after the layer blobs: config and
+/// manifest blobs, `index.json`, `manifest.json`, `oci-layout`,
+/// `repositories`, and the two zero blocks that end a tar.
+pub(crate) fn closing_entries(plan: &ArchivePlan) -> io::Result<Vec<u8>> {
+    let mut v = small_entry(
+        &format!("blobs/sha256/{}", sha256_hex(&plan.config)),
+        &plan.config,
+    )?;
+    v.extend(small_entry(
+        &format!("blobs/sha256/{}", sha256_hex(&plan.oci_manifest)),
+        &plan.oci_manifest,
+    )?);
+    v.extend(small_entry("index.json", &plan.index)?);
+    v.extend(small_entry("manifest.json", &plan.manifest_json)?);
+    v.extend(small_entry("oci-layout", OCI_LAYOUT)?);
+    if let Some(r) = &plan.repositories {
+        v.extend(small_entry("repositories", r)?);
+    }
+    v.resize(v.len() + 1024, 0);
+    Ok(v)
+}
+
+/// The directory entries that open the archive.
+pub(crate) fn opening_entries() -> io::Result<Vec<u8>> {
+    let mut v = header("blobs/", EntryType::Directory, 0o755, 0)?
+        .as_bytes()
+        .to_vec();
+    v.extend_from_slice(header("blobs/sha256/", EntryType::Directory, 0o755, 0)?.as_bytes());
+    Ok(v)
+}
+
+const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;

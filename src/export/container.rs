@@ -16,7 +16,7 @@ use super::{ExportError, out_err};
 use crate::digest::{HashingWriter, sha256_hex};
 use crate::evidence::fs::EvPath;
 use crate::layer::diff::{Change, changes};
-use crate::layer::{LayerDir, LayerInput, produce, retar};
+use crate::layer::{LayerDir, LayerInput, hashed, produce, retar};
 use crate::report::{Finding, FindingKind, LayerReport};
 use crate::store::StoreError;
 use crate::store::docker::DataRoot;
@@ -115,13 +115,12 @@ fn write_container(
             let path = dir.join("changes.tar");
             let file =
                 BufWriter::with_capacity(1 << 20, File::create(&path).map_err(out_err(&path))?);
-            let (mut w, written) =
-                retar(LayerDir { fs: fs_, dir: u }, file, &|_| {}).map_err(|e| {
-                    ExportError::Output {
-                        path: path.display().to_string(),
-                        source: io::Error::other(e.to_string()),
-                    }
-                })?;
+            let (mut w, written) = hashed(file, None, |w| {
+                retar(LayerDir { fs: fs_, dir: u }, w, &|_| {})
+                    .map(|(_, written)| written)
+                    .map_err(|e| io::Error::other(e.to_string()))
+            })
+            .map_err(out_err(&path))?;
             w.flush().map_err(out_err(&path))?;
             findings.extend(written.findings);
             sums.push((written.sha256.clone(), "changes.tar".into()));
@@ -160,7 +159,7 @@ fn write_container(
                 };
                 let open = || File::create(&file).map(|f| BufWriter::with_capacity(1 << 20, f));
                 let (mut w, p) =
-                    produce(input, open, &|_| {}).map_err(|source| ExportError::Layer {
+                    produce(input, open, None, &|_| {}).map_err(|source| ExportError::Layer {
                         image: image.id.clone(),
                         index: loc.index,
                         source,
@@ -268,14 +267,19 @@ fn write_container(
         let rel = format!("volumes/{name}.tar");
         let path = dir.join(&rel);
         let file = BufWriter::new(File::create(&path).map_err(out_err(&path))?);
-        match retar(
-            LayerDir {
-                fs: fs_,
-                dir: &vdir,
-            },
-            file,
-            &|_| {},
-        ) {
+        let made = hashed(file, None, |w| {
+            retar(
+                LayerDir {
+                    fs: fs_,
+                    dir: &vdir,
+                },
+                w,
+                &|_| {},
+            )
+            .map(|(_, written)| written)
+            .map_err(|e| io::Error::other(e.to_string()))
+        });
+        match made {
             Ok((mut w, written)) => {
                 w.flush().map_err(out_err(&path))?;
                 findings.extend(written.findings);

@@ -7,6 +7,7 @@ pub mod container;
 pub mod dockerfile;
 pub mod logs;
 mod progress;
+mod stream;
 pub mod timeline;
 mod verify;
 
@@ -14,15 +15,14 @@ pub use progress::{LayerProgress, ProgressSink};
 pub use verify::{VerifiedImage, verify_images};
 
 use crate::digest::sha256_hex;
-use crate::layer::{LayerInput, ProduceError, Produced, produce};
+use crate::layer::{ProduceError, Produced, tar_split_len};
 use crate::report::{Finding, FindingKind, ImageReport, LayerReport, Method, Totals};
 use crate::store::StoreError;
 use crate::store::docker::{DataRoot, LayerLocation};
 use crate::store::model::Image;
-use archive::{ArchiveLayer, ArchivePlan, write_archive};
-use rayon::prelude::*;
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use archive::{ArchivePlan, write_archive};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -111,25 +111,30 @@ fn write_image(
     opts: &ExportOptions,
     started: String,
 ) -> Result<ImageReport, ExportError> {
-    let produced: Vec<(LayerLocation, Produced, PathBuf)> = locations
-        .into_par_iter()
-        .map(|loc| {
-            let ldir = dir.join(format!("layer_{}", loc.index));
-            fs::create_dir_all(&ldir).map_err(out_err(&ldir))?;
-            let file = ldir.join("layer.tar");
-            let p = write_layer(root, image, &loc, &file, opts)?;
-            Ok((loc, p, file))
-        })
-        .collect::<Result<_, ExportError>>()?;
-
+    // Read every tar-split ahead for the layers' lengths: when all are
+    // known, the archive is written in the same pass as the layers.
+    let sizes: Option<Vec<u64>> = if opts.rebuild {
+        None
+    } else {
+        locations
+            .iter()
+            .map(|l| {
+                l.tar_split
+                    .as_ref()
+                    .and_then(|ts| tar_split_len(root.fs(), ts).ok())
+            })
+            .collect()
+    };
+    let (produced, streamed) = match sizes {
+        Some(sizes) => stream::stream_image(root, image, dir, locations, &sizes, opts)?,
+        None => (
+            stream::layers_only(root, image, dir, locations, opts)?,
+            None,
+        ),
+    };
+    let archive_layers = stream::archive_layers(&produced);
     let mut layers = Vec::with_capacity(produced.len());
-    let mut archive_layers = Vec::with_capacity(produced.len());
-    for (loc, p, file) in produced {
-        archive_layers.push(ArchiveLayer {
-            sha256: p.written.sha256.clone(),
-            size: p.written.size,
-            file,
-        });
+    for (loc, p, _) in produced {
         layers.push(layer_report(&loc, p));
     }
 
@@ -170,10 +175,16 @@ fn write_image(
     for l in &layers {
         sums.push((l.sha256.clone(), format!("layer_{}/layer.tar", l.index)));
     }
-    let plan = ArchivePlan::new(&config, &image.tags, &archive_layers);
     let tar_path = dir.join("image.tar");
-    let (tar_sha, tar_len) =
-        write_archive(&tar_path, &plan, &archive_layers).map_err(out_err(&tar_path))?;
+    let (plan, tar_sha, tar_len) = match streamed {
+        Some(a) if !derived => (a.plan, a.sha256, a.len),
+        _ => {
+            let plan = ArchivePlan::new(&config, &image.tags, &archive_layers);
+            let (sha, len) =
+                write_archive(&tar_path, &plan, &archive_layers).map_err(out_err(&tar_path))?;
+            (plan, sha, len)
+        }
+    };
     sums.push((tar_sha, "image.tar".into()));
     sums.push(write_file(dir, "manifest.json", &plan.manifest_json)?);
     sums.push(write_file(dir, "image_metadata.json", &image.config_bytes)?);
@@ -220,45 +231,6 @@ fn write_image(
     }
     write_file(dir, "SHA256SUMS", text.as_bytes())?;
     Ok(report)
-}
-
-fn write_layer(
-    root: &DataRoot,
-    image: &Image,
-    loc: &LayerLocation,
-    file: &Path,
-    opts: &ExportOptions,
-) -> Result<Produced, ExportError> {
-    let bar = opts.progress.as_ref().map(|p| {
-        p.start_layer(
-            &format!("{} layer {}", image.short_id(), loc.index),
-            loc.size,
-        )
-    });
-    let advance = |n: u64| {
-        if let Some(b) = &bar {
-            b.advance(n);
-        }
-    };
-    let input = LayerInput {
-        fs: root.fs(),
-        dir: &loc.dir,
-        tar_split: loc.tar_split.as_ref(),
-        diff_id: &loc.diff_id,
-        force_rebuild: opts.rebuild,
-    };
-    let open = || File::create(file).map(|f| BufWriter::with_capacity(1 << 20, f));
-    let (mut w, produced) =
-        produce(input, open, &advance).map_err(|source| ExportError::Layer {
-            image: image.id.clone(),
-            index: loc.index,
-            source,
-        })?;
-    w.flush().map_err(out_err(file))?;
-    if let Some(b) = bar {
-        b.finish();
-    }
-    Ok(produced)
 }
 
 /// The layer's report entry; the locator's findings come first.

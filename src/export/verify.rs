@@ -73,7 +73,7 @@ pub fn verify_images(
                 diff_id: &loc.diff_id,
                 force_rebuild: opts.rebuild,
             };
-            let report = match produce(input, || Ok(io::sink()), &advance) {
+            let report = match produce(input, || Ok(io::sink()), None, &advance) {
                 Ok((_, p)) => layer_report(&loc, p),
                 Err(e) => {
                     let failed = crate::layer::Produced {
@@ -85,6 +85,7 @@ pub fn verify_images(
                         written: Default::default(),
                         verified: false,
                         findings: Vec::new(),
+                        teed: false,
                     };
                     let mut r = layer_report(&loc, failed);
                     r.findings.push(Finding::new(

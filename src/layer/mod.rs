@@ -7,6 +7,6 @@ pub mod replay;
 pub mod retar;
 pub mod tarsplit;
 
-pub use produce::{LayerInput, ProduceError, Produced, produce};
+pub use produce::{LayerInput, ProduceError, Produced, hashed, produce, tar_split_len};
 pub use replay::{LayerDir, ReplayError, Written, replay};
 pub use retar::{RetarError, retar};

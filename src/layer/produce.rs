@@ -1,15 +1,19 @@
 //! Produces one layer's tar the best way the evidence allows: replay from
 //! tar-split when it is there and readable, otherwise (or when asked) a
 //! rebuild from the unpacked files. Used alike by `extract` (to a file),
-//! `verify` (to a sink) and every image store.
+//! `verify` (to nowhere) and every image store. The stream is hashed on
+//! a thread of its own while the files are read ([`crate::pipe`]).
 
 use super::replay::{LayerDir, ReplayError, Written, replay};
 use super::retar::{RetarError, retar};
+use super::tarsplit::{Entry, Reader, TarSplitError};
 use crate::digest::hex_part;
-use crate::evidence::fs::{EvPath, FileSystem, FsError};
+use crate::evidence::fs::{EvPath, FileReader, FileSystem, FsError};
+use crate::pipe::{Chunk, FanOut, hash_through};
 use crate::report::{Finding, FindingKind, Method};
 use flate2::read::GzDecoder;
 use std::io::{self, BufReader, Write};
+use std::sync::mpsc::SyncSender;
 
 /// What a layer is made from.
 #[derive(Clone, Copy)]
@@ -33,6 +37,8 @@ pub struct Produced {
     /// sha256 of the stream equals the diff_id.
     pub verified: bool,
     pub findings: Vec<Finding>,
+    /// Every byte also went to the tee, in order (a replay that finished).
+    pub teed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,14 +46,16 @@ pub enum ProduceError {
     #[error(transparent)]
     Rebuild(#[from] RetarError),
     #[error("writing output: {0}")]
-    Output(#[source] io::Error),
+    Output(#[from] io::Error),
 }
 
 /// Makes the layer into a fresh writer from `open_out` (called again, to
-/// start over, if a tar-split turns out to be corrupt half-way).
-pub fn produce<W: Write>(
+/// start over, if a tar-split turns out to be corrupt half-way). A replay
+/// also sends every byte to `tee` (a rebuild never does).
+pub fn produce<W: Write + Send>(
     input: LayerInput<'_>,
     mut open_out: impl FnMut() -> io::Result<W>,
+    tee: Option<&SyncSender<Chunk>>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(W, Produced), ProduceError> {
     let layer = LayerDir {
@@ -62,7 +70,7 @@ pub fn produce<W: Write>(
             None,
             "tar-split.json.gz is missing: the original tar stream cannot be replayed; the layer was rebuilt from its files",
         )),
-        (Some(ts), false) => match try_replay(input.fs, ts, layer, &mut open_out, progress)? {
+        (Some(ts), false) => match try_replay(input.fs, ts, layer, open_out()?, tee, progress)? {
             Ok((out, written)) => {
                 let verified = written.sha256 == hex_part(input.diff_id);
                 let mut findings = written.findings.clone();
@@ -76,6 +84,7 @@ pub fn produce<W: Write>(
                         written,
                         verified,
                         findings,
+                        teed: tee.is_some(),
                     },
                 ));
             }
@@ -86,8 +95,11 @@ pub fn produce<W: Write>(
             )),
         },
     }
-    let out = open_out().map_err(ProduceError::Output)?;
-    let (out, written) = retar(layer, out, progress)?;
+    let (out, written) = hashed(open_out()?, None, |w| {
+        retar(layer, w, progress)
+            .map(|(_, w)| w)
+            .map_err(ProduceError::from)
+    })?;
     let verified = written.sha256 == hex_part(input.diff_id);
     findings.extend(written.findings.iter().cloned());
     if !verified {
@@ -100,8 +112,21 @@ pub fn produce<W: Write>(
             written,
             verified,
             findings,
+            teed: false,
         },
     ))
+}
+
+/// Runs a layer writer through a hashing output thread and records the
+/// sha256 in what it returns.
+pub fn hashed<W: Write + Send, E: From<io::Error>>(
+    out: W,
+    tee: Option<&SyncSender<Chunk>>,
+    f: impl FnOnce(&mut FanOut) -> Result<Written, E>,
+) -> Result<(W, Written), E> {
+    let (mut written, sink, w) = hash_through(out, tee, f)?;
+    written.sha256 = sink.sha256.unwrap_or_default();
+    Ok((w, written))
 }
 
 fn mismatch(diff_id: &str, got: &str) -> Finding {
@@ -112,31 +137,64 @@ fn mismatch(diff_id: &str, got: &str) -> Finding {
     )
 }
 
+/// The length of the stream a tar-split describes, read ahead so that an
+/// archive header can be written before the layer itself.
+pub fn tar_split_len(fs: &dyn FileSystem, ts: &EvPath) -> Result<u64, String> {
+    let mut total = 0u64;
+    for e in Reader::new(open_tar_split(fs, ts).map_err(|e| e.to_string())?) {
+        total += match e.map_err(|e| e.to_string())? {
+            Entry::Segment(b) => b.len() as u64,
+            Entry::File { size, .. } => size,
+        };
+    }
+    Ok(total)
+}
+
+/// Errors a replay can end with, before the output is blamed.
+enum Attempt {
+    TarSplit(TarSplitError),
+    Output(io::Error),
+}
+
+impl From<io::Error> for Attempt {
+    fn from(e: io::Error) -> Self {
+        Attempt::Output(e)
+    }
+}
+
 /// Replays from tar-split; the inner `Err` says why the tar-split could
 /// not be used (the caller then rebuilds).
-fn try_replay<W: Write>(
+fn try_replay<W: Write + Send>(
     fs: &dyn FileSystem,
     ts: &EvPath,
     layer: LayerDir<'_>,
-    open_out: &mut impl FnMut() -> io::Result<W>,
+    out: W,
+    tee: Option<&SyncSender<Chunk>>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Result<(W, Written), String>, ProduceError> {
     let reader = match open_tar_split(fs, ts) {
         Ok(r) => r,
         Err(e) => return Ok(Err(e.to_string())),
     };
-    let out = open_out().map_err(ProduceError::Output)?;
-    match replay(reader, layer, out, progress) {
+    let r = hashed(out, tee, |w| {
+        replay(reader, layer, w, progress)
+            .map(|(_, written)| written)
+            .map_err(|e| match e {
+                ReplayError::Output(e) => Attempt::Output(e),
+                ReplayError::TarSplit(e) => Attempt::TarSplit(e),
+            })
+    });
+    match r {
         Ok(done) => Ok(Ok(done)),
-        Err(ReplayError::Output(e)) => Err(ProduceError::Output(e)),
-        Err(e @ ReplayError::TarSplit(_)) => Ok(Err(e.to_string())),
+        Err(Attempt::Output(e)) => Err(ProduceError::Output(e)),
+        Err(Attempt::TarSplit(e)) => Ok(Err(e.to_string())),
     }
 }
 
 fn open_tar_split(
     fs: &dyn FileSystem,
     path: &EvPath,
-) -> Result<BufReader<GzDecoder<Box<dyn crate::evidence::fs::FileReader>>>, FsError> {
+) -> Result<BufReader<GzDecoder<Box<dyn FileReader>>>, FsError> {
     let file = fs.open(path)?;
     Ok(BufReader::with_capacity(256 << 10, GzDecoder::new(file)))
 }

@@ -30,8 +30,7 @@ pub fn be64(b: &[u8], at: usize) -> u64 {
 
 /// CRC-32C of `buf` with the 4 bytes at `crc_at` taken as zero.
 pub fn crc_ok(buf: &[u8], crc_at: usize) -> bool {
-    const C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
-    let mut d = C.digest();
+    let mut d = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
     d.update(&buf[..crc_at]);
     d.update(&[0; 4]);
     d.update(&buf[crc_at + 4..]);
@@ -41,7 +40,7 @@ pub fn crc_ok(buf: &[u8], crc_at: usize) -> bool {
         buf[crc_at + 2],
         buf[crc_at + 3],
     ]);
-    d.finalize() == stored
+    d.finalize() == u64::from(stored)
 }
 
 /// The geometry and features read from the primary superblock.
