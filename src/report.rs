@@ -32,6 +32,8 @@ pub enum FindingKind {
     ConfigHashMismatch,
     /// A layer was rebuilt, so the archive carries a derived config.
     DerivedConfig,
+    /// A content-store blob does not hash to its digest, or is missing.
+    BlobMismatch,
 }
 
 /// One finding: what, where, and in words.
@@ -71,6 +73,8 @@ pub enum Method {
     TarSplit,
     /// Re-tarred from the unpacked files: a new stream.
     Rebuilt,
+    /// Decompressed from the blob the registry served (containerd).
+    Blob,
 }
 
 /// One layer as written (or, for `verify`, as checked).

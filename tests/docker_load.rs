@@ -281,3 +281,66 @@ fn docker_loads_a_committed_container() {
     assert!(!seen.contains("HELLO-PRESENT"), "{seen}");
     assert!(seen.contains("pwned"), "{seen}");
 }
+
+#[test]
+fn docker_loads_containerd_and_podman_images_with_their_ids() {
+    let Some(ctrd) = host("ctrd-basic") else {
+        return;
+    };
+    let Some(podman) = host("podman-basic") else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let r = run([
+        Path::new("registry.example.com/shop/web:2"),
+        &ctrd,
+        out.path(),
+        Path::new("-q"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let web = PathBuf::from(r.stdout.trim());
+    let r = run([
+        Path::new("quay.example.org/build/app:7"),
+        &podman,
+        out.path(),
+        Path::new("-q"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let app = PathBuf::from(r.stdout.trim());
+    let web_id = expected("ctrd-basic")["namespaces"]["k8s.io"]["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "registry.example.com/shop/web:2")
+        .unwrap()["config_digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let app_id = format!(
+        "sha256:{}",
+        expected("podman-basic")["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["names"][0] == "quay.example.org/build/app:7")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+    );
+    let Some(d) = Daemon::start() else { return };
+    d.load(&web.join("image.tar"));
+    assert_eq!(d.image_id("registry.example.com/shop/web:2"), web_id);
+    d.load(&app.join("image.tar"));
+    assert_eq!(d.image_id("quay.example.org/build/app:7"), app_id);
+    let (ok, seen) = d.docker(&[
+        "run",
+        "--rm",
+        "--network=none",
+        "--entrypoint",
+        "/bin/cat",
+        "quay.example.org/build/app:7",
+        "/etc/app/ready",
+    ]);
+    assert!(ok, "{seen}");
+    assert_eq!(seen.trim(), "done");
+}

@@ -23,6 +23,9 @@ pub struct Global {
     /// Docker data root, relative to the evidence root (overrides detection)
     #[arg(long, global = true, value_name = "PATH")]
     pub docker_root: Option<String>,
+    /// Only this store: docker, containerd, containerd/<namespace>, podman
+    #[arg(long, global = true, value_name = "STORE")]
+    pub store: Option<String>,
     /// Use only this partition of a disk image (1-based, as mmls numbers them)
     #[arg(long, global = true, value_name = "N")]
     pub partition: Option<u32>,
@@ -155,7 +158,7 @@ pub fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::
     let mut i = 1;
     while i < args.len() {
         let a = args[i].to_string_lossy();
-        if a == "--docker-root" || a == "--partition" {
+        if a == "--docker-root" || a == "--partition" || a == "--store" {
             i += 2;
             continue;
         }

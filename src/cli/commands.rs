@@ -6,11 +6,11 @@ use super::progress::Bars;
 use anyhow::{Context, Result, bail};
 use docker_forensics::digest::hex_part;
 use docker_forensics::evidence::{Evidence, OpenOptions};
+use docker_forensics::export::oci::{export_content, verify_content};
 use docker_forensics::export::{ExportOptions, ProgressSink, export_image, verify_images};
 use docker_forensics::report::ImageReport;
-use docker_forensics::store::StoreError;
+use docker_forensics::store::catalog::{Catalog, Found};
 use docker_forensics::store::docker::DataRoot;
-use docker_forensics::store::model::Image;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,7 +45,10 @@ fn dispatch(cli: &Cli) -> Result<Outcome> {
 /// Opened evidence and its data roots.
 pub(super) struct Opened {
     pub evidence: Evidence,
+    /// Docker's own data roots (also in `catalog`).
     pub roots: Vec<DataRoot>,
+    /// Every store: Docker, containerd, containers/storage.
+    pub catalog: Catalog,
 }
 
 pub(super) fn open(g: &Global, path: &Path) -> Result<Opened> {
@@ -103,13 +106,21 @@ pub(super) fn open(g: &Global, path: &Path) -> Result<Opened> {
             }
         }
     }
-    let roots = DataRoot::discover(&evidence, g.docker_root.as_deref())?;
+    let catalog = Catalog::discover(&evidence, g.docker_root.as_deref())?;
     if !g.quiet {
-        for r in &roots {
-            eprintln!("data root: {} — {}", r.describe(), r.reason);
+        for line in catalog.describe() {
+            eprintln!("{line}");
+        }
+        for p in &catalog.problems {
+            eprintln!("note: {p}");
         }
     }
-    Ok(Opened { evidence, roots })
+    let roots = catalog.docker.clone();
+    Ok(Opened {
+        evidence,
+        roots,
+        catalog,
+    })
 }
 
 pub(super) fn bars(g: &Global) -> Option<Arc<Bars>> {
@@ -131,14 +142,18 @@ fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     std::fs::create_dir_all(&out)
         .with_context(|| format!("{}: cannot create output directory", out.display()))?;
 
-    let mut jobs: Vec<(DataRoot, Image)> = Vec::new();
+    let mut jobs: Vec<Found<'_>> = Vec::new();
     let mut outcome = Outcome::Verified;
     if a.all {
-        for root in &ctx.roots {
+        for root in ctx
+            .roots
+            .iter()
+            .filter(|_| g.store.as_deref().is_none_or(|s| s == "docker"))
+        {
             let refs = root.references()?;
             for id in root.image_ids()? {
                 match root.load_image(&id, &refs) {
-                    Ok(img) => jobs.push((root.clone(), img)),
+                    Ok(img) => jobs.push(Found::Docker(root, img)),
                     Err(e) => {
                         eprintln!("docker-forensics: error: {e}");
                         outcome = Outcome::Failed;
@@ -146,9 +161,29 @@ fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
                 }
             }
         }
+        for row in ctx
+            .catalog
+            .images()?
+            .into_iter()
+            .filter(|r| r.store != "docker")
+        {
+            if g.store
+                .as_deref()
+                .is_some_and(|s| row.store != s && !row.store.starts_with(&format!("{s}/")))
+            {
+                continue;
+            }
+            match ctx.catalog.resolve(&row.id, Some(&row.store)) {
+                Ok(found) => jobs.push(found),
+                Err(e) => {
+                    eprintln!("docker-forensics: error: {} in {}: {e}", row.id, row.store);
+                    outcome = Outcome::Failed;
+                }
+            }
+        }
     } else {
         for name in &wanted {
-            match resolve(&ctx.roots, name) {
+            match ctx.catalog.resolve(name, g.store.as_deref()) {
                 Ok(job) => jobs.push(job),
                 Err(e) => {
                     eprintln!("docker-forensics: error: {e:#}");
@@ -165,15 +200,27 @@ fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
         evidence: ctx.evidence.source.clone(),
         acquisition: ctx.evidence.acquisition.clone(),
     };
-    for (root, image) in &jobs {
-        let result = export_image(root, image, &out, &opts);
+    for job in &jobs {
+        let result = match job {
+            Found::Docker(root, image) => export_image(root, image, &out, &opts),
+            Found::Other {
+                store,
+                data_root,
+                fs,
+                content,
+            } => export_content(*fs, store, data_root, content, &out, &opts),
+        };
         if let Some(b) = &bars {
             b.clear();
         }
         match result {
             Ok(report) => {
-                let dir = docker_forensics::export::image_dir(&out, image);
-                println!("{}", dir.display());
+                let hex = hex_part(&report.image_id);
+                println!(
+                    "{}",
+                    out.join(format!("image_{}", &hex[..12.min(hex.len())]))
+                        .display()
+                );
                 summarise(g, &report);
                 outcome = outcome.worst(if report.verified {
                     Outcome::Verified
@@ -191,35 +238,6 @@ fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
         bail!("no images found in {}", ctx.evidence.source);
     }
     Ok(outcome)
-}
-
-/// Resolves a name across every data root; ambiguity between roots asks
-/// for --docker-root.
-pub(super) fn resolve(roots: &[DataRoot], name: &str) -> Result<(DataRoot, Image)> {
-    let mut hits = Vec::new();
-    let mut last_err = None;
-    for root in roots {
-        match root.resolve(name) {
-            Ok(img) => hits.push((root.clone(), img)),
-            Err(e @ (StoreError::UnknownImage { .. } | StoreError::InvalidReference { .. })) => {
-                last_err = Some(e)
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    match hits.len() {
-        1 => Ok(hits.remove(0)),
-        0 => Err(last_err
-            .map(anyhow::Error::from)
-            .unwrap_or_else(|| anyhow::anyhow!("{name}: no such image"))),
-        _ => bail!(
-            "{name}: found in several data roots ({}); choose one with --docker-root",
-            hits.iter()
-                .map(|(r, _)| r.describe())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
 }
 
 fn summarise(g: &Global, r: &ImageReport) {
@@ -260,75 +278,86 @@ fn summarise(g: &Global, r: &ImageReport) {
 
 fn images(g: &Global, a: &ListArgs) -> Result<Outcome> {
     let ctx = open(g, &a.evidence)?;
-    let mut rows = Vec::new();
-    for root in &ctx.roots {
-        for img in root.list_images()? {
-            rows.push((root.describe(), img));
-        }
-    }
+    let rows: Vec<_> = ctx
+        .catalog
+        .images()?
+        .into_iter()
+        .filter(|r| {
+            g.store
+                .as_deref()
+                .is_none_or(|s| r.store == s || r.store.starts_with(&format!("{s}/")))
+        })
+        .collect();
     if a.json {
-        let v: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|(root, img)| {
-                let mut v = serde_json::to_value(img).unwrap_or_default();
-                if let Some(o) = v.as_object_mut() {
-                    o.insert("store".into(), "docker".into());
-                    o.insert("data_root".into(), root.clone().into());
-                }
-                v
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        let many = ctx.roots.len() > 1;
+        // Where rows come from more than one place, say which.
+        let places: std::collections::BTreeSet<(&str, &str)> = rows
+            .iter()
+            .map(|r| (r.store.as_str(), r.data_root.as_str()))
+            .collect();
+        let many_roots = places
+            .iter()
+            .map(|p| p.1)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            > 1;
+        let many_stores = rows.iter().any(|r| r.store != "docker");
+        let store_col = |store: &str, root: &str| {
+            let mut s = String::new();
+            if many_stores {
+                s.push_str(&format!("{store:<18} "));
+            }
+            if many_roots {
+                s.push_str(&format!("{root:<32} "));
+            }
+            s
+        };
         println!(
             "{}{:<14} {:<40} {:<21} {:>6} {:>10}  KIND",
-            if many {
-                format!("{:<32} ", "DATA ROOT")
-            } else {
-                String::new()
-            },
+            store_col("STORE", "DATA ROOT"),
             "IMAGE ID",
             "TAGS",
             "CREATED",
             "LAYERS",
             "SIZE",
         );
-        for (root, i) in &rows {
-            let tags = if i.tags.is_empty() {
+        for r in &rows {
+            let tags = if r.tags.is_empty() {
                 "<none>".to_string()
             } else {
-                i.tags.join(",")
+                r.tags.join(",")
             };
-            println!(
-                "{}{:<14} {:<40} {:<21} {:>6} {:>10}  {}{}",
-                if many {
-                    format!("{root:<32} ")
-                } else {
-                    String::new()
-                },
-                &hex_part(&i.id)[..12],
-                tags,
-                i.created
-                    .as_deref()
-                    .map(|c| c.get(..19).unwrap_or(c))
-                    .unwrap_or("-"),
-                i.layers,
-                i.size.map(human).unwrap_or_else(|| "-".into()),
-                serde_json::to_value(i.kind)
+            let kind = match (&r.kind, r.unpacked) {
+                (Some(k), _) => serde_json::to_value(k)
                     .ok()
                     .and_then(|v| v.as_str().map(String::from))
                     .unwrap_or_default(),
-                i.error
+                (None, Some(true)) => "unpacked".into(),
+                (None, Some(false)) => "content-only".into(),
+                (None, None) => String::new(),
+            };
+            let hex = hex_part(&r.id);
+            println!(
+                "{}{:<14} {:<40} {:<21} {:>6} {:>10}  {}{}",
+                store_col(&r.store, &r.data_root),
+                &hex[..12.min(hex.len())],
+                tags,
+                r.created
+                    .as_deref()
+                    .map(|c| c.get(..19).unwrap_or(c))
+                    .unwrap_or("-"),
+                r.layers,
+                r.size.map(human).unwrap_or_else(|| "-".into()),
+                kind,
+                r.error
                     .as_deref()
                     .map(|e| format!("  ERROR: {e}"))
                     .unwrap_or_default()
             );
         }
     }
-    let bad = rows
-        .iter()
-        .any(|(_, i)| i.error.is_some() || !i.config_verified);
+    let bad = rows.iter().any(|r| r.error.is_some() || !r.config_verified);
     Ok(if bad {
         Outcome::Findings
     } else {
@@ -347,8 +376,45 @@ fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
         ..Default::default()
     };
     let mut all = Vec::new();
-    for root in &ctx.roots {
-        all.extend(verify_images(root, &opts)?);
+    let in_store = |s: &str| {
+        g.store
+            .as_deref()
+            .is_none_or(|w| s == w || s.starts_with(&format!("{w}/")))
+    };
+    if in_store("docker") {
+        for root in &ctx.roots {
+            all.extend(verify_images(root, &opts)?);
+        }
+    }
+    for row in ctx
+        .catalog
+        .images()?
+        .into_iter()
+        .filter(|r| r.store != "docker" && in_store(&r.store))
+    {
+        match ctx.catalog.resolve(&row.id, Some(&row.store)) {
+            Ok(Found::Other {
+                fs,
+                data_root,
+                content,
+                store,
+            }) => {
+                let mut v = verify_content(fs, &format!("{store} {data_root}"), &content);
+                v.data_root = format!("{store} {data_root}");
+                all.push(v);
+            }
+            Ok(Found::Docker(..)) => {}
+            Err(e) => all.push(docker_forensics::export::VerifiedImage {
+                data_root: format!("{} {}", row.store, row.data_root),
+                image_id: row.id.clone(),
+                tags: row.tags.clone(),
+                config_verified: false,
+                layers: Vec::new(),
+                findings: Vec::new(),
+                error: Some(e.to_string()),
+                verified: false,
+            }),
+        }
     }
     if let Some(b) = &bars {
         b.clear();

@@ -25,6 +25,19 @@ pub fn list(g: &Global, a: &ListArgs) -> Result<Outcome> {
             }
         }
     }
+    for oc in ctx.catalog.other_containers() {
+        if g.store.as_deref().is_some_and(|s| {
+            oc.container.store != s && !oc.container.store.starts_with(&format!("{s}/"))
+        }) {
+            continue;
+        }
+        let mut c = oc.to_model();
+        for p in &oc.container.problems {
+            eprintln!("note: container {}: {p}", c.id);
+        }
+        c.log_path = oc.container.log.as_ref().map(|l| l.display());
+        rows.push((oc.data_root.clone(), c));
+    }
     if a.json {
         let v: Vec<serde_json::Value> = rows
             .iter()
@@ -102,6 +115,12 @@ pub(super) fn find(ctx: &Opened, name: &str) -> Result<(DataRoot, Container)> {
 
 pub fn diff(g: &Global, a: &DiffArgs) -> Result<Outcome> {
     let ctx = open(g, &a.evidence)?;
+    if g.store.as_deref().is_some_and(|s| s != "docker") || find(&ctx, &a.container).is_err() {
+        if let Some(list) = other_diff(&ctx, g, &a.container)? {
+            print_changes(&list, a.json)?;
+            return Ok(Outcome::Verified);
+        }
+    }
     let (root, c) = find(&ctx, &a.container)?;
     let layers = root.container_layers(&c)?;
     let list = match &layers.upper {
@@ -119,14 +138,95 @@ pub fn diff(g: &Global, a: &DiffArgs) -> Result<Outcome> {
             c.id
         ),
     };
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+    print_changes(&list, a.json)?;
+    Ok(Outcome::Verified)
+}
+
+fn print_changes(list: &[docker_forensics::layer::diff::Change], json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(list)?);
     } else {
-        for ch in &list {
+        for ch in list {
             println!("{ch}");
         }
     }
-    Ok(Outcome::Verified)
+    Ok(())
+}
+
+/// `diff` of a containerd or containers/storage container, if one
+/// matches (`None` when none does).
+fn other_diff(
+    ctx: &Opened,
+    g: &Global,
+    name: &str,
+) -> Result<Option<Vec<docker_forensics::layer::diff::Change>>> {
+    let all = ctx.catalog.other_containers();
+    let in_store = |s: &str| {
+        g.store
+            .as_deref()
+            .is_none_or(|w| s == w || s.starts_with(&format!("{w}/")))
+    };
+    let mut hits: Vec<_> = all
+        .iter()
+        .filter(|c| in_store(&c.container.store) && c.matches(name))
+        .collect();
+    if hits.is_empty() {
+        hits = all
+            .iter()
+            .filter(|c| {
+                in_store(&c.container.store) && name.len() >= 4 && c.container.id.starts_with(name)
+            })
+            .collect();
+    }
+    match hits.len() {
+        0 => Ok(None),
+        1 => {
+            let oc = hits[0];
+            let c = &oc.container;
+            let Some(upper) = c.writable_dir.as_ref().filter(|d| oc.fs.exists(d)) else {
+                if c.state.as_deref() == Some("created") {
+                    return Ok(Some(Vec::new()));
+                }
+                bail!(
+                    "container {name} ({}): its writable layer is missing{}",
+                    c.store,
+                    c.writable_dir
+                        .as_ref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
+                );
+            };
+            // The store lists the image's layers lowest first.
+            let lowers: Vec<_> = c.parent_dirs.iter().rev().cloned().collect();
+            let mut list = changes(oc.fs, upper, &lowers)?;
+            if c.store == "podman" {
+                // `podman diff` leaves out what the runtime itself puts in
+                // every container (libpod `diff.go`, `initInodes`).
+                const RUNTIME_PATHS: &[&str] = &[
+                    "/dev",
+                    "/etc/hostname",
+                    "/etc/hosts",
+                    "/etc/resolv.conf",
+                    "/proc",
+                    "/run",
+                    "/run/notify",
+                    "/run/.containerenv",
+                    "/run/secrets",
+                    "/sys",
+                    "/etc/mtab",
+                ];
+                list.retain(|ch| !RUNTIME_PATHS.contains(&ch.path.as_str()));
+            }
+            Ok(Some(list))
+        }
+        _ => bail!(
+            "container {name}: ambiguous, it matches {}; choose with --store",
+            hits.iter()
+                .map(|h| format!("{} in {}", h.container.id, h.container.store))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 pub fn export(g: &Global, a: &ExportContainerArgs) -> Result<Outcome> {

@@ -6,11 +6,12 @@
 //! `docker-archive:` and `oci-archive:` transports, read it.
 
 use crate::digest::{HashingWriter, hex_part, sha256_hex};
+use crate::evidence::fs::{EvPath, FileSystem};
 use crate::store::reference::Reference;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use tar::{Builder, EntryType, Header};
 
@@ -34,6 +35,7 @@ pub struct ArchivePlan {
 }
 
 impl ArchivePlan {
+    /// A plan with a new OCI manifest naming the uncompressed layer tars.
     pub fn new(config: &[u8], tags: &[String], layers: &[ArchiveLayer]) -> Self {
         let config_hex = sha256_hex(config);
         let oci_manifest = serde_json::to_vec(&json!({
@@ -51,15 +53,41 @@ impl ArchivePlan {
             })).collect::<Vec<_>>(),
         }))
         .unwrap_or_default();
-        let manifest_digest = format!("sha256:{}", sha256_hex(&oci_manifest));
-        let refs: Vec<Reference> = tags.iter().filter_map(|t| Reference::parse(t)).collect();
+        let blobs: Vec<String> = layers.iter().map(|l| l.sha256.clone()).collect();
+        let top = layers.last().map(|l| l.sha256.clone());
+        Self::with_manifest(config, oci_manifest, OCI_MANIFEST, tags, &blobs, top)
+    }
+
+    /// A plan that keeps an image's own manifest (`manifest`, of
+    /// `media_type`) byte for byte, so its digest still verifies; `blobs`
+    /// are the hex digests of the layer blobs it names (compressed or
+    /// not: `docker load` decompresses), `top_diff_id` the hex diff_id of
+    /// the top layer (what the legacy `repositories` file points at).
+    pub fn with_manifest(
+        config: &[u8],
+        manifest: Vec<u8>,
+        media_type: &str,
+        tags: &[String],
+        blobs: &[String],
+        top_diff_id: Option<String>,
+    ) -> Self {
+        let config_hex = sha256_hex(config);
+        let manifest_digest = format!("sha256:{}", sha256_hex(&manifest));
+        // Only name:tag references can be tags of a loaded image.
+        let refs: Vec<Reference> = tags
+            .iter()
+            .filter_map(|t| Reference::parse(t))
+            .filter(|r| r.tag.is_some() && r.digest.is_none())
+            // CRI names an image by its id too (`sha256:<hex>`): not a tag.
+            .filter(|r| r.familiar_name() != "sha256")
+            .collect();
         let mut descriptors: Vec<serde_json::Value> = refs
             .iter()
             .map(|r| {
                 json!({
-                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "mediaType": media_type,
                     "digest": manifest_digest,
-                    "size": oci_manifest.len(),
+                    "size": manifest.len(),
                     "annotations": {
                         "io.containerd.image.name": format!("{}:{}", r.name, r.tag.clone().unwrap_or_default()),
                         "org.opencontainers.image.ref.name": r.tag.clone().unwrap_or_default(),
@@ -69,9 +97,9 @@ impl ArchivePlan {
             .collect();
         if descriptors.is_empty() {
             descriptors.push(json!({
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "mediaType": media_type,
                 "digest": manifest_digest,
-                "size": oci_manifest.len(),
+                "size": manifest.len(),
             }));
         }
         let index = serde_json::to_vec(&json!({
@@ -84,11 +112,11 @@ impl ArchivePlan {
         let mut manifest_json = serde_json::to_vec(&json!([{
             "Config": format!("blobs/sha256/{config_hex}"),
             "RepoTags": familiar,
-            "Layers": layers.iter().map(|l| format!("blobs/sha256/{}", l.sha256)).collect::<Vec<_>>(),
+            "Layers": blobs.iter().map(|b| format!("blobs/sha256/{b}")).collect::<Vec<_>>(),
         }]))
         .unwrap_or_default();
         manifest_json.push(b'\n');
-        let repositories = layers.last().filter(|_| !refs.is_empty()).map(|top| {
+        let repositories = top_diff_id.filter(|_| !refs.is_empty()).map(|top| {
             let mut repos: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
             for r in &refs {
                 repos
@@ -96,7 +124,7 @@ impl ArchivePlan {
                     .or_default()
                     .insert(
                         r.tag.clone().unwrap_or_default(),
-                        hex_part(&top.sha256).to_string(),
+                        hex_part(&top).to_string(),
                     );
             }
             let mut v = serde_json::to_vec(&repos).unwrap_or_default();
@@ -105,7 +133,7 @@ impl ArchivePlan {
         });
         ArchivePlan {
             config: config.to_vec(),
-            oci_manifest,
+            oci_manifest: manifest,
             index,
             manifest_json,
             repositories,
@@ -113,45 +141,78 @@ impl ArchivePlan {
     }
 }
 
-/// Writes the archive to `path`; returns its hex sha256 and length.
-/// Layer tars are copied from their files (each blob once).
+/// Where a blob's bytes come from when the archive is written.
+pub enum BlobSource<'a> {
+    /// A file we wrote (a layer tar).
+    File(PathBuf),
+    /// A blob in the evidence, copied verbatim.
+    Evidence(&'a dyn FileSystem, EvPath),
+}
+
+/// One blob of the archive.
+pub struct Blob<'a> {
+    /// Hex sha256 (its name).
+    pub hex: String,
+    pub size: u64,
+    pub source: BlobSource<'a>,
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// Writes the archive to `path` from layer tars on disk; returns its hex
+/// sha256 and length.
 pub fn write_archive(
     path: &Path,
     plan: &ArchivePlan,
     layers: &[ArchiveLayer],
 ) -> io::Result<(String, u64)> {
+    let blobs: Vec<Blob<'_>> = layers
+        .iter()
+        .map(|l| Blob {
+            hex: l.sha256.clone(),
+            size: l.size,
+            source: BlobSource::File(l.file.clone()),
+        })
+        .collect();
+    write_archive_blobs(path, plan, &blobs)
+}
+
+/// Writes the archive to `path` (each blob once, names sorted as Docker's
+/// directory walk would); returns its hex sha256 and length.
+pub fn write_archive_blobs(
+    path: &Path,
+    plan: &ArchivePlan,
+    blobs: &[Blob<'_>],
+) -> io::Result<(String, u64)> {
     let out = HashingWriter::new(BufWriter::with_capacity(1 << 20, File::create(path)?));
     let mut b = Builder::new(out);
-    // Sorted like the directory walk Docker archives (blobs/, then files).
-    enum Blob<'a> {
+    enum Data<'a> {
         Bytes(&'a [u8]),
-        File(&'a ArchiveLayer),
+        Blob(&'a Blob<'a>),
     }
-    let mut blobs: BTreeMap<String, Blob> = BTreeMap::new();
-    blobs.insert(sha256_hex(&plan.config), Blob::Bytes(&plan.config));
-    blobs.insert(
+    let mut entries: BTreeMap<String, Data> = BTreeMap::new();
+    entries.insert(sha256_hex(&plan.config), Data::Bytes(&plan.config));
+    entries.insert(
         sha256_hex(&plan.oci_manifest),
-        Blob::Bytes(&plan.oci_manifest),
+        Data::Bytes(&plan.oci_manifest),
     );
-    for l in layers {
-        blobs.entry(l.sha256.clone()).or_insert(Blob::File(l));
+    for blob in blobs {
+        entries.entry(blob.hex.clone()).or_insert(Data::Blob(blob));
     }
     dir(&mut b, "blobs/")?;
     dir(&mut b, "blobs/sha256/")?;
-    for (hex, blob) in &blobs {
+    for (hex, data) in &entries {
         let name = format!("blobs/sha256/{hex}");
-        match blob {
-            Blob::Bytes(bytes) => file(&mut b, &name, bytes.len() as u64, *bytes)?,
-            Blob::File(l) => {
-                let f = File::open(&l.file)?;
-                let len = f.metadata()?.len();
-                if len != l.size {
-                    return Err(io::Error::other(format!(
-                        "{} changed while the archive was written",
-                        l.file.display()
-                    )));
-                }
-                file(&mut b, &name, len, f)?;
+        match data {
+            Data::Bytes(bytes) => file(&mut b, &name, bytes.len() as u64, *bytes)?,
+            Data::Blob(blob) => {
+                let reader: Box<dyn io::Read> = match &blob.source {
+                    BlobSource::File(p) => Box::new(File::open(p)?),
+                    BlobSource::Evidence(fs, p) => Box::new(fs.open(p).map_err(io::Error::other)?),
+                };
+                // Exactly the announced length, whatever the source does.
+                let data = reader.take(blob.size).chain(io::repeat(0)).take(blob.size);
+                file(&mut b, &name, blob.size, data)?;
             }
         }
     }

@@ -6,6 +6,7 @@ pub mod archive;
 pub mod container;
 pub mod dockerfile;
 pub mod logs;
+pub mod oci;
 mod progress;
 mod stream;
 pub mod timeline;
@@ -252,7 +253,7 @@ pub fn layer_report(loc: &LayerLocation, p: Produced) -> LayerReport {
 }
 
 /// The original config with `rootfs.diff_ids` replaced, key order kept.
-fn derive_config(original: &[u8], diff_ids: &[String]) -> Vec<u8> {
+pub(crate) fn derive_config(original: &[u8], diff_ids: &[String]) -> Vec<u8> {
     let mut v: serde_json::Value = serde_json::from_slice(original).unwrap_or_default();
     if let Some(rootfs) = v.get_mut("rootfs").and_then(|r| r.as_object_mut()) {
         rootfs.insert("diff_ids".into(), serde_json::json!(diff_ids));
@@ -270,6 +271,6 @@ pub(crate) fn write_file(
     Ok((sha256_hex(bytes), name.to_string()))
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

@@ -32,6 +32,8 @@ pub struct Change {
     pub path: String,
     /// `A`, `C` or `D`.
     pub kind: char,
+    /// The path is (or, for `D`, was) a directory.
+    pub is_dir: bool,
 }
 
 impl std::fmt::Display for Change {
@@ -144,8 +146,8 @@ fn walk(
         let meta = fs.metadata(&upper.join_path(&child))?;
         let below = view.lookup(&child).map(|(_, m)| m);
         if meta.is_overlay_whiteout() {
-            if below.is_some() {
-                out.push(change('D', &child));
+            if let Some(old) = &below {
+                out.push(change('D', &child, old.is_dir()));
                 changed = true;
             }
             continue;
@@ -153,7 +155,7 @@ fn walk(
         present.insert(e.name.clone());
         match below {
             None => {
-                out.push(change('A', &child));
+                out.push(change('A', &child, meta.is_dir()));
                 changed = true;
                 if meta.is_dir() {
                     walk(fs, upper, view, &child, out)?;
@@ -164,7 +166,7 @@ fn walk(
                     || capability(fs, &upper.join_path(&child)) != old_capability(view, &child);
                 let inner = meta.is_dir() && walk(fs, upper, view, &child, out)?;
                 if differs || inner {
-                    out.push(change('C', &child));
+                    out.push(change('C', &child, meta.is_dir()));
                     changed = true;
                 }
             }
@@ -176,7 +178,8 @@ fn walk(
             if !present.contains(&name)
                 && let Some(child) = rel.child(&name)
             {
-                out.push(change('D', &child));
+                let was_dir = view.lookup(&child).is_some_and(|(_, m)| m.is_dir());
+                out.push(change('D', &child, was_dir));
                 changed = true;
             }
         }
@@ -184,10 +187,11 @@ fn walk(
     Ok(changed)
 }
 
-fn change(kind: char, rel: &EvPath) -> Change {
+fn change(kind: char, rel: &EvPath, is_dir: bool) -> Change {
     Change {
         kind,
         path: rel.display(),
+        is_dir,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Image stores found on evidence filesystems, over a shared [`model`].
 
+pub mod catalog;
 pub mod containerd;
 pub mod docker;
 pub mod model;
