@@ -115,11 +115,11 @@ pub(super) fn find(ctx: &Opened, name: &str) -> Result<(DataRoot, Container)> {
 
 pub fn diff(g: &Global, a: &DiffArgs) -> Result<Outcome> {
     let ctx = open(g, &a.evidence)?;
-    if g.store.as_deref().is_some_and(|s| s != "docker") || find(&ctx, &a.container).is_err() {
-        if let Some(list) = other_diff(&ctx, g, &a.container)? {
-            print_changes(&list, a.json)?;
-            return Ok(Outcome::Verified);
-        }
+    if (g.store.as_deref().is_some_and(|s| s != "docker") || find(&ctx, &a.container).is_err())
+        && let Some(list) = other_diff(&ctx, g, &a.container)?
+    {
+        print_changes(&list, a.json)?;
+        return Ok(Outcome::Verified);
     }
     let (root, c) = find(&ctx, &a.container)?;
     let layers = root.container_layers(&c)?;
