@@ -302,3 +302,85 @@ fn bad_store_files_are_clear_errors() {
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     assert!(r.stderr.contains("images.json"), "{}", r.stderr);
 }
+
+#[test]
+fn export_container_and_timeline_cover_containerd_and_podman() {
+    let Some(podman) = host("podman-basic") else {
+        return;
+    };
+    let Some(ctrd) = host("ctrd-basic") else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let r = run([
+        Path::new("export-container"),
+        Path::new("builder-run"),
+        &podman,
+        out.path(),
+        Path::new("-q"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let dir = PathBuf::from(r.stdout.trim());
+    let logs = std::fs::read_to_string(dir.join("logs.txt")).unwrap();
+    assert!(logs.contains(" stdout "), "{logs}");
+    let rep: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    assert!(rep["committed_image_id"].is_string());
+    let names: Vec<String> =
+        tar::Archive::new(std::fs::File::open(dir.join("changes.tar")).unwrap())
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+    assert!(
+        names.contains(&"tmp/rev.sh".to_string())
+            && names.contains(&"etc/app/.wh.app.env".to_string()),
+        "{names:?}"
+    );
+    for line in std::fs::read_to_string(dir.join("SHA256SUMS"))
+        .unwrap()
+        .lines()
+    {
+        let (sha, name) = line.split_once("  ").unwrap();
+        assert_eq!(sha256_file(&dir.join(name)), sha, "{name}");
+    }
+    let r = run([
+        Path::new("export-container"),
+        Path::new("web-0"),
+        &ctrd,
+        out.path(),
+        Path::new("-q"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        PathBuf::from(r.stdout.trim())
+            .join("committed.tar")
+            .exists()
+    );
+
+    let r = run([Path::new("timeline"), &ctrd, Path::new("-q")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("/tmp/miner.sh"))
+        .expect("miner.sh listed");
+    assert!(line.contains("containerd/k8s.io container web-0"), "{line}");
+    let r = run([
+        Path::new("timeline"),
+        &podman,
+        Path::new("--container"),
+        Path::new("builder-run"),
+        Path::new("-q"),
+    ]);
+    assert!(
+        r.stdout.lines().any(|l| l.contains("/tmp/rev.sh")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.lines().all(|l| l.contains("builder-run")),
+        "{}",
+        r.stdout
+    );
+}

@@ -5,6 +5,7 @@ use super::args::{DiffArgs, ExportContainerArgs, Global, ListArgs};
 use super::commands::{Opened, open};
 use anyhow::{Result, bail};
 use docker_forensics::export::container::{container_dir, export_container};
+use docker_forensics::export::other_container::{export_other_container, other_container_dir};
 use docker_forensics::layer::diff::changes;
 use docker_forensics::store::StoreError;
 use docker_forensics::store::docker::DataRoot;
@@ -231,6 +232,42 @@ fn other_diff(
 
 pub fn export(g: &Global, a: &ExportContainerArgs) -> Result<Outcome> {
     let ctx = open(g, &a.evidence)?;
+    if (g.store.as_deref().is_some_and(|s| s != "docker") || find(&ctx, &a.container).is_err())
+        && let Some(changes) = other_diff(&ctx, g, &a.container)?
+    {
+        let all = ctx.catalog.other_containers();
+        let oc = all
+            .iter()
+            .find(|c| {
+                c.matches(&a.container)
+                    || (a.container.len() >= 4 && c.container.id.starts_with(&a.container))
+            })
+            .ok_or_else(|| anyhow::anyhow!("container {}: no such container", a.container))?;
+        std::fs::create_dir_all(&a.output_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: cannot create output directory: {e}",
+                a.output_dir.display()
+            )
+        })?;
+        let opts = docker_forensics::export::ExportOptions {
+            force: a.force,
+            evidence: ctx.evidence.source.clone(),
+            acquisition: ctx.evidence.acquisition.clone(),
+            ..Default::default()
+        };
+        let report = export_other_container(&ctx.catalog, oc, &changes, &a.output_dir, &opts)?;
+        println!("{}", other_container_dir(&a.output_dir, oc).display());
+        if !g.quiet {
+            for f in &report.findings {
+                eprintln!("  {f}");
+            }
+        }
+        return Ok(if report.verified {
+            Outcome::Verified
+        } else {
+            Outcome::Findings
+        });
+    }
     let (root, c) = find(&ctx, &a.container)?;
     std::fs::create_dir_all(&a.output_dir).map_err(|e| {
         anyhow::anyhow!(

@@ -16,7 +16,7 @@ pub fn run(g: &Global, a: &TimelineArgs) -> Result<Outcome> {
         TimelineFormat::Bodyfile => Format::Bodyfile,
         TimelineFormat::Csv => Format::Csv,
     };
-    let s = match write_timeline(&ctx.roots, &filter, format, std::io::stdout().lock()) {
+    let s = match write_timeline(&ctx.catalog, &filter, format, std::io::stdout().lock()) {
         Ok(s) => s,
         // The reader (`| head`) has seen enough.
         Err(TimelineError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {

@@ -7,6 +7,7 @@ pub mod container;
 pub mod dockerfile;
 pub mod logs;
 pub mod oci;
+pub mod other_container;
 mod progress;
 mod stream;
 pub mod timeline;

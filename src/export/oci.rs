@@ -219,7 +219,7 @@ fn write_content(
 }
 
 /// Writes one layer; says whether it came from a blob that verified.
-fn write_layer(
+pub(crate) fn write_layer(
     fs_: &dyn FileSystem,
     content: &ImageContent,
     l: &LayerSource,

@@ -16,6 +16,7 @@ use super::logs::summarise;
 use crate::digest::hex_part;
 use crate::evidence::fs::{EvPath, FileKind, Metadata, Timestamp};
 use crate::store::StoreError;
+use crate::store::catalog::{Catalog, Found};
 use crate::store::docker::DataRoot;
 use crate::store::model::Container;
 use sort::ExternalSort;
@@ -67,7 +68,7 @@ struct Row<'a> {
 
 /// Writes the timeline of `roots` to `out`.
 pub fn write_timeline(
-    roots: &[DataRoot],
+    catalog: &Catalog,
     filter: &Filter,
     format: Format,
     out: impl Write,
@@ -77,9 +78,10 @@ pub fn write_timeline(
         Format::Csv => Sink::Csv(ExternalSort::new()?, io::BufWriter::new(out)),
     };
     let mut summary = Summary::default();
-    for root in roots {
+    for root in &catalog.docker {
         timeline_of_root(root, filter, &mut sink, &mut summary)?;
     }
+    timeline_of_others(catalog, filter, &mut sink, &mut summary)?;
     sink.finish()?;
     Ok(summary)
 }
@@ -156,6 +158,92 @@ fn timeline_of_root(
                     sink,
                     summary,
                 )?;
+            }
+            summary.containers += 1;
+        }
+    }
+    Ok(())
+}
+
+/// containerd and containers/storage: unpacked layers of every image,
+/// writable layers of every container, and their dated events.
+fn timeline_of_others(
+    catalog: &Catalog,
+    filter: &Filter,
+    sink: &mut Sink<impl Write>,
+    summary: &mut Summary,
+) -> Result<(), TimelineError> {
+    let mut seen_dirs = std::collections::HashSet::new();
+    if filter.container.is_none() {
+        for row in catalog
+            .images()?
+            .into_iter()
+            .filter(|r| r.store != "docker")
+        {
+            let Ok(Found::Other {
+                fs, content, store, ..
+            }) = catalog.resolve(&row.id, Some(&row.store))
+            else {
+                continue;
+            };
+            if let Some(want) = &filter.image
+                && !(content.names.iter().any(|n| n == want)
+                    || hex_part(&content.id).starts_with(hex_part(want)))
+            {
+                continue;
+            }
+            let name = content
+                .names
+                .iter()
+                .find(|n| !n.starts_with("sha256:"))
+                .cloned()
+                .unwrap_or_else(|| hex_part(&content.id)[..12].to_string());
+            let label = format!("{store} image {name}");
+            event(
+                sink,
+                summary,
+                &label,
+                content.config.created.as_deref(),
+                format!("image {} created", content.id),
+            )?;
+            for l in &content.layers {
+                let Some(u) = &l.unpacked else { continue };
+                if !seen_dirs.insert((store.clone(), u.dir.clone())) {
+                    continue;
+                }
+                let label = format!(
+                    "{store} image {name} layer {} {}",
+                    l.index,
+                    &hex_part(&l.diff_id)[..12]
+                );
+                walk_fs(fs, &u.dir, &label, sink, summary)?;
+                summary.layers += 1;
+            }
+        }
+    }
+    if filter.image.is_none() {
+        for oc in catalog.other_containers() {
+            let c = &oc.container;
+            let name = c.name.clone().unwrap_or_else(|| c.id.clone());
+            if let Some(want) = &filter.container
+                && !(oc.matches(want) || (want.len() >= 4 && c.id.starts_with(want.as_str())))
+            {
+                continue;
+            }
+            let label = format!("{} container {name}", c.store);
+            event(
+                sink,
+                summary,
+                &label,
+                c.created.as_deref(),
+                format!(
+                    "container {} created from {}",
+                    c.id,
+                    c.image.clone().unwrap_or_default()
+                ),
+            )?;
+            if let Some(dir) = c.writable_dir.as_ref().filter(|d| oc.fs.exists(d)) {
+                walk_fs(oc.fs, dir, &label, sink, summary)?;
             }
             summary.containers += 1;
         }
@@ -325,7 +413,16 @@ fn walk(
     sink: &mut Sink<impl Write>,
     summary: &mut Summary,
 ) -> io::Result<()> {
-    let fs = root.fs();
+    walk_fs(root.fs(), dir, label, sink, summary)
+}
+
+fn walk_fs(
+    fs: &dyn crate::evidence::fs::FileSystem,
+    dir: &EvPath,
+    label: &str,
+    sink: &mut Sink<impl Write>,
+    summary: &mut Summary,
+) -> io::Result<()> {
     let mut stack = vec![EvPath::root()];
     while let Some(rel) = stack.pop() {
         let Ok(mut entries) = fs.read_dir(&dir.join_path(&rel)) else {
