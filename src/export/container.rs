@@ -12,7 +12,7 @@
 
 use super::archive::{ArchiveLayer, ArchivePlan, write_archive};
 use super::logs::{LogSummary, render};
-use super::{ExportError, out_err};
+use super::{ExportError, out_err, write_file};
 use crate::digest::{HashingWriter, sha256_hex};
 use crate::evidence::fs::EvPath;
 use crate::layer::diff::{Change, changes};
@@ -64,20 +64,7 @@ pub fn export_container(
     evidence: &str,
 ) -> Result<ContainerReport, ExportError> {
     let dir = container_dir(out, c);
-    if dir.symlink_metadata().is_ok() {
-        if !force {
-            return Err(ExportError::Exists {
-                path: dir.display().to_string(),
-            });
-        }
-        fs::remove_dir_all(&dir).map_err(out_err(&dir))?;
-    }
-    fs::create_dir_all(&dir).map_err(out_err(&dir))?;
-    let result = write_container(root, c, &dir, evidence);
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&dir);
-    }
-    result
+    super::output::in_fresh_dir(&dir, force, |dir| write_container(root, c, dir, evidence))
 }
 
 fn write_container(
@@ -313,11 +300,7 @@ fn write_container(
         findings,
         verified,
     };
-    let mut json = serde_json::to_vec_pretty(&report).unwrap_or_default();
-    json.push(b'\n');
-    sums.push(write_file(dir, "report.json", &json)?);
-    let text: String = sums.iter().map(|(s, n)| format!("{s}  {n}\n")).collect();
-    write_file(dir, "SHA256SUMS", text.as_bytes())?;
+    super::close_dir(dir, &report, sums)?;
     Ok(report)
 }
 
@@ -385,10 +368,4 @@ fn commit_config(
         );
     }
     Ok(serde_json::to_vec(&cfg).unwrap_or_default())
-}
-
-fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(String, String), ExportError> {
-    let path = dir.join(name);
-    fs::write(&path, bytes).map_err(out_err(&path))?;
-    Ok((sha256_hex(bytes), name.to_string()))
 }

@@ -8,6 +8,7 @@ pub mod dockerfile;
 pub mod logs;
 pub mod oci;
 pub mod other_container;
+mod output;
 mod progress;
 mod stream;
 pub mod timeline;
@@ -18,12 +19,12 @@ pub use verify::{VerifiedImage, verify_images};
 
 use crate::digest::sha256_hex;
 use crate::layer::{ProduceError, Produced, tar_split_len};
-use crate::report::{Finding, FindingKind, ImageReport, LayerReport, Method, Totals};
+use crate::report::{ImageReport, LayerReport, Method, Totals};
 use crate::store::StoreError;
 use crate::store::docker::{DataRoot, LayerLocation};
 use crate::store::model::Image;
 use archive::{ArchivePlan, write_archive};
-use std::fs;
+pub(crate) use output::{close_dir, write_file};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -88,21 +89,9 @@ pub fn export_image(
     // Locate every layer before anything is written: an image with a
     // missing piece leaves no directory behind.
     let locations = root.locate_layers(image)?;
-    if dir.symlink_metadata().is_ok() {
-        if !opts.force {
-            return Err(ExportError::Exists {
-                path: dir.display().to_string(),
-            });
-        }
-        fs::remove_dir_all(&dir).map_err(out_err(&dir))?;
-    }
-    fs::create_dir_all(&dir).map_err(out_err(&dir))?;
-    let result = write_image(root, image, &dir, locations, opts, started);
-    if result.is_err() {
-        // A half-written export must not pass for a complete one.
-        let _ = fs::remove_dir_all(&dir);
-    }
-    result
+    output::in_fresh_dir(&dir, opts.force, |dir| {
+        write_image(root, image, dir, locations, opts, started)
+    })
 }
 
 fn write_image(
@@ -140,38 +129,12 @@ fn write_image(
         layers.push(layer_report(&loc, p));
     }
 
-    let mut findings = Vec::new();
-    if !image.config_verified {
-        findings.push(Finding::new(
-            FindingKind::ConfigHashMismatch,
-            None,
-            format!(
-                "the stored config hashes to sha256:{}, not to its name {}",
-                sha256_hex(&image.config_bytes),
-                image.id
-            ),
-        ));
-    }
-    let derived = layers.iter().any(|l| !l.verified);
-    let config = if derived {
-        let new_ids: Vec<String> = layers
-            .iter()
-            .map(|l| format!("sha256:{}", l.sha256))
-            .collect();
-        let cfg = derive_config(&image.config_bytes, &new_ids);
-        findings.push(Finding::new(
-            FindingKind::DerivedConfig,
-            None,
-            format!(
-                "layer(s) {} could not be reproduced byte for byte; image.tar carries a derived config (image id sha256:{}) with their new diff_ids; image_metadata.json keeps the original",
-                layers.iter().filter(|l| !l.verified).map(|l| l.index.to_string()).collect::<Vec<_>>().join(", "),
-                sha256_hex(&cfg)
-            ),
-        ));
-        cfg
-    } else {
-        image.config_bytes.clone()
-    };
+    let (config, derived, findings) = output::settle_config(
+        &image.config_bytes,
+        &image.id,
+        image.config_verified,
+        &layers,
+    );
 
     let mut sums: Vec<(String, String)> = Vec::new();
     for l in &layers {
@@ -224,14 +187,7 @@ fn write_image(
         started,
         finished: now(),
     };
-    let mut json = serde_json::to_vec_pretty(&report).unwrap_or_default();
-    json.push(b'\n');
-    sums.push(write_file(dir, "report.json", &json)?);
-    let mut text = String::new();
-    for (sha, name) in &sums {
-        text.push_str(&format!("{sha}  {name}\n"));
-    }
-    write_file(dir, "SHA256SUMS", text.as_bytes())?;
+    close_dir(dir, &report, sums)?;
     Ok(report)
 }
 
@@ -251,25 +207,6 @@ pub fn layer_report(loc: &LayerLocation, p: Produced) -> LayerReport {
         files_checked: p.written.files_checked,
         findings,
     }
-}
-
-/// The original config with `rootfs.diff_ids` replaced, key order kept.
-pub(crate) fn derive_config(original: &[u8], diff_ids: &[String]) -> Vec<u8> {
-    let mut v: serde_json::Value = serde_json::from_slice(original).unwrap_or_default();
-    if let Some(rootfs) = v.get_mut("rootfs").and_then(|r| r.as_object_mut()) {
-        rootfs.insert("diff_ids".into(), serde_json::json!(diff_ids));
-    }
-    serde_json::to_vec(&v).unwrap_or_default()
-}
-
-pub(crate) fn write_file(
-    dir: &Path,
-    name: &str,
-    bytes: &[u8],
-) -> Result<(String, String), ExportError> {
-    let path = dir.join(name);
-    fs::write(&path, bytes).map_err(out_err(&path))?;
-    Ok((sha256_hex(bytes), name.to_string()))
 }
 
 pub(crate) fn now() -> String {

@@ -14,7 +14,7 @@
 use super::archive::{
     ArchiveLayer, ArchivePlan, Blob, BlobSource, write_archive, write_archive_blobs,
 };
-use super::{ExportError, ExportOptions, derive_config, dockerfile, out_err, write_file};
+use super::{ExportError, ExportOptions, dockerfile, out_err, write_file};
 use crate::digest::{hex_part, sha256_hex};
 use crate::evidence::fs::FileSystem;
 use crate::layer::{LayerInput, Produced, Written, hashed, produce};
@@ -39,20 +39,9 @@ pub fn export_content(
     let started = super::now();
     let short = &hex_part(&content.id)[..12.min(hex_part(&content.id).len())];
     let dir = out.join(format!("image_{short}"));
-    if dir.symlink_metadata().is_ok() {
-        if !opts.force {
-            return Err(ExportError::Exists {
-                path: dir.display().to_string(),
-            });
-        }
-        fs::remove_dir_all(&dir).map_err(out_err(&dir))?;
-    }
-    fs::create_dir_all(&dir).map_err(out_err(&dir))?;
-    let r = write_content(fs_, store, data_root, content, &dir, opts, started);
-    if r.is_err() {
-        let _ = fs::remove_dir_all(&dir);
-    }
-    r
+    super::output::in_fresh_dir(&dir, opts.force, |dir| {
+        write_content(fs_, store, data_root, content, dir, opts, started)
+    })
 }
 
 fn write_content(
@@ -82,33 +71,13 @@ fn write_content(
         .iter()
         .map(|p| Finding::new(FindingKind::BlobMismatch, None, p.clone()))
         .collect();
-    if !content.config_verified {
-        findings.push(Finding::new(
-            FindingKind::ConfigHashMismatch,
-            None,
-            format!(
-                "the stored config hashes to sha256:{}, not to its id {}",
-                sha256_hex(&content.config_bytes),
-                content.id
-            ),
-        ));
-    }
-    let derived = layers.iter().any(|l| !l.verified);
-    let config = if derived {
-        let ids: Vec<String> = layers
-            .iter()
-            .map(|l| format!("sha256:{}", l.sha256))
-            .collect();
-        let cfg = derive_config(&content.config_bytes, &ids);
-        findings.push(Finding::new(
-            FindingKind::DerivedConfig,
-            None,
-            format!("a layer could not be reproduced byte for byte; image.tar carries a derived config (image id sha256:{}); image_metadata.json keeps the original", sha256_hex(&cfg)),
-        ));
-        cfg
-    } else {
-        content.config_bytes.clone()
-    };
+    let (config, derived, config_findings) = super::output::settle_config(
+        &content.config_bytes,
+        &content.id,
+        content.config_verified,
+        &layers,
+    );
+    findings.extend(config_findings);
 
     let tar_path = dir.join("image.tar");
     let (plan, tar_sha, tar_len) = match (&content.manifest_bytes, all_blobs_ok && !derived) {
@@ -210,11 +179,7 @@ fn write_content(
         started,
         finished: super::now(),
     };
-    let mut json = serde_json::to_vec_pretty(&report).unwrap_or_default();
-    json.push(b'\n');
-    sums.push(write_file(dir, "report.json", &json)?);
-    let text: String = sums.iter().map(|(s, n)| format!("{s}  {n}\n")).collect();
-    write_file(dir, "SHA256SUMS", text.as_bytes())?;
+    super::close_dir(dir, &report, sums)?;
     Ok(report)
 }
 

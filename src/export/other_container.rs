@@ -36,20 +36,9 @@ pub fn export_other_container(
     opts: &ExportOptions,
 ) -> Result<ContainerReport, ExportError> {
     let dir = other_container_dir(out, oc);
-    if dir.symlink_metadata().is_ok() {
-        if !opts.force {
-            return Err(ExportError::Exists {
-                path: dir.display().to_string(),
-            });
-        }
-        fs::remove_dir_all(&dir).map_err(out_err(&dir))?;
-    }
-    fs::create_dir_all(&dir).map_err(out_err(&dir))?;
-    let r = write(catalog, oc, changes, &dir, opts);
-    if r.is_err() {
-        let _ = fs::remove_dir_all(&dir);
-    }
-    r
+    super::output::in_fresh_dir(&dir, opts.force, |dir| {
+        write(catalog, oc, changes, dir, opts)
+    })
 }
 
 fn write(
@@ -226,11 +215,7 @@ fn write(
         findings,
         verified,
     };
-    let mut json = serde_json::to_vec_pretty(&report).unwrap_or_default();
-    json.push(b'\n');
-    sums.push(write_file(dir, "report.json", &json)?);
-    let text: String = sums.iter().map(|(s, n)| format!("{s}  {n}\n")).collect();
-    write_file(dir, "SHA256SUMS", text.as_bytes())?;
+    super::close_dir(dir, &report, sums)?;
     Ok(report)
 }
 

@@ -1,0 +1,107 @@
+//! What every export does alike: claim its output directory (refusing an
+//! existing one unless forced, and removing a half-written one), settle
+//! which config goes into the archive, and close with `report.json` and
+//! `SHA256SUMS`.
+
+use super::{ExportError, out_err};
+use crate::digest::sha256_hex;
+use crate::report::{Finding, FindingKind, LayerReport};
+use serde::Serialize;
+use std::fs;
+use std::path::Path;
+
+/// Creates `dir` (replacing it only with `force`) and runs `write` in it;
+/// if `write` fails, the directory is removed, so that a half-written
+/// export never passes for a complete one.
+pub fn in_fresh_dir<T>(
+    dir: &Path,
+    force: bool,
+    write: impl FnOnce(&Path) -> Result<T, ExportError>,
+) -> Result<T, ExportError> {
+    if dir.symlink_metadata().is_ok() {
+        if !force {
+            return Err(ExportError::Exists {
+                path: dir.display().to_string(),
+            });
+        }
+        fs::remove_dir_all(dir).map_err(out_err(dir))?;
+    }
+    fs::create_dir_all(dir).map_err(out_err(dir))?;
+    let r = write(dir);
+    if r.is_err() {
+        let _ = fs::remove_dir_all(dir);
+    }
+    r
+}
+
+/// The config for the archive: the original bytes when every layer
+/// reproduced its diff_id, otherwise a derived one with the layers' new
+/// hashes. Returns it, whether it was derived, and the findings saying so
+/// (and whether the original config hashes to its id).
+pub fn settle_config(
+    original: &[u8],
+    id: &str,
+    config_verified: bool,
+    layers: &[LayerReport],
+) -> (Vec<u8>, bool, Vec<Finding>) {
+    let mut findings = Vec::new();
+    if !config_verified {
+        findings.push(Finding::new(
+            FindingKind::ConfigHashMismatch,
+            None,
+            format!(
+                "the stored config hashes to sha256:{}, not to its name {id}",
+                sha256_hex(original)
+            ),
+        ));
+    }
+    if layers.iter().all(|l| l.verified) {
+        return (original.to_vec(), false, findings);
+    }
+    let ids: Vec<String> = layers
+        .iter()
+        .map(|l| format!("sha256:{}", l.sha256))
+        .collect();
+    let cfg = derive_config(original, &ids);
+    findings.push(Finding::new(
+        FindingKind::DerivedConfig,
+        None,
+        format!(
+            "layer(s) {} could not be reproduced byte for byte; image.tar carries a derived config (image id sha256:{}) with their new diff_ids; image_metadata.json keeps the original",
+            layers.iter().filter(|l| !l.verified).map(|l| l.index.to_string()).collect::<Vec<_>>().join(", "),
+            sha256_hex(&cfg)
+        ),
+    ));
+    (cfg, true, findings)
+}
+
+/// The original config with `rootfs.diff_ids` replaced, key order kept.
+pub fn derive_config(original: &[u8], diff_ids: &[String]) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(original).unwrap_or_default();
+    if let Some(rootfs) = v.get_mut("rootfs").and_then(|r| r.as_object_mut()) {
+        rootfs.insert("diff_ids".into(), serde_json::json!(diff_ids));
+    }
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+/// Writes a small file and returns its line for `SHA256SUMS`.
+pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(String, String), ExportError> {
+    let path = dir.join(name);
+    fs::write(&path, bytes).map_err(out_err(&path))?;
+    Ok((sha256_hex(bytes), name.to_string()))
+}
+
+/// Writes `report.json` and then `SHA256SUMS` (every file written before,
+/// `sha256sum -c` format).
+pub fn close_dir(
+    dir: &Path,
+    report: &impl Serialize,
+    mut sums: Vec<(String, String)>,
+) -> Result<(), ExportError> {
+    let mut json = serde_json::to_vec_pretty(report).unwrap_or_default();
+    json.push(b'\n');
+    sums.push(write_file(dir, "report.json", &json)?);
+    let text: String = sums.iter().map(|(s, n)| format!("{s}  {n}\n")).collect();
+    write_file(dir, "SHA256SUMS", text.as_bytes())?;
+    Ok(())
+}
