@@ -10,10 +10,12 @@
 //! then by name (`.001` starts a split raw image); anything else is raw.
 
 pub mod ewf;
+pub mod mem;
 pub mod raw;
 pub mod slice;
 
 pub use ewf::{Acquisition, EwfImage};
+pub use mem::MemImage;
 pub use raw::RawImage;
 pub use slice::{Concat, Slice};
 

@@ -144,10 +144,15 @@ pub fn read_metadata(pv: &dyn ReadAt, what: &str) -> Result<(String, String), Vo
             ),
         ));
     }
+    let text_at = mda_off.checked_add(rel).ok_or_else(|| {
+        corrupt(
+            what,
+            format!("LVM2 metadata area at offset {mda_off}: metadata location {rel} out of range"),
+        )
+    })?;
     let mut text = vec![0u8; len as usize];
     let first = (mda_size - rel).min(len) as usize;
-    pv.read_exact_at(&mut text[..first], mda_off + rel)
-        .map_err(io)?;
+    pv.read_exact_at(&mut text[..first], text_at).map_err(io)?;
     if first < text.len() {
         // wrapped around the circular buffer, continuing after the header
         pv.read_exact_at(&mut text[first..], mda_off + 512)
@@ -171,9 +176,8 @@ pub fn logical_volumes(pv: &Arc<dyn ReadAt>, parent: &str) -> Result<Vec<LvOutco
     let extent = vg
         .int("extent_size")
         .filter(|e| *e > 0)
-        .ok_or_else(|| corrupt(parent, format!("VG {vg_name}: no extent_size")))?
-        as u64
-        * 512;
+        .and_then(sectors_to_bytes)
+        .ok_or_else(|| corrupt(parent, format!("VG {vg_name}: no usable extent_size")))?;
     let pvs = vg
         .get("physical_volumes")
         .map(Value::items)
@@ -187,7 +191,13 @@ pub fn logical_volumes(pv: &Arc<dyn ReadAt>, parent: &str) -> Result<Vec<LvOutco
                 format!("VG {vg_name}: this PV ({uuid}) is not among its physical volumes"),
             )
         })?;
-    let pe_start = pv_sec.int("pe_start").unwrap_or(0).max(0) as u64 * 512;
+    let pe_start =
+        sectors_to_bytes(pv_sec.int("pe_start").unwrap_or(0).max(0)).ok_or_else(|| {
+            corrupt(
+                parent,
+                format!("VG {vg_name}: pe_start of {pv_name} is out of range"),
+            )
+        })?;
     let mut out = Vec::new();
     for (lv_name, lv) in vg
         .get("logical_volumes")
@@ -251,7 +261,7 @@ fn map_lv(
         if start != next {
             return Err(format!("segments leave a gap or overlap at extent {start}"));
         }
-        next = start + count;
+        next = start.checked_add(count).ok_or("extent numbers overflow")?;
         let dev_offset = pe
             .checked_mul(extent)
             .and_then(|o| o.checked_add(pe_start))
@@ -262,7 +272,7 @@ fn map_lv(
         if dev_offset.checked_add(len).is_none_or(|e| e > pv.size()) {
             return Err(format!(
                 "extents {pe}..{} lie past the end of the physical volume ({} bytes)",
-                pe + count,
+                pe.saturating_add(count),
                 pv.size()
             ));
         }
@@ -280,6 +290,12 @@ fn map_lv(
         partition: None,
         dev: Arc::new(Concat::new(pieces, label.to_string())),
     })
+}
+
+/// A count of 512-byte sectors (as LVM metadata gives sizes) in bytes,
+/// `None` when negative or too large.
+fn sectors_to_bytes(sectors: i64) -> Option<u64> {
+    u64::try_from(sectors).ok()?.checked_mul(512)
 }
 
 /// Parses LVM's configuration text into a top-level [`Value::Section`].
@@ -416,6 +432,74 @@ fn parse_value(t: &[Tok], pos: &mut usize) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evidence::image::MemImage;
+
+    const UUID: &str = "abcdefghijklmnopqrstuvwxyz012345";
+
+    /// A PV: label in sector 1, metadata area at 4096 (`mda_size` bytes,
+    /// text at `rel` from its start), `text` as the current metadata.
+    fn pv(text: &str, mda_size: u64, rel: u64) -> Arc<dyn ReadAt> {
+        let mut d = vec![0u8; 1 << 20];
+        let l = 512;
+        d[l..l + 8].copy_from_slice(b"LABELONE");
+        d[l + 8..l + 16].copy_from_slice(&1u64.to_le_bytes());
+        d[l + 20..l + 24].copy_from_slice(&32u32.to_le_bytes());
+        d[l + 24..l + 32].copy_from_slice(b"LVM2 001");
+        d[l + 32..l + 64].copy_from_slice(UUID.as_bytes());
+        // data areas: one, then the terminator; metadata areas: one at 4096
+        d[l + 72..l + 80].copy_from_slice(&(64u64 << 10).to_le_bytes());
+        d[l + 104..l + 112].copy_from_slice(&4096u64.to_le_bytes());
+        d[l + 112..l + 120].copy_from_slice(&mda_size.to_le_bytes());
+        let m = 4096;
+        d[m + 4..m + 20].copy_from_slice(MDA_MAGIC);
+        d[m + 32..m + 40].copy_from_slice(&mda_size.to_le_bytes());
+        d[m + 40..m + 48].copy_from_slice(&rel.to_le_bytes());
+        d[m + 48..m + 56].copy_from_slice(&(text.len() as u64).to_le_bytes());
+        if let Some(t) = d.get_mut(m + 512..m + 512 + text.len()) {
+            t.copy_from_slice(text.as_bytes());
+        }
+        Arc::new(MemImage::new(d, "pv"))
+    }
+
+    fn vg(extent_size: &str, pe_start: &str) -> String {
+        format!(
+            "vg0 {{ extent_size = {extent_size} physical_volumes {{ pv0 {{ id = \"{UUID}\" \
+             pe_start = {pe_start} }} }} logical_volumes {{ lv {{ segment1 {{ start_extent = 0 \
+             extent_count = 2 type = \"striped\" stripe_count = 1 stripes = [\"pv0\", 1] }} }} }} }}"
+        )
+    }
+
+    #[test]
+    fn linear_lv_is_mapped() {
+        let lvs = logical_volumes(&pv(&vg("8", "128"), 65536, 512), "pv").unwrap();
+        let lv = lvs.into_iter().next().unwrap().unwrap();
+        assert_eq!(lv.dev.size(), 2 * 8 * 512);
+    }
+
+    /// `extent_size` and `pe_start` are sector counts from the evidence;
+    /// multiplying a huge one by 512 overflowed.
+    #[test]
+    fn huge_extent_size_or_pe_start_is_an_error_not_an_overflow() {
+        let big = i64::MAX.to_string();
+        let e = logical_volumes(&pv(&vg(&big, "128"), 65536, 512), "pv")
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("extent_size"), "{e}");
+        let e = logical_volumes(&pv(&vg("8", &big), 65536, 512), "pv")
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("pe_start"), "{e}");
+    }
+
+    /// A metadata location near 2^64 overflowed when added to the offset
+    /// of its area.
+    #[test]
+    fn metadata_location_past_u64_is_an_error_not_an_overflow() {
+        let e = read_metadata(pv(&vg("8", "128"), u64::MAX, u64::MAX - 8).as_ref(), "pv")
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("out of range"), "{e}");
+    }
 
     #[test]
     fn parses_vg_text() {

@@ -158,6 +158,10 @@ pub fn partitions(
         }
         Layout::Gpt
     } else {
+        check_mbr_entries(&s0).map_err(|detail| VolumeError::Corrupt {
+            what: what.clone(),
+            detail,
+        })?;
         let mbr = mbrman::MBR::read_from(&mut Cursor::new(dev.as_ref()), 512).map_err(|e| {
             VolumeError::Corrupt {
                 what: what.clone(),
@@ -185,6 +189,24 @@ pub fn partitions(
     Ok((layout, out))
 }
 
+/// Checks what `mbrman` assumes of the four primary entries of sector 0:
+/// a used entry (non-zero type) never starts at LBA 0, where the MBR
+/// itself is (`mbrman` 0.6 panics when every used entry starts there).
+fn check_mbr_entries(s0: &[u8; 512]) -> Result<(), String> {
+    for i in 0..4 {
+        let e = &s0[446 + 16 * i..446 + 16 * (i + 1)];
+        let start = u32::from_le_bytes([e[8], e[9], e[10], e[11]]);
+        if e[4] != 0 && start == 0 {
+            return Err(format!(
+                "MBR entry {} (type {:#04x}) starts at sector 0, on the MBR itself",
+                i + 1,
+                e[4]
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn region(
     dev: &Arc<dyn ReadAt>,
     n: u32,
@@ -206,4 +228,41 @@ fn region(
         partition: Some(n),
         dev: Arc::new(slice),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::image::MemImage;
+
+    fn mbr(entries: &[(u8, u32, u32)]) -> Arc<dyn ReadAt> {
+        let mut d = vec![0u8; 64 << 10];
+        for (i, (kind, start, sectors)) in entries.iter().enumerate() {
+            let e = 446 + 16 * i;
+            d[e + 4] = *kind;
+            d[e + 8..e + 12].copy_from_slice(&start.to_le_bytes());
+            d[e + 12..e + 16].copy_from_slice(&sectors.to_le_bytes());
+        }
+        d[510] = 0x55;
+        d[511] = 0xaa;
+        Arc::new(MemImage::new(d, "disk"))
+    }
+
+    #[test]
+    fn mbr_partitions_are_listed() {
+        let (layout, regions) = partitions(&mbr(&[(0x83, 1, 16), (0x83, 32, 8)]), None).unwrap();
+        assert_eq!(layout, Layout::Mbr);
+        assert_eq!(regions.len(), 2);
+        assert_eq!(regions[1].dev.size(), 8 * 512);
+    }
+
+    /// Fuzzer find (`volumes` target): `mbrman` panicked (unwrap in
+    /// `find_alignment`) when every used entry started at sector 0.
+    #[test]
+    fn mbr_partition_at_sector_zero_is_an_error_not_a_panic() {
+        for entries in [&[(0x83, 0, 16)][..], &[(0x83, 0, 16), (0x05, 0, 100)]] {
+            let e = partitions(&mbr(entries), None).err().unwrap();
+            assert!(e.to_string().contains("starts at sector 0"), "{e}");
+        }
+    }
 }

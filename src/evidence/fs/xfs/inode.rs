@@ -207,9 +207,16 @@ impl Inode {
                     ));
                 }
                 let ptrs_at = 4 + maxrecs * 8;
+                let mut walk = BmbtWalk {
+                    dev,
+                    sb,
+                    ino,
+                    limit: count,
+                    blocks_left: bmbt_block_budget(count),
+                };
                 for i in 0..nrecs {
                     let ptr = be64(fork, ptrs_at + i * 8);
-                    walk_bmbt(dev, sb, ino, ptr, level - 1, &mut out, count)?;
+                    walk.visit(ptr, level - 1, &mut out)?;
                 }
             }
             FMT_LOCAL | FMT_DEV => {}
@@ -224,7 +231,19 @@ impl Inode {
                 ));
             }
         }
+        let bs = u64::from(sb.block_size);
         for e in &out {
+            // every later `file_block * block_size` stays below this
+            if e.file_block
+                .checked_add(e.len)
+                .and_then(|end| end.checked_mul(bs))
+                .is_none()
+            {
+                return Err(format!(
+                    "inode {ino}: extent at file block {} (+{}) lies past the largest file offset",
+                    e.file_block, e.len
+                ));
+            }
             let last = e.fs_block.checked_add(e.len.saturating_sub(1));
             let ok = e.len > 0
                 && sb.fsb_to_byte(e.fs_block).is_some()
@@ -256,61 +275,84 @@ fn parse_recs(b: &[u8], out: &mut Vec<Extent>) {
     }
 }
 
-/// Collects the records below one long-form btree block (`BMA3`).
-fn walk_bmbt(
-    dev: &dyn ReadAt,
-    sb: &Superblock,
+/// How many extent btree blocks a walk may read for an inode that counts
+/// `extents` extents. A well-formed tree has at most one leaf per extent
+/// and fewer interior blocks than leaves; without a bound, interior blocks
+/// that all point at the same children would make the walk exponential.
+fn bmbt_block_budget(extents: u64) -> u64 {
+    extents.saturating_mul(2).saturating_add(64)
+}
+
+/// A walk of the long-form extent btree (`BMA3` blocks) of one inode.
+struct BmbtWalk<'a> {
+    dev: &'a dyn ReadAt,
+    sb: &'a Superblock,
     ino: u64,
-    fsb: u64,
-    level: u16,
-    out: &mut Vec<Extent>,
+    /// The extent count the inode records.
     limit: u64,
-) -> Result<(), String> {
-    let at = sb
-        .fsb_to_byte(fsb)
-        .ok_or_else(|| format!("inode {ino}: extent btree block {fsb} out of range"))?;
-    let mut b = vec![0u8; sb.block_size as usize];
-    dev.read_exact_at(&mut b, at)
-        .map_err(|e| format!("inode {ino}: extent btree block {fsb}: {e}"))?;
-    if &b[..4] != b"BMA3" || be16(&b, 4) != level || be64(&b, 56) != ino {
-        return Err(format!("inode {ino}: extent btree block {fsb}: bad header"));
-    }
-    if !crc_ok(&b, 64) {
-        return Err(format!(
-            "inode {ino}: extent btree block {fsb}: CRC mismatch"
-        ));
-    }
-    const HDR: usize = 72;
-    let nrecs = usize::from(be16(&b, 6));
-    if level == 0 {
-        if HDR + nrecs * 16 > b.len() {
+    /// Blocks that may still be read.
+    blocks_left: u64,
+}
+
+impl BmbtWalk<'_> {
+    /// Collects the records below the block `fsb`, expected at `level`.
+    fn visit(&mut self, fsb: u64, level: u16, out: &mut Vec<Extent>) -> Result<(), String> {
+        let (dev, sb, ino) = (self.dev, self.sb, self.ino);
+        if self.blocks_left == 0 {
             return Err(format!(
-                "inode {ino}: extent btree block {fsb}: too many records"
+                "inode {ino}: extent btree has more blocks than its {} extents need (blocks shared or looping)",
+                self.limit
             ));
         }
-        parse_recs(&b[HDR..HDR + nrecs * 16], out);
-        if out.len() as u64 > limit.max(1) * 2 + 16 {
+        self.blocks_left -= 1;
+        let at = sb
+            .fsb_to_byte(fsb)
+            .ok_or_else(|| format!("inode {ino}: extent btree block {fsb} out of range"))?;
+        let mut b = vec![0u8; sb.block_size as usize];
+        dev.read_exact_at(&mut b, at)
+            .map_err(|e| format!("inode {ino}: extent btree block {fsb}: {e}"))?;
+        if &b[..4] != b"BMA3" || be16(&b, 4) != level || be64(&b, 56) != ino {
+            return Err(format!("inode {ino}: extent btree block {fsb}: bad header"));
+        }
+        if !crc_ok(&b, 64) {
             return Err(format!(
-                "inode {ino}: extent btree holds more records than the inode counts"
+                "inode {ino}: extent btree block {fsb}: CRC mismatch"
             ));
         }
-        return Ok(());
+        const HDR: usize = 72;
+        let nrecs = usize::from(be16(&b, 6));
+        if level == 0 {
+            if HDR + nrecs * 16 > b.len() {
+                return Err(format!(
+                    "inode {ino}: extent btree block {fsb}: too many records"
+                ));
+            }
+            parse_recs(&b[HDR..HDR + nrecs * 16], out);
+            if out.len() as u64 > self.limit.max(1) * 2 + 16 {
+                return Err(format!(
+                    "inode {ino}: extent btree holds more records than the inode counts"
+                ));
+            }
+            return Ok(());
+        }
+        let maxrecs = (b.len() - HDR) / 16;
+        if nrecs > maxrecs {
+            return Err(format!(
+                "inode {ino}: extent btree block {fsb}: too many keys"
+            ));
+        }
+        for i in 0..nrecs {
+            let ptr = be64(&b, HDR + maxrecs * 8 + i * 8);
+            self.visit(ptr, level - 1, out)?;
+        }
+        Ok(())
     }
-    let maxrecs = (b.len() - HDR) / 16;
-    if nrecs > maxrecs {
-        return Err(format!(
-            "inode {ino}: extent btree block {fsb}: too many keys"
-        ));
-    }
-    for i in 0..nrecs {
-        let ptr = be64(&b, HDR + maxrecs * 8 + i * 8);
-        walk_bmbt(dev, sb, ino, ptr, level - 1, out, limit)?;
-    }
-    Ok(())
 }
 
 /// Reads the bytes at file byte `offset` of a fork mapped by `extents`
 /// (holes and unwritten extents read as zeros). Returns bytes filled.
+/// `extents` are as [`Inode::extents`] returns them (sorted, checked, their
+/// byte offsets representable).
 pub fn read_mapped(
     dev: &dyn ReadAt,
     sb: &Superblock,
@@ -350,5 +392,104 @@ pub fn read_mapped(
             buf[..run].fill(0);
             Ok(run)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::fs::xfs::sb::tests::{sb_sector, set_crc};
+    use crate::evidence::image::MemImage;
+
+    const INO: u64 = 128;
+
+    fn sb() -> Superblock {
+        let dev = MemImage::zero_extended(sb_sector(|_| {}), 4096 * 4096, "sb");
+        Superblock::read(&dev).unwrap()
+    }
+
+    fn inode(format: u8, nextents: u64, fork: &[u8]) -> Inode {
+        let mut raw = vec![0u8; 512];
+        raw[CORE_LEN..CORE_LEN + fork.len()].copy_from_slice(fork);
+        Inode {
+            ino: INO,
+            mode: 0o100644,
+            format,
+            aformat: FMT_EXTENTS,
+            uid: 0,
+            gid: 0,
+            nlink: 1,
+            size: 0,
+            nextents,
+            anextents: 0,
+            atime: Timestamp::default(),
+            mtime: Timestamp::default(),
+            ctime: Timestamp::default(),
+            crtime: Timestamp::default(),
+            forkoff: 0,
+            raw,
+        }
+    }
+
+    fn rec(file_block: u64, fs_block: u64, len: u64) -> [u8; 16] {
+        let l0 = (file_block << 9) | (fs_block >> 43);
+        let l1 = (fs_block << 21) | len;
+        let mut r = [0u8; 16];
+        r[..8].copy_from_slice(&l0.to_be_bytes());
+        r[8..].copy_from_slice(&l1.to_be_bytes());
+        r
+    }
+
+    /// An extent whose byte offset in the file does not fit in 64 bits
+    /// (file block near 2^54 × 4 KiB) made later offset arithmetic
+    /// overflow; it is refused where extents are checked.
+    #[test]
+    fn extent_past_the_largest_file_offset_is_an_error() {
+        let sb = sb();
+        let dev = MemImage::zero_extended(Vec::new(), 4096 * 4096, "dev");
+        let i = inode(FMT_EXTENTS, 1, &rec(1 << 53, 16, 1));
+        let e = i.extents(&dev, &sb, false).unwrap_err();
+        assert!(e.contains("largest file offset"), "{e}");
+        let ok = inode(FMT_EXTENTS, 1, &rec(3, 16, 2));
+        assert_eq!(ok.extents(&dev, &sb, false).unwrap()[0].fs_block, 16);
+    }
+
+    /// Interior btree blocks whose every pointer names the same child
+    /// (block L+1 → block L, 251 times, nine levels) took 251^8 reads:
+    /// a hang. The walk now reads a bounded number of blocks.
+    #[test]
+    fn extent_btree_with_shared_children_is_refused_quickly() {
+        let sb = sb();
+        let bs = 4096usize;
+        let mut img = vec![0u8; 16 * bs];
+        for level in 0..9u16 {
+            let fsb = usize::from(level) + 1;
+            let b = &mut img[fsb * bs..(fsb + 1) * bs];
+            b[..4].copy_from_slice(b"BMA3");
+            b[4..6].copy_from_slice(&level.to_be_bytes());
+            b[56..64].copy_from_slice(&INO.to_be_bytes());
+            if level > 0 {
+                let maxrecs = (bs - 72) / 16;
+                b[6..8].copy_from_slice(&(maxrecs as u16).to_be_bytes());
+                for i in 0..maxrecs {
+                    let at = 72 + maxrecs * 8 + i * 8;
+                    b[at..at + 8].copy_from_slice(&(fsb as u64 - 1).to_be_bytes());
+                }
+            }
+            set_crc(b, 64);
+        }
+        let dev = MemImage::zero_extended(img, 4096 * 4096, "dev");
+        // root in the inode: level 9, one pointer to block 9
+        let mut fork = vec![0u8; 4 + 8 + 8];
+        fork[..2].copy_from_slice(&9u16.to_be_bytes());
+        fork[2..4].copy_from_slice(&1u16.to_be_bytes());
+        let maxrecs = (512 - CORE_LEN - 4) / 16;
+        let mut i = inode(FMT_BTREE, 1, &fork);
+        let at = CORE_LEN + 4 + maxrecs * 8;
+        i.raw[at..at + 8].copy_from_slice(&9u64.to_be_bytes());
+        let started = std::time::Instant::now();
+        let e = i.extents(&dev, &sb, false).unwrap_err();
+        assert!(e.contains("more blocks than"), "{e}");
+        assert!(started.elapsed().as_secs() < 5);
     }
 }

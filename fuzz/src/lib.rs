@@ -1,0 +1,74 @@
+//! Helpers shared by the fuzz targets: a bounded walk over a filesystem
+//! and a per-process scratch file for parsers that open paths.
+
+use docker_forensics::evidence::fs::{EvPath, FileKind, FileSystem};
+use std::collections::VecDeque;
+use std::io::Read;
+use std::path::PathBuf;
+
+/// Walks `fs` breadth-first from the root, touching at most `budget`
+/// objects: metadata, xattrs, directory listings, link targets and up to
+/// 64 KiB of each regular file (streamed, then once more at an offset).
+/// Errors are expected and ignored; only panics, hangs and OOMs matter.
+pub fn walk(fs: &dyn FileSystem, budget: usize) {
+    let _ = fs.describe();
+    let mut queue = VecDeque::from([EvPath::root()]);
+    let mut seen = 0usize;
+    let mut buf = vec![0u8; 16 << 10];
+    while let Some(path) = queue.pop_front() {
+        if seen >= budget {
+            break;
+        }
+        seen += 1;
+        let _ = fs.exists(&path);
+        let _ = fs.xattrs(&path);
+        let Ok(meta) = fs.metadata(&path) else {
+            continue;
+        };
+        match meta.kind {
+            FileKind::Dir => {
+                if let Ok(entries) = fs.read_dir(&path) {
+                    for e in entries.into_iter().take(budget) {
+                        if let Some(child) = path.child(&e.name) {
+                            queue.push_back(child);
+                        }
+                    }
+                }
+            }
+            FileKind::Symlink => {
+                let _ = fs.read_link(&path);
+            }
+            FileKind::File => {
+                let _ = fs.read_small(&path, 4096);
+                if let Ok(mut f) = fs.open(&path) {
+                    let mut total = 0usize;
+                    while total < 64 << 10 {
+                        match f.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => total += n,
+                        }
+                    }
+                    let _ = f.read_at(&mut buf, meta.size.saturating_sub(100));
+                    let _ = f.read_at(&mut buf, meta.size / 2);
+                }
+            }
+            _ => {}
+        }
+    }
+    // lookups through names that are not there, or through files
+    for p in ["no/such/path", "lost+found/x", "a/b/c/d/e/f/g"] {
+        if let Some(p) = EvPath::parse(p) {
+            let _ = fs.metadata(&p);
+        }
+    }
+}
+
+/// A scratch file named `name` in a directory private to this process,
+/// holding `data`; overwritten on every call.
+pub fn scratch_file(name: &str, data: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("df-fuzz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    let p = dir.join(name);
+    std::fs::write(&p, data).expect("scratch file");
+    p
+}
