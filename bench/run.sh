@@ -20,7 +20,7 @@
 #                     and verify, reports in $BENCH_WORK_DIR/perf-*.txt (default 0)
 #   BENCH_NO_INSTALL  1: never apt-get install missing tools
 #   CARGO_TARGET_DIR  as cargo uses it
-set -euo pipefail
+set -Eeuo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -36,13 +36,14 @@ COLD=${BENCH_COLD:-$is_root}
 [[ $is_root == 1 ]] || COLD=0
 
 say() { printf '== %s\n' "$*" >&2; }
+trap 'printf "bench: failed at line %s\n" "$LINENO" >&2' ERR
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 mkdir -p "$BW"
 FIX=$(cd "$FIX" 2>/dev/null && pwd) || die "fixtures not found (set BENCH_FIXTURES)"
 SCR=$BW/scratch            # outputs; deleted between runs
 LOG=$BW/commands.log       # every measured command's output
-RAW=$BW/raw.tsv            # name mode seconds maxrss_kb user sys
+RAW=$BW/raw.tsv            # name mode seconds maxrss_kb user sys others load1
 mkdir -p "$SCR"; : >"$LOG"; : >"$RAW"
 
 # --- tools -------------------------------------------------------------
@@ -94,7 +95,7 @@ stop_our_dockerd() {
 }
 cleanup() { stop_our_dockerd || true; rm -rf "$SCR"; }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'say "interrupted by a signal"; exit 130' INT TERM HUP
 
 if [[ $is_root == 1 ]]; then
   pgrep -f "dockerd --data-root $HOST/var/lib/docker( |$)" >/dev/null &&
@@ -105,6 +106,7 @@ if [[ $is_root == 1 ]]; then
 fi
 
 # --- machine state -------------------------------------------------------
+others() { pgrep -fc 'cargo-fuzz|libfuzzer|rustc|cargo test' || true; }
 busy() { pgrep -f 'cargo-fuzz|libfuzzer|rustc|cargo test' >/dev/null ||
   awk '{exit !($1 >= 0.6)}' /proc/loadavg; }
 if ((WAIT_QUIET > 0)); then
@@ -121,17 +123,20 @@ drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 
 # measure NAME MODE CMD...: one timed run (wall clock, max RSS, CPU)
 measure() {
-  local name=$1 mode=$2 t0 t1; shift 2
+  local name=$1 mode=$2 t0 t1 o1 o2 load i; shift 2
+  # others' fuzzers/compilers: wait a little for them, and note them
+  for ((i = 0; i < 12 && WAIT_QUIET > 0; i++)); do [[ $(others) == 0 ]] && break; sleep 10; done
   [[ $mode == cold ]] && drop_caches
+  o1=$(others); load=$(cut -d' ' -f1 /proc/loadavg)
   echo "### $name $mode: $*" >>"$LOG"
   t0=$(date +%s.%N)
   if ! /usr/bin/time -v -o "$BW/time.txt" "$@" >>"$LOG" 2>&1; then
     tail -20 "$LOG" >&2; die "failed: $*"
   fi
-  t1=$(date +%s.%N)
-  awk -v n="$name" -v m="$mode" -v t0="$t0" -v t1="$t1" -F': ' '
+  t1=$(date +%s.%N); o2=$(others)
+  awk -v n="$name" -v m="$mode" -v t0="$t0" -v t1="$t1" -v o=$((o1 + o2)) -v l="$load" -F': ' '
     /Maximum resident/ {r=$2} /User time/ {u=$2} /System time/ {s=$2}
-    END {printf "%s\t%s\t%.3f\t%d\t%s\t%s\n", n, m, t1-t0, r, u, s}' "$BW/time.txt" >>"$RAW"
+    END {printf "%s\t%s\t%.3f\t%d\t%s\t%s\t%d\t%s\n", n, m, t1-t0, r, u, s, o, l}' "$BW/time.txt" >>"$RAW"
   say "$name $mode: $(tail -1 "$RAW" | cut -f3) s"
 }
 
@@ -222,11 +227,11 @@ if [[ $PERF == 1 ]]; then
   perf record -q -g -o "$BW/perf-extract.data" "$BIN" extract -q "$IMAGE" "$HOST" "$OUT" >>"$LOG" 2>&1
   rm_out
   perf report -i "$BW/perf-extract.data" --no-children --sort dso,sym --stdio 2>/dev/null |
-    grep -v '^$' | grep -E '^ +[0-9]' | head -40 >"$BW/perf-extract.txt"
+    awk '/^ +[0-9]/ && n++ < 40' >"$BW/perf-extract.txt"
   perf stat -d -o "$BW/perf-stat-verify.txt" "$BIN" verify -q "$HOST" >>"$LOG" 2>&1
   perf record -q -g -o "$BW/perf-verify.data" "$BIN" verify -q "$HOST" >>"$LOG" 2>&1
   perf report -i "$BW/perf-verify.data" --no-children --sort dso,sym --stdio 2>/dev/null |
-    grep -E '^ +[0-9]' | head -40 >"$BW/perf-verify.txt"
+    awk '/^ +[0-9]/ && n++ < 40' >"$BW/perf-verify.txt"
 fi
 
 # --- the table -------------------------------------------------------------
@@ -237,24 +242,25 @@ import statistics, sys
 raw, nbytes, outbytes, hwm = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 rows = {}
 for line in open(raw):
-    n, m, s, r, u, sy = line.rstrip("\n").split("\t")
-    rows.setdefault((n, m), []).append((float(s), int(r), float(u) + float(sy)))
+    n, m, s, r, u, sy, o, l = line.rstrip("\n").split("\t")
+    rows.setdefault((n, m), []).append((float(s), int(r), float(u) + float(sy), int(o), l))
 print("- date: $(date -u +%Y-%m-%dT%H:%MZ); commit $(cd "$repo" && git rev-parse --short HEAD)$(cd "$repo" && git diff --quiet HEAD -- src || echo ' (+ local changes)')")
 print("- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, kernel $(uname -r)")
 print("- disk: $disk_dev ($(df -h --output=fstype,size "$BW" | tail -1 | xargs)), holding both the evidence and the outputs; dd 4 GiB O_DIRECT: write $DISK_W, read $DISK_R")
+print("- 'others busy': a fuzzer/compiler/test of someone else ran at the start or end of a run (pgrep); load1 includes this benchmark's own previous run")
 print("- load average at start: $LOAD_START; at end: $LOAD_END; busy at start: ${BUSY_START:-none}")
 print(f"- image: $IMAGE, {nbytes/1e6:.0f} MB as docker save writes it; extract writes {outbytes/1e6:.0f} MB (layer tars + image.tar)")
 print("- warm: page cache holds the data root (and the save tar); median of $REPS runs after a warm-up run. cold: after sync; echo 3 > /proc/sys/vm/drop_caches, one run")
 print("- MB/s = image bytes above / seconds, for every row (1 MB = 10^6 bytes)")
 print()
-print("| command | cache | seconds | MB/s | max RSS (MiB) | CPU s (user+sys) | runs (s) |")
-print("|---|---|---:|---:|---:|---:|---|")
+print("| command | cache | seconds | MB/s | max RSS (MiB) | CPU s (user+sys) | runs (s) | load1 before each | others busy |")
+print("|---|---|---:|---:|---:|---:|---|---|---|")
 med = {}
 for (n, m), v in rows.items():
     s = statistics.median(x[0] for x in v); med[(n, m)] = s
     rss = max(x[1] for x in v) / 1024; cpu = statistics.median(x[2] for x in v)
     mbs = f"{nbytes/1e6/s:.0f}" if "basic" not in n else "-"
-    print(f"| {n} | {m} | {s:.2f} | {mbs} | {rss:.1f} | {cpu:.2f} | {' '.join(f'{x[0]:.2f}' for x in v)} |")
+    print(f"| {n} | {m} | {s:.2f} | {mbs} | {rss:.1f} | {cpu:.2f} | {' '.join(f'{x[0]:.2f}' for x in v)} | {' '.join(x[4] for x in v)} | {'yes' if any(x[3] for x in v) else 'no'} |")
 if hwm:
     print(f"\n(docker save's RSS is the CLI's; dockerd's own peak RSS over the save runs: {int(hwm)/1024:.0f} MiB)")
 print()
