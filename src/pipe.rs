@@ -260,16 +260,24 @@ where
     })
 }
 
-/// A file written with `O_DIRECT` where possible (Linux), else normally.
-/// Writes are staged in an aligned buffer; [`DirectFile::finish`] writes
-/// the padded tail and trims the file to its real length.
+/// A file written with `O_DIRECT` where possible (Linux), else normally,
+/// by a writer thread of its own, so that the device works while the
+/// caller hashes the next buffer. Writes are staged in aligned buffers
+/// (at most [`WRITE_BUFFERS`] exist); [`DirectFile::finish`] writes the
+/// padded tail and trims the file to its real length.
 pub struct DirectFile {
-    file: File,
-    direct: bool,
-    buf: AlignedBuf,
+    staging: Option<AlignedBuf>,
     len: usize,
-    total: u64,
+    to_writer: Option<SyncSender<(AlignedBuf, usize)>>,
+    spare: Receiver<AlignedBuf>,
+    writer: Option<std::thread::JoinHandle<io::Result<File>>>,
 }
+
+/// Buffers of one [`DirectFile`]: one being filled, the others queued or
+/// being written.
+const WRITE_BUFFERS: usize = 3;
+/// Size of one write.
+const WRITE_SIZE: usize = 4 * CHUNK;
 
 impl DirectFile {
     pub fn create(path: &Path) -> io::Result<Self> {
@@ -290,77 +298,127 @@ impl DirectFile {
         };
         #[cfg(not(target_os = "linux"))]
         let (file, direct) = (plain()?, false);
+        let (to_writer, jobs) = sync_channel::<(AlignedBuf, usize)>(WRITE_BUFFERS);
+        let (back, spare) = sync_channel::<AlignedBuf>(WRITE_BUFFERS);
+        for _ in 1..WRITE_BUFFERS {
+            let _ = back.send(AlignedBuf::new(WRITE_SIZE));
+        }
+        let writer = std::thread::Builder::new()
+            .name("output-writer".into())
+            .spawn(move || write_jobs(file, direct, jobs, back))?;
         Ok(DirectFile {
-            file,
-            direct,
-            buf: AlignedBuf::new(4 * CHUNK),
+            staging: Some(AlignedBuf::new(WRITE_SIZE)),
             len: 0,
-            total: 0,
+            to_writer: Some(to_writer),
+            spare,
+            writer: Some(writer),
         })
     }
 
-    fn drain(&mut self, all: bool) -> io::Result<()> {
-        let n = if all {
-            self.len
-        } else {
-            self.len - self.len % ALIGN
-        };
-        if n == 0 {
+    /// The writer's own error, once it has stopped.
+    fn writer_error(&mut self) -> io::Error {
+        self.to_writer = None;
+        match self.writer.take().map(|w| w.join()) {
+            Some(Ok(Err(e))) => e,
+            _ => io::Error::other("output writer stopped"),
+        }
+    }
+
+    /// Hands the staging buffer (its first `len` bytes) to the writer.
+    fn hand_over(&mut self) -> io::Result<()> {
+        let Some(buf) = self.staging.take() else {
             return Ok(());
-        }
-        let padded = if self.direct {
-            n.div_ceil(ALIGN) * ALIGN
-        } else {
-            n
         };
-        if padded > n {
-            self.buf.as_mut_slice()[n..padded].fill(0);
+        let sent = match &self.to_writer {
+            Some(tx) => tx.send((buf, self.len)).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(self.writer_error());
         }
-        let r = self.file.write_all(&self.buf.as_slice()[..padded]);
-        if let Err(e) = r {
-            if !self.direct || e.raw_os_error() != Some(libc::EINVAL) {
-                return Err(e);
-            }
-            // The filesystem refused direct I/O after all: go on buffered.
-            self.direct = false;
-            use std::io::Seek;
-            self.file.seek(io::SeekFrom::Start(self.total))?;
-            self.file.write_all(&self.buf.as_slice()[..n])?;
-        }
-        self.total += n as u64;
-        self.buf.as_mut_slice().copy_within(n..self.len, 0);
-        self.len -= n;
+        self.len = 0;
         Ok(())
     }
 
     /// Writes the rest and sets the file's exact length.
     pub fn finish(mut self) -> io::Result<File> {
-        self.drain(true)?;
-        self.file.set_len(self.total)?;
-        Ok(self.file)
+        if self.len > 0 {
+            self.hand_over()?;
+        }
+        self.to_writer = None;
+        match self.writer.take().map(|w| w.join()) {
+            Some(Ok(r)) => r,
+            _ => Err(io::Error::other("output writer failed")),
+        }
     }
+}
+
+/// The writer thread: each job is written at the end of what was written
+/// before; only the last may be shorter than a whole aligned block (it is
+/// padded for `O_DIRECT`, and the file is trimmed after it).
+fn write_jobs(
+    mut file: File,
+    mut direct: bool,
+    jobs: Receiver<(AlignedBuf, usize)>,
+    back: SyncSender<AlignedBuf>,
+) -> io::Result<File> {
+    let mut offset = 0u64;
+    for (mut buf, n) in jobs {
+        let padded = if direct { n.div_ceil(ALIGN) * ALIGN } else { n };
+        if padded > n {
+            buf.as_mut_slice()[n..padded].fill(0);
+        }
+        if let Err(e) = file.write_all(&buf.as_slice()[..padded]) {
+            if !direct || e.raw_os_error() != Some(libc::EINVAL) {
+                return Err(e);
+            }
+            // The filesystem refused direct I/O after all: go on buffered.
+            direct = false;
+            #[cfg(target_os = "linux")]
+            {
+                use std::os::fd::AsRawFd;
+                // SAFETY: plain fcntl calls on a descriptor we own.
+                unsafe {
+                    let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+                    libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_DIRECT);
+                }
+            }
+            use std::io::Seek;
+            file.seek(io::SeekFrom::Start(offset))?;
+            file.write_all(&buf.as_slice()[..n])?;
+        }
+        offset += n as u64;
+        let _ = back.send(buf);
+    }
+    file.set_len(offset)?;
+    Ok(file)
 }
 
 impl Write for DirectFile {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let room = self.buf.cap - self.len;
-        if room == 0 {
-            self.drain(false)?;
-            return self.write(data);
+        if self.staging.is_none() {
+            match self.spare.recv() {
+                Ok(b) => self.staging = Some(b),
+                Err(_) => return Err(self.writer_error()),
+            }
         }
-        let n = data.len().min(room);
         let len = self.len;
-        self.buf.as_mut_slice()[len..len + n].copy_from_slice(&data[..n]);
+        let Some(buf) = self.staging.as_mut() else {
+            return Err(io::Error::other("no output buffer"));
+        };
+        let n = data.len().min(WRITE_SIZE - len);
+        buf.as_mut_slice()[len..len + n].copy_from_slice(&data[..n]);
         self.len += n;
-        if self.len == self.buf.cap {
-            self.drain(false)?;
+        if self.len == WRITE_SIZE {
+            self.hand_over()?;
         }
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        // Only whole aligned blocks can go out before `finish`.
-        self.drain(false)
+        // Only whole buffers go out before `finish` (direct I/O needs
+        // aligned lengths); everything is on disk when `finish` returns.
+        Ok(())
     }
 }
 
