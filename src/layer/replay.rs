@@ -51,9 +51,64 @@ pub enum ReplayError {
 /// Replays `tarsplit` (decompressed JSON lines) into `out`, taking file
 /// contents from `layer`. `progress` is told how many content bytes were
 /// copied, as they are.
-pub fn replay<R: BufRead, W: Write>(
+pub fn replay<R: BufRead + Send, W: Write>(
     tarsplit: R,
     layer: LayerDir<'_>,
+    out: W,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(W, Written), ReplayError> {
+    // A second thread reads tar-split ahead, opens the files it names and
+    // asks for their data, so that on a cold cache many reads are under
+    // way while this one copies (a layer is ~100k small files).
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Ahead>(LOOKAHEAD);
+        s.spawn(move || {
+            for entry in Reader::new(tarsplit) {
+                let item = match entry {
+                    Ok(Entry::File { name, size, crc64 }) if size > 0 => {
+                        let opened = open_member(layer, &name);
+                        if let Ok(f) = &opened {
+                            f.will_need(size.min(WILL_NEED_LIMIT));
+                        }
+                        Ahead::File {
+                            name,
+                            size,
+                            crc64,
+                            opened,
+                        }
+                    }
+                    Ok(Entry::File { .. }) => continue,
+                    Ok(Entry::Segment(b)) => Ahead::Segment(b),
+                    Err(e) => Ahead::Error(e),
+                };
+                if tx.send(item).is_err() {
+                    break;
+                }
+            }
+        });
+        copy_all(rx, out, progress)
+    })
+}
+
+/// Files opened ahead of the copy.
+const LOOKAHEAD: usize = 256;
+/// How much of each file to ask for ahead.
+const WILL_NEED_LIMIT: u64 = 8 << 20;
+
+/// One tar-split entry, with its file already opened.
+enum Ahead {
+    Segment(Vec<u8>),
+    File {
+        name: Vec<u8>,
+        size: u64,
+        crc64: Option<u64>,
+        opened: Result<Box<dyn FileReader>, MemberProblem>,
+    },
+    Error(TarSplitError),
+}
+
+fn copy_all<W: Write>(
+    rx: std::sync::mpsc::Receiver<Ahead>,
     out: W,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(W, Written), ReplayError> {
@@ -64,13 +119,18 @@ pub fn replay<R: BufRead, W: Write>(
     let mut buf = vec![0u8; CHUNK];
     let mut findings = Vec::new();
     let mut files_checked = 0;
-    for entry in Reader::new(tarsplit) {
-        match entry? {
-            Entry::Segment(bytes) => out.write_all(&bytes).map_err(ReplayError::Output)?,
-            Entry::File { size: 0, .. } => {}
-            Entry::File { name, size, crc64 } => {
+    for entry in rx {
+        match entry {
+            Ahead::Error(e) => return Err(e.into()),
+            Ahead::Segment(bytes) => out.write_all(&bytes).map_err(ReplayError::Output)?,
+            Ahead::File {
+                name,
+                size,
+                crc64,
+                opened,
+            } => {
                 let shown = String::from_utf8_lossy(&name).into_owned();
-                match open_member(layer, &name) {
+                match opened {
                     Ok(mut file) => {
                         files_checked += 1;
                         let (crc, found) = copy_exact(

@@ -241,6 +241,16 @@ impl FileReader for HostFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
         self.0.read_at(buf, offset)
     }
+
+    fn will_need(&self, len: u64) {
+        // Only a hint: the kernel starts reading in the background.
+        let _ = rustix::fs::fadvise(
+            &self.0,
+            0,
+            std::num::NonZeroU64::new(len),
+            rustix::fs::Advice::WillNeed,
+        );
+    }
 }
 
 impl FileSystem for HostDir {

@@ -98,6 +98,10 @@ pub trait FileReader: Read + Send {
     /// Reads up to `buf.len()` bytes at `offset` without moving the stream
     /// position; returns 0 at end of file.
     fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize>;
+
+    /// A hint that the first `len` bytes will be read soon (readahead);
+    /// readers that cannot use it ignore it.
+    fn will_need(&self, _len: u64) {}
 }
 
 /// Errors from reading the evidence; each names the path it concerns.
