@@ -10,10 +10,10 @@
 //! - `volumes/<name>.tar` for each named volume it used;
 //! - `report.json` and `SHA256SUMS`.
 
-use super::archive::{ArchiveLayer, ArchivePlan, write_archive};
+use super::archive::ArchiveLayer;
 use super::logs::{LogSummary, render};
 use super::{ExportError, out_err, write_file};
-use crate::digest::{HashingWriter, sha256_hex};
+use crate::digest::HashingWriter;
 use crate::evidence::fs::EvPath;
 use crate::layer::diff::{Change, changes};
 use crate::layer::{LayerDir, LayerInput, hashed, produce, retar};
@@ -171,29 +171,11 @@ fn write_container(
             file: dir.join("changes.tar"),
         });
         let config = commit_config(root, c, &image.config_bytes, &archive_layers)?;
-        let name: String = c
-            .name
-            .to_ascii_lowercase()
-            .chars()
-            .map(|ch| {
-                if ch.is_ascii_alphanumeric() || "._-".contains(ch) {
-                    ch
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        let t = format!(
-            "forensics/{}:{}",
-            name.trim_matches(|ch: char| !ch.is_ascii_alphanumeric()),
-            c.id.get(..12).unwrap_or(&c.id)
-        );
-        let plan = ArchivePlan::new(&config, std::slice::from_ref(&t), &archive_layers);
-        let path = dir.join("committed.tar");
-        let (tar_sha, _) = write_archive(&path, &plan, &archive_layers).map_err(out_err(&path))?;
-        sums.push((tar_sha, "committed.tar".into()));
+        let (line, id, t) =
+            super::output::write_committed(dir, &config, &archive_layers, &c.name, &c.id)?;
+        sums.push(line);
         let _ = fs::remove_dir_all(&tmp);
-        committed = Some(format!("sha256:{}", sha256_hex(&config)));
+        committed = Some(id);
         tag = Some(t);
     }
 

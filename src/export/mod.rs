@@ -19,7 +19,7 @@ pub use verify::{VerifiedImage, verify_images};
 
 use crate::digest::sha256_hex;
 use crate::layer::{ProduceError, Produced, tar_split_len};
-use crate::report::{ImageReport, LayerReport, Method, Totals};
+use crate::report::{ImageReport, LayerReport};
 use crate::store::StoreError;
 use crate::store::docker::{DataRoot, LayerLocation};
 use crate::store::model::Image;
@@ -156,17 +156,7 @@ fn write_image(
     let dockerfile = dockerfile::reconstruct(&image.id, &image.tags, &image.config);
     sums.push(write_file(dir, "Dockerfile", dockerfile.as_bytes())?);
 
-    let totals = Totals {
-        layers: layers.len(),
-        layers_verified: layers.iter().filter(|l| l.verified).count(),
-        layers_rebuilt: layers
-            .iter()
-            .filter(|l| l.method == Method::Rebuilt)
-            .count(),
-        bytes_written: layers.iter().map(|l| l.size).sum::<u64>() + tar_len,
-        files_checked: layers.iter().map(|l| l.files_checked).sum(),
-        findings: findings.len() + layers.iter().map(|l| l.findings.len()).sum::<usize>(),
-    };
+    let totals = output::totals(&layers, findings.len(), tar_len);
     let report = ImageReport {
         tool: format!("docker-forensics {}", env!("CARGO_PKG_VERSION")),
         evidence: opts.evidence.clone(),

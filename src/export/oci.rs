@@ -19,7 +19,7 @@ use crate::digest::{hex_part, sha256_hex};
 use crate::evidence::fs::FileSystem;
 use crate::layer::{LayerInput, Produced, Written, hashed, produce};
 use crate::pipe::DirectFile;
-use crate::report::{Finding, FindingKind, ImageReport, LayerReport, Method, Totals};
+use crate::report::{Finding, FindingKind, ImageReport, LayerReport, Method};
 use crate::store::containerd::decompress::decompressed;
 use crate::store::containerd::shape::{ImageContent, LayerSource};
 use sha2::{Digest as _, Sha256};
@@ -148,17 +148,7 @@ fn write_content(
     )?);
     let dockerfile = dockerfile::reconstruct(&content.id, &content.names, &content.config);
     sums.push(write_file(dir, "Dockerfile", dockerfile.as_bytes())?);
-    let totals = Totals {
-        layers: layers.len(),
-        layers_verified: layers.iter().filter(|l| l.verified).count(),
-        layers_rebuilt: layers
-            .iter()
-            .filter(|l| l.method == Method::Rebuilt)
-            .count(),
-        bytes_written: layers.iter().map(|l| l.size).sum::<u64>() + tar_len,
-        files_checked: layers.iter().map(|l| l.files_checked).sum(),
-        findings: findings.len() + layers.iter().map(|l| l.findings.len()).sum::<usize>(),
-    };
+    let totals = super::output::totals(&layers, findings.len(), tar_len);
     let report = ImageReport {
         tool: format!("docker-forensics {}", env!("CARGO_PKG_VERSION")),
         evidence: opts.evidence.clone(),

@@ -7,11 +7,11 @@
 //! kubernetes `pkg/kubelet/kuberuntime/logs`); it is rendered as
 //! `time stream message` lines, partial (`P`) lines joined.
 
-use super::archive::{ArchiveLayer, ArchivePlan, write_archive};
+use super::archive::ArchiveLayer;
 use super::container::ContainerReport;
 use super::logs::LogSummary;
 use super::{ExportError, ExportOptions, out_err, write_file};
-use crate::digest::{hex_part, sha256_hex};
+use crate::digest::hex_part;
 use crate::layer::diff::Change;
 use crate::layer::{LayerDir, hashed, retar};
 use crate::report::{Finding, FindingKind};
@@ -123,31 +123,16 @@ fn write(
                     c.created.clone().unwrap_or_default(),
                     &c.id,
                 );
-                let name: String = c
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| c.id.clone())
-                    .to_ascii_lowercase()
-                    .chars()
-                    .map(|ch| {
-                        if ch.is_ascii_alphanumeric() || "._-".contains(ch) {
-                            ch
-                        } else {
-                            '-'
-                        }
-                    })
-                    .collect();
-                let t = format!(
-                    "forensics/{}:{}",
-                    name.trim_matches(|ch: char| !ch.is_ascii_alphanumeric()),
-                    c.id.get(..12).unwrap_or(&c.id)
-                );
-                let plan = ArchivePlan::new(&config, std::slice::from_ref(&t), &layers);
-                let path = dir.join("committed.tar");
-                let (tar_sha, _) = write_archive(&path, &plan, &layers).map_err(out_err(&path))?;
-                sums.push((tar_sha, "committed.tar".into()));
+                let (line, id, t) = super::output::write_committed(
+                    dir,
+                    &config,
+                    &layers,
+                    &c.name.clone().unwrap_or_else(|| c.id.clone()),
+                    &c.id,
+                )?;
+                sums.push(line);
                 let _ = fs::remove_dir_all(&tmp);
-                committed = Some(format!("sha256:{}", sha256_hex(&config)));
+                committed = Some(id);
                 tag = Some(t);
             }
             Ok(Found::Docker(..)) => {}

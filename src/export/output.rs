@@ -105,3 +105,58 @@ pub fn close_dir(
     write_file(dir, "SHA256SUMS", text.as_bytes())?;
     Ok(())
 }
+
+/// Writes `committed.tar` (the image's layers plus the container's, under
+/// `config`) and returns its `SHA256SUMS` line, the image id `docker load`
+/// will report, and its tag `forensics/<container name>:<12 hex of id>`.
+pub fn write_committed(
+    dir: &Path,
+    config: &[u8],
+    layers: &[super::archive::ArchiveLayer],
+    container_name: &str,
+    container_id: &str,
+) -> Result<((String, String), String, String), ExportError> {
+    let name: String = container_name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || "._-".contains(ch) {
+                ch
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let tag = format!(
+        "forensics/{}:{}",
+        name.trim_matches(|ch: char| !ch.is_ascii_alphanumeric()),
+        container_id.get(..12).unwrap_or(container_id)
+    );
+    let plan = super::archive::ArchivePlan::new(config, std::slice::from_ref(&tag), layers);
+    let path = dir.join("committed.tar");
+    let (sha, _) = super::archive::write_archive(&path, &plan, layers).map_err(out_err(&path))?;
+    Ok((
+        (sha, "committed.tar".into()),
+        format!("sha256:{}", sha256_hex(config)),
+        tag,
+    ))
+}
+
+/// The totals of an image report.
+pub fn totals(
+    layers: &[LayerReport],
+    image_findings: usize,
+    archive_len: u64,
+) -> crate::report::Totals {
+    crate::report::Totals {
+        layers: layers.len(),
+        layers_verified: layers.iter().filter(|l| l.verified).count(),
+        layers_rebuilt: layers
+            .iter()
+            .filter(|l| l.method == crate::report::Method::Rebuilt)
+            .count(),
+        bytes_written: layers.iter().map(|l| l.size).sum::<u64>() + archive_len,
+        files_checked: layers.iter().map(|l| l.files_checked).sum(),
+        findings: image_findings + layers.iter().map(|l| l.findings.len()).sum::<usize>(),
+    }
+}
