@@ -13,10 +13,9 @@
 use super::archive::ArchiveLayer;
 use super::logs::{LogSummary, render};
 use super::{ExportError, out_err, write_file};
-use crate::digest::HashingWriter;
 use crate::evidence::fs::EvPath;
 use crate::layer::diff::{Change, changes};
-use crate::layer::{LayerDir, LayerInput, hashed, produce, retar};
+use crate::layer::{LayerDir, hashed, produce, retar};
 use crate::report::{Finding, FindingKind, LayerReport};
 use crate::store::StoreError;
 use crate::store::docker::DataRoot;
@@ -24,7 +23,7 @@ use crate::store::model::Container;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// What `report.json` of a container export says.
@@ -137,13 +136,7 @@ fn write_container(
             .into_par_iter()
             .map(|loc| {
                 let file = tmp.join(format!("layer_{}.tar", loc.index));
-                let input = LayerInput {
-                    fs: fs_,
-                    dir: &loc.dir,
-                    tar_split: loc.tar_split.as_ref(),
-                    diff_id: &loc.diff_id,
-                    force_rebuild: false,
-                };
+                let input = super::layer_input(root, &loc, false);
                 let open = || File::create(&file).map(|f| BufWriter::with_capacity(1 << 20, f));
                 let (mut w, p) =
                     produce(input, open, None, &|_| {}).map_err(|source| ExportError::Layer {
@@ -181,32 +174,18 @@ fn write_container(
 
     // Logs.
     let log_path = root.container_file(&c.id, &format!("{}-json.log", c.id));
-    let log = match fs_.open(&log_path) {
-        Ok(f) => {
-            let raw_name = format!("{}-json.log", c.id);
-            let raw = dir.join(&raw_name);
-            let mut w = HashingWriter::new(File::create(&raw).map_err(out_err(&raw))?);
-            let mut reader = fs_.open(&log_path).map_err(StoreError::from)?;
-            io::copy(&mut reader, &mut w).map_err(out_err(&raw))?;
-            let (_, raw_sha, _) = w.finish().map_err(out_err(&raw))?;
-            sums.push((raw_sha, raw_name));
-            let txt = dir.join("logs.txt");
-            let mut w =
-                HashingWriter::new(BufWriter::new(File::create(&txt).map_err(out_err(&txt))?));
-            let summary = render(BufReader::new(f), &mut w).map_err(out_err(&txt))?;
-            let (_, sha, _) = w.finish().map_err(out_err(&txt))?;
-            sums.push((sha, "logs.txt".into()));
-            if summary.broken_lines > 0 {
-                findings.push(Finding::new(
-                    FindingKind::FileUnreadable,
-                    Some(log_path.display()),
-                    format!(
-                        "{} log line(s) could not be parsed and were skipped (the raw log is kept)",
-                        summary.broken_lines
-                    ),
-                ));
-            }
-            Some(summary)
+    let log = match fs_.metadata(&log_path) {
+        Ok(_) => {
+            let written = super::output::write_log(
+                fs_,
+                &log_path,
+                dir,
+                &format!("{}-json.log", c.id),
+                |r, w| render(r, w),
+            )?;
+            sums.extend(written.sums);
+            findings.extend(written.finding);
+            Some(written.summary)
         }
         Err(e) if e.is_not_found() => None,
         Err(e) => {

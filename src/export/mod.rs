@@ -18,7 +18,7 @@ pub use progress::{LayerProgress, ProgressSink};
 pub use verify::{VerifiedImage, verify_images};
 
 use crate::digest::sha256_hex;
-use crate::layer::{ProduceError, Produced, tar_split_len};
+use crate::layer::{LayerInput, ProduceError, Produced, tar_split_len};
 use crate::report::{ImageReport, LayerReport};
 use crate::store::StoreError;
 use crate::store::docker::{DataRoot, LayerLocation};
@@ -179,6 +179,21 @@ fn write_image(
     };
     close_dir(dir, &report, sums)?;
     Ok(report)
+}
+
+/// What a Docker layer is made from, as `layer::produce` wants it.
+pub(crate) fn layer_input<'a>(
+    root: &'a DataRoot,
+    loc: &'a LayerLocation,
+    rebuild: bool,
+) -> LayerInput<'a> {
+    LayerInput {
+        fs: root.fs(),
+        dir: &loc.dir,
+        tar_split: loc.tar_split.as_ref(),
+        diff_id: &loc.diff_id,
+        force_rebuild: rebuild,
+    }
 }
 
 /// The layer's report entry; the locator's findings come first.

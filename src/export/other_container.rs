@@ -17,7 +17,7 @@ use crate::layer::{LayerDir, hashed, retar};
 use crate::report::{Finding, FindingKind};
 use crate::store::catalog::{Catalog, Found, OtherContainer};
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// The directory a container is written to.
@@ -146,39 +146,13 @@ fn write(
 
     // The log (k8s-file format).
     let mut log = None;
-    if let Some(lp) = &c.log
-        && let Ok(f) = oc.fs.open(lp)
-    {
-        let raw = dir.join("container.log");
-        let mut w = File::create(&raw).map_err(out_err(&raw))?;
-        let mut r = oc
-            .fs
-            .open(lp)
-            .map_err(|e| out_err(&raw)(io::Error::other(e.to_string())))?;
-        io::copy(&mut r, &mut w).map_err(out_err(&raw))?;
-        sums.push((
-            crate::digest::sha256_hex(&fs::read(&raw).map_err(out_err(&raw))?),
-            "container.log".into(),
-        ));
-        let txt = dir.join("logs.txt");
-        let mut out = BufWriter::new(File::create(&txt).map_err(out_err(&txt))?);
-        let summary = render_k8s_file(BufReader::new(f), &mut out).map_err(out_err(&txt))?;
-        drop(out);
-        sums.push((
-            crate::digest::sha256_hex(&fs::read(&txt).map_err(out_err(&txt))?),
-            "logs.txt".into(),
-        ));
-        if summary.broken_lines > 0 {
-            findings.push(Finding::new(
-                FindingKind::FileUnreadable,
-                Some(lp.display()),
-                format!(
-                    "{} log line(s) could not be parsed and were skipped (the raw log is kept)",
-                    summary.broken_lines
-                ),
-            ));
-        }
-        log = Some(summary);
+    if let Some(lp) = c.log.as_ref().filter(|lp| oc.fs.exists(lp)) {
+        let written = super::output::write_log(oc.fs, lp, dir, "container.log", |r, w| {
+            render_k8s_file(r, w)
+        })?;
+        sums.extend(written.sums);
+        findings.extend(written.finding);
+        log = Some(written.summary);
     }
 
     let verified = findings.is_empty()

@@ -160,3 +160,79 @@ pub fn totals(
         findings: image_findings + layers.iter().map(|l| l.findings.len()).sum::<usize>(),
     }
 }
+
+/// A container log as written by [`write_log`].
+pub struct WrittenLog {
+    pub summary: super::logs::LogSummary,
+    /// `SHA256SUMS` lines of the raw copy and of `logs.txt`.
+    pub sums: Vec<(String, String)>,
+    /// Set when lines could not be parsed.
+    pub finding: Option<Finding>,
+}
+
+/// Copies a container log out of the evidence as `raw_name` and renders
+/// it into `logs.txt` in the same single read.
+pub fn write_log(
+    fs: &dyn crate::evidence::fs::FileSystem,
+    log: &crate::evidence::fs::EvPath,
+    dir: &Path,
+    raw_name: &str,
+    render: impl FnOnce(
+        &mut dyn std::io::BufRead,
+        &mut dyn std::io::Write,
+    ) -> std::io::Result<super::logs::LogSummary>,
+) -> Result<WrittenLog, ExportError> {
+    use crate::digest::HashingWriter;
+    use std::io::{BufReader, BufWriter, Read};
+    let raw_path = dir.join(raw_name);
+    let txt_path = dir.join("logs.txt");
+    let file = fs
+        .open(log)
+        .map_err(|e| out_err(&raw_path)(std::io::Error::other(e.to_string())))?;
+    let raw = HashingWriter::new(BufWriter::new(
+        fs::File::create(&raw_path).map_err(out_err(&raw_path))?,
+    ));
+    let mut txt = HashingWriter::new(BufWriter::new(
+        fs::File::create(&txt_path).map_err(out_err(&txt_path))?,
+    ));
+    /// Writes everything read through it to the raw copy.
+    struct Tee<R, W> {
+        inner: R,
+        copy: W,
+    }
+    impl<R: Read, W: std::io::Write> Read for Tee<R, W> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.copy.write_all(&buf[..n])?;
+            Ok(n)
+        }
+    }
+    let mut reader = BufReader::new(Tee {
+        inner: file,
+        copy: raw,
+    });
+    let summary = render(&mut reader, &mut txt).map_err(out_err(&txt_path))?;
+    // Whatever the renderer left unread still belongs in the raw copy.
+    std::io::copy(&mut reader, &mut std::io::sink()).map_err(out_err(&raw_path))?;
+    let Tee { copy: raw, .. } = reader.into_inner();
+    let (_, raw_sha, _) = raw.finish().map_err(out_err(&raw_path))?;
+    let (_, txt_sha, _) = txt.finish().map_err(out_err(&txt_path))?;
+    let finding = (summary.broken_lines > 0).then(|| {
+        Finding::new(
+            FindingKind::FileUnreadable,
+            Some(log.display()),
+            format!(
+                "{} log line(s) could not be parsed and were skipped (the raw log is kept)",
+                summary.broken_lines
+            ),
+        )
+    });
+    Ok(WrittenLog {
+        summary,
+        sums: vec![
+            (raw_sha, raw_name.to_string()),
+            (txt_sha, "logs.txt".into()),
+        ],
+        finding,
+    })
+}

@@ -13,3 +13,28 @@ pub trait LayerProgress: Send + Sync {
     fn advance(&self, n: u64);
     fn finish(&self);
 }
+
+/// The progress of one layer, or nothing when no sink was given.
+pub(crate) struct Bar(Option<Box<dyn LayerProgress>>);
+
+impl Bar {
+    pub fn start(
+        sink: Option<&std::sync::Arc<dyn ProgressSink>>,
+        label: &str,
+        expected: Option<u64>,
+    ) -> Self {
+        Bar(sink.map(|p| p.start_layer(label, expected)))
+    }
+
+    pub fn advance(&self, n: u64) {
+        if let Some(b) = &self.0 {
+            b.advance(n);
+        }
+    }
+
+    pub fn finish(self) {
+        if let Some(b) = self.0 {
+            b.finish();
+        }
+    }
+}

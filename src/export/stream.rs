@@ -13,9 +13,10 @@
 use super::archive::{
     ArchiveLayer, ArchivePlan, closing_entries, header, opening_entries, padding,
 };
+use super::progress::Bar;
 use super::{ExportError, ExportOptions, out_err};
 use crate::digest::hex_part;
-use crate::layer::{LayerInput, Produced, produce};
+use crate::layer::{Produced, produce};
 use crate::pipe::{Chunk, DirectFile, FanOut, channel, run_sink};
 use crate::store::docker::{DataRoot, LayerLocation};
 use crate::store::model::Image;
@@ -51,8 +52,9 @@ pub fn stream_image(
         let (img_tx, img_rx) = channel();
         let image_file = DirectFile::create(&tar_path).map_err(out_err(&tar_path))?;
         let sink = s.spawn(move || run_sink(img_rx, image_file, true));
-        let mut whole = true;
-        let result = (|| -> Result<Vec<WrittenLayer>, ExportError> {
+        // The plan of the closing entries, when every layer went in whole.
+        let result = (|| -> Result<(Vec<WrittenLayer>, Option<ArchivePlan>), ExportError> {
+            let mut whole = true;
             send(&img_tx, &opening_entries().map_err(out_err(&tar_path))?)
                 .map_err(out_err(&tar_path))?;
             let mut in_archive = HashSet::new();
@@ -78,27 +80,29 @@ pub fn stream_image(
                 }
                 written.push((loc, p, file));
             }
-            if whole {
-                let plan = plan_for(image, &image.config_bytes, &written);
-                send(
-                    &img_tx,
-                    &closing_entries(&plan).map_err(out_err(&tar_path))?,
-                )
-                .map_err(out_err(&tar_path))?;
+            if !whole {
+                return Ok((written, None));
             }
-            Ok(written)
+            let plan =
+                ArchivePlan::new(&image.config_bytes, &image.tags, &archive_layers(&written));
+            send(
+                &img_tx,
+                &closing_entries(&plan).map_err(out_err(&tar_path))?,
+            )
+            .map_err(out_err(&tar_path))?;
+            Ok((written, Some(plan)))
         })();
         drop(img_tx);
         let (done, file) = sink
             .join()
             .map_err(|_| out_err(&tar_path)(io::Error::other("archive writer failed")))?
             .map_err(out_err(&tar_path))?;
-        let written = result?;
+        let (written, plan) = result?;
         file.finish().map_err(out_err(&tar_path))?;
-        let archive = whole.then(|| StreamedArchive {
+        let archive = plan.map(|plan| StreamedArchive {
             sha256: done.sha256.unwrap_or_default(),
             len: done.written,
-            plan: plan_for(image, &image.config_bytes, &written),
+            plan,
         });
         Ok((written, archive))
     })
@@ -122,11 +126,6 @@ pub fn layers_only(
             Ok((loc, p, file))
         })
         .collect()
-}
-
-/// The archive's small documents for the layers as written.
-pub fn plan_for(image: &Image, config: &[u8], written: &[WrittenLayer]) -> ArchivePlan {
-    ArchivePlan::new(config, &image.tags, &archive_layers(written))
 }
 
 pub fn archive_layers(written: &[WrittenLayer]) -> Vec<ArchiveLayer> {
@@ -160,24 +159,13 @@ fn write_layer(
     tee: Option<&SyncSender<Chunk>>,
     opts: &ExportOptions,
 ) -> Result<Produced, ExportError> {
-    let bar = opts.progress.as_ref().map(|p| {
-        p.start_layer(
-            &format!("{} layer {}", image.short_id(), loc.index),
-            loc.size,
-        )
-    });
-    let advance = |n: u64| {
-        if let Some(b) = &bar {
-            b.advance(n);
-        }
-    };
-    let input = LayerInput {
-        fs: root.fs(),
-        dir: &loc.dir,
-        tar_split: loc.tar_split.as_ref(),
-        diff_id: &loc.diff_id,
-        force_rebuild: opts.rebuild,
-    };
+    let bar = Bar::start(
+        opts.progress.as_ref(),
+        &format!("{} layer {}", image.short_id(), loc.index),
+        loc.size,
+    );
+    let advance = |n: u64| bar.advance(n);
+    let input = super::layer_input(root, loc, opts.rebuild);
     let (w, produced) =
         produce(input, || DirectFile::create(file), tee, &advance).map_err(|source| {
             ExportError::Layer {
@@ -187,8 +175,6 @@ fn write_layer(
             }
         })?;
     w.finish().map_err(out_err(file))?;
-    if let Some(b) = bar {
-        b.finish();
-    }
+    bar.finish();
     Ok(produced)
 }

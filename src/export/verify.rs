@@ -2,8 +2,9 @@
 //! writing anything. A layer shared by several images is checked once;
 //! layers are checked in parallel.
 
+use super::progress::Bar;
 use super::{ExportOptions, layer_report};
-use crate::layer::{LayerInput, produce};
+use crate::layer::produce;
 use crate::report::{Finding, FindingKind, LayerReport, Method};
 use crate::store::StoreError;
 use crate::store::docker::{DataRoot, LayerLocation};
@@ -55,24 +56,13 @@ pub fn verify_images(
     let checked: BTreeMap<String, LayerReport> = unique
         .into_par_iter()
         .map(|(chain, loc)| {
-            let bar = opts.progress.as_ref().map(|p| {
-                p.start_layer(
-                    &format!("layer {}", &crate::digest::hex_part(&chain)[..12]),
-                    loc.size,
-                )
-            });
-            let advance = |n: u64| {
-                if let Some(b) = &bar {
-                    b.advance(n);
-                }
-            };
-            let input = LayerInput {
-                fs: root.fs(),
-                dir: &loc.dir,
-                tar_split: loc.tar_split.as_ref(),
-                diff_id: &loc.diff_id,
-                force_rebuild: opts.rebuild,
-            };
+            let bar = Bar::start(
+                opts.progress.as_ref(),
+                &format!("layer {}", &crate::digest::hex_part(&chain)[..12]),
+                loc.size,
+            );
+            let advance = |n: u64| bar.advance(n);
+            let input = super::layer_input(root, &loc, opts.rebuild);
             let report = match produce(input, || Ok(io::sink()), None, &advance) {
                 Ok((_, p)) => layer_report(&loc, p),
                 Err(e) => {
@@ -96,9 +86,7 @@ pub fn verify_images(
                     r
                 }
             };
-            if let Some(b) = bar {
-                b.finish();
-            }
+            bar.finish();
             (chain, report)
         })
         .collect();

@@ -45,6 +45,20 @@ pub enum StoreError {
     BadImage { image: String, detail: String },
 }
 
+/// Where a store is, for messages and reports: its path, prefixed by the
+/// volume when the evidence is a disk image, with what it holds.
+pub(crate) fn describe_place(
+    volume: &crate::evidence::Volume,
+    path: &crate::evidence::fs::EvPath,
+    what: &str,
+) -> String {
+    if volume.label == "directory" {
+        format!("{path} ({what})")
+    } else {
+        format!("{}:{path} ({what})", volume.label)
+    }
+}
+
 fn candidates_hint(c: &[String]) -> String {
     if c.is_empty() {
         String::new()

@@ -70,16 +70,7 @@ fn map_err(path: &EvPath, ino: u32, e: fs_ext4::Error) -> FsError {
 }
 
 fn kind_of(mode: u16) -> FileKind {
-    match mode & 0o170000 {
-        0o100000 => FileKind::File,
-        0o040000 => FileKind::Dir,
-        0o120000 => FileKind::Symlink,
-        0o020000 => FileKind::CharDevice,
-        0o060000 => FileKind::BlockDevice,
-        0o010000 => FileKind::Fifo,
-        0o140000 => FileKind::Socket,
-        _ => FileKind::Unknown,
-    }
+    FileKind::from_mode(u32::from(mode))
 }
 
 /// (major, minor) of a device inode, from `i_block[0]` or `i_block[1]`.

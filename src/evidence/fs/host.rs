@@ -103,7 +103,7 @@ impl HostDir {
             let name = OsStr::from_bytes(comp);
             let st = rustix::fs::statx(&cur, name, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE)
                 .map_err(|e| Self::err(dir, e))?;
-            let kind = kind_of(u32::from(st.stx_mode));
+            let kind = FileKind::from_mode(u32::from(st.stx_mode));
             if kind == FileKind::Symlink {
                 return Err(FsError::SymlinkInPath {
                     path: dir.display(),
@@ -139,7 +139,7 @@ impl HostDir {
         };
         let mode = u32::from(st.stx_mode);
         Ok(Metadata {
-            kind: kind_of(mode),
+            kind: FileKind::from_mode(mode),
             perm: mode & 0o7777,
             uid: st.stx_uid,
             gid: st.stx_gid,
@@ -206,26 +206,13 @@ impl HostDir {
         .map_err(|e| Self::err(path, e))?;
         // The object could have been swapped between statx and open.
         let st = rustix::fs::fstat(&fd).map_err(|e| Self::err(path, e))?;
-        if kind_of(st.st_mode) != want {
+        if FileKind::from_mode(st.st_mode) != want {
             return Err(FsError::NotAFile {
                 path: path.display(),
-                kind: kind_of(st.st_mode),
+                kind: FileKind::from_mode(st.st_mode),
             });
         }
         Ok((fd, meta))
-    }
-}
-
-fn kind_of(mode: u32) -> FileKind {
-    match mode & 0o170000 {
-        0o100000 => FileKind::File,
-        0o040000 => FileKind::Dir,
-        0o120000 => FileKind::Symlink,
-        0o020000 => FileKind::CharDevice,
-        0o060000 => FileKind::BlockDevice,
-        0o010000 => FileKind::Fifo,
-        0o140000 => FileKind::Socket,
-        _ => FileKind::Unknown,
     }
 }
 

@@ -40,6 +40,23 @@ pub enum FileKind {
     Unknown,
 }
 
+impl FileKind {
+    /// The kind encoded in the type bits of a POSIX `st_mode` (the same
+    /// `S_IFMT` values in ext4 and XFS inodes and in `stat`).
+    pub fn from_mode(mode: u32) -> FileKind {
+        match mode & 0o170000 {
+            0o100000 => FileKind::File,
+            0o040000 => FileKind::Dir,
+            0o120000 => FileKind::Symlink,
+            0o020000 => FileKind::CharDevice,
+            0o060000 => FileKind::BlockDevice,
+            0o010000 => FileKind::Fifo,
+            0o140000 => FileKind::Socket,
+            _ => FileKind::Unknown,
+        }
+    }
+}
+
 /// Seconds and nanoseconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
 pub struct Timestamp {

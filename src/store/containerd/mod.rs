@@ -108,10 +108,6 @@ impl ContainerdRoot {
 
     /// Human-readable place: volume label and path.
     pub fn describe(&self) -> String {
-        if self.volume.label == "directory" {
-            format!("{} (containerd)", self.path)
-        } else {
-            format!("{}:{} (containerd)", self.volume.label, self.path)
-        }
+        crate::store::describe_place(&self.volume, &self.path, "containerd")
     }
 }

@@ -52,10 +52,6 @@ impl DataRoot {
 
     /// Human-readable place: volume label and path.
     pub fn describe(&self) -> String {
-        if self.volume.label == "directory" {
-            format!("{} ({})", self.path, self.driver)
-        } else {
-            format!("{}:{} ({})", self.volume.label, self.path, self.driver)
-        }
+        crate::store::describe_place(&self.volume, &self.path, &self.driver)
     }
 }

@@ -91,10 +91,6 @@ impl PodmanRoot {
 
     /// Human-readable place: volume label, path and driver.
     pub fn describe(&self) -> String {
-        if self.volume.label == "directory" {
-            format!("{} ({})", self.path, self.driver)
-        } else {
-            format!("{}:{} ({})", self.volume.label, self.path, self.driver)
-        }
+        crate::store::describe_place(&self.volume, &self.path, &self.driver)
     }
 }
