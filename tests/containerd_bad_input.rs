@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use docker_forensics::evidence::fs::EvPath;
 use docker_forensics::evidence::{Evidence, OpenOptions};
-use docker_forensics::store::containerd::bolt::{BoltDb, BoltError, Value};
+use docker_forensics::store::bolt::{BoltDb, BoltError, Value};
 use docker_forensics::store::containerd::meta::MetaDb;
 use docker_forensics::store::containerd::{ContainerdError, ContainerdRoot};
 use std::path::Path;

@@ -20,7 +20,7 @@ use crate::evidence::fs::FileSystem;
 use crate::layer::{LayerInput, Produced, Written, hashed, produce};
 use crate::pipe::DirectFile;
 use crate::report::{Finding, FindingKind, ImageReport, LayerReport, Method};
-use crate::store::containerd::decompress::decompressed;
+use crate::store::blob::decompressed;
 use crate::store::containerd::shape::{ImageContent, LayerSource};
 use sha2::{Digest as _, Sha256};
 use std::fs;
@@ -325,11 +325,7 @@ pub fn verify_content(
     for l in &content.layers {
         let mut findings = Vec::new();
         let (method, sha, size, files) = match l.blob.as_ref().filter(|b| b.present) {
-            Some(b) => match crate::store::containerd::decompress::digest_blob(
-                fs_,
-                &b.path,
-                Some(b.compression),
-            ) {
+            Some(b) => match crate::store::blob::digest_blob(fs_, &b.path, Some(b.compression)) {
                 Ok(d) => {
                     if hex_part(&d.blob) != hex_part(&b.digest) {
                         findings.push(Finding::new(

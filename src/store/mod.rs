@@ -1,5 +1,7 @@
 //! Image stores found on evidence filesystems, over a shared [`model`].
 
+pub mod blob;
+pub mod bolt;
 pub mod catalog;
 pub mod containerd;
 pub mod docker;

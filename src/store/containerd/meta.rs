@@ -19,9 +19,9 @@
 //!
 //! Encodings of sizes and times: see [`super::encoding`].
 
-use super::bolt::{BoltDb, BoltError, Bucket, Value};
 use super::encoding::{go_time_rfc3339, protobuf_any, varint};
 use crate::evidence::fs::{EvPath, FileSystem};
+use crate::store::bolt::{BoltDb, BoltError, Bucket, Value};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -11,17 +11,15 @@
 //!   unpacked layers and containers' writable layers ([`snapshots`]).
 //!
 //! Everything is read through [`crate::evidence::fs::FileSystem`], bbolt
-//! files with the read-only reader in [`bolt`]. [`ContainerdRoot::discover`]
+//! files with the read-only reader in [`crate::store::bolt`]. [`ContainerdRoot::discover`]
 //! finds roots; [`ContainerdRoot::open`] gives a [`ContainerdStore`], which
 //! lists images ([`ContainerdStore::images`]), resolves one image to its
 //! config and layer sources ([`ContainerdStore::image`]) and lists
 //! containers ([`ContainerdStore::containers`]), in the shapes of
 //! [`shape`], which the containers/storage reader shares.
 
-pub mod bolt;
 mod containers;
 pub mod content;
-pub mod decompress;
 mod discover;
 pub mod encoding;
 pub mod meta;
@@ -29,9 +27,7 @@ pub mod shape;
 pub mod snapshots;
 mod store;
 
-pub use bolt::{BoltDb, BoltError};
 pub use content::Platform;
-pub use decompress::{BlobDigests, Compression, decompressed, digest_blob};
 pub use shape::{
     ImageContent, KubernetesRef, LayerBlob, LayerSource, StoreContainer, StoreImage, UnpackedLayer,
 };
@@ -44,11 +40,11 @@ use crate::evidence::fs::{EvPath, FileSystem, FsError};
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerdError {
     #[error(transparent)]
-    Bolt(#[from] BoltError),
+    Bolt(#[from] crate::store::bolt::BoltError),
     #[error(transparent)]
     Fs(#[from] FsError),
     #[error(transparent)]
-    Blob(#[from] decompress::BlobError),
+    Blob(#[from] crate::store::blob::BlobError),
     #[error("{path}: corrupt JSON: {detail}")]
     CorruptJson { path: String, detail: String },
     #[error("{path}: not a containerd root (no {} inside)", meta::META_DB)]

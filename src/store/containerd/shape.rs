@@ -4,8 +4,8 @@
 //! alike. Formats behind the fields are described where they are read
 //! (`containerd::meta`, `podman::images`).
 
-use super::decompress::Compression;
 use crate::evidence::fs::EvPath;
+use crate::store::blob::Compression;
 use crate::store::model::ImageConfig;
 use serde::Serialize;
 use std::collections::BTreeMap;

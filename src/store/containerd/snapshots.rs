@@ -12,10 +12,10 @@
 //! snapshot's own files (its overlay upper directory) in
 //! `snapshots/<id>/fs`.
 
-use super::bolt::{BoltDb, BoltError, Value};
 use super::encoding::{go_time_rfc3339, uvarint, varint};
 use super::meta::Labels;
 use crate::evidence::fs::{EvPath, FileSystem};
+use crate::store::bolt::{BoltDb, BoltError, Value};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 

@@ -13,13 +13,13 @@
 //! `snapshots/4/fs`).
 
 use super::content::{BlobKind, Index, Manifest, Platform, blob_kind, blob_path, choose_manifest};
-use super::decompress::{BlobDigests, Compression, decompressed, digest_blob};
 use super::meta::{ImageRecord, META_DB, MetaDb};
 use super::shape::{ImageContent, LayerBlob, LayerSource, StoreImage, UnpackedLayer};
 use super::snapshots::Snapshotter;
 use super::{ContainerdError, ContainerdRoot};
 use crate::digest::{chain_ids, hex_part, sha256_hex};
 use crate::evidence::fs::{EvPath, FileKind, FileSystem};
+use crate::store::blob::{BlobDigests, Compression, decompressed, digest_blob};
 use crate::store::model::ImageConfig;
 use crate::store::reference::Reference;
 use std::collections::BTreeMap;

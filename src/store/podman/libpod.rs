@@ -11,7 +11,7 @@
 //! Read with the bbolt reader of [`crate::store::containerd::bolt`].
 
 use crate::evidence::fs::{EvPath, FileSystem};
-use crate::store::containerd::bolt::{BoltDb, BoltError, Value};
+use crate::store::bolt::{BoltDb, BoltError, Value};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

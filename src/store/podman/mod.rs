@@ -26,7 +26,7 @@ pub use store::PodmanStore;
 
 use crate::evidence::Volume;
 use crate::evidence::fs::{EvPath, FileSystem, FsError};
-use crate::store::containerd::BoltError;
+use crate::store::bolt::BoltError;
 
 /// Errors reading a containers/storage graph root; each names the file.
 #[derive(Debug, thiserror::Error)]
