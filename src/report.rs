@@ -105,8 +105,10 @@ pub struct ImageReport {
     /// Acquisition metadata of a disk image (case, examiner, stored hashes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acquisition: Option<crate::evidence::image::Acquisition>,
-    /// The evidence volume and data root the image was read from, and why
-    /// that root was used.
+    /// The store (`docker`, `containerd/<namespace>`, `podman`), the
+    /// evidence volume and the store's directory the image was read from,
+    /// and why that directory was taken as a store.
+    pub store: String,
     pub volume: String,
     pub data_root: String,
     pub data_root_reason: String,

@@ -65,7 +65,14 @@ fn basic_e01_docker_store_verifies() {
         want.iter().map(norm).collect::<BTreeSet<_>>()
     );
 
-    let verified = docker_forensics::export::verify_images(&roots[0], &Default::default()).unwrap();
+    let catalog = docker_forensics::store::catalog::Catalog::discover(&ev, None).unwrap();
+    let images: Vec<_> = catalog
+        .all_images(Default::default())
+        .unwrap()
+        .into_iter()
+        .map(|f| f.map_err(|(what, e)| format!("{what}: {e}")).unwrap())
+        .collect();
+    let verified = docker_forensics::export::verify_images(&images, &Default::default());
     assert_eq!(verified.len(), 15);
     let mut layers = 0;
     for img in &verified {

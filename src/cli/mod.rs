@@ -2,13 +2,29 @@
 //! exit codes (0 verified, 1 failed, 2 usage, 3 integrity findings).
 
 mod args;
-mod commands;
 mod containers;
+mod context;
+mod images;
 mod progress;
 mod timeline;
 
 pub use args::{Cli, with_default_command};
-pub use commands::run;
+
+use args::Command;
+
+/// Runs the command `cli` names.
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Extract(a) => images::extract(g, a),
+        Command::Images(a) => images::images(g, a),
+        Command::Verify(a) => images::verify(g, a),
+        Command::Containers(a) => containers::list(g, a),
+        Command::Diff(a) => containers::diff(g, a),
+        Command::ExportContainer(a) => containers::export(g, a),
+        Command::Timeline(a) => timeline::run(g, a),
+    }
+}
 
 /// Exit statuses, as documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -2,7 +2,7 @@
 
 use super::Outcome;
 use super::args::{Global, TimelineArgs, TimelineFormat};
-use super::commands::open;
+use super::context::{hint, open};
 use anyhow::Result;
 use docker_forensics::export::timeline::{Filter, Format, TimelineError, write_timeline};
 
@@ -22,6 +22,7 @@ pub fn run(g: &Global, a: &TimelineArgs) -> Result<Outcome> {
         Err(TimelineError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
             return Ok(Outcome::Verified);
         }
+        Err(TimelineError::Store(e)) => return Err(hint(e)),
         Err(e) => return Err(e.into()),
     };
     if !g.quiet {
@@ -30,5 +31,5 @@ pub fn run(g: &Global, a: &TimelineArgs) -> Result<Outcome> {
             s.files, s.layers, s.containers, s.events
         );
     }
-    Ok(Outcome::Verified)
+    Ok(ctx.outcome(Outcome::Verified))
 }

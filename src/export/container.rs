@@ -1,30 +1,37 @@
 //! `export-container`: everything an examiner takes away about one
-//! container, in `OUTPUT_DIR/container_<12 hex>/`:
+//! container of any store, in `OUTPUT_DIR/container_<12 hex>/`:
 //! - `changes.tar`: its writable layer as an image layer (whiteouts
 //!   converted, as `docker commit` writes it);
 //! - `committed.tar`: its image plus that layer, with the config `docker
 //!   commit` would write (moby `daemon/commit.go`: the container's
 //!   `Config`, a history entry, the new diff_id), loadable by `docker load`;
-//! - `config.v2.json`, `hostconfig.json` as found; `logs.txt` rendered
-//!   from the json-file log, and the raw log;
+//! - the engine's records as found (`config.v2.json`, `hostconfig.json`
+//!   for Docker; the OCI runtime spec `config.json` for containerd and
+//!   Podman); `logs.txt` rendered from its log, and the raw log;
 //! - `volumes/<name>.tar` for each named volume it used;
 //! - `report.json` and `SHA256SUMS`.
 
 use super::archive::ArchiveLayer;
-use super::logs::{LogSummary, render};
-use super::{ExportError, out_err, write_file};
-use crate::evidence::fs::EvPath;
-use crate::layer::diff::{Change, changes};
-use crate::layer::{LayerDir, hashed, produce, retar};
+use super::logs::{LogSummary, render_as};
+use super::output::{close_dir, in_fresh_dir, write_committed, write_file, write_log};
+use super::progress::Bar;
+use super::source::{Tee, write_layer};
+use super::{ExportError, ExportOptions, out_err};
+use crate::digest::hex_part;
+use crate::evidence::fs::{EvPath, FileSystem};
+use crate::layer::diff::{Change, container_changes};
+use crate::layer::{LayerDir, hashed, retar};
 use crate::report::{Finding, FindingKind, LayerReport};
-use crate::store::StoreError;
-use crate::store::docker::DataRoot;
-use crate::store::model::Container;
+use crate::store::catalog::{Catalog, FoundContainer, StoreFilter};
+use crate::store::model::{Container, RecordedContent};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+/// Records larger than this are not believed.
+const RECORD_LIMIT: u64 = 64 << 20;
 
 /// What `report.json` of a container export says.
 #[derive(Debug, Clone, Serialize)]
@@ -33,7 +40,7 @@ pub struct ContainerReport {
     pub evidence: String,
     pub data_root: String,
     pub container: Container,
-    /// `docker diff` of the container.
+    /// The engine's `diff` of the container.
     pub diff: Vec<String>,
     /// sha256 of `changes.tar` (the new layer's diff_id).
     pub changes_sha256: Option<String>,
@@ -54,70 +61,70 @@ pub fn container_dir(out: &Path, c: &Container) -> PathBuf {
     out.join(format!("container_{}", c.id.get(..12).unwrap_or(&c.id)))
 }
 
-/// Exports one container.
+/// Exports one container; `catalog` resolves its image.
 pub fn export_container(
-    root: &DataRoot,
-    c: &Container,
+    catalog: &Catalog,
+    found: &FoundContainer<'_>,
     out: &Path,
-    force: bool,
-    evidence: &str,
+    opts: &ExportOptions,
 ) -> Result<ContainerReport, ExportError> {
-    let dir = container_dir(out, c);
-    super::output::in_fresh_dir(&dir, force, |dir| write_container(root, c, dir, evidence))
+    let dir = container_dir(out, &found.container);
+    in_fresh_dir(&dir, opts.force, |dir| {
+        write_container(catalog, found, dir, opts)
+    })
 }
 
 fn write_container(
-    root: &DataRoot,
-    c: &Container,
+    catalog: &Catalog,
+    found: &FoundContainer<'_>,
     dir: &Path,
-    evidence: &str,
+    opts: &ExportOptions,
 ) -> Result<ContainerReport, ExportError> {
-    let fs_ = root.fs();
-    let mut findings = Vec::new();
+    let fs_ = found.store.fs();
+    let c = &found.container;
+    let mut findings: Vec<Finding> = c
+        .problems
+        .iter()
+        .map(|p| Finding::new(FindingKind::FileMissing, None, p.clone()))
+        .collect();
     let mut sums: Vec<(String, String)> = Vec::new();
 
-    // Configs as found.
-    for name in ["config.v2.json", "hostconfig.json"] {
-        match fs_.read_small(&root.container_file(&c.id, name), 64 << 20) {
-            Ok(bytes) => sums.push(write_file(dir, name, &bytes)?),
-            Err(e) => findings.push(Finding::new(
-                FindingKind::FileMissing,
-                Some(name.into()),
-                e.to_string(),
-            )),
+    // The engine's records, as found.
+    for r in &c.records {
+        match &r.content {
+            RecordedContent::Bytes(b) => sums.push(write_file(dir, &r.name, b)?),
+            RecordedContent::File(p) => match fs_.read_small(p, RECORD_LIMIT) {
+                Ok(bytes) => sums.push(write_file(dir, &r.name, &bytes)?),
+                Err(e) => findings.push(Finding::new(
+                    FindingKind::FileMissing,
+                    Some(r.name.clone()),
+                    e.to_string(),
+                )),
+            },
         }
     }
 
     // The writable layer: diff and changes.tar.
-    let layers = root.container_layers(c)?;
-    let upper = layers.upper.clone().filter(|u| fs_.exists(u));
-    let (diff, changes_sha) = match &upper {
+    let upper = c.layers.upper.clone().filter(|u| fs_.exists(u));
+    let (diff, changes) = match &upper {
         Some(u) => {
-            let list: Vec<String> = changes(fs_, u, &layers.lowers)
-                .map_err(StoreError::from)?
-                .iter()
-                .map(Change::to_string)
-                .collect();
-            let path = dir.join("changes.tar");
-            let file =
-                BufWriter::with_capacity(1 << 20, File::create(&path).map_err(out_err(&path))?);
-            let (mut w, written) = hashed(file, None, |w| {
-                retar(LayerDir { fs: fs_, dir: u }, w, &|_| {})
-                    .map(|(_, written)| written)
-                    .map_err(|e| io::Error::other(e.to_string()))
-            })
-            .map_err(out_err(&path))?;
-            w.flush().map_err(out_err(&path))?;
-            findings.extend(written.findings);
-            sums.push((written.sha256.clone(), "changes.tar".into()));
-            (list, Some((written.sha256, written.size)))
+            let list = container_changes(fs_, c).map_err(|e| ExportError::Evidence {
+                place: u.display(),
+                detail: e.to_string(),
+            })?;
+            let changes = write_tree(fs_, u, dir, "changes.tar", &mut findings)?;
+            sums.push((changes.0.clone(), "changes.tar".into()));
+            (list, Some(changes))
         }
         None if c.state == "created" => (Vec::new(), None),
         None => {
             findings.push(Finding::new(
                 FindingKind::LayerMissing,
-                layers.upper.as_ref().map(EvPath::display),
-                "the container's writable layer is missing",
+                c.layers.upper.as_ref().map(EvPath::display),
+                match &c.layers.unresolved {
+                    Some(why) => format!("the container's writable layer is missing: {why}"),
+                    None => "the container's writable layer is missing".into(),
+                },
             ));
             (Vec::new(), None)
         }
@@ -127,82 +134,46 @@ fn write_container(
     let mut image_layers = Vec::new();
     let mut committed = None;
     let mut tag = None;
-    if let Some((sha, size)) = &changes_sha {
-        let image = root.load_image(&c.image_id, &root.references()?)?;
-        let locs = root.locate_layers(&image)?;
-        let tmp = dir.join(".image-layers");
-        fs::create_dir_all(&tmp).map_err(out_err(&tmp))?;
-        let produced: Vec<(LayerReport, ArchiveLayer)> = locs
-            .into_par_iter()
-            .map(|loc| {
-                let file = tmp.join(format!("layer_{}.tar", loc.index));
-                let input = super::layer_input(root, &loc, false);
-                let open = || File::create(&file).map(|f| BufWriter::with_capacity(1 << 20, f));
-                let (mut w, p) =
-                    produce(input, open, None, &|_| {}).map_err(|source| ExportError::Layer {
-                        image: image.id.clone(),
-                        index: loc.index,
-                        source,
-                    })?;
-                w.flush().map_err(out_err(&file))?;
-                let al = ArchiveLayer {
-                    sha256: p.written.sha256.clone(),
-                    size: p.written.size,
-                    file: file.clone(),
-                };
-                Ok((super::layer_report(&loc, p), al))
-            })
-            .collect::<Result<_, ExportError>>()?;
-        let mut archive_layers = Vec::new();
-        for (r, al) in produced {
-            image_layers.push(r);
-            archive_layers.push(al);
+    if let Some((sha, size)) = &changes {
+        match commit(catalog, c, dir, sha, *size) {
+            Ok((line, layers, id, t)) => {
+                sums.push(line);
+                image_layers = layers;
+                committed = Some(id);
+                tag = Some(t);
+            }
+            Err(e) => findings.push(Finding::new(
+                FindingKind::LayerMissing,
+                None,
+                format!("the container's image cannot be read, no committed.tar: {e}"),
+            )),
         }
-        archive_layers.push(ArchiveLayer {
-            sha256: sha.clone(),
-            size: *size,
-            file: dir.join("changes.tar"),
-        });
-        let config = commit_config(root, c, &image.config_bytes, &archive_layers)?;
-        let (line, id, t) =
-            super::output::write_committed(dir, &config, &archive_layers, &c.name, &c.id)?;
-        sums.push(line);
-        let _ = fs::remove_dir_all(&tmp);
-        committed = Some(id);
-        tag = Some(t);
     }
 
-    // Logs.
-    let log_path = root.container_file(&c.id, &format!("{}-json.log", c.id));
-    let log = match fs_.metadata(&log_path) {
-        Ok(_) => {
-            let written = super::output::write_log(
-                fs_,
-                &log_path,
-                dir,
-                &format!("{}-json.log", c.id),
-                |r, w| render(r, w),
-            )?;
-            sums.extend(written.sums);
-            findings.extend(written.finding);
-            Some(written.summary)
-        }
-        Err(e) if e.is_not_found() => None,
-        Err(e) => {
-            findings.push(Finding::new(
+    // The log.
+    let mut log = None;
+    if let Some(l) = &c.log {
+        let written = write_log(fs_, &l.path, dir, &l.name, |r, w| render_as(l.format, r, w));
+        match written {
+            Ok(w) => {
+                sums.extend(w.sums);
+                findings.extend(w.finding);
+                log = Some(w.summary);
+            }
+            Err(ExportError::Evidence { place, detail }) => findings.push(Finding::new(
                 FindingKind::FileUnreadable,
-                Some(log_path.display()),
-                e.to_string(),
-            ));
-            None
+                Some(place),
+                detail,
+            )),
+            Err(e) => return Err(e),
         }
-    };
+    }
 
     // Named volumes.
     let mut volumes = Vec::new();
     for m in c.mounts.iter().filter(|m| m.kind == "volume") {
         let Some(name) = &m.name else { continue };
-        let Some(vdir) = root.volume_dir(name).filter(|d| fs_.exists(d)) else {
+        let Some(vdir) = m.data_dir.as_ref().filter(|d| fs_.exists(d)) else {
             findings.push(Finding::new(
                 FindingKind::FileMissing,
                 Some(format!("volumes/{name}")),
@@ -213,27 +184,12 @@ fn write_container(
         let vd = dir.join("volumes");
         fs::create_dir_all(&vd).map_err(out_err(&vd))?;
         let rel = format!("volumes/{name}.tar");
-        let path = dir.join(&rel);
-        let file = BufWriter::new(File::create(&path).map_err(out_err(&path))?);
-        let made = hashed(file, None, |w| {
-            retar(
-                LayerDir {
-                    fs: fs_,
-                    dir: &vdir,
-                },
-                w,
-                &|_| {},
-            )
-            .map(|(_, written)| written)
-            .map_err(|e| io::Error::other(e.to_string()))
-        });
-        match made {
-            Ok((mut w, written)) => {
-                w.flush().map_err(out_err(&path))?;
-                findings.extend(written.findings);
-                sums.push((written.sha256, rel));
+        match write_tree(fs_, vdir, dir, &rel, &mut findings) {
+            Ok((sha, _)) => {
+                sums.push((sha, rel));
                 volumes.push(name.clone());
             }
+            Err(e @ ExportError::Output { .. }) => return Err(e),
             Err(e) => findings.push(Finding::new(
                 FindingKind::FileUnreadable,
                 Some(format!("volumes/{name}")),
@@ -248,11 +204,11 @@ fn write_container(
             .all(|l| l.verified && l.findings.is_empty());
     let report = ContainerReport {
         tool: format!("docker-forensics {}", env!("CARGO_PKG_VERSION")),
-        evidence: evidence.to_string(),
-        data_root: root.describe(),
+        evidence: opts.evidence.clone(),
+        data_root: found.store.place().describe(),
         container: c.clone(),
-        diff,
-        changes_sha256: changes_sha.map(|(s, _)| s),
+        diff: diff.iter().map(Change::to_string).collect(),
+        changes_sha256: changes.map(|(s, _)| s),
         committed_image_id: committed,
         committed_tag: tag,
         image_layers,
@@ -261,34 +217,100 @@ fn write_container(
         findings,
         verified,
     };
-    super::close_dir(dir, &report, sums)?;
+    close_dir(dir, &report, sums)?;
     Ok(report)
 }
 
+/// A directory of the evidence as a new tar (`docker commit`'s form);
+/// returns its sha256 and length.
+fn write_tree(
+    fs_: &dyn FileSystem,
+    tree: &EvPath,
+    dir: &Path,
+    name: &str,
+    findings: &mut Vec<Finding>,
+) -> Result<(String, u64), ExportError> {
+    let path = dir.join(name);
+    let file = BufWriter::with_capacity(1 << 20, File::create(&path).map_err(out_err(&path))?);
+    let (mut w, written) = hashed(file, None, |w| {
+        retar(LayerDir { fs: fs_, dir: tree }, w, &|_| {})
+            .map(|(_, written)| written)
+            .map_err(|e| io::Error::other(e.to_string()))
+    })
+    .map_err(|e| ExportError::Evidence {
+        place: tree.display(),
+        detail: e.to_string(),
+    })?;
+    w.flush().map_err(out_err(&path))?;
+    findings.extend(written.findings);
+    Ok((written.sha256, written.size))
+}
+
+/// `committed.tar` as written: its `SHA256SUMS` line, the image's layer
+/// reports, the committed image id and its tag.
+type Committed = ((String, String), Vec<LayerReport>, String, String);
+
+/// Writes `committed.tar`.
+fn commit(
+    catalog: &Catalog,
+    c: &Container,
+    dir: &Path,
+    changes_sha: &str,
+    changes_size: u64,
+) -> Result<Committed, ExportError> {
+    let wanted = if c.image_id.is_empty() {
+        c.image_ref.clone().unwrap_or_default()
+    } else {
+        c.image_id.clone()
+    };
+    let found = catalog.resolve(&wanted, StoreFilter(Some(&c.store)))?;
+    let image = &found.image;
+    let fs_ = found.store.fs();
+    let tmp = dir.join(".image-layers");
+    fs::create_dir_all(&tmp).map_err(out_err(&tmp))?;
+    let produced: Vec<(LayerReport, ArchiveLayer)> = image
+        .layers
+        .par_iter()
+        .map(|l| {
+            let file = tmp.join(format!("layer_{}.tar", l.index));
+            let open = || File::create(&file).map(|f| BufWriter::with_capacity(1 << 20, f));
+            let bar = Bar::start(None, "", None);
+            let (mut w, out) = write_layer(fs_, image, l, open, Tee::None, false, &bar)?;
+            w.flush().map_err(out_err(&file))?;
+            let al = ArchiveLayer {
+                sha256: out.report.sha256.clone(),
+                size: out.report.size,
+                file: file.clone(),
+            };
+            Ok((out.report, al))
+        })
+        .collect::<Result<_, ExportError>>()?;
+    let (reports, mut layers): (Vec<LayerReport>, Vec<ArchiveLayer>) = produced.into_iter().unzip();
+    layers.push(ArchiveLayer {
+        sha256: changes_sha.to_string(),
+        size: changes_size,
+        file: dir.join("changes.tar"),
+    });
+    let config = commit_config(c, &image.config_bytes, &layers)?;
+    let (line, id, tag) = write_committed(dir, &config, &layers, &c.name, &c.id)?;
+    let _ = fs::remove_dir_all(&tmp);
+    Ok((line, reports, id, tag))
+}
+
 /// The config `docker commit` writes: the image's, with the container's
-/// run config, a history entry, and the new layer's diff_id.
+/// run config (where the engine recorded one), a history entry, and the
+/// new layer's diff_id.
 fn commit_config(
-    root: &DataRoot,
     c: &Container,
     image_config: &[u8],
     layers: &[ArchiveLayer],
 ) -> Result<Vec<u8>, ExportError> {
-    let path = root.container_file(&c.id, "config.v2.json");
-    let v2: serde_json::Value = serde_json::from_slice(
-        &root
-            .fs()
-            .read_small(&path, 64 << 20)
-            .map_err(StoreError::from)?,
-    )
-    .map_err(|e| StoreError::CorruptJson {
-        path: path.display(),
-        detail: e.to_string(),
-    })?;
-    let mut cfg: serde_json::Value =
-        serde_json::from_slice(image_config).map_err(|e| StoreError::CorruptJson {
+    let mut cfg: serde_json::Value = serde_json::from_slice(image_config).map_err(|e| {
+        crate::store::StoreError::CorruptJson {
             path: c.image_id.clone(),
             detail: e.to_string(),
-        })?;
+        }
+    })?;
     let when = c
         .finished
         .clone()
@@ -302,17 +324,21 @@ fn commit_config(
         .chain(c.args.iter().cloned())
         .collect();
     if let Some(o) = cfg.as_object_mut() {
-        if let Some(run) = v2.get("Config") {
+        if let Some(run) = &c.run_config {
             o.insert("config".into(), run.clone());
             o.insert("container_config".into(), run.clone());
+            o.insert("container".into(), c.id.clone().into());
         }
-        o.insert("container".into(), c.id.clone().into());
         o.insert("created".into(), when.clone().into());
-        let entry = serde_json::json!({
+        let mut entry = serde_json::json!({
             "created": when,
-            "created_by": created_by.join(" "),
             "comment": format!("docker-forensics export of container {} ({})", c.name, c.id),
         });
+        if !created_by.is_empty()
+            && let Some(e) = entry.as_object_mut()
+        {
+            e.insert("created_by".into(), created_by.join(" ").into());
+        }
         match o.get_mut("history").and_then(|h| h.as_array_mut()) {
             Some(h) => h.push(entry),
             None => {
@@ -321,12 +347,15 @@ fn commit_config(
         }
         let ids: Vec<String> = layers
             .iter()
-            .map(|l| format!("sha256:{}", l.sha256))
+            .map(|l| format!("sha256:{}", hex_part(&l.sha256)))
             .collect();
         o.insert(
             "rootfs".into(),
             serde_json::json!({"type": "layers", "diff_ids": ids}),
         );
     }
-    Ok(serde_json::to_vec(&cfg).unwrap_or_default())
+    serde_json::to_vec(&cfg).map_err(|e| ExportError::Evidence {
+        place: c.image_id.clone(),
+        detail: e.to_string(),
+    })
 }

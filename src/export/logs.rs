@@ -1,7 +1,12 @@
-//! Docker's `json-file` container logs (moby `daemon/logger/jsonfilelog`):
-//! one JSON object per line, `{"log": "...", "stream": "stdout",
-//! "time": "RFC 3339 with nanoseconds"}`. Rendered as `time stream
-//! message` lines; lines that do not parse are counted and skipped.
+//! Container logs, rendered as `time stream message` lines; lines that do
+//! not parse are counted and skipped.
+//!
+//! - Docker's `json-file` (moby `daemon/logger/jsonfilelog`): one JSON
+//!   object per line, `{"log": "...", "stream": "stdout", "time": "RFC
+//!   3339 with nanoseconds"}`;
+//! - CRI and Podman's "k8s-file" (kubernetes `pkg/kubelet/kuberuntime/
+//!   logs`): `<RFC 3339 time> <stream> <P|F> <message>`, partial (`P`)
+//!   lines joined with what follows.
 
 use serde::Deserialize;
 use std::io::{self, BufRead, Write};
@@ -92,6 +97,55 @@ fn for_each(
         }
     }
     Ok(())
+}
+
+/// Renders a log of `format`.
+pub fn render_as(
+    format: crate::store::model::LogFormat,
+    input: impl BufRead,
+    out: impl Write,
+) -> io::Result<LogSummary> {
+    match format {
+        crate::store::model::LogFormat::JsonFile => render(input, out),
+        crate::store::model::LogFormat::K8sFile => render_k8s_file(input, out),
+    }
+}
+
+/// Renders a k8s-file log: `time stream P|F message`; `P` lines are
+/// parts of one longer line and are joined with what follows.
+pub fn render_k8s_file(input: impl BufRead, mut out: impl Write) -> io::Result<LogSummary> {
+    let mut s = LogSummary::default();
+    let mut partial = String::new();
+    for line in input.lines() {
+        let line = match line {
+            Ok(l) => l,
+            Err(_) => {
+                s.broken_lines += 1;
+                continue;
+            }
+        };
+        let mut parts = line.splitn(4, ' ');
+        let (Some(time), Some(stream), Some(tag)) = (parts.next(), parts.next(), parts.next())
+        else {
+            s.broken_lines += 1;
+            continue;
+        };
+        if chrono::DateTime::parse_from_rfc3339(time).is_err() || !matches!(tag, "P" | "F") {
+            s.broken_lines += 1;
+            continue;
+        }
+        partial.push_str(parts.next().unwrap_or(""));
+        if tag == "P" {
+            continue;
+        }
+        s.lines += 1;
+        s.first_time.get_or_insert_with(|| time.to_string());
+        s.last_time = Some(time.to_string());
+        writeln!(out, "{time} {stream} {partial}")?;
+        partial.clear();
+    }
+    out.flush()?;
+    Ok(s)
 }
 
 #[cfg(test)]

@@ -186,9 +186,10 @@ pub fn write_log(
     use std::io::{BufReader, BufWriter, Read};
     let raw_path = dir.join(raw_name);
     let txt_path = dir.join("logs.txt");
-    let file = fs
-        .open(log)
-        .map_err(|e| out_err(&raw_path)(std::io::Error::other(e.to_string())))?;
+    let file = fs.open(log).map_err(|e| ExportError::Evidence {
+        place: log.display(),
+        detail: e.to_string(),
+    })?;
     let raw = HashingWriter::new(BufWriter::new(
         fs::File::create(&raw_path).map_err(out_err(&raw_path))?,
     ));

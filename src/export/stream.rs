@@ -1,24 +1,29 @@
 //! Writing an image's layers and its `image.tar` in one pass.
 //!
-//! When every layer can be replayed from tar-split, each layer's length is
-//! known before it is written (the tar-split read ahead), so the archive's
-//! entry header can be written first and the layer's bytes then go, as
-//! they are produced, both to `layer_<i>/layer.tar` and into `image.tar`:
-//! one read of the evidence, each output written once, and the two
-//! sha256s (the layer's diff_id and the archive's checksum) computed on
-//! separate threads. The blob is named by the diff_id it should have; if a
-//! layer turns out not to match, the caller writes the archive again the
-//! slow way from the layer files, under a derived config.
+//! When the size of every archive member is known before its bytes are
+//! produced, the member's tar header is written first and the bytes then
+//! go, as they are read, both to `layer_<i>/layer.tar` and into
+//! `image.tar`: one read of the evidence, each output written once, the
+//! sha256s computed on separate threads. Two plans allow it:
+//!
+//! - [`Plan::Blobs`]: every layer comes from a blob the store kept and the
+//!   store kept the manifest: the archive carries the blobs and the
+//!   manifest byte for byte (sizes from the manifest), so its digests
+//!   still verify;
+//! - [`Plan::Tars`]: every layer is replayed from tar-split, whose length
+//!   is known ahead: the archive carries the layer tars, named by the
+//!   diff_ids they should hash to.
+//!
+//! If a member turns out not to match, the caller writes the archive
+//! again the slow way from the layer files, under a derived config.
 
-use super::archive::{
-    ArchiveLayer, ArchivePlan, closing_entries, header, opening_entries, padding,
-};
+use super::archive::{ArchivePlan, closing_entries, header, opening_entries, padding};
 use super::progress::Bar;
+use super::source::{LayerOut, Tee, write_layer};
 use super::{ExportError, ExportOptions, out_err};
 use crate::digest::hex_part;
-use crate::layer::{Produced, produce};
+use crate::evidence::fs::FileSystem;
 use crate::pipe::{Chunk, DirectFile, FanOut, channel, run_sink};
-use crate::store::docker::{DataRoot, LayerLocation};
 use crate::store::model::Image;
 use std::collections::HashSet;
 use std::fs;
@@ -26,25 +31,32 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::SyncSender;
 
-/// A layer as written: where it was found, how it was made, its file.
-pub type WrittenLayer = (LayerLocation, Produced, PathBuf);
+/// How the archive can be written alongside the layers.
+pub(crate) enum Plan {
+    /// The stored blobs and manifest, verbatim: each layer's blob digest
+    /// (hex) and size.
+    Blobs(Vec<(String, u64)>),
+    /// The layer tars: each layer's length, read ahead.
+    Tars(Vec<u64>),
+}
+
+/// A layer as written, with its file.
+pub(crate) type WrittenLayer = (LayerOut, PathBuf);
 
 /// The archive written in the same pass, when it came out whole.
-pub struct StreamedArchive {
+pub(crate) struct StreamedArchive {
     pub sha256: String,
     pub len: u64,
     pub plan: ArchivePlan,
 }
 
-/// Writes every layer file and, alongside, `image.tar`. `sizes` are the
-/// layers' lengths read ahead from tar-split. Returns the archive only
-/// when every layer replayed to its diff_id.
-pub fn stream_image(
-    root: &DataRoot,
+/// Writes every layer file and, alongside, `image.tar`. Returns the
+/// archive only when every member went in whole and verified.
+pub(crate) fn stream_image(
+    fs_: &dyn FileSystem,
     image: &Image,
     dir: &Path,
-    locations: Vec<LayerLocation>,
-    sizes: &[u64],
+    plan: Plan,
     opts: &ExportOptions,
 ) -> Result<(Vec<WrittenLayer>, Option<StreamedArchive>), ExportError> {
     let tar_path = dir.join("image.tar");
@@ -52,45 +64,59 @@ pub fn stream_image(
         let (img_tx, img_rx) = channel();
         let image_file = DirectFile::create(&tar_path).map_err(out_err(&tar_path))?;
         let sink = s.spawn(move || run_sink(img_rx, image_file, true));
-        // The plan of the closing entries, when every layer went in whole.
         let result = (|| -> Result<(Vec<WrittenLayer>, Option<ArchivePlan>), ExportError> {
             let mut whole = true;
             send(&img_tx, &opening_entries().map_err(out_err(&tar_path))?)
                 .map_err(out_err(&tar_path))?;
             let mut in_archive = HashSet::new();
-            let mut written = Vec::with_capacity(locations.len());
-            for (loc, size) in locations.into_iter().zip(sizes) {
-                let first = in_archive.insert(loc.diff_id.clone());
+            let mut written = Vec::with_capacity(image.layers.len());
+            for (i, l) in image.layers.iter().enumerate() {
+                let (member, size) = match &plan {
+                    Plan::Blobs(b) => (b[i].0.clone(), b[i].1),
+                    Plan::Tars(sizes) => (hex_part(&l.diff_id).to_string(), sizes[i]),
+                };
+                let first = in_archive.insert(member.clone());
                 let tee = if first {
-                    let name = format!("blobs/sha256/{}", hex_part(&loc.diff_id));
-                    let h = header(&name, tar::EntryType::Regular, 0o644, *size)
+                    let name = format!("blobs/sha256/{member}");
+                    let h = header(&name, tar::EntryType::Regular, 0o644, size)
                         .map_err(out_err(&tar_path))?;
                     send(&img_tx, h.as_bytes()).map_err(out_err(&tar_path))?;
-                    Some(&img_tx)
+                    match plan {
+                        Plan::Blobs(_) => Tee::Blob(&img_tx),
+                        Plan::Tars(_) => Tee::Tar(&img_tx),
+                    }
                 } else {
-                    None
+                    Tee::None
                 };
-                let file = layer_file(dir, loc.index)?;
-                let p = write_layer(root, image, &loc, &file, tee, opts)?;
+                let file = layer_file(dir, l.index)?;
+                let out = write_one(fs_, image, i, &file, tee, opts)?;
                 if first {
-                    whole &= p.teed && p.verified && p.written.size == *size;
-                    if p.teed && p.written.size == *size {
-                        send(&img_tx, &vec![0u8; padding(*size)]).map_err(out_err(&tar_path))?;
+                    let streamed = match plan {
+                        Plan::Blobs(_) => out.blob_ok,
+                        Plan::Tars(_) => out.report.size == size,
+                    };
+                    whole &= out.teed && streamed && out.report.verified;
+                    if out.teed && streamed {
+                        send(&img_tx, &vec![0u8; padding(size)]).map_err(out_err(&tar_path))?;
                     }
                 }
-                written.push((loc, p, file));
+                written.push((out, file));
             }
             if !whole {
                 return Ok((written, None));
             }
-            let plan =
-                ArchivePlan::new(&image.config_bytes, &image.tags, &archive_layers(&written));
+            let archive_plan = match &plan {
+                Plan::Blobs(blobs) => verbatim_plan(image, blobs),
+                Plan::Tars(_) => {
+                    ArchivePlan::new(&image.config_bytes, &image.names, &archive_layers(&written))
+                }
+            };
             send(
                 &img_tx,
-                &closing_entries(&plan).map_err(out_err(&tar_path))?,
+                &closing_entries(&archive_plan).map_err(out_err(&tar_path))?,
             )
             .map_err(out_err(&tar_path))?;
-            Ok((written, Some(plan)))
+            Ok((written, Some(archive_plan)))
         })();
         drop(img_tx);
         let (done, file) = sink
@@ -108,32 +134,58 @@ pub fn stream_image(
     })
 }
 
+/// The plan of an archive that keeps the store's manifest and blobs.
+fn verbatim_plan(image: &Image, blobs: &[(String, u64)]) -> ArchivePlan {
+    let manifest = image.manifest_bytes.clone().unwrap_or_default();
+    let media = serde_json::from_slice::<serde_json::Value>(&manifest)
+        .ok()
+        .and_then(|v| {
+            v.get("mediaType")
+                .and_then(|m| m.as_str())
+                .map(String::from)
+        })
+        .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".into());
+    let names: Vec<String> = blobs.iter().map(|b| b.0.clone()).collect();
+    let top = image
+        .layers
+        .last()
+        .map(|l| hex_part(&l.diff_id).to_string());
+    ArchivePlan::with_manifest(
+        &image.config_bytes,
+        manifest,
+        &media,
+        &image.names,
+        &names,
+        top,
+    )
+}
+
 /// Writes every layer file (in parallel, two at a time); the archive is
 /// then written from them.
-pub fn layers_only(
-    root: &DataRoot,
+pub(crate) fn layers_only(
+    fs_: &dyn FileSystem,
     image: &Image,
     dir: &Path,
-    locations: Vec<LayerLocation>,
     opts: &ExportOptions,
 ) -> Result<Vec<WrittenLayer>, ExportError> {
     use rayon::prelude::*;
-    locations
+    (0..image.layers.len())
         .into_par_iter()
-        .map(|loc| {
-            let file = layer_file(dir, loc.index)?;
-            let p = write_layer(root, image, &loc, &file, None, opts)?;
-            Ok((loc, p, file))
+        .map(|i| {
+            let file = layer_file(dir, image.layers[i].index)?;
+            let out = write_one(fs_, image, i, &file, Tee::None, opts)?;
+            Ok((out, file))
         })
         .collect()
 }
 
-pub fn archive_layers(written: &[WrittenLayer]) -> Vec<ArchiveLayer> {
+/// The layers as archive members.
+pub(crate) fn archive_layers(written: &[WrittenLayer]) -> Vec<super::archive::ArchiveLayer> {
     written
         .iter()
-        .map(|(_, p, file)| ArchiveLayer {
-            sha256: p.written.sha256.clone(),
-            size: p.written.size,
+        .map(|(out, file)| super::archive::ArchiveLayer {
+            sha256: out.report.sha256.clone(),
+            size: out.report.size,
             file: file.clone(),
         })
         .collect()
@@ -151,30 +203,30 @@ fn layer_file(dir: &Path, index: usize) -> Result<PathBuf, ExportError> {
     Ok(ldir.join("layer.tar"))
 }
 
-fn write_layer(
-    root: &DataRoot,
+fn write_one(
+    fs_: &dyn FileSystem,
     image: &Image,
-    loc: &LayerLocation,
+    i: usize,
     file: &Path,
-    tee: Option<&SyncSender<Chunk>>,
+    tee: Tee<'_>,
     opts: &ExportOptions,
-) -> Result<Produced, ExportError> {
+) -> Result<LayerOut, ExportError> {
+    let l = &image.layers[i];
     let bar = Bar::start(
         opts.progress.as_ref(),
-        &format!("{} layer {}", image.short_id(), loc.index),
-        loc.size,
+        &format!("{} layer {}", image.short_id(), l.index),
+        l.size.or(l.blob.as_ref().map(|b| b.size)),
     );
-    let advance = |n: u64| bar.advance(n);
-    let input = super::layer_input(root, loc, opts.rebuild);
-    let (w, produced) =
-        produce(input, || DirectFile::create(file), tee, &advance).map_err(|source| {
-            ExportError::Layer {
-                image: image.id.clone(),
-                index: loc.index,
-                source,
-            }
-        })?;
+    let (w, out) = write_layer(
+        fs_,
+        image,
+        l,
+        || DirectFile::create(file),
+        tee,
+        opts.rebuild,
+        &bar,
+    )?;
     w.finish().map_err(out_err(file))?;
     bar.finish();
-    Ok(produced)
+    Ok(out)
 }

@@ -1,13 +1,16 @@
 //! `verify`: every layer of every image hashed against its diff_id without
-//! writing anything. A layer shared by several images is checked once;
-//! layers are checked in parallel.
+//! writing anything, whatever the store. A layer shared by several images
+//! of one store is checked once; layers are checked in parallel.
 
+use super::ExportOptions;
 use super::progress::Bar;
-use super::{ExportOptions, layer_report};
-use crate::layer::produce;
+use super::source::{Tee, layer_report, unpacked_input, usable_blob, write_layer};
+use crate::digest::hex_part;
+use crate::evidence::fs::FileSystem;
+use crate::layer::Produced;
 use crate::report::{Finding, FindingKind, LayerReport, Method};
-use crate::store::StoreError;
-use crate::store::docker::{DataRoot, LayerLocation};
+use crate::store::catalog::Found;
+use crate::store::model::{Image, LayerSource};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -16,6 +19,9 @@ use std::io;
 /// The verdict on one image.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifiedImage {
+    /// `docker`, `containerd/<namespace>` or `podman`.
+    pub store: String,
+    /// Where the store is (volume, path).
     pub data_root: String,
     pub image_id: String,
     pub tags: Vec<String>,
@@ -29,114 +35,140 @@ pub struct VerifiedImage {
     pub verified: bool,
 }
 
-/// Verifies every image of `root`.
-pub fn verify_images(
-    root: &DataRoot,
-    opts: &ExportOptions,
-) -> Result<Vec<VerifiedImage>, StoreError> {
-    let refs = root.references()?;
-    let mut images = Vec::new();
-    let mut unique: BTreeMap<String, LayerLocation> = BTreeMap::new();
-    for id in root.image_ids()? {
-        let located = root
-            .load_image(&id, &refs)
-            .and_then(|img| root.locate_layers(&img).map(|l| (img, l)));
-        match located {
-            Ok((img, locs)) => {
-                for l in &locs {
-                    unique
-                        .entry(l.chain_id.clone())
-                        .or_insert_with(|| l.clone());
-                }
-                images.push((id, Ok((img, locs))));
-            }
-            Err(e) => images.push((id, Err(e.to_string()))),
+impl VerifiedImage {
+    /// An image that could not be read.
+    pub fn failed(store: &str, data_root: String, image_id: &str, error: String) -> Self {
+        VerifiedImage {
+            store: store.to_string(),
+            data_root,
+            image_id: image_id.to_string(),
+            tags: Vec::new(),
+            config_verified: false,
+            layers: Vec::new(),
+            findings: Vec::new(),
+            error: Some(error),
+            verified: false,
         }
     }
-    let checked: BTreeMap<String, LayerReport> = unique
+}
+
+/// One distinct layer to check: its key, filesystem, image and source.
+type Job<'a> = (
+    (String, String),
+    &'a dyn FileSystem,
+    &'a Image,
+    &'a LayerSource,
+);
+
+/// Verifies `images` (each with the store that holds it).
+pub fn verify_images(images: &[Found<'_>], opts: &ExportOptions) -> Vec<VerifiedImage> {
+    // Each distinct layer of each store once: (store place, chain id).
+    let mut unique: BTreeMap<(String, String), (usize, &Image, &LayerSource)> = BTreeMap::new();
+    let store_of: Vec<String> = images.iter().map(|f| f.store.place().describe()).collect();
+    for (n, f) in images.iter().enumerate() {
+        for l in &f.image.layers {
+            unique
+                .entry((store_of[n].clone(), l.chain_id.clone()))
+                .or_insert((n, &f.image, l));
+        }
+    }
+    let jobs: Vec<Job<'_>> = unique
+        .into_iter()
+        .map(|(k, (n, img, l))| (k, images[n].store.fs(), img, l))
+        .collect();
+    let checked: BTreeMap<(String, String), LayerReport> = jobs
         .into_par_iter()
-        .map(|(chain, loc)| {
+        .map(|(key, fs, image, l)| {
             let bar = Bar::start(
                 opts.progress.as_ref(),
-                &format!("layer {}", &crate::digest::hex_part(&chain)[..12]),
-                loc.size,
+                &format!(
+                    "layer {}",
+                    &hex_part(&l.chain_id)[..12.min(l.chain_id.len())]
+                ),
+                l.size,
             );
-            let advance = |n: u64| bar.advance(n);
-            let input = super::layer_input(root, &loc, opts.rebuild);
-            let report = match produce(input, || Ok(io::sink()), None, &advance) {
-                Ok((_, p)) => layer_report(&loc, p),
-                Err(e) => {
-                    let failed = crate::layer::Produced {
-                        method: if loc.tar_split.is_some() {
-                            Method::TarSplit
-                        } else {
-                            Method::Rebuilt
-                        },
-                        written: Default::default(),
-                        verified: false,
-                        findings: Vec::new(),
-                        teed: false,
-                    };
-                    let mut r = layer_report(&loc, failed);
-                    r.findings.push(Finding::new(
-                        FindingKind::FileUnreadable,
-                        None,
-                        e.to_string(),
-                    ));
-                    r
-                }
-            };
+            let report = check_layer(fs, image, l, opts.rebuild, &bar);
             bar.finish();
-            (chain, report)
+            (key, report)
         })
         .collect();
-    Ok(images
-        .into_iter()
-        .map(|(id, r)| match r {
-            Ok((img, locs)) => {
-                let layers: Vec<LayerReport> = locs
-                    .iter()
-                    .filter_map(|l| checked.get(&l.chain_id).cloned())
-                    .map(|mut r| {
-                        // The shared check knows the first image's index.
-                        r.index = locs
-                            .iter()
-                            .position(|x| x.chain_id == r.chain_id)
-                            .unwrap_or(r.index);
-                        r
-                    })
-                    .collect();
-                let mut findings = Vec::new();
-                if !img.config_verified {
-                    findings.push(Finding::new(
-                        FindingKind::ConfigHashMismatch,
-                        None,
-                        "the stored config does not hash to its name",
-                    ));
-                }
-                let verified = findings.is_empty()
-                    && layers.iter().all(|l| l.verified && l.findings.is_empty());
-                VerifiedImage {
-                    data_root: root.describe(),
-                    image_id: id,
-                    tags: img.tags,
-                    config_verified: img.config_verified,
-                    layers,
-                    findings,
-                    error: None,
-                    verified,
-                }
+    images
+        .iter()
+        .zip(store_of)
+        .map(|(f, s)| {
+            let img = &f.image;
+            let layers: Vec<LayerReport> = img
+                .layers
+                .iter()
+                .filter_map(|l| {
+                    let mut r = checked.get(&(s.clone(), l.chain_id.clone()))?.clone();
+                    // The shared check knows the first image's index.
+                    r.index = l.index;
+                    Some(r)
+                })
+                .collect();
+            let mut findings: Vec<Finding> = img
+                .problems
+                .iter()
+                .map(|p| Finding::new(FindingKind::BlobMismatch, None, p.clone()))
+                .collect();
+            if !img.config_verified {
+                findings.push(Finding::new(
+                    FindingKind::ConfigHashMismatch,
+                    None,
+                    "the stored config does not hash to its id",
+                ));
             }
-            Err(e) => VerifiedImage {
-                data_root: root.describe(),
-                image_id: id,
-                tags: Vec::new(),
-                config_verified: false,
-                layers: Vec::new(),
-                findings: Vec::new(),
-                error: Some(e),
-                verified: false,
-            },
+            let verified =
+                findings.is_empty() && layers.iter().all(|l| l.verified && l.findings.is_empty());
+            VerifiedImage {
+                store: img.store.clone(),
+                data_root: s,
+                image_id: img.id.clone(),
+                tags: img.tags(),
+                config_verified: img.config_verified,
+                layers,
+                findings,
+                error: None,
+                verified,
+            }
         })
-        .collect())
+        .collect()
+}
+
+/// Checks one layer from its best source, writing nothing.
+fn check_layer(
+    fs: &dyn FileSystem,
+    image: &Image,
+    l: &LayerSource,
+    rebuild: bool,
+    bar: &Bar,
+) -> LayerReport {
+    let failed = |detail: String, kind: FindingKind| {
+        let method = if usable_blob(l, rebuild).is_some() {
+            Method::Blob
+        } else if l.unpacked.as_ref().is_some_and(|u| u.tar_split.is_some()) && !rebuild {
+            Method::TarSplit
+        } else {
+            Method::Rebuilt
+        };
+        let p = Produced {
+            method,
+            written: Default::default(),
+            verified: false,
+            findings: vec![Finding::new(kind, None, detail)],
+            teed: false,
+        };
+        layer_report(l, p, l.unpacked.as_ref().map(|u| u.key.clone()))
+    };
+    if usable_blob(l, rebuild).is_none() && unpacked_input(fs, l, rebuild).is_none() {
+        return failed(
+            "neither the blob nor an unpacked copy is there".into(),
+            FindingKind::LayerMissing,
+        );
+    }
+    match write_layer(fs, image, l, || Ok(io::sink()), Tee::None, rebuild, bar) {
+        Ok((_, out)) => out.report,
+        Err(e) => failed(e.to_string(), FindingKind::FileUnreadable),
+    }
 }

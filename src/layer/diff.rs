@@ -232,3 +232,44 @@ fn is_opaque(fs: &dyn FileSystem, dir: &EvPath) -> bool {
         })
     })
 }
+
+/// Why a container's changes cannot be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerDiffError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("container {container}: writable layer {path} is missing")]
+    WritableLayerMissing { container: String, path: String },
+    #[error("container {container}: {detail}")]
+    Unresolved { container: String, detail: String },
+}
+
+/// The changes of a container, as its engine's `diff` lists them: its
+/// writable layer over the layers below, without what the engine's own
+/// `diff` leaves out (Podman's runtime paths). A created container that
+/// never got a writable layer has none.
+pub fn container_changes(
+    fs: &dyn FileSystem,
+    c: &crate::store::model::Container,
+) -> Result<Vec<Change>, ContainerDiffError> {
+    let layers = &c.layers;
+    match &layers.upper {
+        Some(upper) if fs.exists(upper) => {
+            let mut list = changes(fs, upper, &layers.lowers)?;
+            list.retain(|ch| !layers.runtime_paths.contains(&ch.path.as_str()));
+            Ok(list)
+        }
+        _ if c.state == "created" => Ok(Vec::new()),
+        Some(upper) => Err(ContainerDiffError::WritableLayerMissing {
+            container: c.name.clone(),
+            path: upper.display(),
+        }),
+        None => Err(ContainerDiffError::Unresolved {
+            container: c.name.clone(),
+            detail: layers
+                .unresolved
+                .clone()
+                .unwrap_or_else(|| "its writable layer is unknown".into()),
+        }),
+    }
+}

@@ -1,110 +1,77 @@
 //! Every image store found in the evidence, side by side: Docker's own
 //! store, containerd roots (every namespace), and containers/storage
-//! (Podman, CRI-O). One place to list images, resolve a name, and list
-//! containers, whichever store holds them; each row names its store
-//! (`docker`, `containerd/<namespace>`, `podman`).
+//! (Podman, CRI-O). One place to list images, resolve a name, and find
+//! containers, whichever store holds them, with the `--store` filter
+//! applied here and nowhere else. Each row names its store (`docker`,
+//! `containerd/<namespace>`, `podman`).
 
-use super::StoreError;
-use super::containerd::shape::{ImageContent, StoreContainer, StoreImage};
-use super::containerd::{ContainerdError, ContainerdRoot, ContainerdStore};
-use super::docker::{DataRoot, ImageKind};
-use super::model::Image;
-use super::podman::{PodmanError, PodmanRoot, PodmanStore};
+use super::containerd::ContainerdRoot;
+use super::docker::DataRoot;
+use super::model::{Container, Image, ImageRow};
+use super::podman::PodmanRoot;
+use super::{Store, StoreError};
 use crate::evidence::Evidence;
-use crate::evidence::fs::FileSystem;
-use serde::Serialize;
 
 /// The stores of one piece of evidence.
 pub struct Catalog {
-    pub docker: Vec<DataRoot>,
-    pub containerd: Vec<ContainerdStore>,
-    pub podman: Vec<PodmanStore>,
+    stores: Vec<Box<dyn Store>>,
     /// Stores that were found but could not be opened, one line each.
     pub problems: Vec<String>,
 }
 
-/// One row of `images`, whatever the store.
-#[derive(Debug, Clone, Serialize)]
-pub struct ImageRow {
-    /// `docker`, `containerd/<namespace>` or `podman`.
-    pub store: String,
-    /// Where the store is (volume, path).
-    pub data_root: String,
-    pub id: String,
-    pub tags: Vec<String>,
-    pub digests: Vec<String>,
-    pub created: Option<String>,
-    pub layers: usize,
-    pub size: Option<u64>,
-    /// Docker: tagged, intermediate or dangling.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<ImageKind>,
-    /// containerd/podman: the manifest the name points at.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub manifest_digest: Option<String>,
-    /// containerd/podman: every layer is unpacked on disk.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unpacked: Option<bool>,
-    pub config_verified: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+/// An image found by name, with the store that holds it.
+pub struct Found<'a> {
+    pub store: &'a dyn Store,
+    pub image: Image,
 }
 
-/// An image found by name.
-pub enum Found<'a> {
-    Docker(&'a DataRoot, Image),
-    Other {
-        store: String,
-        data_root: String,
-        fs: &'a dyn FileSystem,
-        content: ImageContent,
-    },
+/// An image loaded for `--all`, or what it is and why it could not be.
+pub type Loaded<'a> = Result<Found<'a>, (String, StoreError)>;
+
+/// A container found by name, with the store that holds it.
+pub struct FoundContainer<'a> {
+    pub store: &'a dyn Store,
+    pub container: Container,
 }
 
-impl Found<'_> {
-    pub fn id(&self) -> &str {
-        match self {
-            Found::Docker(_, i) => &i.id,
-            Found::Other { content, .. } => &content.id,
-        }
+/// Which stores a command looks at: all, or those whose label is
+/// `filter` or starts with `filter/` (`--store containerd` takes every
+/// namespace).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreFilter<'a>(pub Option<&'a str>);
+
+impl StoreFilter<'_> {
+    pub fn accepts(&self, label: &str) -> bool {
+        self.0.is_none_or(|s| {
+            label == s
+                || label
+                    .strip_prefix(s)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
     }
-    pub fn store(&self) -> String {
-        match self {
-            Found::Docker(..) => "docker".into(),
-            Found::Other { store, .. } => store.clone(),
-        }
-    }
-}
-
-/// A container found in a non-Docker store, with where its files are.
-pub struct OtherContainer<'a> {
-    pub data_root: String,
-    pub fs: &'a dyn FileSystem,
-    pub container: StoreContainer,
 }
 
 impl Catalog {
-    /// Finds every store. `docker_root` (from `--docker-root`) names the
-    /// Docker data root and limits the search to it. Finding nothing at
-    /// all is an error.
+    /// Finds every store. `docker_root` names the Docker data root and
+    /// limits the search to it. Finding nothing at all is an error.
     pub fn discover(ev: &Evidence, docker_root: Option<&str>) -> Result<Catalog, StoreError> {
-        let docker = match DataRoot::discover(ev, docker_root) {
-            Ok(r) => r,
-            Err(StoreError::NoDataRoot { .. }) => Vec::new(),
-            Err(e) => return Err(e),
-        };
         let mut cat = Catalog {
-            docker,
-            containerd: Vec::new(),
-            podman: Vec::new(),
+            stores: Vec::new(),
             problems: Vec::new(),
         };
+        match DataRoot::discover(ev, docker_root) {
+            Ok(roots) => cat
+                .stores
+                .extend(roots.into_iter().map(|r| Box::new(r) as Box<dyn Store>)),
+            Err(StoreError::NoDataRoot { .. }) => {}
+            Err(e) => return Err(e),
+        }
         if docker_root.is_none() {
             match ContainerdRoot::discover(ev, None) {
                 Ok(roots) => {
                     for r in roots {
                         match r.open() {
-                            Ok(s) => cat.containerd.push(s),
+                            Ok(s) => cat.stores.push(Box::new(s)),
                             Err(e) => cat
                                 .problems
                                 .push(format!("containerd root {}: {e}", r.describe())),
@@ -117,7 +84,7 @@ impl Catalog {
                 Ok(roots) => {
                     for r in roots {
                         match r.open() {
-                            Ok(s) => cat.podman.push(s),
+                            Ok(s) => cat.stores.push(Box::new(s)),
                             Err(e) => cat
                                 .problems
                                 .push(format!("containers/storage root {}: {e}", r.describe())),
@@ -127,10 +94,10 @@ impl Catalog {
                 Err(e) => cat.problems.push(format!("containers/storage: {e}")),
             }
         }
-        if cat.docker.is_empty() && cat.containerd.is_empty() && cat.podman.is_empty() {
+        if cat.stores.is_empty() {
             if let Some(p) = cat.problems.first() {
-                return Err(StoreError::BadImage {
-                    image: ev.source.clone(),
+                return Err(StoreError::Unreadable {
+                    place: ev.source.clone(),
                     detail: p.clone(),
                 });
             }
@@ -142,257 +109,160 @@ impl Catalog {
         Ok(cat)
     }
 
-    /// Each store's place and why it was taken, for the examiner.
-    pub fn describe(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .docker
-            .iter()
-            .map(|r| format!("docker data root: {} — {}", r.describe(), r.reason))
-            .collect();
-        v.extend(self.containerd.iter().map(|s| {
-            format!(
-                "containerd root: {} — {}",
-                s.root().describe(),
-                s.root().reason
-            )
-        }));
-        v.extend(self.podman.iter().map(|s| {
-            format!(
-                "containers/storage root: {} — {}",
-                s.root().describe(),
-                s.root().reason
-            )
-        }));
-        v
+    /// Every store found.
+    pub fn stores(&self) -> impl Iterator<Item = &dyn Store> {
+        self.stores.iter().map(|s| &**s)
     }
 
-    /// Every image of every store.
-    pub fn images(&self) -> Result<Vec<ImageRow>, StoreError> {
+    /// Each store's place and why it was taken, for the examiner.
+    pub fn describe(&self) -> Vec<String> {
+        self.stores()
+            .map(|s| {
+                let what = match s.kind() {
+                    "docker" => "docker data root",
+                    "containerd" => "containerd root",
+                    _ => "containers/storage root",
+                };
+                let place = s.place();
+                format!("{what}: {} — {}", place.describe(), place.reason)
+            })
+            .collect()
+    }
+
+    /// Every image of every store `filter` accepts.
+    pub fn images(&self, filter: StoreFilter<'_>) -> Result<Vec<ImageRow>, StoreError> {
         let mut rows = Vec::new();
-        for root in &self.docker {
-            for i in root.list_images()? {
-                rows.push(ImageRow {
-                    store: "docker".into(),
-                    data_root: root.describe(),
-                    id: i.id,
-                    tags: i.tags,
-                    digests: i.digests,
-                    created: i.created,
-                    layers: i.layers,
-                    size: i.size,
-                    kind: Some(i.kind),
-                    manifest_digest: None,
-                    unpacked: None,
-                    config_verified: i.config_verified,
-                    error: i.error,
-                });
-            }
-        }
-        let other = |s: StoreImage, data_root: String| ImageRow {
-            config_verified: s.error.is_none(),
-            store: s.store,
-            data_root,
-            id: s.id,
-            // CRI records the image id as one more name; it is the id.
-            tags: s
-                .names
-                .into_iter()
-                .filter(|n| !n.starts_with("sha256:"))
-                .collect(),
-            digests: Vec::new(),
-            created: s.created,
-            layers: s.layers,
-            size: None,
-            kind: None,
-            manifest_digest: s.manifest_digest,
-            unpacked: Some(s.unpacked),
-            error: s.error,
-        };
-        for s in &self.containerd {
-            let images = s.images().map_err(|e| other_err(&s.root().describe(), e))?;
-            rows.extend(images.into_iter().map(|i| other(i, s.root().describe())));
-        }
-        for s in &self.podman {
-            rows.extend(
-                s.images()
-                    .into_iter()
-                    .map(|i| other(i, s.root().describe())),
-            );
+        for s in self.stores() {
+            rows.extend(s.images()?.into_iter().filter(|r| filter.accepts(&r.store)));
         }
         Ok(rows)
     }
 
-    /// Resolves a name, id or id prefix across every store; `store`
-    /// (`--store`) limits the search to the stores whose label starts
-    /// with it. A name found in several stores is ambiguous.
-    pub fn resolve(&self, name: &str, store: Option<&str>) -> Result<Found<'_>, StoreError> {
-        let wanted =
-            |label: &str| store.is_none_or(|s| label == s || label.starts_with(&format!("{s}/")));
-        let mut hits: Vec<Found<'_>> = Vec::new();
-        let mut unknown: Option<StoreError> = None;
-        if wanted("docker") {
-            for root in &self.docker {
-                match root.resolve(name) {
-                    Ok(img) => hits.push(Found::Docker(root, img)),
-                    Err(
-                        e @ (StoreError::UnknownImage { .. } | StoreError::InvalidReference { .. }),
-                    ) => {
-                        unknown.get_or_insert(e);
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        for s in &self.containerd {
-            let namespaces = s
-                .namespaces()
-                .map_err(|e| other_err(&s.root().describe(), e))?;
-            for ns in namespaces {
-                let label = format!("containerd/{ns}");
-                if !wanted(&label) {
+    /// Every image of every store `filter` accepts, each loaded with its
+    /// layers located; one that cannot be is an error naming it.
+    pub fn all_images(&self, filter: StoreFilter<'_>) -> Result<Vec<Loaded<'_>>, StoreError> {
+        let mut all = Vec::new();
+        for s in self.stores() {
+            for (label, id) in s.image_ids()? {
+                if !filter.accepts(&label) {
                     continue;
                 }
-                match s.image(&ns, name) {
-                    Ok(content) => hits.push(Found::Other {
-                        store: label,
-                        data_root: s.root().describe(),
-                        fs: s.root().fs(),
-                        content,
-                    }),
-                    Err(ContainerdError::UnknownImage { .. }) => {}
-                    Err(e) => return Err(other_err(&s.root().describe(), e)),
-                }
+                all.push(match s.image(&label, &id) {
+                    Ok(image) => Ok(Found { store: s, image }),
+                    Err(e) => Err((format!("{id} in {label}"), e)),
+                });
             }
         }
-        if wanted("podman") {
-            for s in &self.podman {
-                match s.image(name) {
-                    Ok(content) => hits.push(Found::Other {
-                        store: "podman".into(),
-                        data_root: s.root().describe(),
-                        fs: s.root().fs(),
-                        content,
-                    }),
-                    Err(PodmanError::UnknownImage { .. }) => {}
-                    Err(PodmanError::AmbiguousImage {
-                        reference,
-                        candidates,
-                    }) => {
-                        return Err(StoreError::AmbiguousImage {
-                            reference,
-                            candidates,
-                        });
-                    }
-                    Err(e) => return Err(other_err(&s.root().describe(), e)),
+        Ok(all)
+    }
+
+    /// Resolves a name, id or id prefix across every store `filter`
+    /// accepts. A name found in several stores is ambiguous.
+    pub fn resolve(&self, name: &str, filter: StoreFilter<'_>) -> Result<Found<'_>, StoreError> {
+        let wanted = |label: &str| filter.accepts(label);
+        let mut hits: Vec<Found<'_>> = Vec::new();
+        let mut invalid = None;
+        for s in self.stores() {
+            match s.resolve(name, &wanted) {
+                Ok(images) => {
+                    hits.extend(images.into_iter().map(|image| Found { store: s, image }))
                 }
+                Err(e @ StoreError::InvalidReference { .. }) => {
+                    invalid.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
             }
         }
         match hits.len() {
             1 => Ok(hits.remove(0)),
-            0 => Err(match unknown {
-                Some(StoreError::UnknownImage {
-                    reference,
-                    mut candidates,
-                }) => {
-                    candidates.extend(self.other_names());
-                    candidates.truncate(20);
-                    StoreError::UnknownImage {
-                        reference,
-                        candidates,
-                    }
-                }
-                Some(e) => e,
-                None => StoreError::UnknownImage {
+            0 => Err(invalid.unwrap_or_else(|| {
+                let mut candidates: Vec<String> = self.stores().flat_map(|s| s.names()).collect();
+                candidates.truncate(20);
+                StoreError::UnknownImage {
                     reference: name.to_string(),
-                    candidates: self.other_names(),
-                },
-            }),
+                    candidates,
+                }
+            })),
             _ => Err(StoreError::AmbiguousImage {
                 reference: name.to_string(),
                 candidates: hits
                     .iter()
-                    .map(|h| {
-                        format!(
-                            "{} in {}",
-                            &crate::digest::hex_part(h.id())[..12],
-                            h.store()
-                        )
-                    })
-                    .chain(std::iter::once(
-                        "choose one with --store (or --docker-root)".to_string(),
-                    ))
+                    .map(|h| format!("{} in {}", h.image.short_id(), h.image.store))
                     .collect(),
             }),
         }
     }
 
-    fn other_names(&self) -> Vec<String> {
-        let mut v = Vec::new();
-        for s in &self.containerd {
-            if let Ok(images) = s.images() {
-                v.extend(images.into_iter().flat_map(|i| i.names));
-            }
-        }
-        for s in &self.podman {
-            v.extend(s.images().into_iter().flat_map(|i| i.names));
-        }
-        v.truncate(20);
-        v
-    }
-
-    /// Containers of the containerd and containers/storage stores.
-    pub fn other_containers(&self) -> Vec<OtherContainer<'_>> {
-        let mut v = Vec::new();
-        for s in &self.containerd {
-            for c in s.containers().unwrap_or_default() {
-                v.push(OtherContainer {
-                    data_root: s.root().describe(),
-                    fs: s.root().fs(),
-                    container: c,
-                });
-            }
-        }
-        for s in &self.podman {
+    /// Every container of every store `filter` accepts.
+    pub fn containers(
+        &self,
+        filter: StoreFilter<'_>,
+    ) -> Vec<(&dyn Store, Result<Container, StoreError>)> {
+        let mut all = Vec::new();
+        for s in self.stores() {
             for c in s.containers() {
-                v.push(OtherContainer {
-                    data_root: s.root().describe(),
-                    fs: s.root().fs(),
-                    container: c,
-                });
+                if c.as_ref().is_ok_and(|c| !filter.accepts(&c.store)) {
+                    continue;
+                }
+                all.push((s, c));
             }
         }
-        v
+        all
     }
-}
 
-fn other_err(place: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::BadImage {
-        image: place.to_string(),
-        detail: e.to_string(),
-    }
-}
-
-impl OtherContainer<'_> {
-    /// The container in the shared model, for listings.
-    pub fn to_model(&self) -> super::model::Container {
-        let c = &self.container;
-        super::model::Container {
-            id: c.id.clone(),
-            name: c.name.clone().unwrap_or_else(|| c.id.clone()),
-            store: c.store.clone(),
-            image_id: c.image_id.clone().unwrap_or_default(),
-            image_ref: c.image.clone(),
-            state: c.state.clone().unwrap_or_else(|| "unknown".into()),
-            created: c.created.clone(),
-            labels: c.labels.clone(),
-            ..Default::default()
+    /// Finds a container by full id, name (with or without the leading
+    /// `/`), or unique id prefix, as `docker` does, in every store
+    /// `filter` accepts.
+    pub fn find_container(
+        &self,
+        input: &str,
+        filter: StoreFilter<'_>,
+    ) -> Result<FoundContainer<'_>, StoreError> {
+        let all: Vec<(&dyn Store, Container)> = self
+            .containers(filter)
+            .into_iter()
+            .filter_map(|(s, c)| c.ok().map(|c| (s, c)))
+            .collect();
+        let name = input.trim_start_matches('/');
+        let exact: Vec<_> = all.iter().filter(|(_, c)| c.id == input).collect();
+        if let Some(r) = pick(input, exact) {
+            return r;
         }
+        let named: Vec<_> = all.iter().filter(|(_, c)| c.name == name).collect();
+        if let Some(r) = pick(input, named) {
+            return r;
+        }
+        let prefixed: Vec<_> = all
+            .iter()
+            .filter(|(_, c)| !input.is_empty() && c.id.starts_with(input))
+            .collect();
+        if let Some(r) = pick(input, prefixed) {
+            return r;
+        }
+        Err(StoreError::UnknownContainer {
+            reference: input.to_string(),
+            candidates: all.iter().map(|(_, c)| c.name.clone()).take(20).collect(),
+        })
     }
+}
 
-    /// Matches a full id, a unique id prefix (checked by the caller) or
-    /// a name.
-    pub fn matches(&self, input: &str) -> bool {
-        let c = &self.container;
-        c.id == input || c.name.as_deref() == Some(input.trim_start_matches('/'))
+/// One container, several, or none among `hits`.
+fn pick<'a>(
+    input: &str,
+    hits: Vec<&(&'a dyn Store, Container)>,
+) -> Option<Result<FoundContainer<'a>, StoreError>> {
+    match hits.as_slice() {
+        [] => None,
+        [(store, container)] => Some(Ok(FoundContainer {
+            store: *store,
+            container: container.clone(),
+        })),
+        _ => Some(Err(StoreError::AmbiguousContainer {
+            reference: input.to_string(),
+            candidates: hits
+                .iter()
+                .map(|(_, c)| format!("{} in {}", c.id, c.store))
+                .collect(),
+        })),
     }
 }

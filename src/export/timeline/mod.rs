@@ -12,13 +12,12 @@
 
 mod sort;
 
-use super::logs::summarise;
+use super::logs::render_as;
 use crate::digest::hex_part;
-use crate::evidence::fs::{EvPath, FileKind, Metadata, Timestamp};
-use crate::store::StoreError;
-use crate::store::catalog::{Catalog, Found};
-use crate::store::docker::DataRoot;
+use crate::evidence::fs::{EvPath, FileKind, FileSystem, Metadata, Timestamp};
+use crate::store::catalog::{Catalog, StoreFilter};
 use crate::store::model::Container;
+use crate::store::{Store, StoreError};
 use sort::ExternalSort;
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, Write};
@@ -66,184 +65,135 @@ struct Row<'a> {
     event: Option<(Timestamp, String)>,
 }
 
-/// Writes the timeline of `roots` to `out`.
+/// Writes the timeline of every store in `catalog` to `out`.
 pub fn write_timeline(
     catalog: &Catalog,
     filter: &Filter,
     format: Format,
     out: impl Write,
 ) -> Result<Summary, TimelineError> {
+    // Resolve the filters first: a name that names nothing is an error.
+    let all = StoreFilter::default();
+    let wanted_image = match &filter.image {
+        Some(name) => {
+            let f = catalog.resolve(name, all)?;
+            Some((f.store.place().describe(), f.image.id))
+        }
+        None => None,
+    };
+    let wanted_container = match &filter.container {
+        Some(name) => {
+            let f = catalog.find_container(name, all)?;
+            Some((f.store.place().describe(), f.container.id))
+        }
+        None => None,
+    };
     let mut sink = match format {
         Format::Bodyfile => Sink::Body(io::BufWriter::new(out)),
         Format::Csv => Sink::Csv(ExternalSort::new()?, io::BufWriter::new(out)),
     };
     let mut summary = Summary::default();
-    for root in &catalog.docker {
-        timeline_of_root(root, filter, &mut sink, &mut summary)?;
+    for store in catalog.stores() {
+        let place = store.place().describe();
+        let only = |wanted: &Option<(String, String)>| {
+            wanted
+                .as_ref()
+                .map(|(p, id)| (p == &place).then(|| id.clone()))
+        };
+        let store_filter = StoreScope {
+            image: only(&wanted_image),
+            container: only(&wanted_container),
+        };
+        timeline_of_store(store, &store_filter, &mut sink, &mut summary)?;
     }
-    timeline_of_others(catalog, filter, &mut sink, &mut summary)?;
     sink.finish()?;
     Ok(summary)
 }
 
-fn timeline_of_root(
-    root: &DataRoot,
-    filter: &Filter,
-    sink: &mut Sink<impl Write>,
-    summary: &mut Summary,
-) -> Result<(), TimelineError> {
-    let refs = root.references()?;
-    let wanted_image = match &filter.image {
-        Some(name) => Some(root.resolve_id(name)?),
-        None => None,
-    };
-    let wanted_container = match &filter.container {
-        Some(name) => Some(root.resolve_container(name)?.id),
-        None => None,
-    };
-    // Images and which layers (by chain id) each holds.
-    let mut layer_owners: BTreeMap<String, (String, usize, Vec<String>)> = BTreeMap::new();
-    if wanted_container.is_none() {
-        for id in root.image_ids()? {
-            if wanted_image.as_ref().is_some_and(|w| *w != id) {
-                continue;
-            }
-            let Ok(img) = root.load_image(&id, &refs) else {
-                continue;
-            };
-            let name = img
-                .tags
-                .first()
-                .cloned()
-                .unwrap_or_else(|| hex_part(&id)[..12].to_string());
-            image_events(&img, &name, sink, summary)?;
-            let Ok(locs) = root.locate_layers(&img) else {
-                continue;
-            };
-            for l in locs {
-                let entry = layer_owners
-                    .entry(l.chain_id.clone())
-                    .or_insert_with(|| (hex_part(&l.diff_id).to_string(), l.index, Vec::new()));
-                entry.2.push(name.clone());
-            }
-        }
-        for (chain, (diff, index, owners)) in &layer_owners {
-            let label = format!(
-                "image {} layer {index} {}",
-                owners_label(owners),
-                &diff[..12]
-            );
-            if let Some(dir) = layer_dir(root, chain) {
-                walk(root, &dir, &label, sink, summary)?;
-                summary.layers += 1;
-            }
-        }
-    }
-    if wanted_image.is_none() {
-        for id in root.container_ids()? {
-            if wanted_container.as_ref().is_some_and(|w| *w != id) {
-                continue;
-            }
-            let Ok(c) = root.load_container(&id) else {
-                continue;
-            };
-            container_events(root, &c, sink, summary)?;
-            if let Ok(layers) = root.container_layers(&c)
-                && let Some(upper) = layers.upper.filter(|u| root.fs().exists(u))
-            {
-                walk(
-                    root,
-                    &upper,
-                    &format!("container {}", c.name),
-                    sink,
-                    summary,
-                )?;
-            }
-            summary.containers += 1;
-        }
-    }
-    Ok(())
+/// Within one store: `None` takes everything, `Some(None)` nothing,
+/// `Some(Some(id))` that one.
+struct StoreScope {
+    image: Option<Option<String>>,
+    container: Option<Option<String>>,
 }
 
-/// containerd and containers/storage: unpacked layers of every image,
-/// writable layers of every container, and their dated events.
-fn timeline_of_others(
-    catalog: &Catalog,
-    filter: &Filter,
+/// How rows of a store are labelled: Docker's bare, others with their
+/// store label (`containerd/k8s.io image web:2`).
+fn label_prefix(store_label: &str) -> String {
+    if store_label == "docker" {
+        String::new()
+    } else {
+        format!("{store_label} ")
+    }
+}
+
+fn timeline_of_store(
+    store: &dyn Store,
+    scope: &StoreScope,
     sink: &mut Sink<impl Write>,
     summary: &mut Summary,
 ) -> Result<(), TimelineError> {
-    let mut seen_dirs = std::collections::HashSet::new();
-    if filter.container.is_none() {
-        for row in catalog
-            .images()?
-            .into_iter()
-            .filter(|r| r.store != "docker")
-        {
-            let Ok(Found::Other {
-                fs, content, store, ..
-            }) = catalog.resolve(&row.id, Some(&row.store))
-            else {
-                continue;
-            };
-            if let Some(want) = &filter.image
-                && !(content.names.iter().any(|n| n == want)
-                    || hex_part(&content.id).starts_with(hex_part(want)))
+    let fs = store.fs();
+    // Images and which layers (by chain id) each holds.
+    struct Owned {
+        label: String,
+        diff: String,
+        index: usize,
+        dir: Option<EvPath>,
+        owners: Vec<String>,
+    }
+    if scope.container.is_none() && scope.image != Some(None) {
+        let mut layer_owners: BTreeMap<String, Owned> = BTreeMap::new();
+        for (label, id) in store.image_ids()? {
+            if let Some(Some(w)) = &scope.image
+                && *w != id
             {
                 continue;
             }
-            let name = content
-                .names
-                .iter()
-                .find(|n| !n.starts_with("sha256:"))
-                .cloned()
-                .unwrap_or_else(|| hex_part(&content.id)[..12].to_string());
-            let label = format!("{store} image {name}");
-            event(
-                sink,
-                summary,
-                &label,
-                content.config.created.as_deref(),
-                format!("image {} created", content.id),
-            )?;
-            for l in &content.layers {
-                let Some(u) = &l.unpacked else { continue };
-                if !seen_dirs.insert((store.clone(), u.dir.clone())) {
-                    continue;
-                }
-                let label = format!(
-                    "{store} image {name} layer {} {}",
-                    l.index,
-                    &hex_part(&l.diff_id)[..12]
-                );
-                walk_fs(fs, &u.dir, &label, sink, summary)?;
+            let Ok(img) = store.image(&label, &id) else {
+                continue;
+            };
+            let name = img.display_name();
+            let prefix = label_prefix(&img.store);
+            image_events(&img, &format!("{prefix}image {name}"), sink, summary)?;
+            for l in &img.layers {
+                let entry = layer_owners
+                    .entry(l.chain_id.clone())
+                    .or_insert_with(|| Owned {
+                        label: prefix.clone(),
+                        diff: hex_part(&l.diff_id).to_string(),
+                        index: l.index,
+                        dir: l.unpacked.as_ref().map(|u| u.dir.clone()),
+                        owners: Vec::new(),
+                    });
+                entry.owners.push(name.clone());
+            }
+        }
+        for o in layer_owners.values() {
+            let label = format!(
+                "{}image {} layer {} {}",
+                o.label,
+                owners_label(&o.owners),
+                o.index,
+                &o.diff[..12.min(o.diff.len())]
+            );
+            if let Some(dir) = &o.dir {
+                walk_fs(fs, dir, &label, sink, summary)?;
                 summary.layers += 1;
             }
         }
     }
-    if filter.image.is_none() {
-        for oc in catalog.other_containers() {
-            let c = &oc.container;
-            let name = c.name.clone().unwrap_or_else(|| c.id.clone());
-            if let Some(want) = &filter.container
-                && !(oc.matches(want) || (want.len() >= 4 && c.id.starts_with(want.as_str())))
+    if scope.image.is_none() && scope.container != Some(None) {
+        for c in store.containers().into_iter().filter_map(Result::ok) {
+            if let Some(Some(w)) = &scope.container
+                && *w != c.id
             {
                 continue;
             }
-            let label = format!("{} container {name}", c.store);
-            event(
-                sink,
-                summary,
-                &label,
-                c.created.as_deref(),
-                format!(
-                    "container {} created from {}",
-                    c.id,
-                    c.image.clone().unwrap_or_default()
-                ),
-            )?;
-            if let Some(dir) = c.writable_dir.as_ref().filter(|d| oc.fs.exists(d)) {
-                walk_fs(oc.fs, dir, &label, sink, summary)?;
+            let label = format!("{}container {}", label_prefix(&c.store), c.name);
+            container_events(fs, &c, &label, sink, summary)?;
+            if let Some(upper) = c.layers.upper.as_ref().filter(|u| fs.exists(u)) {
+                walk_fs(fs, upper, &label, sink, summary)?;
             }
             summary.containers += 1;
         }
@@ -274,16 +224,6 @@ fn owners_label(owners: &[String]) -> String {
         }
     }
     s
-}
-
-fn layer_dir(root: &DataRoot, chain: &str) -> Option<EvPath> {
-    let entry = root.path.join(format!(
-        "image/{}/layerdb/sha256/{}/cache-id",
-        root.driver,
-        hex_part(chain)
-    ))?;
-    let cache = root.fs().read_small(&entry, 4096).ok()?;
-    root.driver_dir(String::from_utf8_lossy(&cache).trim())
 }
 
 fn parse_time(t: &str) -> Option<Timestamp> {
@@ -317,15 +257,14 @@ fn event(
 
 fn image_events(
     img: &crate::store::model::Image,
-    name: &str,
+    label: &str,
     sink: &mut Sink<impl Write>,
     summary: &mut Summary,
 ) -> io::Result<()> {
-    let label = format!("image {name}");
     event(
         sink,
         summary,
-        &label,
+        label,
         img.config.created.as_deref(),
         format!("image {} created", img.id),
     )?;
@@ -339,7 +278,7 @@ fn image_events(
         event(
             sink,
             summary,
-            &label,
+            label,
             h.created.as_deref(),
             format!("build step {}: {what}", i + 1),
         )?;
@@ -348,16 +287,16 @@ fn image_events(
 }
 
 fn container_events(
-    root: &DataRoot,
+    fs: &dyn FileSystem,
     c: &Container,
+    label: &str,
     sink: &mut Sink<impl Write>,
     summary: &mut Summary,
 ) -> io::Result<()> {
-    let label = format!("container {}", c.name);
     event(
         sink,
         summary,
-        &label,
+        label,
         c.created.as_deref(),
         format!(
             "container {} created from {}",
@@ -368,14 +307,14 @@ fn container_events(
     event(
         sink,
         summary,
-        &label,
+        label,
         c.started.as_deref(),
         format!("container {} started", c.id),
     )?;
     event(
         sink,
         summary,
-        &label,
+        label,
         c.finished.as_deref(),
         format!(
             "container {} finished (exit code {})",
@@ -383,21 +322,21 @@ fn container_events(
             c.exit_code.unwrap_or_default()
         ),
     )?;
-    let log = root.container_file(&c.id, &format!("{}-json.log", c.id));
-    if let Ok(f) = root.fs().open(&log)
-        && let Ok(s) = summarise(BufReader::new(f))
+    if let Some(log) = &c.log
+        && let Ok(f) = fs.open(&log.path)
+        && let Ok(s) = render_as(log.format, BufReader::new(f), io::sink())
     {
         event(
             sink,
             summary,
-            &label,
+            label,
             s.first_time.as_deref(),
             format!("container {} first log line", c.id),
         )?;
         event(
             sink,
             summary,
-            &label,
+            label,
             s.last_time.as_deref(),
             format!("container {} last log line ({} lines)", c.id, s.lines),
         )?;
@@ -406,16 +345,6 @@ fn container_events(
 }
 
 /// Every object under `dir`, depth first, names sorted.
-fn walk(
-    root: &DataRoot,
-    dir: &EvPath,
-    label: &str,
-    sink: &mut Sink<impl Write>,
-    summary: &mut Summary,
-) -> io::Result<()> {
-    walk_fs(root.fs(), dir, label, sink, summary)
-}
-
 fn walk_fs(
     fs: &dyn crate::evidence::fs::FileSystem,
     dir: &EvPath,

@@ -11,10 +11,10 @@
 //! (containerd `pkg/cri/annotations`).
 
 use super::meta::{ContainerRecord, META_DB};
-use super::shape::{KubernetesRef, StoreContainer};
 use super::store::OVERLAY_SNAPSHOTTERS;
 use super::{ContainerdError, ContainerdStore};
 use crate::evidence::fs::EvPath;
+use crate::store::model::{KubernetesRef, StoreContainer};
 use std::collections::{BTreeMap, HashMap};
 
 impl ContainerdStore {

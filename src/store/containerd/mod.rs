@@ -15,22 +15,22 @@
 //! finds roots; [`ContainerdRoot::open`] gives a [`ContainerdStore`], which
 //! lists images ([`ContainerdStore::images`]), resolves one image to its
 //! config and layer sources ([`ContainerdStore::image`]) and lists
-//! containers ([`ContainerdStore::containers`]), in the shapes of
-//! [`shape`], which the containers/storage reader shares.
+//! containers ([`ContainerdStore::containers`]), in the store-neutral
+//! [`crate::store::model`].
 
+mod as_store;
 mod containers;
 pub mod content;
 mod discover;
 pub mod encoding;
 pub mod meta;
-pub mod shape;
 pub mod snapshots;
 mod store;
 
-pub use content::Platform;
-pub use shape::{
-    ImageContent, KubernetesRef, LayerBlob, LayerSource, StoreContainer, StoreImage, UnpackedLayer,
+pub use crate::store::model::{
+    Image, KubernetesRef, LayerBlob, LayerSource, StoreContainer, StoreImage, UnpackedLayer,
 };
+pub use content::Platform;
 pub use store::ContainerdStore;
 
 use crate::evidence::Volume;
@@ -102,8 +102,18 @@ impl ContainerdRoot {
         ContainerdStore::open(self.clone())
     }
 
-    /// Human-readable place: volume label and path.
+    /// Where it is, for reports.
+    pub fn place(&self) -> crate::store::StorePlace {
+        crate::store::StorePlace {
+            volume: self.volume.clone(),
+            path: self.path.clone(),
+            what: "containerd".to_string(),
+            reason: self.reason.clone(),
+        }
+    }
+
+    /// Human-readable place: volume label, path and what it holds.
     pub fn describe(&self) -> String {
-        crate::store::describe_place(&self.volume, &self.path, "containerd")
+        self.place().describe()
     }
 }

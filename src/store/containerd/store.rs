@@ -14,13 +14,13 @@
 
 use super::content::{BlobKind, Index, Manifest, Platform, blob_kind, blob_path, choose_manifest};
 use super::meta::{ImageRecord, META_DB, MetaDb};
-use super::shape::{ImageContent, LayerBlob, LayerSource, StoreImage, UnpackedLayer};
 use super::snapshots::Snapshotter;
 use super::{ContainerdError, ContainerdRoot};
 use crate::digest::{chain_ids, hex_part, sha256_hex};
 use crate::evidence::fs::{EvPath, FileKind, FileSystem};
 use crate::store::blob::{BlobDigests, Compression, decompressed, digest_blob};
 use crate::store::model::ImageConfig;
+use crate::store::model::{Image, LayerBlob, LayerSource, StoreImage, UnpackedLayer};
 use crate::store::reference::Reference;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -187,7 +187,7 @@ impl ContainerdStore {
     /// Resolves what a user typed, in namespace `ns`: an image name as
     /// stored, a familiar reference (`fxbase:1`), or an image id (or
     /// unique id prefix).
-    pub fn image(&self, ns: &str, reference: &str) -> Result<ImageContent, ContainerdError> {
+    pub fn image(&self, ns: &str, reference: &str) -> Result<Image, ContainerdError> {
         let records = self.meta.images(ns)?;
         let by_name = |n: &str| records.iter().find(|r| r.name == n);
         let mut found = by_name(reference);
@@ -207,7 +207,7 @@ impl ContainerdStore {
         }
         let bare = hex_part(reference);
         if bare.len() >= 4 && bare.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let mut hit: Option<ImageContent> = None;
+            let mut hit: Option<Image> = None;
             for rec in &records {
                 let Ok(img) = self.resolve_in(ns, rec, &records) else {
                     continue;
@@ -282,11 +282,7 @@ impl ContainerdStore {
     }
 
     /// Resolves one image record of namespace `ns`.
-    pub fn resolve_record(
-        &self,
-        ns: &str,
-        rec: &ImageRecord,
-    ) -> Result<ImageContent, ContainerdError> {
+    pub fn resolve_record(&self, ns: &str, rec: &ImageRecord) -> Result<Image, ContainerdError> {
         self.resolve_in(ns, rec, &self.meta.images(ns)?)
     }
 
@@ -296,7 +292,7 @@ impl ContainerdStore {
         ns: &str,
         rec: &ImageRecord,
         all: &[ImageRecord],
-    ) -> Result<ImageContent, ContainerdError> {
+    ) -> Result<Image, ContainerdError> {
         let ctx = Ctx {
             ns,
             image: &rec.name,
@@ -398,6 +394,8 @@ impl ContainerdStore {
                 index,
                 diff_id: diff_id.clone(),
                 chain_id,
+                size: None,
+                findings: Vec::new(),
                 blob,
                 unpacked,
             });
@@ -408,7 +406,9 @@ impl ContainerdStore {
             .map(|r| r.name.clone())
             .collect();
         names.sort();
-        Ok(ImageContent {
+        Ok(Image {
+            digests: vec![digest.clone()],
+            parent: None,
             store: format!("containerd/{ns}"),
             id: m.config.digest.clone(),
             names,

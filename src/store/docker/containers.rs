@@ -8,7 +8,10 @@ use super::DataRoot;
 use crate::digest::{chain_ids, hex_part};
 use crate::evidence::fs::{EvPath, FileKind};
 use crate::store::StoreError;
-use crate::store::model::{Container, Mount, PortBinding};
+use crate::store::model::{
+    Container, ContainerLayers, ContainerLog, LogFormat, Mount, PortBinding, RecordedContent,
+    RecordedFile,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -137,17 +140,6 @@ struct RestartPolicy {
     maximum_retry_count: i64,
 }
 
-/// The directories that make up a container's filesystem.
-#[derive(Debug, Clone)]
-pub struct ContainerLayers {
-    /// The writable (upper) layer; `None` when the layer store has no
-    /// record of it.
-    pub upper: Option<EvPath>,
-    /// Lower directories, topmost first: the init layer, then the image's
-    /// layers from the top down.
-    pub lowers: Vec<EvPath>,
-}
-
 impl DataRoot {
     fn containers_dir(&self) -> EvPath {
         self.path.join("containers").unwrap_or_default()
@@ -178,10 +170,13 @@ impl DataRoot {
             .unwrap_or_default()
     }
 
-    /// Loads one container.
+    /// Loads one container, with where its layers, records and log are.
     pub fn load_container(&self, id: &str) -> Result<Container, StoreError> {
         let cfg_path = self.container_file(id, "config.v2.json");
         let bytes = self.fs().read_small(&cfg_path, JSON_LIMIT)?;
+        let run_config = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("Config").cloned());
         let c: ConfigV2 = serde_json::from_slice(&bytes).map_err(|e| StoreError::CorruptJson {
             path: cfg_path.display(),
             detail: e.to_string(),
@@ -214,8 +209,11 @@ impl DataRoot {
             "exited"
         };
         let run = c.config.unwrap_or_default();
-        let log = self.container_file(id, &format!("{id}-json.log"));
-        let log_size = self.fs().metadata(&log).ok().map(|m| m.size);
+        let log_name = format!("{id}-json.log");
+        let log = self.container_file(id, &log_name);
+        let log_meta = self.fs().metadata(&log);
+        let log_size = log_meta.as_ref().ok().map(|m| m.size);
+        let log_kept = !matches!(&log_meta, Err(e) if e.is_not_found());
         let mut ports: Vec<PortBinding> = Vec::new();
         for (port, binds) in host.port_bindings.unwrap_or_default() {
             for b in binds.unwrap_or_default() {
@@ -226,7 +224,7 @@ impl DataRoot {
                 });
             }
         }
-        Ok(Container {
+        let mut container = Container {
             id: if c.id.is_empty() {
                 id.to_string()
             } else {
@@ -265,6 +263,7 @@ impl DataRoot {
                     source: m.source.filter(|s| !s.is_empty()),
                     destination: m.destination.unwrap_or(dest),
                     read_write: m.rw,
+                    data_dir: None,
                 })
                 .collect(),
             ports,
@@ -283,41 +282,31 @@ impl DataRoot {
             log_path: log_size.map(|_| log.display()).or(c.log_path),
             log_size,
             driver: c.driver,
-        })
-    }
-
-    /// Resolves a container by full id, unique id prefix, or name (with or
-    /// without the leading `/`), as `docker` does.
-    pub fn resolve_container(&self, input: &str) -> Result<Container, StoreError> {
-        let ids = self.container_ids()?;
-        if ids.iter().any(|i| i == input) {
-            return self.load_container(input);
-        }
-        let name = input.trim_start_matches('/');
-        let mut names = Vec::new();
-        for id in &ids {
-            if let Ok(c) = self.load_container(id) {
-                if c.name == name {
-                    return Ok(c);
-                }
-                names.push(c.name);
+            records: ["config.v2.json", "hostconfig.json"]
+                .into_iter()
+                .map(|name| RecordedFile {
+                    name: name.into(),
+                    content: RecordedContent::File(self.container_file(id, name)),
+                })
+                .collect(),
+            log: log_kept.then_some(ContainerLog {
+                path: log,
+                format: LogFormat::JsonFile,
+                name: log_name,
+            }),
+            run_config,
+            ..Default::default()
+        };
+        for m in &mut container.mounts {
+            if m.kind == "volume" {
+                m.data_dir = m.name.as_deref().and_then(|n| self.volume_dir(n));
             }
         }
-        let hits: Vec<&String> = ids
-            .iter()
-            .filter(|i| !input.is_empty() && i.starts_with(input))
-            .collect();
-        match hits.len() {
-            1 => self.load_container(hits[0]),
-            0 => Err(StoreError::UnknownImage {
-                reference: format!("container {input}"),
-                candidates: names,
-            }),
-            _ => Err(StoreError::AmbiguousImage {
-                reference: format!("container {input}"),
-                candidates: hits.iter().map(|h| h[..16].to_string()).collect(),
-            }),
+        match self.container_layers(&container) {
+            Ok(layers) => container.layers = layers,
+            Err(e) => container.layers.unresolved = Some(e.to_string()),
         }
+        Ok(container)
     }
 
     /// The writable layer and the layers below it (moby
@@ -331,6 +320,12 @@ impl DataRoot {
             Some(String::from_utf8_lossy(&b).trim().to_string()).filter(|s| !s.is_empty())
         };
         let upper = read("mount-id").and_then(|m| self.driver_dir(&m));
+        let unresolved = upper.is_none().then(|| {
+            format!(
+                "the layer store has no record of its writable layer (layerdb/mounts/{}/mount-id)",
+                c.id
+            )
+        });
         let mut lowers = Vec::new();
         if let Some(init) = read("init-id").and_then(|i| self.driver_dir(&i)) {
             lowers.push(init);
@@ -371,7 +366,12 @@ impl DataRoot {
             }
             chain = file("parent");
         }
-        Ok(ContainerLayers { upper, lowers })
+        Ok(ContainerLayers {
+            upper,
+            lowers,
+            unresolved,
+            runtime_paths: &[],
+        })
     }
 
     /// A named volume's data directory.

@@ -7,24 +7,13 @@ use super::DataRoot;
 use crate::digest::{hex_part, is_sha256_hex, sha256_hex};
 use crate::evidence::fs::{EvPath, FileKind};
 use crate::store::StoreError;
-use crate::store::model::{Image, ImageConfig};
+use crate::store::model::{Image, ImageConfig, ImageKind};
 use crate::store::reference::Reference;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Configs larger than this are not image configs.
 const CONFIG_LIMIT: u64 = 64 << 20;
-
-/// Whether an image is tagged, a build parent of another, or neither.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ImageKind {
-    Tagged,
-    /// Untagged, but the parent of another image (`docker images -a`).
-    Intermediate,
-    /// Untagged and nobody's parent (`docker images -f dangling=true`).
-    Dangling,
-}
 
 /// One row of `images`.
 #[derive(Debug, Clone, Serialize)]
@@ -157,14 +146,23 @@ impl DataRoot {
             .map(|b| String::from_utf8_lossy(&b).trim().to_string())
             .filter(|p| !p.is_empty());
         Ok(Image {
+            store: "docker".into(),
             config_verified: sha256_hex(&config_bytes) == hex,
             id,
             config_bytes,
             config,
-            tags,
+            names: tags,
             digests,
             parent,
+            ..Default::default()
         })
+    }
+
+    /// Loads one image and locates its layers.
+    pub fn load_located(&self, id: &str, refs: &References) -> Result<Image, StoreError> {
+        let mut image = self.load_image(id, refs)?;
+        image.layers = self.locate_layers(&image)?;
+        Ok(image)
     }
 
     /// Every image, tagged or not. An image that cannot be read is still
@@ -179,7 +177,7 @@ impl DataRoot {
                     let size = self.layer_sizes(&img);
                     ImageSummary {
                         id: img.id.clone(),
-                        tags: img.tags.clone(),
+                        tags: img.names.clone(),
                         digests: img.digests.clone(),
                         created: img.config.created.clone(),
                         layers: img.config.rootfs.diff_ids.len(),
@@ -285,15 +283,15 @@ impl DataRoot {
         Err(unknown())
     }
 
-    /// Resolves and loads an image.
+    /// Resolves and loads an image, its layers located.
     pub fn resolve(&self, input: &str) -> Result<Image, StoreError> {
         let id = self.resolve_id(input)?;
-        self.load_image(&id, &self.references()?)
+        self.load_located(&id, &self.references()?)
     }
 }
 
 /// Tags (or short ids for untagged images) to suggest in an error.
-fn known_names(refs: &References, ids: &[String]) -> Vec<String> {
+pub(super) fn known_names(refs: &References, ids: &[String]) -> Vec<String> {
     let mut names: Vec<String> = refs
         .by_ref
         .keys()

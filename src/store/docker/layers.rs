@@ -6,30 +6,13 @@ use crate::digest::{chain_ids, hex_part};
 use crate::evidence::fs::EvPath;
 use crate::report::{Finding, FindingKind};
 use crate::store::StoreError;
-use crate::store::model::Image;
-
-/// Where one layer of an image lives.
-#[derive(Debug, Clone)]
-pub struct LayerLocation {
-    pub index: usize,
-    pub diff_id: String,
-    pub chain_id: String,
-    pub cache_id: String,
-    /// Unpacked size recorded in the layerdb, if readable.
-    pub size: Option<u64>,
-    /// `tar-split.json.gz`, when present.
-    pub tar_split: Option<EvPath>,
-    /// The unpacked files.
-    pub dir: EvPath,
-    /// Inconsistencies noticed while locating it.
-    pub findings: Vec<Finding>,
-}
+use crate::store::model::{Image, LayerSource, UnpackedLayer};
 
 impl DataRoot {
     /// Locates every layer of `image`, lowest first. A piece that is gone
     /// (layerdb entry, cache-id, directory) makes the layer unusable and is
     /// an error naming it.
-    pub fn locate_layers(&self, image: &Image) -> Result<Vec<LayerLocation>, StoreError> {
+    pub fn locate_layers(&self, image: &Image) -> Result<Vec<LayerSource>, StoreError> {
         let diff_ids = &image.config.rootfs.diff_ids;
         if diff_ids.is_empty() {
             return Err(StoreError::BadImage {
@@ -52,7 +35,7 @@ impl DataRoot {
         index: usize,
         diff_id: &str,
         chain_id: String,
-    ) -> Result<LayerLocation, StoreError> {
+    ) -> Result<LayerSource, StoreError> {
         let missing = |detail: String| StoreError::LayerMissing {
             image: image.id.clone(),
             index,
@@ -113,15 +96,18 @@ impl DataRoot {
             .metadata(&ts)
             .is_ok_and(|m| m.is_file())
             .then_some(ts);
-        Ok(LayerLocation {
+        Ok(LayerSource {
             index,
             diff_id: diff_id.to_string(),
             chain_id,
-            cache_id,
             size,
-            tar_split,
-            dir,
             findings,
+            blob: None,
+            unpacked: Some(UnpackedLayer {
+                key: cache_id,
+                dir,
+                tar_split,
+            }),
         })
     }
 

@@ -13,10 +13,10 @@ mod containers;
 mod discover;
 mod images;
 mod layers;
+mod store;
 
-pub use containers::ContainerLayers;
-pub use images::{ImageKind, ImageSummary, References};
-pub use layers::LayerLocation;
+pub use crate::store::model::ImageKind;
+pub use images::{ImageSummary, References};
 
 use crate::evidence::Volume;
 use crate::evidence::fs::{EvPath, FileSystem};
@@ -50,8 +50,18 @@ impl DataRoot {
             .join_path(&EvPath::parse(rel).unwrap_or_default())
     }
 
+    /// Where it is, for reports.
+    pub fn place(&self) -> crate::store::StorePlace {
+        crate::store::StorePlace {
+            volume: self.volume.clone(),
+            path: self.path.clone(),
+            what: self.driver.clone(),
+            reason: self.reason.clone(),
+        }
+    }
+
     /// Human-readable place: volume label and path.
     pub fn describe(&self) -> String {
-        crate::store::describe_place(&self.volume, &self.path, &self.driver)
+        self.place().describe()
     }
 }

@@ -14,9 +14,10 @@
 //! - `libpod/bolt_state.db`: Podman's names and states ([`libpod`]).
 //!
 //! [`PodmanRoot::discover`] finds graph roots; [`PodmanRoot::open`] reads
-//! the record files into a [`PodmanStore`], which gives the same shapes as
-//! the containerd reader ([`crate::store::containerd::shape`]).
+//! the record files into a [`PodmanStore`], which fills the store-neutral
+//! [`crate::store::model`].
 
+mod as_store;
 mod discover;
 pub mod libpod;
 pub mod records;
@@ -89,8 +90,18 @@ impl PodmanRoot {
         PodmanStore::open(self.clone())
     }
 
-    /// Human-readable place: volume label, path and driver.
+    /// Where it is, for reports.
+    pub fn place(&self) -> crate::store::StorePlace {
+        crate::store::StorePlace {
+            volume: self.volume.clone(),
+            path: self.path.clone(),
+            what: self.driver.clone(),
+            reason: self.reason.clone(),
+        }
+    }
+
+    /// Human-readable place: volume label, path and what it holds.
     pub fn describe(&self) -> String {
-        crate::store::describe_place(&self.volume, &self.path, &self.driver)
+        self.place().describe()
     }
 }

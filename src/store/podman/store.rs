@@ -8,10 +8,9 @@ use super::records::{ContainerRecord, ImageRecord, LayerRecord, big_data_file_na
 use super::{PodmanError, PodmanRoot};
 use crate::digest::{chain_ids, hex_part, sha256_hex};
 use crate::evidence::fs::{EvPath, FileSystem};
-use crate::store::containerd::shape::{
-    ImageContent, KubernetesRef, LayerSource, StoreContainer, StoreImage, UnpackedLayer,
+use crate::store::model::{
+    Image, ImageConfig, KubernetesRef, LayerSource, StoreContainer, StoreImage, UnpackedLayer,
 };
-use crate::store::model::ImageConfig;
 use crate::store::reference::Reference;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -208,7 +207,7 @@ impl PodmanStore {
     /// Resolves what a user typed: a stored name, a short name
     /// (`fxbase:1` matches `localhost/fxbase:1` only if unique), an id or
     /// a unique id prefix.
-    pub fn image(&self, reference: &str) -> Result<ImageContent, PodmanError> {
+    pub fn image(&self, reference: &str) -> Result<Image, PodmanError> {
         let bare = hex_part(reference);
         let hits: Vec<&ImageRecord> = if let Some(r) = self
             .images
@@ -269,7 +268,7 @@ impl PodmanStore {
 
     /// Reads the config and manifest of image `rec` and lays out its
     /// layers.
-    pub fn content(&self, rec: &ImageRecord) -> Result<ImageContent, PodmanError> {
+    pub fn content(&self, rec: &ImageRecord) -> Result<Image, PodmanError> {
         let image = rec.id.clone();
         let bad = |detail: String| PodmanError::BadImage {
             image: image.clone(),
@@ -342,11 +341,15 @@ impl PodmanStore {
                 index,
                 diff_id: diff_id.clone(),
                 chain_id,
+                size: None,
+                findings: Vec::new(),
                 blob: None,
                 unpacked,
             });
         }
-        Ok(ImageContent {
+        Ok(Image {
+            digests: rec.digest.iter().cloned().collect(),
+            parent: None,
             store: "podman".into(),
             id: id_key,
             names: rec.names.clone(),

@@ -1,12 +1,12 @@
-//! The shape every non-Docker store (containerd, containers/storage) is
-//! read into: image rows, one image's config and layer sources, and
-//! containers. Plain data, so the CLI and exporters can treat the stores
-//! alike. Formats behind the fields are described where they are read
-//! (`containerd::meta`, `podman::images`).
+//! The records the content stores (containerd, containers/storage) list
+//! as they keep them: image rows and containers, before they are mapped
+//! to the store-neutral [`super::Image`] and [`super::Container`]; and
+//! where a layer's bytes can come from ([`LayerSource`]), which every
+//! store fills. Formats behind the fields are described where they are
+//! read (`containerd::meta`, `podman::records`).
 
 use crate::evidence::fs::EvPath;
 use crate::store::blob::Compression;
-use crate::store::model::ImageConfig;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -32,28 +32,10 @@ pub struct StoreImage {
     pub error: Option<String>,
 }
 
-/// One image, ready to be exported.
-#[derive(Debug, Clone)]
-pub struct ImageContent {
-    pub store: String,
-    /// `sha256:<hex>` of `config_bytes` as recorded by the store.
-    pub id: String,
-    pub names: Vec<String>,
-    /// The config exactly as stored.
-    pub config_bytes: Vec<u8>,
-    pub config: ImageConfig,
-    /// sha256(config_bytes) equals the id.
-    pub config_verified: bool,
-    /// The platform manifest chosen (digest and bytes), if the store has one.
-    pub manifest_digest: Option<String>,
-    pub manifest_bytes: Option<Vec<u8>>,
-    /// Layers, lowest first, one per diff_id.
-    pub layers: Vec<LayerSource>,
-    /// Inconsistencies noticed (a missing blob, a digest mismatch, ...).
-    pub problems: Vec<String>,
-}
-
-/// Where one layer's tar can come from.
+/// Where one layer's tar can come from, in order of faithfulness: the
+/// blob as the registry served it (containerd's content store), a
+/// tar-split replay over the unpacked files (Docker, containers/storage),
+/// or a rebuild from the unpacked files alone.
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerSource {
     pub index: usize,
@@ -61,6 +43,11 @@ pub struct LayerSource {
     pub diff_id: String,
     /// `ChainID` of the layers up to this one (OCI image-spec `config.md`).
     pub chain_id: String,
+    /// Unpacked size the store recorded (Docker's layerdb `size`), if any.
+    pub size: Option<u64>,
+    /// Inconsistencies noticed while locating the layer.
+    #[serde(skip)]
+    pub findings: Vec<crate::report::Finding>,
     /// The (possibly compressed) blob, as the registry served it.
     pub blob: Option<LayerBlob>,
     /// The unpacked files, if the store unpacked the layer.
@@ -173,4 +160,94 @@ fn ser_opt_path<S: serde::Serializer>(p: &Option<EvPath>, s: S) -> Result<S::Ok,
 
 fn ser_paths<S: serde::Serializer>(p: &[EvPath], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(p.iter().map(|p| p.display()))
+}
+
+/// `podman diff` leaves out what the runtime itself puts into every
+/// container (libpod `diff.go`, `initInodes`).
+pub const PODMAN_RUNTIME_PATHS: &[&str] = &[
+    "/dev",
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/proc",
+    "/run",
+    "/run/notify",
+    "/run/.containerenv",
+    "/run/secrets",
+    "/sys",
+    "/etc/mtab",
+];
+
+impl StoreContainer {
+    /// The container in the store-neutral model.
+    pub fn into_container(self) -> super::Container {
+        use super::{ContainerLayers, ContainerLog, LogFormat, RecordedContent, RecordedFile};
+        let unresolved = self.writable_dir.is_none().then(|| {
+            self.problems
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "the store has no record of its writable layer".into())
+        });
+        super::Container {
+            name: self.name.clone().unwrap_or_else(|| self.id.clone()),
+            store: self.store,
+            image_id: self.image_id.unwrap_or_default(),
+            image_ref: self.image,
+            state: self.state.unwrap_or_else(|| "unknown".into()),
+            created: self.created,
+            labels: self.labels,
+            kubernetes: self.kubernetes,
+            runtime: self.runtime,
+            log_path: self.log.as_ref().map(EvPath::display),
+            log: self.log.map(|path| ContainerLog {
+                path,
+                format: LogFormat::K8sFile,
+                name: "container.log".into(),
+            }),
+            records: self
+                .spec
+                .map(|s| RecordedFile {
+                    name: "config.json".into(),
+                    content: RecordedContent::Bytes(s),
+                })
+                .into_iter()
+                .collect(),
+            layers: ContainerLayers {
+                upper: self.writable_dir,
+                // The store lists the image's layers lowest first.
+                lowers: self.parent_dirs.into_iter().rev().collect(),
+                unresolved,
+                runtime_paths: &[],
+            },
+            problems: self.problems,
+            id: self.id,
+            ..Default::default()
+        }
+    }
+}
+
+impl StoreImage {
+    /// The row `images` shows; `data_root` is where the store is.
+    pub fn into_row(self, data_root: String) -> super::ImageRow {
+        super::ImageRow {
+            config_verified: self.error.is_none(),
+            store: self.store,
+            data_root,
+            id: self.id,
+            // CRI records the image id as one more name; it is the id.
+            tags: self
+                .names
+                .into_iter()
+                .filter(|n| !n.starts_with("sha256:"))
+                .collect(),
+            digests: Vec::new(),
+            created: self.created,
+            layers: self.layers,
+            size: None,
+            kind: None,
+            manifest_digest: self.manifest_digest,
+            unpacked: Some(self.unpacked),
+            error: self.error,
+        }
+    }
 }

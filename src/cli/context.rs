@@ -1,0 +1,141 @@
+//! What every command starts with: the evidence opened, its stores found,
+//! the media-hash verdict, and progress bars. Commands import this; it
+//! imports no command.
+
+use super::Outcome;
+use super::args::Global;
+use super::progress::Bars;
+use anyhow::Result;
+use docker_forensics::evidence::{Evidence, OpenOptions};
+use docker_forensics::export::{ExportOptions, ProgressSink};
+use docker_forensics::store::catalog::{Catalog, StoreFilter};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Opened evidence and its stores.
+pub struct Opened {
+    pub evidence: Evidence,
+    /// Every store: Docker, containerd, containers/storage.
+    pub catalog: Catalog,
+    /// `--verify-image` found the medium not matching its stored hash:
+    /// whatever the command did, that is an integrity finding (exit 3).
+    media_mismatch: bool,
+    store: Option<String>,
+}
+
+impl Opened {
+    /// The stores `--store` selects.
+    pub fn filter(&self) -> StoreFilter<'_> {
+        StoreFilter(self.store.as_deref())
+    }
+
+    /// The command's outcome, made worse by a media mismatch.
+    pub fn outcome(&self, o: Outcome) -> Outcome {
+        if self.media_mismatch {
+            o.worst(Outcome::Findings)
+        } else {
+            o
+        }
+    }
+
+    /// Export options for this evidence.
+    pub fn export_options(&self, bars: Option<&Arc<Bars>>) -> ExportOptions {
+        ExportOptions {
+            progress: bars.cloned().map(|b| b as Arc<dyn ProgressSink>),
+            evidence: self.evidence.source.clone(),
+            acquisition: self.evidence.acquisition.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Opens the evidence at `path` and finds its stores, saying on stderr
+/// what was found (unless `--quiet`).
+pub fn open(g: &Global, path: &Path) -> Result<Opened> {
+    let opts = OpenOptions {
+        partition: g.partition,
+    };
+    let evidence = Evidence::open(path, &opts)?;
+    if !g.quiet {
+        if let Some(a) = &evidence.acquisition {
+            eprintln!(
+                "evidence: {} ({} segment(s), {} bytes); case {}, evidence {}, examiner {}, acquired {}",
+                a.format,
+                a.segments.len(),
+                a.media_size,
+                a.case_number.as_deref().unwrap_or("-"),
+                a.evidence_number.as_deref().unwrap_or("-"),
+                a.examiner.as_deref().unwrap_or("-"),
+                a.acquisition_date_utc
+                    .as_deref()
+                    .or(a.acquisition_date.as_deref())
+                    .unwrap_or("-"),
+            );
+        }
+        for v in evidence.volumes.iter().filter(|v| v.label != "directory") {
+            eprintln!("volume: {}", v.label);
+        }
+        for n in &evidence.notes {
+            eprintln!("note: {n}");
+        }
+    }
+    let mut media_mismatch = false;
+    if g.verify_image {
+        match evidence.verify_image()? {
+            None => eprintln!(
+                "--verify-image: {} is not a disk image; nothing to verify",
+                evidence.source
+            ),
+            Some(v) => {
+                let verdict = |m: Option<bool>| match m {
+                    Some(true) => "matches the stored hash",
+                    Some(false) => "DOES NOT match the stored hash",
+                    None => "no stored hash",
+                };
+                eprintln!(
+                    "media: {} bytes; MD5 {} ({}); SHA-1 {} ({}); SHA-256 {}",
+                    v.size,
+                    v.md5,
+                    verdict(v.md5_matches),
+                    v.sha1,
+                    verdict(v.sha1_matches),
+                    v.sha256
+                );
+                media_mismatch = v.md5_matches == Some(false) || v.sha1_matches == Some(false);
+            }
+        }
+    }
+    let catalog = Catalog::discover(&evidence, g.docker_root.as_deref()).map_err(hint)?;
+    if !g.quiet {
+        for line in catalog.describe() {
+            eprintln!("{line}");
+        }
+        for p in &catalog.problems {
+            eprintln!("note: {p}");
+        }
+    }
+    Ok(Opened {
+        evidence,
+        catalog,
+        media_mismatch,
+        store: g.store.clone(),
+    })
+}
+
+/// The library names no flags; the command line says which one helps.
+pub fn hint(e: docker_forensics::store::StoreError) -> anyhow::Error {
+    use docker_forensics::store::StoreError;
+    match &e {
+        StoreError::NoDataRoot { .. } => anyhow::anyhow!("{e}; name one with --docker-root"),
+        StoreError::AmbiguousImage { .. } | StoreError::AmbiguousContainer { .. } => {
+            anyhow::anyhow!("{e}; choose one with --store (or --docker-root)")
+        }
+        _ => e.into(),
+    }
+}
+
+/// Progress bars, when stderr is a terminal and not `--quiet`.
+pub fn bars(g: &Global) -> Option<Arc<Bars>> {
+    (!g.quiet && std::io::stderr().is_terminal()).then(|| Arc::new(Bars::new()))
+}

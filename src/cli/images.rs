@@ -1,0 +1,280 @@
+//! `extract`, `images` and `verify`.
+
+use super::Outcome;
+use super::args::{ExtractArgs, Global, ListArgs, VerifyArgs};
+use super::context::{bars, hint, open};
+use anyhow::{Context, Result, bail};
+use docker_forensics::digest::hex_part;
+use docker_forensics::export::{VerifiedImage, export_image, image_dir, verify_images};
+use docker_forensics::report::ImageReport;
+use docker_forensics::store::catalog::Found;
+use std::path::{Path, PathBuf};
+
+pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
+    let n = a.args.len();
+    let (wanted, evidence, out) = match (a.all, n) {
+        (true, 2) => (Vec::new(), &a.args[0], &a.args[1]),
+        (true, _) => bail!("extract --all takes EVIDENCE OUTPUT_DIR and no image names"),
+        (false, n) if n >= 3 => (a.args[..n - 2].to_vec(), &a.args[n - 2], &a.args[n - 1]),
+        (false, _) => {
+            bail!("extract needs IMAGE... EVIDENCE OUTPUT_DIR (or --all EVIDENCE OUTPUT_DIR)")
+        }
+    };
+    let ctx = open(g, Path::new(evidence))?;
+    let out = PathBuf::from(out);
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("{}: cannot create output directory", out.display()))?;
+
+    let mut jobs: Vec<Found<'_>> = Vec::new();
+    let mut outcome = Outcome::Verified;
+    if a.all {
+        for job in ctx.catalog.all_images(ctx.filter())? {
+            match job {
+                Ok(found) => jobs.push(found),
+                Err((what, e)) => {
+                    eprintln!("docker-forensics: error: {what}: {e}");
+                    outcome = Outcome::Failed;
+                }
+            }
+        }
+    } else {
+        for name in &wanted {
+            match ctx.catalog.resolve(name, ctx.filter()) {
+                Ok(job) => jobs.push(job),
+                Err(e) => {
+                    eprintln!("docker-forensics: error: {:#}", hint(e));
+                    outcome = Outcome::Failed;
+                }
+            }
+        }
+    }
+    let bars = bars(g);
+    let mut opts = ctx.export_options(bars.as_ref());
+    opts.force = a.force;
+    opts.rebuild = a.rebuild;
+    for job in &jobs {
+        let result = export_image(job.store, &job.image, &out, &opts);
+        if let Some(b) = &bars {
+            b.clear();
+        }
+        match result {
+            Ok(report) => {
+                println!("{}", image_dir(&out, &job.image).display());
+                summarise(g, &report);
+                outcome = outcome.worst(if report.verified {
+                    Outcome::Verified
+                } else {
+                    Outcome::Findings
+                });
+            }
+            Err(e) => {
+                eprintln!("docker-forensics: error: {e}");
+                outcome = Outcome::Failed;
+            }
+        }
+    }
+    if jobs.is_empty() && outcome == Outcome::Verified {
+        bail!("no images found in {}", ctx.evidence.source);
+    }
+    Ok(ctx.outcome(outcome))
+}
+
+fn summarise(g: &Global, r: &ImageReport) {
+    if g.quiet {
+        return;
+    }
+    let name = r
+        .tags
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "<untagged>".into());
+    eprintln!(
+        "{} {}: {} layer(s), {} verified, {} rebuilt, {} finding(s){}",
+        &hex_part(&r.image_id)[..12],
+        name,
+        r.totals.layers,
+        r.totals.layers_verified,
+        r.totals.layers_rebuilt,
+        r.totals.findings,
+        if r.derived_config {
+            format!("; archive carries derived image id {}", r.archive_image_id)
+        } else {
+            String::new()
+        }
+    );
+    let shown = if g.verbose { usize::MAX } else { 10 };
+    let all: Vec<_> = r.all_findings().collect();
+    for (layer, f) in all.iter().take(shown) {
+        match layer {
+            Some(i) => eprintln!("  layer {i}: {f}"),
+            None => eprintln!("  {f}"),
+        }
+    }
+    if all.len() > shown {
+        eprintln!("  … {} more in report.json", all.len() - shown);
+    }
+}
+
+pub fn images(g: &Global, a: &ListArgs) -> Result<Outcome> {
+    let ctx = open(g, &a.evidence)?;
+    let rows = ctx.catalog.images(ctx.filter())?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        // Where rows come from more than one place, say which.
+        let places: std::collections::BTreeSet<(&str, &str)> = rows
+            .iter()
+            .map(|r| (r.store.as_str(), r.data_root.as_str()))
+            .collect();
+        let many_roots = places
+            .iter()
+            .map(|p| p.1)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            > 1;
+        let many_stores = rows.iter().any(|r| r.store != "docker");
+        let store_col = |store: &str, root: &str| {
+            let mut s = String::new();
+            if many_stores {
+                s.push_str(&format!("{store:<18} "));
+            }
+            if many_roots {
+                s.push_str(&format!("{root:<32} "));
+            }
+            s
+        };
+        println!(
+            "{}{:<14} {:<40} {:<21} {:>6} {:>10}  KIND",
+            store_col("STORE", "DATA ROOT"),
+            "IMAGE ID",
+            "TAGS",
+            "CREATED",
+            "LAYERS",
+            "SIZE",
+        );
+        for r in &rows {
+            let tags = if r.tags.is_empty() {
+                "<none>".to_string()
+            } else {
+                r.tags.join(",")
+            };
+            let kind = match (&r.kind, r.unpacked) {
+                (Some(k), _) => serde_json::to_value(k)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                (None, Some(true)) => "unpacked".into(),
+                (None, Some(false)) => "content-only".into(),
+                (None, None) => String::new(),
+            };
+            let hex = hex_part(&r.id);
+            println!(
+                "{}{:<14} {:<40} {:<21} {:>6} {:>10}  {}{}",
+                store_col(&r.store, &r.data_root),
+                &hex[..12.min(hex.len())],
+                tags,
+                r.created
+                    .as_deref()
+                    .map(|c| c.get(..19).unwrap_or(c))
+                    .unwrap_or("-"),
+                r.layers,
+                r.size.map(human).unwrap_or_else(|| "-".into()),
+                kind,
+                r.error
+                    .as_deref()
+                    .map(|e| format!("  ERROR: {e}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    let bad = rows.iter().any(|r| r.error.is_some() || !r.config_verified);
+    Ok(ctx.outcome(if bad {
+        Outcome::Findings
+    } else {
+        Outcome::Verified
+    }))
+}
+
+pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
+    let ctx = open(g, &a.evidence)?;
+    let bars = bars(g);
+    let mut opts = ctx.export_options(bars.as_ref());
+    opts.rebuild = a.rebuild;
+    let mut found = Vec::new();
+    let mut failed = Vec::new();
+    for job in ctx.catalog.all_images(ctx.filter())? {
+        match job {
+            Ok(f) => found.push(f),
+            Err((what, e)) => failed.push((what, e)),
+        }
+    }
+    let mut all = verify_images(&found, &opts);
+    for (what, e) in failed {
+        let (id, store) = what.split_once(" in ").unwrap_or((what.as_str(), ""));
+        all.push(VerifiedImage::failed(
+            store,
+            String::new(),
+            id,
+            e.to_string(),
+        ));
+    }
+    if let Some(b) = &bars {
+        b.clear();
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    } else {
+        for v in &all {
+            let name = v
+                .tags
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "<untagged>".into());
+            let status = if v.verified { "OK  " } else { "FAIL" };
+            println!(
+                "{status} {} {name} ({} layers)",
+                &hex_part(&v.image_id)[..12],
+                v.layers.len()
+            );
+            if let Some(e) = &v.error {
+                println!("     {e}");
+            }
+            for f in &v.findings {
+                println!("     {f}");
+            }
+            for l in &v.layers {
+                for f in &l.findings {
+                    println!(
+                        "     layer {} ({}): {f}",
+                        l.index,
+                        &hex_part(&l.diff_id)[..12]
+                    );
+                }
+            }
+        }
+    }
+    let failed = all.iter().any(|v| v.error.is_some());
+    let findings = all.iter().any(|v| !v.verified);
+    Ok(ctx.outcome(if failed {
+        Outcome::Failed
+    } else if findings {
+        Outcome::Findings
+    } else {
+        Outcome::Verified
+    }))
+}
+
+fn human(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.1}{}", UNITS[u])
+    }
+}

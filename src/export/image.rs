@@ -1,0 +1,142 @@
+//! `extract`: one image of any store into `OUTPUT_DIR/image_<12 hex>/`
+//! with the loadable archive, each layer tar, the original config, a
+//! reconstructed Dockerfile, `report.json` and `SHA256SUMS`.
+
+use super::archive::{ArchivePlan, write_archive};
+use super::output::{close_dir, settle_config, totals, write_file};
+use super::source::{check_sources, usable_blob};
+use super::stream::{Plan, archive_layers, layers_only, stream_image};
+use super::{ExportError, ExportOptions, dockerfile, now, out_err};
+use crate::digest::{hex_part, sha256_hex};
+use crate::evidence::fs::FileSystem;
+use crate::layer::tar_split_len;
+use crate::report::{Finding, FindingKind, ImageReport};
+use crate::store::Store;
+use crate::store::model::Image;
+use std::path::{Path, PathBuf};
+
+/// The directory an image is written to.
+pub fn image_dir(out: &Path, image: &Image) -> PathBuf {
+    out.join(format!("image_{}", image.short_id()))
+}
+
+/// Exports one image of `store` into `out`.
+pub fn export_image(
+    store: &dyn Store,
+    image: &Image,
+    out: &Path,
+    opts: &ExportOptions,
+) -> Result<ImageReport, ExportError> {
+    let started = now();
+    // Every layer must have a source before anything is written: an
+    // image with a missing piece leaves no directory behind.
+    check_sources(image, opts.rebuild)?;
+    let dir = image_dir(out, image);
+    super::output::in_fresh_dir(&dir, opts.force, |dir| {
+        write_image(store, image, dir, opts, started)
+    })
+}
+
+/// How the archive can be written in the same pass as the layers.
+fn stream_plan(fs: &dyn FileSystem, image: &Image, rebuild: bool) -> Option<Plan> {
+    if rebuild {
+        return None;
+    }
+    if image.manifest_bytes.is_some() {
+        let blobs: Option<Vec<(String, u64)>> = image
+            .layers
+            .iter()
+            .map(|l| usable_blob(l, rebuild).map(|b| (hex_part(&b.digest).to_string(), b.size)))
+            .collect();
+        if let Some(blobs) = blobs {
+            return Some(Plan::Blobs(blobs));
+        }
+    }
+    image
+        .layers
+        .iter()
+        .map(|l| {
+            if usable_blob(l, rebuild).is_some() {
+                return None;
+            }
+            let ts = l.unpacked.as_ref()?.tar_split.as_ref()?;
+            tar_split_len(fs, ts).ok()
+        })
+        .collect::<Option<Vec<u64>>>()
+        .map(Plan::Tars)
+}
+
+fn write_image(
+    store: &dyn Store,
+    image: &Image,
+    dir: &Path,
+    opts: &ExportOptions,
+    started: String,
+) -> Result<ImageReport, ExportError> {
+    let fs = store.fs();
+    let (written, streamed) = match stream_plan(fs, image, opts.rebuild) {
+        Some(plan) => stream_image(fs, image, dir, plan, opts)?,
+        None => (layers_only(fs, image, dir, opts)?, None),
+    };
+    let archive_layers = archive_layers(&written);
+    let layers: Vec<_> = written.into_iter().map(|(out, _)| out.report).collect();
+
+    let mut findings: Vec<Finding> = image
+        .problems
+        .iter()
+        .map(|p| Finding::new(FindingKind::BlobMismatch, None, p.clone()))
+        .collect();
+    let (config, derived, config_findings) = settle_config(
+        &image.config_bytes,
+        &image.id,
+        image.config_verified,
+        &layers,
+    );
+    findings.extend(config_findings);
+
+    let mut sums: Vec<(String, String)> = layers
+        .iter()
+        .map(|l| (l.sha256.clone(), format!("layer_{}/layer.tar", l.index)))
+        .collect();
+    let tar_path = dir.join("image.tar");
+    let (plan, tar_sha, tar_len) = match streamed {
+        Some(a) if !derived => (a.plan, a.sha256, a.len),
+        _ => {
+            let plan = ArchivePlan::new(&config, &image.names, &archive_layers);
+            let (sha, len) =
+                write_archive(&tar_path, &plan, &archive_layers).map_err(out_err(&tar_path))?;
+            (plan, sha, len)
+        }
+    };
+    sums.push((tar_sha, "image.tar".into()));
+    sums.push(write_file(dir, "manifest.json", &plan.manifest_json)?);
+    sums.push(write_file(dir, "image_metadata.json", &image.config_bytes)?);
+    let dockerfile = dockerfile::reconstruct(&image.id, &image.names, &image.config);
+    sums.push(write_file(dir, "Dockerfile", dockerfile.as_bytes())?);
+
+    let totals = totals(&layers, findings.len(), tar_len);
+    let place = store.place();
+    let report = ImageReport {
+        tool: format!("docker-forensics {}", env!("CARGO_PKG_VERSION")),
+        evidence: opts.evidence.clone(),
+        acquisition: opts.acquisition.clone(),
+        store: image.store.clone(),
+        volume: place.volume.label.clone(),
+        data_root: place.path.display(),
+        data_root_reason: place.reason.clone(),
+        image_id: image.id.clone(),
+        tags: image.names.clone(),
+        digests: image.digests.clone(),
+        config_verified: image.config_verified,
+        archive_image_id: format!("sha256:{}", sha256_hex(&config)),
+        derived_config: derived,
+        verified: totals.findings == 0 && totals.layers_verified == totals.layers,
+        layers,
+        findings,
+        totals,
+        started,
+        finished: now(),
+    };
+    close_dir(dir, &report, sums)?;
+    Ok(report)
+}

@@ -1,0 +1,281 @@
+//! One layer's tar from the best source its store kept ([`LayerSource`]):
+//! the blob the registry served (checked against its digest and
+//! decompressed), else a tar-split replay of the unpacked files, else a
+//! rebuild from them, which the report calls "rebuilt".
+//!
+//! Whatever the source, the tar goes to the layer file; a tee, when given,
+//! receives in the same read either the raw blob bytes (an archive that
+//! keeps the registry's blobs verbatim) or the tar itself.
+
+use super::ExportError;
+use super::progress::Bar;
+use crate::digest::hex_part;
+use crate::evidence::fs::FileSystem;
+use crate::layer::{LayerInput, Produced, Written, hashed, produce};
+use crate::pipe::{Chunk, FanOut};
+use crate::report::{Finding, FindingKind, LayerReport, Method};
+use crate::store::StoreError;
+use crate::store::blob::decompressed;
+use crate::store::model::{Image, LayerBlob, LayerSource};
+use sha2::{Digest as _, Sha256};
+use std::io::{self, Read, Write};
+use std::sync::mpsc::SyncSender;
+
+/// What a tee receives.
+#[derive(Clone, Copy)]
+pub(crate) enum Tee<'a> {
+    None,
+    /// The blob's bytes as stored (only for a layer read from its blob).
+    Blob(&'a SyncSender<Chunk>),
+    /// The layer tar.
+    Tar(&'a SyncSender<Chunk>),
+}
+
+/// A layer as produced.
+pub(crate) struct LayerOut {
+    pub report: LayerReport,
+    /// It came from its blob, and the blob matched its digest and size.
+    pub blob_ok: bool,
+    /// The tee received the whole stream it was meant to.
+    pub teed: bool,
+}
+
+/// The blob to read a layer from: present, and not refused by `rebuild`.
+pub(crate) fn usable_blob(l: &LayerSource, rebuild: bool) -> Option<&LayerBlob> {
+    l.blob.as_ref().filter(|b| b.present && !rebuild)
+}
+
+/// Checks before anything is written that every layer has a source.
+pub(crate) fn check_sources(image: &Image, rebuild: bool) -> Result<(), StoreError> {
+    if image.layers.is_empty() {
+        return Err(StoreError::BadImage {
+            image: image.id.clone(),
+            detail: "the config lists no layers (rootfs.diff_ids is empty)".into(),
+        });
+    }
+    for l in &image.layers {
+        if usable_blob(l, rebuild).is_none() && l.unpacked.is_none() {
+            return Err(StoreError::LayerMissing {
+                image: image.id.clone(),
+                index: l.index,
+                diff_id: l.diff_id.clone(),
+                detail: match &l.blob {
+                    Some(b) => format!(
+                        "blob {} is missing ({}) and the layer is not unpacked",
+                        b.digest,
+                        b.path.display()
+                    ),
+                    None => "no blob and no unpacked copy".into(),
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The report entry of a layer; the locator's findings come first.
+pub(crate) fn layer_report(l: &LayerSource, p: Produced, cache_id: Option<String>) -> LayerReport {
+    let mut findings = l.findings.clone();
+    findings.extend(p.findings);
+    LayerReport {
+        index: l.index,
+        diff_id: l.diff_id.clone(),
+        chain_id: l.chain_id.clone(),
+        cache_id,
+        method: p.method,
+        sha256: p.written.sha256,
+        size: p.written.size,
+        verified: p.verified,
+        files_checked: p.written.files_checked,
+        findings,
+    }
+}
+
+/// What `layer::produce` wants for an unpacked layer.
+pub(crate) fn unpacked_input<'a>(
+    fs: &'a dyn FileSystem,
+    l: &'a LayerSource,
+    rebuild: bool,
+) -> Option<LayerInput<'a>> {
+    let u = l.unpacked.as_ref()?;
+    Some(LayerInput {
+        fs,
+        dir: &u.dir,
+        tar_split: u.tar_split.as_ref(),
+        diff_id: &l.diff_id,
+        force_rebuild: rebuild,
+    })
+}
+
+/// Writes layer `l` of `image` to `out` (opened by `open`), from its best
+/// source.
+pub(crate) fn write_layer<W: Write + Send>(
+    fs: &dyn FileSystem,
+    image: &Image,
+    l: &LayerSource,
+    open: impl FnMut() -> io::Result<W>,
+    tee: Tee<'_>,
+    rebuild: bool,
+    bar: &Bar,
+) -> Result<(W, LayerOut), ExportError> {
+    if let Some(blob) = usable_blob(l, rebuild) {
+        return from_blob(fs, l, blob, open, tee, bar);
+    }
+    let input = unpacked_input(fs, l, rebuild).ok_or_else(|| {
+        ExportError::Store(StoreError::LayerMissing {
+            image: image.id.clone(),
+            index: l.index,
+            diff_id: l.diff_id.clone(),
+            detail: "no blob and no unpacked copy".into(),
+        })
+    })?;
+    let tar_tee = match tee {
+        Tee::Tar(t) => Some(t),
+        _ => None,
+    };
+    let advance = |n: u64| bar.advance(n);
+    let (w, mut p) =
+        produce(input, open, tar_tee, &advance).map_err(|source| ExportError::Layer {
+            image: image.id.clone(),
+            index: l.index,
+            source,
+        })?;
+    if let Some(b) = l.blob.as_ref().filter(|b| !b.present) {
+        // Say why the blob was not used rather than only "no tar-split".
+        p.findings
+            .retain(|f| f.kind != FindingKind::TarSplitMissing);
+        p.findings.insert(
+            0,
+            Finding::new(
+                FindingKind::BlobMismatch,
+                Some(b.path.display()),
+                format!(
+                    "blob {} is gone from the content store (garbage-collected?); the layer was rebuilt from the unpacked snapshot {}",
+                    b.digest,
+                    l.unpacked.as_ref().map(|u| u.dir.display()).unwrap_or_default()
+                ),
+            ),
+        );
+    }
+    let teed = p.teed;
+    let key = l.unpacked.as_ref().map(|u| u.key.clone());
+    Ok((
+        w,
+        LayerOut {
+            report: layer_report(l, p, key),
+            blob_ok: false,
+            teed,
+        },
+    ))
+}
+
+fn from_blob<W: Write + Send>(
+    fs: &dyn FileSystem,
+    l: &LayerSource,
+    blob: &LayerBlob,
+    open: impl FnMut() -> io::Result<W>,
+    tee: Tee<'_>,
+    bar: &Bar,
+) -> Result<(W, LayerOut), ExportError> {
+    let place = format!("{} (blob {})", blob.path.display(), blob.digest);
+    let evidence_err = |e: String| ExportError::Evidence {
+        place: place.clone(),
+        detail: e,
+    };
+    let raw = fs
+        .open(&blob.path)
+        .map_err(|e| evidence_err(e.to_string()))?;
+    let mut counted = CountingReader {
+        inner: raw,
+        hash: Sha256::new(),
+        len: 0,
+        copy: match tee {
+            Tee::Blob(t) => Some(FanOut::new(vec![t.clone()])),
+            _ => None,
+        },
+        advance: bar,
+    };
+    let mut open = open;
+    let out = open().map_err(|source| ExportError::Output {
+        path: place.clone(),
+        source,
+    })?;
+    let (w, mut written) = hashed(out, None, |w| -> Result<Written, io::Error> {
+        let mut stream = decompressed(&mut counted, blob.compression);
+        let size = io::copy(&mut stream, w)?;
+        drop(stream);
+        // Whatever the decompressor left unread still belongs to the blob.
+        io::copy(&mut counted, &mut io::sink())?;
+        Ok(Written {
+            size,
+            ..Default::default()
+        })
+    })
+    .map_err(|e| evidence_err(e.to_string()))?;
+    let teed = match counted.copy.take() {
+        Some(c) => c.finish().is_ok(),
+        None => false,
+    };
+    let mut findings = Vec::new();
+    let blob_hex = hex::encode(counted.hash.finalize());
+    let blob_ok = blob_hex == hex_part(&blob.digest) && counted.len == blob.size;
+    if !blob_ok {
+        findings.push(Finding::new(
+            FindingKind::BlobMismatch,
+            Some(blob.path.display()),
+            format!(
+                "blob is {} bytes hashing to sha256:{blob_hex}; the manifest says {} bytes, {}",
+                counted.len, blob.size, blob.digest
+            ),
+        ));
+    }
+    let verified = written.sha256 == hex_part(&l.diff_id);
+    if !verified {
+        findings.push(Finding::new(
+            FindingKind::DiffIdMismatch,
+            None,
+            format!(
+                "layer tar hashes to sha256:{}, not to its diff_id {}",
+                written.sha256, l.diff_id
+            ),
+        ));
+    }
+    written.findings = Vec::new();
+    let p = Produced {
+        method: Method::Blob,
+        written,
+        verified,
+        findings,
+        teed,
+    };
+    Ok((
+        w,
+        LayerOut {
+            report: layer_report(l, p, Some(blob.digest.clone())),
+            blob_ok,
+            teed,
+        },
+    ))
+}
+
+/// Hashes and counts what is read through it, and copies it to a tee.
+struct CountingReader<'a, R> {
+    inner: R,
+    hash: Sha256,
+    len: u64,
+    copy: Option<FanOut>,
+    advance: &'a Bar,
+}
+
+impl<R: Read> Read for CountingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        self.len += n as u64;
+        self.advance.advance(n as u64);
+        if let Some(c) = &mut self.copy {
+            c.write_all(&buf[..n])?;
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,84 @@
+//! A containerd root as a [`Store`]: one store label per namespace
+//! (`containerd/<namespace>`).
+
+use super::{ContainerdError, ContainerdStore};
+use crate::evidence::fs::FileSystem;
+use crate::store::model::{Container, Image, ImageRow};
+use crate::store::{Store, StoreError, StorePlace};
+
+impl ContainerdStore {
+    fn err(&self, e: ContainerdError) -> StoreError {
+        StoreError::Unreadable {
+            place: self.root().describe(),
+            detail: e.to_string(),
+        }
+    }
+}
+
+/// The namespace of a `containerd/<namespace>` label.
+fn namespace(label: &str) -> &str {
+    label.strip_prefix("containerd/").unwrap_or(label)
+}
+
+impl Store for ContainerdStore {
+    fn kind(&self) -> &'static str {
+        "containerd"
+    }
+
+    fn place(&self) -> StorePlace {
+        self.root().place()
+    }
+
+    fn fs(&self) -> &dyn FileSystem {
+        self.root().fs()
+    }
+
+    fn images(&self) -> Result<Vec<ImageRow>, StoreError> {
+        let place = self.root().describe();
+        let rows = ContainerdStore::images(self).map_err(|e| self.err(e))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| r.into_row(place.clone()))
+            .collect())
+    }
+
+    fn image_ids(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(ContainerdStore::images(self)
+            .map_err(|e| self.err(e))?
+            .into_iter()
+            .map(|r| (r.store, r.id))
+            .collect())
+    }
+
+    fn image(&self, label: &str, id: &str) -> Result<Image, StoreError> {
+        ContainerdStore::image(self, namespace(label), id).map_err(|e| self.err(e))
+    }
+
+    fn resolve(&self, name: &str, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<Image>, StoreError> {
+        let mut hits = Vec::new();
+        for ns in self.namespaces().map_err(|e| self.err(e))? {
+            if !wanted(&format!("containerd/{ns}")) {
+                continue;
+            }
+            match ContainerdStore::image(self, &ns, name) {
+                Ok(image) => hits.push(image),
+                Err(ContainerdError::UnknownImage { .. }) => {}
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+        Ok(hits)
+    }
+
+    fn names(&self) -> Vec<String> {
+        ContainerdStore::images(self)
+            .map(|rows| rows.into_iter().flat_map(|r| r.names).collect())
+            .unwrap_or_default()
+    }
+
+    fn containers(&self) -> Vec<Result<Container, StoreError>> {
+        match ContainerdStore::containers(self) {
+            Ok(all) => all.into_iter().map(|c| Ok(c.into_container())).collect(),
+            Err(e) => vec![Err(self.err(e))],
+        }
+    }
+}

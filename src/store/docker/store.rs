@@ -1,0 +1,91 @@
+//! Docker's data root as a [`Store`].
+
+use super::DataRoot;
+use super::images::known_names;
+use crate::evidence::fs::FileSystem;
+use crate::store::model::{Container, Image, ImageRow};
+use crate::store::{Store, StoreError, StorePlace};
+
+const LABEL: &str = "docker";
+
+impl Store for DataRoot {
+    fn kind(&self) -> &'static str {
+        LABEL
+    }
+
+    fn place(&self) -> StorePlace {
+        DataRoot::place(self)
+    }
+
+    fn fs(&self) -> &dyn FileSystem {
+        DataRoot::fs(self)
+    }
+
+    fn images(&self) -> Result<Vec<ImageRow>, StoreError> {
+        let place = self.describe();
+        Ok(self
+            .list_images()?
+            .into_iter()
+            .map(|i| ImageRow {
+                store: LABEL.into(),
+                data_root: place.clone(),
+                id: i.id,
+                tags: i.tags,
+                digests: i.digests,
+                created: i.created,
+                layers: i.layers,
+                size: i.size,
+                kind: Some(i.kind),
+                manifest_digest: None,
+                unpacked: None,
+                config_verified: i.config_verified,
+                error: i.error,
+            })
+            .collect())
+    }
+
+    fn image_ids(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(DataRoot::image_ids(self)?
+            .into_iter()
+            .map(|id| (LABEL.to_string(), id))
+            .collect())
+    }
+
+    fn image(&self, _label: &str, id: &str) -> Result<Image, StoreError> {
+        self.load_located(id, &self.references()?)
+    }
+
+    fn resolve(&self, name: &str, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<Image>, StoreError> {
+        if !wanted(LABEL) {
+            return Ok(Vec::new());
+        }
+        match DataRoot::resolve(self, name) {
+            Ok(image) => Ok(vec![image]),
+            Err(StoreError::UnknownImage { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        match (self.references(), DataRoot::image_ids(self)) {
+            (Ok(refs), Ok(ids)) => known_names(&refs, &ids),
+            _ => Vec::new(),
+        }
+    }
+
+    fn containers(&self) -> Vec<Result<Container, StoreError>> {
+        match self.container_ids() {
+            Ok(ids) => ids
+                .iter()
+                .map(|id| {
+                    self.load_container(id)
+                        .map_err(|e| StoreError::BadContainer {
+                            container: id.clone(),
+                            detail: e.to_string(),
+                        })
+                })
+                .collect(),
+            Err(e) => vec![Err(e)],
+        }
+    }
+}
