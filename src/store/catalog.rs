@@ -383,8 +383,24 @@ impl OtherContainer<'_> {
             image_id: c.image_id.clone().unwrap_or_default(),
             image_ref: c.image.clone(),
             state: c.state.clone().unwrap_or_else(|| "unknown".into()),
+            exit_code: c.exit_code,
             created: c.created.clone(),
+            started: c.started.clone(),
+            finished: c.finished.clone(),
+            path: c.path.clone(),
+            args: c.args.clone().unwrap_or_default(),
+            entrypoint: c.entrypoint.clone(),
+            cmd: c.command.clone(),
+            user: c.user.clone(),
+            working_dir: c.working_dir.clone(),
+            env: c.env.clone().unwrap_or_default(),
             labels: c.labels.clone(),
+            mounts: c.mounts.clone().unwrap_or_default(),
+            // The shared model has no "not recorded": only a recorded
+            // `true` shows as privileged.
+            privileged: c.privileged == Some(true),
+            cap_add: c.cap_add.clone().unwrap_or_default(),
+            log_path: c.log.as_ref().map(|l| l.display()),
             ..Default::default()
         }
     }

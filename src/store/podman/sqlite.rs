@@ -1,0 +1,553 @@
+//! Podman 5's libpod state: `<graphroot>/db.sql`, an SQLite database
+//! (libpod `sqlite_state.go`, tables created in
+//! `sqlite_state_internal.go`, schema version 1):
+//! - `ContainerConfig(ID, Name, PodID, JSON)`: the libpod
+//!   `ContainerConfig` as JSON (the same document `bolt_state.db` keeps);
+//! - `ContainerState(ID, State, ExitCode, JSON)`: the `ContainerState` as
+//!   JSON. The `State` and `ExitCode` columns are written when the row is
+//!   created and not kept up to date (a container that exited 3 still has
+//!   `State` 1, `ExitCode` 0): only the JSON is read;
+//! - `ContainerExitCode(ID, Timestamp, ExitCode)`: exit codes kept for
+//!   `podman wait` after the container is gone;
+//! - `VolumeConfig(Name, StorageID, JSON)`: named volumes (libpod
+//!   `VolumeConfig` JSON: driver, `mountPoint`, `createdAt`);
+//! - `DBConfig`: the graph root, static and volume directories the host
+//!   used, to map recorded host paths into the evidence.
+//!
+//! The evidence file is never opened by SQLite: opening a database may
+//! write (a `-shm` index, a checkpoint of the write-ahead log, the
+//! rollback of a hot journal). `db.sql` and any `db.sql-wal` or
+//! `db.sql-journal` beside it are copied, through the evidence's
+//! [`FileSystem`], into a private temporary directory, and SQLite opens
+//! that copy: a pending log or journal is applied to the copy only, as
+//! Podman would have applied it on its next start, and a finding says
+//! so. The copy is refused above [`DB_SQL_LIMIT`].
+
+use super::libpod::{LibpodContainer, LibpodState, LibpodVolume};
+use crate::evidence::fs::{EvPath, FileSystem, FsError};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// The largest `db.sql` (and, separately, log or journal) copied.
+pub const DB_SQL_LIMIT: u64 = 1 << 30;
+/// A JSON document larger than this in one row is not read.
+const ROW_JSON_LIMIT: i64 = 64 << 20;
+/// More rows than this in one table are not read.
+const MAX_ROWS: usize = 1 << 20;
+/// The first 16 bytes of every SQLite 3 database (SQLite `fileformat2`).
+const MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Why `db.sql` could not be read; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum SqliteStateError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error(
+        "{path}: {size} bytes, more than the {limit} bytes a libpod database is believed to hold; not read"
+    )]
+    TooLarge { path: String, size: u64, limit: u64 },
+    #[error("{path}: cannot make the private copy SQLite reads: {source}")]
+    Copy {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not an SQLite database: {detail}")]
+    NotSqlite { path: String, detail: String },
+    #[error("{path}: SQLite cannot read it: {source}")]
+    Sqlite {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{path}: not a Podman state database: it has no {table} table")]
+    NotPodman { path: String, table: String },
+}
+
+/// Reads the containers and volumes of `db.sql` at `path`.
+pub fn read_sqlite(fs: &dyn FileSystem, path: &EvPath) -> Result<LibpodState, SqliteStateError> {
+    read_sqlite_limited(fs, path, DB_SQL_LIMIT)
+}
+
+/// [`read_sqlite`] with another size limit (for tests).
+pub fn read_sqlite_limited(
+    fs: &dyn FileSystem,
+    path: &EvPath,
+    limit: u64,
+) -> Result<LibpodState, SqliteStateError> {
+    let shown = path.display();
+    let tmp = tempfile::Builder::new()
+        .prefix("docker-forensics-libpod-")
+        .tempdir()
+        .map_err(|source| SqliteStateError::Copy {
+            path: shown.clone(),
+            source,
+        })?;
+    let copy = tmp.path().join("db.sql");
+    let size = copy_out(fs, path, &copy, limit)?;
+    check_header(&copy, size, &shown)?;
+    let mut findings = Vec::new();
+    let name = String::from_utf8_lossy(path.file_name()).into_owned();
+    for (suffix, what) in [
+        (
+            "-wal",
+            "a write-ahead log (changes not yet checkpointed into the database)",
+        ),
+        (
+            "-journal",
+            "a rollback journal (a transaction was interrupted)",
+        ),
+    ] {
+        let Some(side) = path.parent().child(format!("{name}{suffix}").as_bytes()) else {
+            continue;
+        };
+        let meta = match fs.metadata(&side) {
+            Ok(m) => m,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => {
+                findings.push(format!("{e}; not used"));
+                continue;
+            }
+        };
+        if !meta.is_file() {
+            findings.push(format!(
+                "{}: not a regular file ({:?}); not used",
+                side.display(),
+                meta.kind
+            ));
+            continue;
+        }
+        let n = copy_out(
+            fs,
+            &side,
+            &tmp.path().join(format!("db.sql{suffix}")),
+            limit,
+        )?;
+        findings.push(format!(
+            "{}: {what}, {n} bytes, beside {shown}: applied by SQLite to a private copy only, as Podman would on its next start; the evidence is unchanged",
+            side.display()
+        ));
+    }
+    let sql_err = |source| SqliteStateError::Sqlite {
+        path: shown.clone(),
+        source,
+    };
+    let conn = open_copy(&copy).map_err(sql_err)?;
+    let tables = tables(&conn).map_err(sql_err)?;
+    for required in ["ContainerConfig", "ContainerState"] {
+        if !tables.iter().any(|t| t == required) {
+            return Err(SqliteStateError::NotPodman {
+                path: shown.clone(),
+                table: required.into(),
+            });
+        }
+    }
+    let has = |t: &str| tables.iter().any(|x| x == t);
+    let mut out = LibpodState {
+        source: shown.clone(),
+        ..Default::default()
+    };
+    // The central table: nothing read from it at all is an error.
+    let configs = match read_rows(
+        &conn,
+        "SELECT ID, CASE WHEN length(JSON) <= ?1 THEN JSON END, length(JSON) FROM ContainerConfig",
+        [ROW_JSON_LIMIT],
+        |r| {
+            Ok((
+                text(r.get_ref(0)?),
+                bytes(r.get_ref(1)?),
+                r.get::<_, Option<i64>>(2)?,
+            ))
+        },
+    ) {
+        Ok(rows) => rows,
+        Err((rows, e)) if !rows.is_empty() => {
+            findings.push(format!(
+                "{shown}: table ContainerConfig read only in part ({} rows): {e}",
+                rows.len()
+            ));
+            rows
+        }
+        Err((_, e)) => return Err(sql_err(e)),
+    };
+    let states = partial(
+        read_rows(
+            &conn,
+            "SELECT ID, CASE WHEN length(JSON) <= ?1 THEN JSON END, length(JSON) FROM ContainerState",
+            [ROW_JSON_LIMIT],
+            |r| {
+                Ok((
+                    text(r.get_ref(0)?),
+                    bytes(r.get_ref(1)?),
+                    r.get::<_, Option<i64>>(2)?,
+                ))
+            },
+        ),
+        &shown,
+        "ContainerState",
+        &mut findings,
+    );
+    let exit_codes: BTreeMap<String, i64> = if has("ContainerExitCode") {
+        partial(
+            read_rows(
+                &conn,
+                "SELECT ID, ExitCode FROM ContainerExitCode",
+                [],
+                |r| Ok((text(r.get_ref(0)?), r.get::<_, Option<i64>>(1)?)),
+            ),
+            &shown,
+            "ContainerExitCode",
+            &mut findings,
+        )
+        .into_iter()
+        .filter_map(|(id, code)| Some((id?, code?)))
+        .collect()
+    } else {
+        BTreeMap::new()
+    };
+    if has("DBConfig") {
+        let rows = partial(
+            read_rows(
+                &conn,
+                "SELECT GraphRoot, VolumeDir FROM DBConfig",
+                [],
+                |r| Ok((text(r.get_ref(0)?), text(r.get_ref(1)?))),
+            ),
+            &shown,
+            "DBConfig",
+            &mut findings,
+        );
+        if let Some((graph_root, volume_dir)) = rows.into_iter().next() {
+            out.graph_root = graph_root.filter(|g| !g.is_empty());
+            out.volume_dir = volume_dir.filter(|v| !v.is_empty());
+        }
+    }
+    if has("VolumeConfig") {
+        let rows = partial(
+            read_rows(
+                &conn,
+                "SELECT Name, CASE WHEN length(JSON) <= ?1 THEN JSON END, length(JSON) FROM VolumeConfig",
+                [ROW_JSON_LIMIT],
+                |r| {
+                    Ok((
+                        text(r.get_ref(0)?),
+                        bytes(r.get_ref(1)?),
+                        r.get::<_, Option<i64>>(2)?,
+                    ))
+                },
+            ),
+            &shown,
+            "VolumeConfig",
+            &mut findings,
+        );
+        for (name, json, len) in rows {
+            let Some(name) = name else { continue };
+            let where_ = format!("{shown} VolumeConfig {name:?}");
+            match json {
+                Some(json) => {
+                    if let Some(v) = LibpodVolume::from_json(&name, &json, &where_, &mut findings) {
+                        out.volumes.insert(name, v);
+                    }
+                }
+                None => findings.push(too_big(&where_, len)),
+            }
+        }
+    }
+    let mut by_id: BTreeMap<String, (Option<Vec<u8>>, Option<Vec<u8>>, Vec<String>)> =
+        BTreeMap::new();
+    for (id, json, len) in configs {
+        let Some(id) = id else { continue };
+        let entry = by_id.entry(id.clone()).or_default();
+        match json {
+            Some(j) => entry.0 = Some(j),
+            None => entry
+                .2
+                .push(too_big(&format!("{shown} ContainerConfig {id}"), len)),
+        }
+    }
+    for (id, json, len) in states {
+        let Some(id) = id else { continue };
+        let entry = by_id.entry(id.clone()).or_default();
+        match json {
+            Some(j) => entry.1 = Some(j),
+            None => entry
+                .2
+                .push(too_big(&format!("{shown} ContainerState {id}"), len)),
+        }
+    }
+    for (id, (config, state, notes)) in by_id {
+        let mut c = LibpodContainer::from_json(
+            &id,
+            config.as_deref(),
+            state.as_deref(),
+            &format!("{shown} (container {id})"),
+        );
+        c.problems.extend(notes);
+        c.settle_exit_code(exit_codes.get(&id).copied());
+        out.containers.insert(id, c);
+    }
+    out.findings = findings;
+    Ok(out)
+}
+
+/// Copies the evidence file `from` to `to`, refusing more than `limit`
+/// bytes. Returns the number of bytes copied.
+fn copy_out(
+    fs: &dyn FileSystem,
+    from: &EvPath,
+    to: &Path,
+    limit: u64,
+) -> Result<u64, SqliteStateError> {
+    let meta = fs.metadata(from)?;
+    if !meta.is_file() {
+        return Err(FsError::NotAFile {
+            path: from.display(),
+            kind: meta.kind,
+        }
+        .into());
+    }
+    let too_large = |size| SqliteStateError::TooLarge {
+        path: from.display(),
+        size,
+        limit,
+    };
+    if meta.size > limit {
+        return Err(too_large(meta.size));
+    }
+    let mut reader = fs.open(from)?;
+    let copy_err = |source| SqliteStateError::Copy {
+        path: from.display(),
+        source,
+    };
+    let mut file = std::fs::File::create_new(to).map_err(copy_err)?;
+    let mut limited = (&mut reader).take(limit + 1);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n = 0u64;
+    loop {
+        let got = limited.read(&mut buf).map_err(|source| FsError::Io {
+            path: from.display(),
+            source,
+        })?;
+        if got == 0 {
+            break;
+        }
+        file.write_all(&buf[..got]).map_err(copy_err)?;
+        n += got as u64;
+    }
+    if n > limit {
+        return Err(too_large(n));
+    }
+    file.flush().map_err(copy_err)?;
+    Ok(n)
+}
+
+/// Refuses what is plainly no SQLite database before SQLite sees it.
+fn check_header(copy: &Path, size: u64, shown: &str) -> Result<(), SqliteStateError> {
+    let not = |detail: String| SqliteStateError::NotSqlite {
+        path: shown.to_string(),
+        detail,
+    };
+    if size == 0 {
+        return Err(not("the file is empty".into()));
+    }
+    let mut head = [0u8; 16];
+    let mut f = std::fs::File::open(copy).map_err(|source| SqliteStateError::Copy {
+        path: shown.to_string(),
+        source,
+    })?;
+    let got = f.read(&mut head).map_err(|source| SqliteStateError::Copy {
+        path: shown.to_string(),
+        source,
+    })?;
+    if got < head.len() || &head != MAGIC {
+        return Err(not(format!(
+            "it does not start with \"SQLite format 3\" (first bytes {}); damaged, or encrypted",
+            hex::encode(&head[..got])
+        )));
+    }
+    if size < 100 {
+        return Err(not(format!(
+            "{size} bytes, shorter than the 100-byte header"
+        )));
+    }
+    Ok(())
+}
+
+/// Opens the private copy. Read-write, so that SQLite can apply a
+/// write-ahead log or roll back a hot journal (to the copy); then
+/// queries only, with the schema distrusted (SQLite `DEFENSIVE`,
+/// `trusted_schema=OFF`) and pages checked.
+fn open_copy(copy: &Path) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open_with_flags(
+        copy,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+    conn.pragma_update(None, "trusted_schema", false)?;
+    conn.pragma_update(None, "cell_size_check", true)?;
+    conn.pragma_update(None, "mmap_size", 0)?;
+    // The first read replays a log or journal; only then refuse writes.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })?;
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
+}
+
+/// Names of the real tables (a view or a virtual table named like one of
+/// Podman's is not queried).
+fn tables(conn: &Connection) -> Result<Vec<String>, rusqlite::Error> {
+    let mut st = conn.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'",
+    )?;
+    let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+    rows.collect()
+}
+
+/// Runs `sql` with `params` and maps each
+/// row; on an error, the rows read so far come with it.
+fn read_rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    mut f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, (Vec<T>, rusqlite::Error)> {
+    let mut out = Vec::new();
+    let mut st = conn.prepare(sql).map_err(|e| (Vec::new(), e))?;
+    let mut rows = st.query(params).map_err(|e| (Vec::new(), e))?;
+    loop {
+        match rows.next() {
+            Ok(Some(row)) => match f(row) {
+                Ok(v) => out.push(v),
+                Err(e) => return Err((out, e)),
+            },
+            Ok(None) => return Ok(out),
+            Err(e) => return Err((out, e)),
+        }
+        if out.len() >= MAX_ROWS {
+            return Err((
+                out,
+                rusqlite::Error::InvalidQuery, // stands for "too many rows"
+            ));
+        }
+    }
+}
+
+/// The rows of a table that is not essential: an error is a finding.
+fn partial<T>(
+    r: Result<Vec<T>, (Vec<T>, rusqlite::Error)>,
+    shown: &str,
+    table: &str,
+    findings: &mut Vec<String>,
+) -> Vec<T> {
+    match r {
+        Ok(v) => v,
+        Err((v, e)) => {
+            findings.push(format!(
+                "{shown}: table {table} read only in part ({} rows): {}",
+                v.len(),
+                describe(&e)
+            ));
+            v
+        }
+    }
+}
+
+fn describe(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::InvalidQuery => format!("more than {MAX_ROWS} rows"),
+        e => e.to_string(),
+    }
+}
+
+fn too_big(where_: &str, len: Option<i64>) -> String {
+    match len {
+        Some(len) => format!("{where_}: JSON of {len} bytes, more than {ROW_JSON_LIMIT}; not read"),
+        None => format!("{where_}: no JSON"),
+    }
+}
+
+/// A TEXT or BLOB column as bytes (libpod writes JSON as either).
+fn bytes(v: ValueRef<'_>) -> Option<Vec<u8>> {
+    match v {
+        ValueRef::Text(b) | ValueRef::Blob(b) => Some(b.to_vec()),
+        _ => None,
+    }
+}
+
+/// A TEXT or BLOB column as (lossy) text.
+fn text(v: ValueRef<'_>) -> Option<String> {
+    match v {
+        ValueRef::Text(b) | ValueRef::Blob(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        ValueRef::Integer(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::fs::HostDir;
+
+    fn host(dir: &Path) -> HostDir {
+        HostDir::open(dir).expect("host dir")
+    }
+
+    fn podman_db(dir: &Path) {
+        let c = Connection::open(dir.join("db.sql")).unwrap();
+        c.execute_batch(
+            "CREATE TABLE ContainerConfig(ID TEXT PRIMARY KEY NOT NULL, Name TEXT UNIQUE NOT NULL, PodID TEXT, JSON TEXT NOT NULL);
+             CREATE TABLE ContainerState(ID TEXT PRIMARY KEY NOT NULL, State INTEGER NOT NULL, ExitCode INTEGER, JSON TEXT NOT NULL);
+             CREATE TABLE VolumeConfig(Name TEXT PRIMARY KEY NOT NULL, StorageID TEXT, JSON TEXT NOT NULL);
+             INSERT INTO ContainerConfig VALUES('c1','one',NULL,'{\"name\":\"one\",\"command\":[\"true\"],\"namedVolumes\":[{\"volumeName\":\"v\",\"dest\":\"/v\"}]}');
+             INSERT INTO ContainerState VALUES('c1',1,0,'{\"state\":6,\"exitCode\":7,\"startedTime\":\"2026-01-01T00:00:00Z\"}');
+             INSERT INTO VolumeConfig VALUES('v',NULL,'{\"mountPoint\":\"/var/lib/containers/storage/volumes/v/_data\"}');",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn reads_json_not_the_stale_columns() {
+        let d = tempfile::tempdir().unwrap();
+        podman_db(d.path());
+        let fs = host(d.path());
+        let st = read_sqlite(&fs, &EvPath::parse("db.sql").unwrap()).unwrap();
+        let c = &st.containers["c1"];
+        assert_eq!(c.state.as_deref(), Some("exited"));
+        assert_eq!(c.exit_code, Some(7));
+        assert_eq!(c.command.as_deref(), Some(&["true".to_string()][..]));
+        assert_eq!(
+            st.volumes["v"].mount_point.as_deref(),
+            Some("/var/lib/containers/storage/volumes/v/_data")
+        );
+        assert!(st.findings.is_empty(), "{:?}", st.findings);
+    }
+
+    #[test]
+    fn refuses_what_is_too_large_or_not_sqlite() {
+        let d = tempfile::tempdir().unwrap();
+        podman_db(d.path());
+        let fs = host(d.path());
+        let p = EvPath::parse("db.sql").unwrap();
+        let e = read_sqlite_limited(&fs, &p, 100).unwrap_err();
+        assert!(matches!(e, SqliteStateError::TooLarge { .. }), "{e}");
+        assert!(e.to_string().starts_with("/db.sql: "), "{e}");
+        std::fs::write(d.path().join("db.sql"), b"").unwrap();
+        let e = read_sqlite(&fs, &p).unwrap_err().to_string();
+        assert!(e.contains("empty"), "{e}");
+        std::fs::write(d.path().join("db.sql"), [0x5au8; 8192]).unwrap();
+        let e = read_sqlite(&fs, &p).unwrap_err().to_string();
+        assert!(e.contains("not an SQLite database"), "{e}");
+        // A database of something else.
+        std::fs::remove_file(d.path().join("db.sql")).unwrap();
+        Connection::open(d.path().join("db.sql"))
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x)")
+            .unwrap();
+        let e = read_sqlite(&fs, &p).unwrap_err();
+        assert!(matches!(e, SqliteStateError::NotPodman { .. }), "{e}");
+    }
+}
