@@ -151,41 +151,20 @@ pub fn read_sqlite_limited(
         ..Default::default()
     };
     // The central table: nothing read from it at all is an error.
-    let configs = match read_rows(
-        &conn,
-        "SELECT ID, CASE WHEN length(JSON) <= ?1 THEN JSON END, length(JSON) FROM ContainerConfig",
-        [ROW_JSON_LIMIT],
-        |r| {
-            Ok((
-                text(r.get_ref(0)?),
-                bytes(r.get_ref(1)?),
-                r.get::<_, Option<i64>>(2)?,
-            ))
-        },
-    ) {
+    let configs = match json_rows(&conn, "ContainerConfig", "ID") {
         Ok(rows) => rows,
         Err((rows, e)) if !rows.is_empty() => {
             findings.push(format!(
-                "{shown}: table ContainerConfig read only in part ({} rows): {e}",
-                rows.len()
+                "{shown}: table ContainerConfig read only in part ({} rows): {}",
+                rows.len(),
+                e
             ));
             rows
         }
         Err((_, e)) => return Err(sql_err(e)),
     };
     let states = partial(
-        read_rows(
-            &conn,
-            "SELECT ID, CASE WHEN length(JSON) <= ?1 THEN JSON END, length(JSON) FROM ContainerState",
-            [ROW_JSON_LIMIT],
-            |r| {
-                Ok((
-                    text(r.get_ref(0)?),
-                    bytes(r.get_ref(1)?),
-                    r.get::<_, Option<i64>>(2)?,
-                ))
-            },
-        ),
+        json_rows(&conn, "ContainerState", "ID"),
         &shown,
         "ContainerState",
         &mut findings,
@@ -227,70 +206,88 @@ pub fn read_sqlite_limited(
     }
     if has("VolumeConfig") {
         let rows = partial(
-            read_rows(
-                &conn,
-                "SELECT Name, CASE WHEN length(JSON) <= ?1 THEN JSON END, length(JSON) FROM VolumeConfig",
-                [ROW_JSON_LIMIT],
-                |r| {
-                    Ok((
-                        text(r.get_ref(0)?),
-                        bytes(r.get_ref(1)?),
-                        r.get::<_, Option<i64>>(2)?,
-                    ))
-                },
-            ),
+            json_rows(&conn, "VolumeConfig", "Name"),
             &shown,
             "VolumeConfig",
             &mut findings,
         );
-        for (name, json, len) in rows {
-            let Some(name) = name else { continue };
+        for row in rows {
+            let Some(name) = row.key else { continue };
             let where_ = format!("{shown} VolumeConfig {name:?}");
-            match json {
+            match row.json {
                 Some(json) => {
                     if let Some(v) = LibpodVolume::from_json(&name, &json, &where_, &mut findings) {
                         out.volumes.insert(name, v);
                     }
                 }
-                None => findings.push(too_big(&where_, len)),
+                None => findings.push(too_big(&where_, row.len)),
             }
         }
     }
-    let mut by_id: BTreeMap<String, (Option<Vec<u8>>, Option<Vec<u8>>, Vec<String>)> =
-        BTreeMap::new();
-    for (id, json, len) in configs {
-        let Some(id) = id else { continue };
-        let entry = by_id.entry(id.clone()).or_default();
-        match json {
-            Some(j) => entry.0 = Some(j),
-            None => entry
-                .2
-                .push(too_big(&format!("{shown} ContainerConfig {id}"), len)),
+    let mut by_id: BTreeMap<String, Records> = BTreeMap::new();
+    for (table, rows) in [("ContainerConfig", configs), ("ContainerState", states)] {
+        for row in rows {
+            let Some(id) = row.key else { continue };
+            let entry = by_id.entry(id.clone()).or_default();
+            match (row.json, table) {
+                (Some(j), "ContainerConfig") => entry.config = Some(j),
+                (Some(j), _) => entry.state = Some(j),
+                (None, _) => entry
+                    .notes
+                    .push(too_big(&format!("{shown} {table} {id}"), row.len)),
+            }
         }
     }
-    for (id, json, len) in states {
-        let Some(id) = id else { continue };
-        let entry = by_id.entry(id.clone()).or_default();
-        match json {
-            Some(j) => entry.1 = Some(j),
-            None => entry
-                .2
-                .push(too_big(&format!("{shown} ContainerState {id}"), len)),
-        }
-    }
-    for (id, (config, state, notes)) in by_id {
+    for (id, r) in by_id {
         let mut c = LibpodContainer::from_json(
             &id,
-            config.as_deref(),
-            state.as_deref(),
+            r.config.as_deref(),
+            r.state.as_deref(),
             &format!("{shown} (container {id})"),
         );
-        c.problems.extend(notes);
+        c.problems.extend(r.notes);
         c.settle_exit_code(exit_codes.get(&id).copied());
         out.containers.insert(id, c);
     }
     out.findings = findings;
     Ok(out)
+}
+
+/// One container's records.
+#[derive(Default)]
+struct Records {
+    config: Option<Vec<u8>>,
+    state: Option<Vec<u8>>,
+    notes: Vec<String>,
+}
+
+/// A row of a `(key, JSON)` table: the JSON unless it is too large, and
+/// its length.
+struct JsonRow {
+    key: Option<String>,
+    json: Option<Vec<u8>>,
+    len: Option<i64>,
+}
+
+type Partial<T> = Result<Vec<T>, (Vec<T>, rusqlite::Error)>;
+
+/// The rows of `table` (one of Podman's, named by this module) with key
+/// column `key` and a `JSON` column.
+fn json_rows(conn: &Connection, table: &str, key: &str) -> Partial<JsonRow> {
+    read_rows(
+        conn,
+        &format!(
+            "SELECT {key}, CASE WHEN length(JSON) <= ?1 THEN JSON END, length(JSON) FROM {table}"
+        ),
+        [ROW_JSON_LIMIT],
+        |r| {
+            Ok(JsonRow {
+                key: text(r.get_ref(0)?),
+                json: bytes(r.get_ref(1)?),
+                len: r.get(2)?,
+            })
+        },
+    )
 }
 
 /// Copies the evidence file `from` to `to`, refusing more than `limit`
@@ -414,7 +411,7 @@ fn read_rows<T>(
     sql: &str,
     params: impl rusqlite::Params,
     mut f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-) -> Result<Vec<T>, (Vec<T>, rusqlite::Error)> {
+) -> Partial<T> {
     let mut out = Vec::new();
     let mut st = conn.prepare(sql).map_err(|e| (Vec::new(), e))?;
     let mut rows = st.query(params).map_err(|e| (Vec::new(), e))?;
@@ -428,38 +425,27 @@ fn read_rows<T>(
             Err(e) => return Err((out, e)),
         }
         if out.len() >= MAX_ROWS {
-            return Err((
-                out,
-                rusqlite::Error::InvalidQuery, // stands for "too many rows"
-            ));
+            let e = rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_TOOBIG),
+                Some(format!("more than {MAX_ROWS} rows; the rest not read")),
+            );
+            return Err((out, e));
         }
     }
 }
 
 /// The rows of a table that is not essential: an error is a finding.
-fn partial<T>(
-    r: Result<Vec<T>, (Vec<T>, rusqlite::Error)>,
-    shown: &str,
-    table: &str,
-    findings: &mut Vec<String>,
-) -> Vec<T> {
+fn partial<T>(r: Partial<T>, shown: &str, table: &str, findings: &mut Vec<String>) -> Vec<T> {
     match r {
         Ok(v) => v,
         Err((v, e)) => {
             findings.push(format!(
                 "{shown}: table {table} read only in part ({} rows): {}",
                 v.len(),
-                describe(&e)
+                e
             ));
             v
         }
-    }
-}
-
-fn describe(e: &rusqlite::Error) -> String {
-    match e {
-        rusqlite::Error::InvalidQuery => format!("more than {MAX_ROWS} rows"),
-        e => e.to_string(),
     }
 }
 
