@@ -411,6 +411,10 @@ fn a_write_ahead_log_is_applied_to_a_private_copy_only() {
     assert!(st.libpod_error().is_none(), "{:?}", st.libpod_error());
     let f = st.libpod_findings().join("\n");
     assert!(f.contains(&format!("/{STORAGE}/db.sql-wal")), "{f}");
+    assert!(
+        f.contains("applied by SQLite to a private copy only"),
+        "{f}"
+    );
     assert!(stderr.contains("db.sql-wal"), "{stderr}");
     // The log was applied (to the copy): its volume is there, and the
     // states are read as before.
@@ -474,6 +478,7 @@ fn a_hot_journal_is_rolled_back_in_a_private_copy_only() {
     assert!(st.libpod_error().is_none(), "{:?}", st.libpod_error());
     let f = st.libpod_findings().join("\n");
     assert!(f.contains(&format!("/{STORAGE}/db.sql-journal")), "{f}");
+    assert!(f.contains("rolled it back"), "{f}");
     assert!(stderr.contains("db.sql-journal"), "{stderr}");
     // Rolled back: the committed states, not the interrupted ones.
     let exp = expected("podman5");
@@ -488,4 +493,27 @@ fn a_hot_journal_is_rolled_back_in_a_private_copy_only() {
         .unwrap();
     assert_eq!(run.exit_code, Some(3));
     assert!(host.path().join(STORAGE).join("db.sql-journal").exists());
+}
+
+/// A log beside a database that is not in WAL mode is left out, as SQLite
+/// itself would, and said so.
+#[test]
+fn a_stray_write_ahead_log_is_named_and_not_used() {
+    let Some(host) = host_copy("podman5") else {
+        return;
+    };
+    let wal = host.path().join(STORAGE).join("db.sql-wal");
+    std::fs::write(&wal, vec![0x17u8; 4096]).unwrap();
+    let (st, stderr) = read_damaged(host.path());
+    assert!(st.libpod_error().is_none(), "{:?}", st.libpod_error());
+    let f = st.libpod_findings().join("\n");
+    assert!(f.contains(&format!("/{STORAGE}/db.sql-wal")), "{f}");
+    assert!(f.contains("not in WAL mode"), "{f}");
+    assert!(stderr.contains("db.sql-wal"), "{stderr}");
+    let exp = expected("podman5");
+    let all = st.containers();
+    for w in exp["containers"].as_array().unwrap() {
+        let c = find(&all, w["id"].as_str().unwrap());
+        assert_eq!(c.state.as_deref(), w["status"].as_str());
+    }
 }

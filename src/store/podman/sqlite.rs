@@ -39,6 +39,9 @@ const ROW_JSON_LIMIT: i64 = 64 << 20;
 const MAX_ROWS: usize = 1 << 20;
 /// The first 16 bytes of every SQLite 3 database (SQLite `fileformat2`).
 const MAGIC: &[u8; 16] = b"SQLite format 3\0";
+/// The first 8 bytes of a rollback journal with a valid header (SQLite
+/// `fileformat2`, "The Rollback Journal").
+const JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
 
 /// Why `db.sql` could not be read; each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -88,19 +91,14 @@ pub fn read_sqlite_limited(
         })?;
     let copy = tmp.path().join("db.sql");
     let size = copy_out(fs, path, &copy, limit)?;
-    check_header(&copy, size, &shown)?;
+    let header = check_header(&copy, size, &shown)?;
+    // Header bytes 18 and 19 (file format write/read version) are 2 in
+    // WAL mode (SQLite `fileformat2`, "The Database Header").
+    let wal_mode = header[18] == 2 || header[19] == 2;
     let mut findings = Vec::new();
     let name = String::from_utf8_lossy(path.file_name()).into_owned();
-    for (suffix, what) in [
-        (
-            "-wal",
-            "a write-ahead log (changes not yet checkpointed into the database)",
-        ),
-        (
-            "-journal",
-            "a rollback journal (a transaction was interrupted)",
-        ),
-    ] {
+    let mut journal = None;
+    for suffix in ["-wal", "-journal"] {
         let Some(side) = path.parent().child(format!("{name}{suffix}").as_bytes()) else {
             continue;
         };
@@ -112,30 +110,50 @@ pub fn read_sqlite_limited(
                 continue;
             }
         };
+        let side_shown = side.display();
         if !meta.is_file() {
             findings.push(format!(
-                "{}: not a regular file ({:?}); not used",
-                side.display(),
+                "{side_shown}: not a regular file ({:?}); not used",
                 meta.kind
             ));
             continue;
         }
-        let n = copy_out(
-            fs,
-            &side,
-            &tmp.path().join(format!("db.sql{suffix}")),
-            limit,
-        )?;
-        findings.push(format!(
-            "{}: {what}, {n} bytes, beside {shown}: applied by SQLite to a private copy only, as Podman would on its next start; the evidence is unchanged",
-            side.display()
-        ));
+        if suffix == "-wal" && !wal_mode {
+            findings.push(format!(
+                "{side_shown}: a write-ahead log of {} bytes beside {shown}, which is not in WAL mode: SQLite would not read it; not used",
+                meta.size
+            ));
+            continue;
+        }
+        let to = tmp.path().join(format!("db.sql{suffix}"));
+        let n = copy_out(fs, &side, &to, limit)?;
+        if suffix == "-wal" {
+            findings.push(format!(
+                "{side_shown}: a write-ahead log of {n} bytes beside {shown} (changes not yet checkpointed): applied by SQLite to a private copy only, as Podman would on its next start; the evidence is unchanged"
+            ));
+        } else {
+            journal = Some((side_shown, n, to));
+        }
     }
     let sql_err = |source| SqliteStateError::Sqlite {
         path: shown.clone(),
         source,
     };
     let conn = open_copy(&copy).map_err(sql_err)?;
+    if let Some((side_shown, n, copied)) = journal {
+        // SQLite deletes (or zeroes) a hot journal once it has rolled it
+        // back; one it left alone was not hot.
+        let used = std::fs::read(&copied).map_or(true, |j| !j.starts_with(&JOURNAL_MAGIC));
+        findings.push(if used {
+            format!(
+                "{side_shown}: a rollback journal of {n} bytes beside {shown}: a transaction was interrupted; SQLite rolled it back in a private copy only, as Podman would on its next start (the state shown is the last committed one); the evidence is unchanged"
+            )
+        } else {
+            format!(
+                "{side_shown}: a rollback journal of {n} bytes beside {shown}, not hot (no interrupted transaction SQLite would roll back); not used"
+            )
+        });
+    }
     let tables = tables(&conn).map_err(sql_err)?;
     for required in ["ContainerConfig", "ContainerState"] {
         if !tables.iter().any(|t| t == required) {
@@ -342,7 +360,7 @@ fn copy_out(
 }
 
 /// Refuses what is plainly no SQLite database before SQLite sees it.
-fn check_header(copy: &Path, size: u64, shown: &str) -> Result<(), SqliteStateError> {
+fn check_header(copy: &Path, size: u64, shown: &str) -> Result<[u8; 100], SqliteStateError> {
     let not = |detail: String| SqliteStateError::NotSqlite {
         path: shown.to_string(),
         detail,
@@ -350,27 +368,21 @@ fn check_header(copy: &Path, size: u64, shown: &str) -> Result<(), SqliteStateEr
     if size == 0 {
         return Err(not("the file is empty".into()));
     }
-    let mut head = [0u8; 16];
-    let mut f = std::fs::File::open(copy).map_err(|source| SqliteStateError::Copy {
-        path: shown.to_string(),
-        source,
-    })?;
-    let got = f.read(&mut head).map_err(|source| SqliteStateError::Copy {
-        path: shown.to_string(),
-        source,
-    })?;
-    if got < head.len() || &head != MAGIC {
+    let mut head = Vec::with_capacity(100);
+    std::fs::File::open(copy)
+        .and_then(|f| f.take(100).read_to_end(&mut head))
+        .map_err(|source| SqliteStateError::Copy {
+            path: shown.to_string(),
+            source,
+        })?;
+    if !head.starts_with(MAGIC) {
         return Err(not(format!(
             "it does not start with \"SQLite format 3\" (first bytes {}); damaged, or encrypted",
-            hex::encode(&head[..got])
+            hex::encode(&head[..head.len().min(16)])
         )));
     }
-    if size < 100 {
-        return Err(not(format!(
-            "{size} bytes, shorter than the 100-byte header"
-        )));
-    }
-    Ok(())
+    <[u8; 100]>::try_from(head.as_slice())
+        .map_err(|_| not(format!("{size} bytes, shorter than the 100-byte header")))
 }
 
 /// Opens the private copy. Read-write, so that SQLite can apply a
