@@ -143,7 +143,10 @@ pub fn read_sqlite_limited(
     if let Some((side_shown, n, copied)) = journal {
         // SQLite deletes (or zeroes) a hot journal once it has rolled it
         // back; one it left alone was not hot.
-        let used = std::fs::read(&copied).map_or(true, |j| !j.starts_with(&JOURNAL_MAGIC));
+        let mut head = Vec::with_capacity(JOURNAL_MAGIC.len());
+        let used = std::fs::File::open(&copied)
+            .and_then(|f| f.take(JOURNAL_MAGIC.len() as u64).read_to_end(&mut head))
+            .map_or(true, |_| head != JOURNAL_MAGIC);
         findings.push(if used {
             format!(
                 "{side_shown}: a rollback journal of {n} bytes beside {shown}: a transaction was interrupted; SQLite rolled it back in a private copy only, as Podman would on its next start (the state shown is the last committed one); the evidence is unchanged"
@@ -193,7 +196,7 @@ pub fn read_sqlite_limited(
                 &conn,
                 "SELECT ID, ExitCode FROM ContainerExitCode",
                 [],
-                |r| Ok((text(r.get_ref(0)?), r.get::<_, Option<i64>>(1)?)),
+                |r| Ok((text(r.get_ref(0)?), int(r.get_ref(1)?))),
             ),
             &shown,
             "ContainerExitCode",
@@ -302,7 +305,7 @@ fn json_rows(conn: &Connection, table: &str, key: &str) -> Partial<JsonRow> {
             Ok(JsonRow {
                 key: text(r.get_ref(0)?),
                 json: bytes(r.get_ref(1)?),
-                len: r.get(2)?,
+                len: int(r.get_ref(2)?),
             })
         },
     )
@@ -463,8 +466,10 @@ fn partial<T>(r: Partial<T>, shown: &str, table: &str, findings: &mut Vec<String
 
 fn too_big(where_: &str, len: Option<i64>) -> String {
     match len {
-        Some(len) => format!("{where_}: JSON of {len} bytes, more than {ROW_JSON_LIMIT}; not read"),
-        None => format!("{where_}: no JSON"),
+        Some(len) if len > ROW_JSON_LIMIT => {
+            format!("{where_}: JSON of {len} bytes, more than {ROW_JSON_LIMIT}; not read")
+        }
+        _ => format!("{where_}: no JSON text"),
     }
 }
 
@@ -472,6 +477,14 @@ fn too_big(where_: &str, len: Option<i64>) -> String {
 fn bytes(v: ValueRef<'_>) -> Option<Vec<u8>> {
     match v {
         ValueRef::Text(b) | ValueRef::Blob(b) => Some(b.to_vec()),
+        _ => None,
+    }
+}
+
+/// An INTEGER column (anything else, as hostile data may hold, is none).
+fn int(v: ValueRef<'_>) -> Option<i64> {
+    match v {
+        ValueRef::Integer(i) => Some(i),
         _ => None,
     }
 }
@@ -547,5 +560,41 @@ mod tests {
             .unwrap();
         let e = read_sqlite(&fs, &p).unwrap_err();
         assert!(matches!(e, SqliteStateError::NotPodman { .. }), "{e}");
+    }
+
+    #[test]
+    fn views_are_not_queried_and_odd_columns_are_no_panic() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Connection::open(d.path().join("db.sql")).unwrap();
+        // A view standing in for a table could run anything when read.
+        c.execute_batch(
+            "CREATE TABLE ContainerState(ID, State, ExitCode, JSON);
+             CREATE VIEW ContainerConfig AS WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM n) SELECT x AS ID, x AS Name, NULL AS PodID, x AS JSON FROM n;",
+        )
+        .unwrap();
+        drop(c);
+        let fs = host(d.path());
+        let p = EvPath::parse("db.sql").unwrap();
+        let e = read_sqlite(&fs, &p).unwrap_err();
+        assert!(matches!(e, SqliteStateError::NotPodman { .. }), "{e}");
+        // Wrong types everywhere (SQLite columns take any value).
+        std::fs::remove_file(d.path().join("db.sql")).unwrap();
+        let c = Connection::open(d.path().join("db.sql")).unwrap();
+        c.execute_batch(
+            "CREATE TABLE ContainerConfig(ID, Name, PodID, JSON);
+             CREATE TABLE ContainerState(ID, State, ExitCode, JSON);
+             CREATE TABLE ContainerExitCode(ID, Timestamp, ExitCode);
+             INSERT INTO ContainerConfig VALUES(7, x'00', 1.5, 42);
+             INSERT INTO ContainerState VALUES(7, 'x', 'y', x'ff00');
+             INSERT INTO ContainerExitCode VALUES(7, 'now', 'three');",
+        )
+        .unwrap();
+        drop(c);
+        let st = read_sqlite(&fs, &p).unwrap();
+        let c = &st.containers["7"];
+        assert_eq!(c.state, None);
+        assert_eq!(c.exit_code, None);
+        assert_eq!(c.problems.len(), 3, "{:?}", c.problems);
+        assert!(c.problems[2].ends_with("no JSON text"), "{:?}", c.problems);
     }
 }
