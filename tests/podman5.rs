@@ -517,3 +517,43 @@ fn a_stray_write_ahead_log_is_named_and_not_used() {
         assert_eq!(c.state.as_deref(), w["status"].as_str());
     }
 }
+
+/// A container whose containers/storage record is gone (removed storage,
+/// or a tampered `containers.json`) is still listed from libpod's state.
+#[test]
+fn a_container_only_in_libpod_state_is_listed() {
+    let Some(host) = host_copy("podman5") else {
+        return;
+    };
+    let exp = expected("podman5");
+    let parked = exp["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "parked")
+        .unwrap();
+    let cj = host
+        .path()
+        .join(STORAGE)
+        .join("overlay-containers/containers.json");
+    let mut recs: Vec<Value> = serde_json::from_slice(&std::fs::read(&cj).unwrap()).unwrap();
+    recs.retain(|r| r["id"] != parked["id"]);
+    std::fs::write(&cj, serde_json::to_vec(&recs).unwrap()).unwrap();
+    let (_ev, st) = open(host.path());
+    let all = st.containers();
+    assert_eq!(all.len(), exp["containers"].as_array().unwrap().len());
+    let c = find(&all, parked["id"].as_str().unwrap());
+    assert_eq!(c.name.as_deref(), parked["name"].as_str());
+    assert_eq!(c.state.as_deref(), parked["status"].as_str());
+    assert_eq!(c.command, strs(&parked["cmd"]));
+    assert_eq!(
+        c.image_id.as_deref(),
+        Some(format!("sha256:{}", parked["image"].as_str().unwrap()).as_str())
+    );
+    assert!(c.writable_dir.is_none());
+    assert!(
+        c.problems.iter().any(|p| p.contains("containers.json")),
+        "{:?}",
+        c.problems
+    );
+}

@@ -379,8 +379,33 @@ impl PodmanStore {
 
     /// Every container, merged from `containers.json`, its `userdata`
     /// directory and libpod's state.
+    /// Containers libpod knows of whose containers/storage record is
+    /// gone come last, with a problem saying so.
     pub fn containers(&self) -> Vec<StoreContainer> {
-        self.containers.iter().map(|c| self.container(c)).collect()
+        let mut out: Vec<StoreContainer> =
+            self.containers.iter().map(|c| self.container(c)).collect();
+        let stored: HashSet<&str> = self.containers.iter().map(|c| c.id.as_str()).collect();
+        for (id, l) in &self.libpod {
+            if stored.contains(id.as_str()) {
+                continue;
+            }
+            let rec = ContainerRecord {
+                id: id.clone(),
+                names: Vec::new(),
+                image: l.image_id.clone(),
+                layer: None,
+                metadata: None,
+                big_data_names: Vec::new(),
+                created: None,
+            };
+            let mut c = self.container(&rec);
+            c.problems.push(
+                "only in libpod's state: containers/storage has no record of it (containers.json), so its writable layer is unknown"
+                    .into(),
+            );
+            out.push(c);
+        }
+        out
     }
 
     fn container(&self, rec: &ContainerRecord) -> StoreContainer {
@@ -499,7 +524,11 @@ impl PodmanStore {
                 .or_else(|| rec.names.first().cloned())
                 .or_else(|| meta_str("name")),
             image: meta_str("image-name").or_else(|| lp.and_then(|l| l.image_name.clone())),
-            image_id: rec.image.as_ref().map(|i| format!("sha256:{i}")),
+            image_id: rec
+                .image
+                .as_ref()
+                .or(lp.and_then(|l| l.image_id.as_ref()))
+                .map(|i| format!("sha256:{}", hex_part(i))),
             state: lp.and_then(|l| l.state.clone()),
             labels,
             kubernetes,
