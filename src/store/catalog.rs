@@ -84,7 +84,20 @@ impl Catalog {
                 Ok(roots) => {
                     for r in roots {
                         match r.open() {
-                            Ok(s) => cat.stores.push(Box::new(s)),
+                            Ok(s) => {
+                                let place = r.describe();
+                                if let Some(e) = s.libpod_error() {
+                                    cat.problems.push(format!(
+                                        "containers/storage root {place}: libpod state unreadable: {e}"
+                                    ));
+                                }
+                                cat.problems.extend(
+                                    s.libpod_findings()
+                                        .iter()
+                                        .map(|f| format!("containers/storage root {place}: {f}")),
+                                );
+                                cat.stores.push(Box::new(s));
+                            }
                             Err(e) => cat
                                 .problems
                                 .push(format!("containers/storage root {}: {e}", r.describe())),

@@ -91,6 +91,7 @@ impl ContainerdStore {
             runtime: rec.runtime,
             log: None,
             problems,
+            ..Default::default()
         })
     }
 

@@ -12,7 +12,7 @@ mod records;
 
 pub use records::{
     KubernetesRef, LayerBlob, LayerSource, PODMAN_RUNTIME_PATHS, StoreContainer, StoreImage,
-    UnpackedLayer,
+    StoreVolume, UnpackedLayer,
 };
 
 use crate::evidence::fs::EvPath;

@@ -7,6 +7,7 @@
 
 use crate::evidence::fs::EvPath;
 use crate::store::blob::Compression;
+use crate::store::model::Mount;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -113,8 +114,10 @@ impl KubernetesRef {
     }
 }
 
-/// One container.
-#[derive(Debug, Clone, Serialize)]
+/// One container. Fields after `problems` are filled where the store
+/// records them (so far Podman's libpod state); `None` means "not
+/// recorded", never a default.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct StoreContainer {
     pub store: String,
     pub id: String,
@@ -145,6 +148,64 @@ pub struct StoreContainer {
     pub log: Option<EvPath>,
     /// What could not be resolved.
     pub problems: Vec<String>,
+    /// Exit code of the last run; `None` when it never finished or the
+    /// store does not record it.
+    pub exit_code: Option<i64>,
+    /// When the main process last started (RFC 3339, UTC).
+    pub started: Option<String>,
+    /// When the main process last finished (RFC 3339, UTC).
+    pub finished: Option<String>,
+    /// The main process as the runtime ran it: the first and the other
+    /// elements of the OCI spec's `process.args` (`Path`/`Args` of
+    /// `podman inspect`).
+    pub path: Option<String>,
+    pub args: Option<Vec<String>>,
+    /// The command and entrypoint the engine recorded (`Config.Cmd`,
+    /// `Config.Entrypoint` of `podman inspect`).
+    pub command: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    /// `process.env` of the OCI spec the container ran with.
+    pub env: Option<Vec<String>>,
+    /// The user the engine recorded (`--user`; `""` for the image's).
+    pub user: Option<String>,
+    /// `process.cwd` of the OCI spec.
+    pub working_dir: Option<String>,
+    /// Volumes and bind mounts the user asked for, as `podman inspect`
+    /// lists them (`source` is the host path the engine recorded).
+    pub mounts: Option<Vec<Mount>>,
+    /// The named volumes it mounts, with their data in the evidence.
+    pub named_volumes: Vec<StoreVolume>,
+    /// Run `--privileged`, where recorded.
+    pub privileged: Option<bool>,
+    /// Capabilities added to the engine's defaults, where recorded
+    /// (Podman records only the resulting set: see `capabilities`).
+    pub cap_add: Option<Vec<String>>,
+    /// The bounding capability set of the OCI spec it ran with.
+    pub capabilities: Option<Vec<String>>,
+    /// The log file as the engine recorded it (a host path); `log` is
+    /// where it is in the evidence.
+    pub log_path: Option<String>,
+    /// The log driver (`k8s-file`, `journald`, ...).
+    pub log_driver: Option<String>,
+}
+
+/// A named volume a container mounts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StoreVolume {
+    pub name: String,
+    /// Where it is mounted inside the container.
+    pub destination: String,
+    /// Mount options the engine recorded (`ro`, `nosuid`, ...).
+    pub options: Vec<String>,
+    /// Volume driver (`local`), where recorded.
+    pub driver: Option<String>,
+    /// Its data directory as the host saw it (`mountPoint`).
+    pub mount_point: Option<String>,
+    /// That directory in the evidence, when it is there.
+    #[serde(serialize_with = "ser_opt_path")]
+    pub data_dir: Option<EvPath>,
+    /// Creation time (RFC 3339, UTC), where recorded.
+    pub created: Option<String>,
 }
 
 fn ser_path<S: serde::Serializer>(p: &EvPath, s: S) -> Result<S::Ok, S::Error> {
@@ -194,7 +255,22 @@ impl StoreContainer {
             image_id: self.image_id.unwrap_or_default(),
             image_ref: self.image,
             state: self.state.unwrap_or_else(|| "unknown".into()),
+            exit_code: self.exit_code,
             created: self.created,
+            started: self.started,
+            finished: self.finished,
+            path: self.path,
+            args: self.args.unwrap_or_default(),
+            entrypoint: self.entrypoint,
+            cmd: self.command,
+            user: self.user,
+            working_dir: self.working_dir,
+            env: self.env.unwrap_or_default(),
+            mounts: mounts_with_data(self.mounts.unwrap_or_default(), &self.named_volumes),
+            // The shared model has no "not recorded" yet: only a
+            // recorded `true` shows as privileged.
+            privileged: self.privileged == Some(true),
+            cap_add: self.cap_add.unwrap_or_default(),
             labels: self.labels,
             kubernetes: self.kubernetes,
             runtime: self.runtime,
@@ -250,4 +326,16 @@ impl StoreImage {
             error: self.error,
         }
     }
+}
+
+/// The mounts, each named volume with where its data is in the evidence.
+fn mounts_with_data(mut mounts: Vec<Mount>, volumes: &[StoreVolume]) -> Vec<Mount> {
+    for m in &mut mounts {
+        if m.kind == "volume"
+            && let Some(v) = volumes.iter().find(|v| Some(&v.name) == m.name.as_ref())
+        {
+            m.data_dir = v.data_dir.clone();
+        }
+    }
+    mounts
 }

@@ -11,7 +11,9 @@
 //! - `<driver>/<id>/diff` (overlay): each layer's files;
 //! - `<driver>-containers/containers.json` and
 //!   `<driver>-containers/<id>/userdata/{config.json,ctr.log}`;
-//! - `libpod/bolt_state.db`: Podman's names and states ([`libpod`]).
+//! - `libpod/bolt_state.db` (Podman 4 and before) or `db.sql` (Podman 5,
+//!   SQLite, [`sqlite`]): Podman's names, states, commands and volumes
+//!   ([`libpod`]).
 //!
 //! [`PodmanRoot::discover`] finds graph roots; [`PodmanRoot::open`] reads
 //! the record files into a [`PodmanStore`], which fills the store-neutral
@@ -21,6 +23,7 @@ mod as_store;
 mod discover;
 pub mod libpod;
 pub mod records;
+pub mod sqlite;
 mod store;
 
 pub use store::PodmanStore;
@@ -28,6 +31,7 @@ pub use store::PodmanStore;
 use crate::evidence::Volume;
 use crate::evidence::fs::{EvPath, FileSystem, FsError};
 use crate::store::bolt::BoltError;
+use sqlite::SqliteStateError;
 
 /// Errors reading a containers/storage graph root; each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +40,8 @@ pub enum PodmanError {
     Fs(#[from] FsError),
     #[error(transparent)]
     Bolt(#[from] BoltError),
+    #[error(transparent)]
+    Sqlite(#[from] SqliteStateError),
     #[error("{path}: corrupt JSON: {detail}")]
     CorruptJson { path: String, detail: String },
     #[error("{path}: not a containers/storage graph root (no <driver>-images/images.json)")]

@@ -3,13 +3,15 @@
 //! `parent` links, containers/storage `layers.go`) matched to the
 //! config's diff_ids, and containers with their writable layer.
 
-use super::libpod::{LibpodContainer, read_state};
+use super::libpod::{LibpodContainer, LibpodState, LibpodVolume, read_bolt};
 use super::records::{ContainerRecord, ImageRecord, LayerRecord, big_data_file_name};
+use super::sqlite::read_sqlite;
 use super::{PodmanError, PodmanRoot};
 use crate::digest::{chain_ids, hex_part, sha256_hex};
 use crate::evidence::fs::{EvPath, FileSystem};
 use crate::store::model::{
-    Image, ImageConfig, KubernetesRef, LayerSource, StoreContainer, StoreImage, UnpackedLayer,
+    Image, ImageConfig, KubernetesRef, LayerSource, Mount, StoreContainer, StoreImage, StoreVolume,
+    UnpackedLayer,
 };
 use crate::store::reference::Reference;
 use serde::de::DeserializeOwned;
@@ -32,8 +34,15 @@ pub struct PodmanStore {
     layers: HashMap<String, LayerRecord>,
     containers: Vec<ContainerRecord>,
     libpod: BTreeMap<String, LibpodContainer>,
+    /// Named volumes of libpod's state, by name.
+    volumes: BTreeMap<String, LibpodVolume>,
+    /// The graph root Podman recorded (SQLite `DBConfig`), if any.
+    recorded_graph_root: Option<String>,
     /// Why libpod's state could not be read, if it could not.
     libpod_error: Option<String>,
+    /// How libpod's state was read (a log or journal applied to a private
+    /// copy, a table read only in part).
+    libpod_findings: Vec<String>,
 }
 
 fn read_json<T: DeserializeOwned>(
@@ -68,22 +77,17 @@ impl PodmanStore {
         let containers_json = root.path_of(&format!("{d}-containers/containers.json"));
         let containers: Vec<ContainerRecord> =
             read_json(fs, &containers_json, true)?.unwrap_or_default();
-        let state = root.path_of("libpod/bolt_state.db");
-        let (libpod, libpod_error) = if fs.exists(&state) {
-            match read_state(fs, &state) {
-                Ok(s) => (s, None),
-                Err(e) => (BTreeMap::new(), Some(e.to_string())),
-            }
-        } else {
-            (BTreeMap::new(), None)
-        };
+        let state = read_libpod(&root);
         Ok(PodmanStore {
             layers: layers.into_iter().map(|l| (l.id.clone(), l)).collect(),
             root,
             images,
             containers,
-            libpod,
-            libpod_error,
+            libpod: state.containers,
+            volumes: state.volumes,
+            recorded_graph_root: state.graph_root,
+            libpod_error: state.error,
+            libpod_findings: state.findings,
         })
     }
 
@@ -110,14 +114,27 @@ impl PodmanStore {
         &self.containers
     }
 
-    /// Podman's view of the containers (from `libpod/bolt_state.db`).
+    /// Podman's view of the containers (from `libpod/bolt_state.db` or
+    /// `db.sql`).
     pub fn libpod(&self) -> &BTreeMap<String, LibpodContainer> {
         &self.libpod
     }
 
-    /// Why `libpod/bolt_state.db` could not be read, if it could not.
+    /// Podman's named volumes (from `libpod/bolt_state.db` or `db.sql`).
+    pub fn libpod_volumes(&self) -> &BTreeMap<String, LibpodVolume> {
+        &self.volumes
+    }
+
+    /// Why `libpod/bolt_state.db` or `db.sql` could not be read, if it
+    /// could not (one line, naming the file).
     pub fn libpod_error(&self) -> Option<&str> {
         self.libpod_error.as_deref()
+    }
+
+    /// What the examiner should know about how libpod's state was read
+    /// (one line each, naming the file).
+    pub fn libpod_findings(&self) -> &[String] {
+        &self.libpod_findings
     }
 
     /// Where layer `id`'s own files are, per graph driver.
@@ -365,8 +382,33 @@ impl PodmanStore {
 
     /// Every container, merged from `containers.json`, its `userdata`
     /// directory and libpod's state.
+    /// Containers libpod knows of whose containers/storage record is
+    /// gone come last, with a problem saying so.
     pub fn containers(&self) -> Vec<StoreContainer> {
-        self.containers.iter().map(|c| self.container(c)).collect()
+        let mut out: Vec<StoreContainer> =
+            self.containers.iter().map(|c| self.container(c)).collect();
+        let stored: HashSet<&str> = self.containers.iter().map(|c| c.id.as_str()).collect();
+        for (id, l) in &self.libpod {
+            if stored.contains(id.as_str()) {
+                continue;
+            }
+            let rec = ContainerRecord {
+                id: id.clone(),
+                names: Vec::new(),
+                image: l.image_id.clone(),
+                layer: None,
+                metadata: None,
+                big_data_names: Vec::new(),
+                created: None,
+            };
+            let mut c = self.container(&rec);
+            c.problems.push(
+                "only in libpod's state: containers/storage has no record of it (containers.json), so its writable layer is unknown"
+                    .into(),
+            );
+            out.push(c);
+        }
+        out
     }
 
     fn container(&self, rec: &ContainerRecord) -> StoreContainer {
@@ -420,6 +462,65 @@ impl PodmanStore {
                 self.libpod_error.as_deref().unwrap_or("")
             ));
         }
+        if let Some(l) = lp {
+            problems.extend(l.problems.iter().cloned());
+        }
+        let run = spec
+            .as_deref()
+            .and_then(|s| serde_json::from_slice::<SpecView>(s).ok())
+            .unwrap_or_default();
+        let process = run.process.unwrap_or_default();
+        let named_volumes: Vec<StoreVolume> = lp
+            .map(|l| {
+                l.named_volumes
+                    .iter()
+                    .map(|v| self.store_volume(&v.name, &v.destination, &v.options))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mounts = lp.map(|l| {
+            // As `podman inspect` lists them (libpod
+            // `container_inspect.go`): named volumes, then the spec's
+            // mounts at the destinations the user asked for.
+            let mut m: Vec<Mount> = named_volumes
+                .iter()
+                .map(|v| Mount {
+                    kind: "volume".into(),
+                    name: Some(v.name.clone()),
+                    source: v.mount_point.clone(),
+                    destination: v.destination.clone(),
+                    read_write: !v.options.iter().any(|o| o == "ro"),
+                    data_dir: v.data_dir.clone(),
+                })
+                .collect();
+            for sm in run.mounts.iter().flatten() {
+                let Some(dest) = sm.destination.as_deref() else {
+                    continue;
+                };
+                if l.user_volumes.iter().any(|u| u == dest)
+                    && !named_volumes.iter().any(|v| v.destination == dest)
+                {
+                    m.push(Mount {
+                        kind: sm.kind.clone().unwrap_or_else(|| "bind".into()),
+                        name: None,
+                        source: sm.source.clone(),
+                        destination: dest.to_string(),
+                        read_write: !sm.options.iter().flatten().any(|o| o == "ro"),
+                        data_dir: None,
+                    });
+                }
+            }
+            m
+        });
+        let log = file("ctr.log").or_else(|| {
+            lp.and_then(|l| l.log_path.as_deref())
+                .and_then(|p| self.evidence_path(p))
+                .filter(|p| self.fs().metadata(p).is_ok_and(|m| m.is_file()))
+        });
+        let mut args = process.args.clone();
+        let path = args
+            .as_mut()
+            .and_then(|a| (!a.is_empty()).then(|| a.remove(0)));
         StoreContainer {
             store: "podman".into(),
             id: rec.id.clone(),
@@ -428,21 +529,188 @@ impl PodmanStore {
                 .or_else(|| rec.names.first().cloned())
                 .or_else(|| meta_str("name")),
             image: meta_str("image-name").or_else(|| lp.and_then(|l| l.image_name.clone())),
-            image_id: rec.image.as_ref().map(|i| format!("sha256:{i}")),
+            image_id: rec
+                .image
+                .as_ref()
+                .or(lp.and_then(|l| l.image_id.as_ref()))
+                .map(|i| format!("sha256:{}", hex_part(i))),
             state: lp.and_then(|l| l.state.clone()),
             labels,
             kubernetes,
-            created: rec
-                .created
-                .clone()
-                .or_else(|| lp.and_then(|l| l.created.clone())),
+            // Podman shows libpod's creation time; containers/storage
+            // records its own a little later.
+            created: lp
+                .and_then(|l| l.created.clone())
+                .or_else(|| rec.created.clone()),
             updated: lp.and_then(|l| l.finished.clone().or(l.started.clone())),
             writable_dir,
             parent_dirs,
             spec,
             runtime: lp.and_then(|l| l.runtime.clone()),
-            log: file("ctr.log"),
+            log,
             problems,
+            exit_code: lp.and_then(|l| l.exit_code),
+            started: lp.and_then(|l| l.started.clone()),
+            finished: lp.and_then(|l| l.finished.clone()),
+            path,
+            args,
+            command: lp.and_then(|l| l.command.clone()),
+            entrypoint: lp.and_then(|l| l.entrypoint.clone()),
+            env: process.env,
+            user: lp.and_then(|l| l.user.clone()),
+            working_dir: process.cwd,
+            mounts,
+            named_volumes,
+            privileged: lp.and_then(|l| l.privileged),
+            // libpod keeps the resulting capability set, not what was added.
+            cap_add: None,
+            capabilities: process.capabilities.and_then(|c| c.bounding),
+            log_path: lp.and_then(|l| l.log_path.clone()),
+            log_driver: lp.and_then(|l| l.log_driver.clone()),
         }
     }
+
+    /// Named volume `name` mounted at `destination`, with its data
+    /// directory in the evidence.
+    fn store_volume(&self, name: &str, destination: &str, options: &[String]) -> StoreVolume {
+        let v = self.volumes.get(name);
+        let mount_point = v.and_then(|v| v.mount_point.clone());
+        let conventional = self
+            .root
+            .path_of("volumes")
+            .child(name.as_bytes())
+            .and_then(|d| d.child(b"_data"));
+        let data_dir = mount_point
+            .as_deref()
+            .and_then(|m| self.evidence_path(m))
+            .into_iter()
+            .chain(conventional)
+            .find(|d| self.fs().metadata(d).is_ok_and(|m| m.is_dir()));
+        StoreVolume {
+            name: name.to_string(),
+            destination: destination.to_string(),
+            options: options.to_vec(),
+            driver: v.and_then(|v| v.driver.clone()),
+            mount_point,
+            data_dir,
+            created: v.and_then(|v| v.created.clone()),
+        }
+    }
+
+    /// A host path Podman recorded, in the evidence: below the graph
+    /// root when it was below the recorded one (the evidence may hold the
+    /// graph root elsewhere), else the same path from the volume's root.
+    fn evidence_path(&self, recorded: &str) -> Option<EvPath> {
+        let graph_root = self
+            .recorded_graph_root
+            .as_deref()
+            .unwrap_or(DEFAULT_GRAPH_ROOT)
+            .trim_end_matches('/');
+        if let Some(rest) = recorded
+            .strip_prefix(graph_root)
+            .and_then(|r| r.strip_prefix('/'))
+            && let Some(p) = self.root.path.join(rest)
+            && self.fs().exists(&p)
+        {
+            return Some(p);
+        }
+        EvPath::parse_strict(recorded)
+    }
+}
+
+/// containers/storage's default graph root.
+const DEFAULT_GRAPH_ROOT: &str = "/var/lib/containers/storage";
+
+/// The parts of an OCI runtime spec (`config.json`) shown for a
+/// container.
+#[derive(Debug, Default, serde::Deserialize)]
+struct SpecView {
+    #[serde(default)]
+    process: Option<SpecProcess>,
+    #[serde(default)]
+    mounts: Option<Vec<SpecMount>>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct SpecProcess {
+    #[serde(default)]
+    args: Option<Vec<String>>,
+    #[serde(default)]
+    env: Option<Vec<String>>,
+    #[serde(default)]
+    cwd: Option<String>,
+    #[serde(default)]
+    capabilities: Option<SpecCapabilities>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct SpecCapabilities {
+    #[serde(default)]
+    bounding: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct SpecMount {
+    #[serde(default)]
+    destination: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    options: Option<Vec<String>>,
+}
+
+/// libpod's state as read from whichever databases the graph root holds.
+struct ReadLibpod {
+    containers: BTreeMap<String, LibpodContainer>,
+    volumes: BTreeMap<String, LibpodVolume>,
+    graph_root: Option<String>,
+    error: Option<String>,
+    findings: Vec<String>,
+}
+
+/// Reads `db.sql` (Podman 5) and `libpod/bolt_state.db` (Podman 4),
+/// whichever are there. Where both are, Podman keeps using
+/// `bolt_state.db` (libpod `runtime.go`), so its records win.
+fn read_libpod(root: &PodmanRoot) -> ReadLibpod {
+    let fs = root.fs();
+    let sql = root.path_of("db.sql");
+    let bolt = root.path_of("libpod/bolt_state.db");
+    let mut out = ReadLibpod {
+        containers: BTreeMap::new(),
+        volumes: BTreeMap::new(),
+        graph_root: None,
+        error: None,
+        findings: Vec::new(),
+    };
+    let mut errors = Vec::new();
+    let merge = |s: LibpodState, out: &mut ReadLibpod| {
+        out.containers.extend(s.containers);
+        out.volumes.extend(s.volumes);
+        out.graph_root = out.graph_root.take().or(s.graph_root);
+        out.findings.extend(s.findings);
+    };
+    let (has_sql, has_bolt) = (fs.exists(&sql), fs.exists(&bolt));
+    if has_sql {
+        match read_sqlite(fs, &sql) {
+            Ok(s) => merge(s, &mut out),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if has_bolt {
+        match read_bolt(fs, &bolt) {
+            Ok(s) => merge(s, &mut out),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if has_sql && has_bolt {
+        out.findings.push(format!(
+            "both {sql} and {bolt} are here; Podman uses {bolt} while it exists, so its records are shown where both have a container"
+        ));
+    }
+    if !errors.is_empty() {
+        out.error = Some(errors.join("; "));
+    }
+    out
 }
