@@ -12,11 +12,11 @@
 //! - `report.json` and `SHA256SUMS`.
 
 use super::archive::ArchiveLayer;
+use super::error::{ExportError, ExportOptions, out_err};
 use super::logs::{LogSummary, render_as};
 use super::output::{close_dir, in_fresh_dir, write_committed, write_file, write_log};
 use super::progress::Bar;
 use super::source::{Tee, write_layer};
-use super::{ExportError, ExportOptions, out_err};
 use crate::digest::hex_part;
 use crate::evidence::fs::{EvPath, FileSystem};
 use crate::layer::diff::{Change, container_changes};

@@ -3,10 +3,11 @@
 //! reconstructed Dockerfile, `report.json` and `SHA256SUMS`.
 
 use super::archive::{ArchivePlan, write_archive};
+use super::dockerfile;
+use super::error::{ExportError, ExportOptions, now, out_err};
 use super::output::{close_dir, settle_config, totals, write_file};
 use super::source::{check_sources, usable_blob};
 use super::stream::{Plan, archive_layers, layers_only, stream_image};
-use super::{ExportError, ExportOptions, dockerfile, now, out_err};
 use crate::digest::{hex_part, sha256_hex};
 use crate::evidence::fs::FileSystem;
 use crate::layer::tar_split_len;

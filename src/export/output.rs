@@ -3,7 +3,7 @@
 //! which config goes into the archive, and close with `report.json` and
 //! `SHA256SUMS`.
 
-use super::{ExportError, out_err};
+use super::error::{ExportError, out_err};
 use crate::digest::sha256_hex;
 use crate::report::{Finding, FindingKind, LayerReport};
 use serde::Serialize;

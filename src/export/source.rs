@@ -7,7 +7,7 @@
 //! receives in the same read either the raw blob bytes (an archive that
 //! keeps the registry's blobs verbatim) or the tar itself.
 
-use super::ExportError;
+use super::error::ExportError;
 use super::progress::Bar;
 use crate::digest::hex_part;
 use crate::evidence::fs::FileSystem;

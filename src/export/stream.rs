@@ -18,9 +18,9 @@
 //! again the slow way from the layer files, under a derived config.
 
 use super::archive::{ArchivePlan, closing_entries, header, opening_entries, padding};
+use super::error::{ExportError, ExportOptions, out_err};
 use super::progress::Bar;
 use super::source::{LayerOut, Tee, write_layer};
-use super::{ExportError, ExportOptions, out_err};
 use crate::digest::hex_part;
 use crate::evidence::fs::FileSystem;
 use crate::pipe::{Chunk, DirectFile, FanOut, channel, run_sink};

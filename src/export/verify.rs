@@ -2,7 +2,7 @@
 //! writing anything, whatever the store. A layer shared by several images
 //! of one store is checked once; layers are checked in parallel.
 
-use super::ExportOptions;
+use super::error::ExportOptions;
 use super::progress::Bar;
 use super::source::{Tee, layer_report, unpacked_input, usable_blob, write_layer};
 use crate::digest::hex_part;

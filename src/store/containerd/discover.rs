@@ -12,6 +12,7 @@ use super::meta::META_DB;
 use super::{ContainerdError, ContainerdRoot};
 use crate::evidence::Evidence;
 use crate::evidence::fs::{EvPath, FileKind, FileSystem};
+use crate::store::place::discover_places;
 
 impl ContainerdRoot {
     /// Every containerd root in the evidence (possibly none). `explicit`
@@ -21,37 +22,17 @@ impl ContainerdRoot {
         ev: &Evidence,
         explicit: Option<&str>,
     ) -> Result<Vec<ContainerdRoot>, ContainerdError> {
-        let mut found: Vec<ContainerdRoot> = Vec::new();
-        for vol in &ev.volumes {
-            let fs = &*vol.fs;
-            let cands = match explicit {
-                Some(p) => {
-                    let path = EvPath::parse(p).ok_or_else(|| ContainerdError::NotARoot {
-                        path: p.to_string(),
-                    })?;
-                    vec![(path, "named explicitly".to_string())]
-                }
-                None => candidates(fs),
-            };
-            for (path, reason) in cands {
-                let dup = found
-                    .iter()
-                    .any(|r| r.path == path && r.volume.label == vol.label);
-                if !dup && is_root(fs, &path) {
-                    found.push(ContainerdRoot {
-                        volume: vol.clone(),
-                        path,
-                        reason,
-                    });
-                }
+        let places = discover_places(ev, explicit, candidates, |fs, path| {
+            if is_root(fs, path) {
+                vec!["containerd".to_string()]
+            } else {
+                Vec::new()
             }
-        }
-        if let (Some(p), true) = (explicit, found.is_empty()) {
-            return Err(ContainerdError::NotARoot {
-                path: p.to_string(),
-            });
-        }
-        Ok(found)
+        })
+        .map_err(|p| ContainerdError::NotARoot {
+            path: p.unwrap_or_default(),
+        })?;
+        Ok(places.into_iter().map(ContainerdRoot).collect())
     }
 }
 

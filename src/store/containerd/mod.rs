@@ -33,8 +33,8 @@ pub use crate::store::model::{
 pub use content::Platform;
 pub use store::ContainerdStore;
 
-use crate::evidence::Volume;
-use crate::evidence::fs::{EvPath, FileSystem, FsError};
+use crate::evidence::fs::FsError;
+use crate::store::StorePlace;
 
 /// Errors reading a containerd root; each says what and where.
 #[derive(Debug, thiserror::Error)]
@@ -77,43 +77,26 @@ fn hint(c: &[String]) -> String {
     }
 }
 
-/// One containerd root on one evidence volume.
+/// One containerd root on one evidence volume (its place's `what` is
+/// `containerd`).
 #[derive(Debug, Clone)]
-pub struct ContainerdRoot {
-    pub volume: Volume,
-    /// The root directory, relative to the volume's root.
-    pub path: EvPath,
-    /// Why this directory was taken as a containerd root.
-    pub reason: String,
+pub struct ContainerdRoot(pub StorePlace);
+
+impl std::ops::Deref for ContainerdRoot {
+    type Target = StorePlace;
+    fn deref(&self) -> &StorePlace {
+        &self.0
+    }
 }
 
 impl ContainerdRoot {
-    pub fn fs(&self) -> &dyn FileSystem {
-        &*self.volume.fs
-    }
-
-    /// A path below the root.
-    pub fn path_of(&self, rel: &str) -> EvPath {
-        self.path.join_path(&EvPath::parse(rel).unwrap_or_default())
-    }
-
     /// Opens the metadata database and the snapshotters' databases.
     pub fn open(&self) -> Result<ContainerdStore, ContainerdError> {
         ContainerdStore::open(self.clone())
     }
 
     /// Where it is, for reports.
-    pub fn place(&self) -> crate::store::StorePlace {
-        crate::store::StorePlace {
-            volume: self.volume.clone(),
-            path: self.path.clone(),
-            what: "containerd".to_string(),
-            reason: self.reason.clone(),
-        }
-    }
-
-    /// Human-readable place: volume label, path and what it holds.
-    pub fn describe(&self) -> String {
-        self.place().describe()
+    pub fn place(&self) -> StorePlace {
+        self.0.clone()
     }
 }

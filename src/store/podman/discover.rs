@@ -10,47 +10,19 @@
 use super::{PodmanError, PodmanRoot};
 use crate::evidence::Evidence;
 use crate::evidence::fs::{EvPath, FileKind, FileSystem};
+use crate::store::place::discover_places;
 
 impl PodmanRoot {
     /// Every graph root in the evidence (possibly none). `explicit` (a
     /// path relative to the evidence root) overrides detection and must be
     /// a graph root.
     pub fn discover(ev: &Evidence, explicit: Option<&str>) -> Result<Vec<PodmanRoot>, PodmanError> {
-        let mut found: Vec<PodmanRoot> = Vec::new();
-        for vol in &ev.volumes {
-            let fs = &*vol.fs;
-            let cands = match explicit {
-                Some(p) => {
-                    let path = EvPath::parse(p).ok_or_else(|| PodmanError::NotARoot {
-                        path: p.to_string(),
-                    })?;
-                    vec![(path, "named explicitly".to_string())]
-                }
-                None => candidates(fs),
-            };
-            for (path, reason) in cands {
-                if found
-                    .iter()
-                    .any(|r| r.path == path && r.volume.label == vol.label)
-                {
-                    continue;
-                }
-                for driver in drivers_at(fs, &path) {
-                    found.push(PodmanRoot {
-                        volume: vol.clone(),
-                        path: path.clone(),
-                        driver,
-                        reason: reason.clone(),
-                    });
-                }
+        let places = discover_places(ev, explicit, candidates, drivers_at).map_err(|p| {
+            PodmanError::NotARoot {
+                path: p.unwrap_or_default(),
             }
-        }
-        if let (Some(p), true) = (explicit, found.is_empty()) {
-            return Err(PodmanError::NotARoot {
-                path: p.to_string(),
-            });
-        }
-        Ok(found)
+        })?;
+        Ok(places.into_iter().map(PodmanRoot::new).collect())
     }
 }
 

@@ -28,8 +28,8 @@ mod store;
 
 pub use store::PodmanStore;
 
-use crate::evidence::Volume;
-use crate::evidence::fs::{EvPath, FileSystem, FsError};
+use crate::evidence::fs::FsError;
+use crate::store::StorePlace;
 use crate::store::bolt::BoltError;
 use sqlite::SqliteStateError;
 
@@ -69,26 +69,28 @@ fn hint(c: &[String]) -> String {
     }
 }
 
-/// One graph root (with one graph driver) on one evidence volume.
+/// One graph root (with one graph driver, its place's `what`) on one
+/// evidence volume.
 #[derive(Debug, Clone)]
 pub struct PodmanRoot {
-    pub volume: Volume,
-    /// The graph root, relative to the volume's root.
-    pub path: EvPath,
-    /// Graph driver (`overlay`, `vfs`, ...).
+    place: StorePlace,
+    /// Graph driver (`overlay`, `vfs`, ...), as in its place.
     pub driver: String,
-    /// Why this directory was taken as a graph root.
-    pub reason: String,
+}
+
+impl std::ops::Deref for PodmanRoot {
+    type Target = StorePlace;
+    fn deref(&self) -> &StorePlace {
+        &self.place
+    }
 }
 
 impl PodmanRoot {
-    pub fn fs(&self) -> &dyn FileSystem {
-        &*self.volume.fs
-    }
-
-    /// A path below the graph root.
-    pub fn path_of(&self, rel: &str) -> EvPath {
-        self.path.join_path(&EvPath::parse(rel).unwrap_or_default())
+    fn new(place: StorePlace) -> Self {
+        PodmanRoot {
+            driver: place.what.clone(),
+            place,
+        }
     }
 
     /// Reads the image, layer and container records (and libpod's state).
@@ -97,17 +99,7 @@ impl PodmanRoot {
     }
 
     /// Where it is, for reports.
-    pub fn place(&self) -> crate::store::StorePlace {
-        crate::store::StorePlace {
-            volume: self.volume.clone(),
-            path: self.path.clone(),
-            what: self.driver.clone(),
-            reason: self.reason.clone(),
-        }
-    }
-
-    /// Human-readable place: volume label, path and what it holds.
-    pub fn describe(&self) -> String {
-        self.place().describe()
+    pub fn place(&self) -> StorePlace {
+        self.place.clone()
     }
 }

@@ -66,7 +66,7 @@ fn read_json<T: DeserializeOwned>(
 impl PodmanStore {
     pub(super) fn open(root: PodmanRoot) -> Result<PodmanStore, PodmanError> {
         let fs = root.fs();
-        let d = &root.driver;
+        let d = root.driver.as_str();
         let images_json = root.path_of(&format!("{d}-images/images.json"));
         let images: Vec<ImageRecord> =
             read_json(fs, &images_json, false)?.ok_or_else(|| PodmanError::NotARoot {
@@ -154,7 +154,7 @@ impl PodmanStore {
         let name = format!("{id}.tar-split.gz");
         let p = self
             .root
-            .path_of(&format!("{}-layers", self.root.driver))
+            .path_of(&format!("{}-layers", self.root.driver.as_str()))
             .child(name.as_bytes())?;
         self.fs()
             .metadata(&p)
@@ -186,7 +186,7 @@ impl PodmanStore {
     fn big_data_path(&self, rec: &ImageRecord, key: &str) -> Option<EvPath> {
         let dir = self
             .root
-            .path_of(&format!("{}-images", self.root.driver))
+            .path_of(&format!("{}-images", self.root.driver.as_str()))
             .child(rec.id.as_bytes())?;
         dir.child(big_data_file_name(key).as_bytes())
     }
@@ -422,7 +422,7 @@ impl PodmanStore {
         let meta_str = |k: &str| meta.get(k).and_then(|v| v.as_str()).map(str::to_string);
         let userdata = self
             .root
-            .path_of(&format!("{}-containers", self.root.driver))
+            .path_of(&format!("{}-containers", self.root.driver.as_str()))
             .child(rec.id.as_bytes())
             .and_then(|d| d.join("userdata"));
         let file = |name: &str| {
