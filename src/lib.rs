@@ -23,10 +23,12 @@
 //! # Ok(()) }
 //! ```
 
+#[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod digest;
 pub mod evidence;
 pub mod export;
 pub mod layer;
+#[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod pipe;
 pub mod report;
 pub mod store;

@@ -11,6 +11,7 @@ pub fn run(g: &Global, a: &TimelineArgs) -> Result<Outcome> {
     let filter = Filter {
         image: a.image.clone(),
         container: a.container.clone(),
+        store: g.store.clone(),
     };
     let format = match a.format {
         TimelineFormat::Bodyfile => Format::Bodyfile,

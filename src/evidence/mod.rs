@@ -10,8 +10,11 @@
 //! bare filesystem), and a probe of each volume for a filesystem this
 //! crate reads (ext2/3/4 with [`fs::Ext4Fs`], XFS with [`fs::XfsFs`]).
 
+#[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod fs;
+#[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod image;
+#[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod volume;
 
 use fs::{Ext4Fs, FileSystem, FsError, HostDir, XfsFs};

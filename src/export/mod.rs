@@ -11,11 +11,14 @@
 //! archive is written in the same pass as the layers wherever its members'
 //! sizes are known ahead ([`stream`]).
 
+#[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod archive;
 pub mod container;
+#[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod dockerfile;
 mod error;
 pub mod image;
+#[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod logs;
 mod output;
 mod progress;

@@ -10,15 +10,21 @@
 //! [`catalog`] holds every store of one piece of evidence and resolves
 //! names across them. No store module imports another's internals.
 
+#[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod blob;
+#[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod bolt;
 pub mod catalog;
+#[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod containerd;
+#[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod docker;
 mod error;
 pub mod model;
 mod place;
+#[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod podman;
+#[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod reference;
 
 pub use error::StoreError;

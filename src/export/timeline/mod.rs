@@ -34,6 +34,8 @@ pub enum Format {
 pub struct Filter {
     pub image: Option<String>,
     pub container: Option<String>,
+    /// Only stores with this label or label prefix (`--store`).
+    pub store: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +75,7 @@ pub fn write_timeline(
     out: impl Write,
 ) -> Result<Summary, TimelineError> {
     // Resolve the filters first: a name that names nothing is an error.
-    let all = StoreFilter::default();
+    let all = StoreFilter(filter.store.as_deref());
     let wanted_image = match &filter.image {
         Some(name) => {
             let f = catalog.resolve(name, all)?;
@@ -104,7 +106,7 @@ pub fn write_timeline(
             image: only(&wanted_image),
             container: only(&wanted_container),
         };
-        timeline_of_store(store, &store_filter, &mut sink, &mut summary)?;
+        timeline_of_store(store, &store_filter, all, &mut sink, &mut summary)?;
     }
     sink.finish()?;
     Ok(summary)
@@ -130,6 +132,7 @@ fn label_prefix(store_label: &str) -> String {
 fn timeline_of_store(
     store: &dyn Store,
     scope: &StoreScope,
+    stores: StoreFilter<'_>,
     sink: &mut Sink<impl Write>,
     summary: &mut Summary,
 ) -> Result<(), TimelineError> {
@@ -145,6 +148,9 @@ fn timeline_of_store(
     if scope.container.is_none() && scope.image != Some(None) {
         let mut layer_owners: BTreeMap<String, Owned> = BTreeMap::new();
         for (label, id) in store.image_ids()? {
+            if !stores.accepts(&label) {
+                continue;
+            }
             if let Some(Some(w)) = &scope.image
                 && *w != id
             {
@@ -185,6 +191,9 @@ fn timeline_of_store(
     }
     if scope.image.is_none() && scope.container != Some(None) {
         for c in store.containers().into_iter().filter_map(Result::ok) {
+            if !stores.accepts(&c.store) {
+                continue;
+            }
             if let Some(Some(w)) = &scope.container
                 && *w != c.id
             {
