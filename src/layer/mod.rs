@@ -1,12 +1,18 @@
 //! One layer → a tar stream: the original one replayed from tar-split
 //! ([`replay`]), or a new one built from the unpacked files ([`retar`]).
 
+mod content;
 pub mod diff;
+mod findings;
 pub mod produce;
 pub mod replay;
 pub mod retar;
+pub mod spool;
 pub mod tarsplit;
 
-pub use produce::{LayerInput, ProduceError, Produced, hashed, produce, tar_split_len};
+pub use findings::MAX_LAYER_FINDINGS;
+pub use produce::{
+    LayerInput, PreparedLayer, ProduceError, Produced, hashed, prepare, produce, tar_split_len,
+};
 pub use replay::{LayerDir, ReplayError, Written, replay};
-pub use retar::{RetarError, retar};
+pub use retar::{RetarError, retar, retar_limited};

@@ -3,10 +3,18 @@
 //! rebuild from the unpacked files. Used alike by `extract` (to a file),
 //! `verify` (to nowhere) and every image store. The stream is hashed on
 //! a thread of its own while the files are read ([`crate::pipe`]).
+//!
+//! In two steps: [`prepare`] reads the tar-split once (gunzip, parse,
+//! check, see [`super::tarsplit::Reader::checked`]) into a compact spool
+//! ([`super::spool`]) and learns the tar's length, so an archive header
+//! can be written before the layer; [`PreparedLayer::produce`] then writes
+//! the layer from the spool. A tar-split that is missing, unreadable or
+//! implausible is found in the first step, and the layer is rebuilt.
 
-use super::replay::{LayerDir, ReplayError, Written, replay};
-use super::retar::{RetarError, retar};
-use super::tarsplit::{Entry, Reader, TarSplitError};
+use super::replay::{LayerDir, ReplayError, Written, replay_entries};
+use super::retar::{RetarError, retar_limited};
+use super::spool::{Spool, SpoolWriter};
+use super::tarsplit::Reader;
 use crate::digest::hex_part;
 use crate::evidence::fs::{EvPath, FileReader, FileSystem, FsError};
 use crate::pipe::{Chunk, FanOut, hash_through};
@@ -47,74 +55,204 @@ pub enum ProduceError {
     Rebuild(#[from] RetarError),
     #[error("writing output: {0}")]
     Output(#[from] io::Error),
+    /// The temporary spool of the tar-split entries failed (a problem of
+    /// the examiner's machine, not of the evidence).
+    #[error("spooling tar-split entries: {0}")]
+    Spool(#[source] io::Error),
 }
 
-/// Makes the layer into a fresh writer from `open_out` (called again, to
-/// start over, if a tar-split turns out to be corrupt half-way). A replay
-/// also sends every byte to `tee` (a rebuild never does).
-pub fn produce<W: Write + Send>(
+/// A layer whose tar-split, if any, was read and checked: ready to be
+/// written with [`PreparedLayer::produce`].
+#[derive(Debug)]
+pub struct PreparedLayer<'a> {
+    layer: LayerDir<'a>,
+    diff_id: &'a str,
+    size_limit: Option<u64>,
+    plan: Plan,
+    /// Why the layer will be rebuilt, if it will.
+    findings: Vec<Finding>,
+}
+
+#[derive(Debug)]
+enum Plan {
+    Replay { spool: Spool, tar_len: u64 },
+    Rebuild,
+}
+
+impl std::fmt::Debug for LayerDir<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayerDir").field("dir", self.dir).finish()
+    }
+}
+
+/// Reads the layer's tar-split once (unless `force_rebuild`), keeping its
+/// checked entries for [`PreparedLayer::produce`]. `size_limit` is the
+/// store's recorded size of the layer (Docker's layerdb `size`, the sum
+/// of its entries' sizes as moby `pkg/archive` `UnpackLayer` counts them;
+/// containers-storage's `diff-size`, the tar's length): a tar-split whose
+/// files add up to more is not replayed (`size_implausible`), and a
+/// rebuild writes no more file content than that. A tar-split that is
+/// missing or unreadable means a rebuild too, with the same findings as
+/// [`produce`] always gave.
+pub fn prepare(
     input: LayerInput<'_>,
-    mut open_out: impl FnMut() -> io::Result<W>,
-    tee: Option<&SyncSender<Chunk>>,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<(W, Produced), ProduceError> {
-    let layer = LayerDir {
-        fs: input.fs,
-        dir: input.dir,
+    size_limit: Option<u64>,
+) -> Result<PreparedLayer<'_>, ProduceError> {
+    let mut prepared = PreparedLayer {
+        layer: LayerDir {
+            fs: input.fs,
+            dir: input.dir,
+        },
+        diff_id: input.diff_id,
+        size_limit,
+        plan: Plan::Rebuild,
+        findings: Vec::new(),
     };
-    let mut findings = Vec::new();
     match (input.tar_split, input.force_rebuild) {
         (_, true) => {}
-        (None, false) => findings.push(Finding::new(
+        (None, false) => prepared.findings.push(Finding::new(
             FindingKind::TarSplitMissing,
             None,
             "tar-split.json.gz is missing: the original tar stream cannot be replayed; the layer was rebuilt from its files",
         )),
-        (Some(ts), false) => match try_replay(input.fs, ts, layer, open_out()?, tee, progress)? {
-            Ok((out, written)) => {
-                let verified = written.sha256 == hex_part(input.diff_id);
-                let mut findings = written.findings.clone();
-                if !verified {
-                    findings.push(mismatch(input.diff_id, &written.sha256));
+        (Some(ts), false) => match spool_tar_split(input.fs, ts)? {
+            Ok((spool, check)) => match size_limit {
+                Some(limit) if check.content_len() > limit => {
+                    prepared.findings.push(Finding::new(
+                        FindingKind::SizeImplausible,
+                        Some(ts.display()),
+                        format!(
+                            "tar-split's files add up to {} bytes, more than the layer's recorded size of {limit}; the layer was rebuilt from its files",
+                            check.content_len()
+                        ),
+                    ))
                 }
-                return Ok((
-                    out,
-                    Produced {
-                        method: Method::TarSplit,
-                        written,
-                        verified,
-                        findings,
-                        teed: tee.is_some(),
-                    },
-                ));
-            }
-            Err(why) => findings.push(Finding::new(
+                _ => {
+                    prepared.plan = Plan::Replay {
+                        spool,
+                        tar_len: check.tar_len(),
+                    }
+                }
+            },
+            Err(why) => prepared.findings.push(Finding::new(
                 FindingKind::TarSplitCorrupt,
                 Some(ts.display()),
                 format!("tar-split unreadable ({why}); the layer was rebuilt from its files"),
             )),
         },
     }
-    let (out, written) = hashed(open_out()?, None, |w| {
-        retar(layer, w, progress)
-            .map(|(_, w)| w)
-            .map_err(ProduceError::from)
-    })?;
-    let verified = written.sha256 == hex_part(input.diff_id);
-    findings.extend(written.findings.iter().cloned());
-    if !verified {
-        findings.push(mismatch(input.diff_id, &written.sha256));
+    Ok(prepared)
+}
+
+/// Reads and checks every entry into a spool; the inner `Err` says why the
+/// tar-split cannot be used.
+fn spool_tar_split(
+    fs: &dyn FileSystem,
+    ts: &EvPath,
+) -> Result<Result<(Spool, super::tarsplit::StreamCheck), String>, ProduceError> {
+    let mut reader = match open_tar_split(fs, ts) {
+        Ok(r) => Reader::checked(r),
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let mut spool = SpoolWriter::new();
+    for entry in &mut reader {
+        match entry {
+            Ok(e) => spool.push(&e).map_err(ProduceError::Spool)?,
+            Err(e) => return Ok(Err(e.to_string())),
+        }
     }
-    Ok((
-        out,
-        Produced {
-            method: Method::Rebuilt,
-            written,
-            verified,
-            findings,
-            teed: false,
-        },
-    ))
+    let check = reader.stream().cloned().unwrap_or_default();
+    Ok(Ok((spool.finish().map_err(ProduceError::Spool)?, check)))
+}
+
+impl PreparedLayer<'_> {
+    /// The length of the tar [`PreparedLayer::produce`] will write: known
+    /// for a replay (from tar-split), `None` for a rebuild.
+    pub fn tar_len(&self) -> Option<u64> {
+        match &self.plan {
+            Plan::Replay { tar_len, .. } => Some(*tar_len),
+            Plan::Rebuild => None,
+        }
+    }
+
+    /// The method [`PreparedLayer::produce`] will use.
+    pub fn method(&self) -> Method {
+        match self.plan {
+            Plan::Replay { .. } => Method::TarSplit,
+            Plan::Rebuild => Method::Rebuilt,
+        }
+    }
+
+    /// Writes the layer into a fresh writer from `open_out`, hashing it; a
+    /// replay also sends every byte to `tee` (a rebuild never does).
+    pub fn produce<W: Write + Send>(
+        self,
+        mut open_out: impl FnMut() -> io::Result<W>,
+        tee: Option<&SyncSender<Chunk>>,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<(W, Produced), ProduceError> {
+        let PreparedLayer {
+            layer,
+            diff_id,
+            size_limit,
+            plan,
+            findings: before,
+        } = self;
+        let (out, method, written, teed) = match plan {
+            Plan::Replay { spool, .. } => {
+                let entries = spool.into_entries().map(|e| e.map_err(ReplayError::Spool));
+                let (out, written) = hashed(open_out()?, tee, |w| {
+                    replay_entries(entries, layer, w, progress).map(|(_, w)| w)
+                })
+                .map_err(|e| match e {
+                    ReplayError::Output(e) => ProduceError::Output(e),
+                    // Entries were checked when spooled: only our own
+                    // temporary file can fail now.
+                    ReplayError::Spool(e) => ProduceError::Spool(e),
+                    ReplayError::TarSplit(e) => ProduceError::Spool(io::Error::other(e)),
+                })?;
+                (out, Method::TarSplit, written, tee.is_some())
+            }
+            Plan::Rebuild => {
+                let (out, written) = hashed(open_out()?, None, |w| {
+                    retar_limited(layer, w, progress, size_limit)
+                        .map(|(_, w)| w)
+                        .map_err(ProduceError::from)
+                })?;
+                (out, Method::Rebuilt, written, false)
+            }
+        };
+        let verified = written.sha256 == hex_part(diff_id);
+        // The rebuild's reasons, then what the writing found (already
+        // capped), then the verdict.
+        let mut findings = before;
+        findings.extend(written.findings.iter().cloned());
+        if !verified {
+            findings.push(mismatch(diff_id, &written.sha256));
+        }
+        Ok((
+            out,
+            Produced {
+                method,
+                written,
+                verified,
+                findings,
+                teed,
+            },
+        ))
+    }
+}
+
+/// Makes the layer into a fresh writer from `open_out`. A replay also
+/// sends every byte to `tee` (a rebuild never does). [`prepare`] then
+/// [`PreparedLayer::produce`], without a size limit.
+pub fn produce<W: Write + Send>(
+    input: LayerInput<'_>,
+    open_out: impl FnMut() -> io::Result<W>,
+    tee: Option<&SyncSender<Chunk>>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(W, Produced), ProduceError> {
+    prepare(input, None)?.produce(open_out, tee, progress)
 }
 
 /// Runs a layer writer through a hashing output thread and records the
@@ -138,57 +276,14 @@ fn mismatch(diff_id: &str, got: &str) -> Finding {
 }
 
 /// The length of the stream a tar-split describes, read ahead so that an
-/// archive header can be written before the layer itself.
+/// archive header can be written before the layer itself. Reads the
+/// whole tar-split: prefer [`prepare`], which keeps what it read.
 pub fn tar_split_len(fs: &dyn FileSystem, ts: &EvPath) -> Result<u64, String> {
-    let mut total = 0u64;
-    for e in Reader::new(open_tar_split(fs, ts).map_err(|e| e.to_string())?) {
-        total += match e.map_err(|e| e.to_string())? {
-            Entry::Segment(b) => b.len() as u64,
-            Entry::File { size, .. } => size,
-        };
+    let mut reader = Reader::checked(open_tar_split(fs, ts).map_err(|e| e.to_string())?);
+    for e in &mut reader {
+        e.map_err(|e| e.to_string())?;
     }
-    Ok(total)
-}
-
-/// Errors a replay can end with, before the output is blamed.
-enum Attempt {
-    TarSplit(TarSplitError),
-    Output(io::Error),
-}
-
-impl From<io::Error> for Attempt {
-    fn from(e: io::Error) -> Self {
-        Attempt::Output(e)
-    }
-}
-
-/// Replays from tar-split; the inner `Err` says why the tar-split could
-/// not be used (the caller then rebuilds).
-fn try_replay<W: Write + Send>(
-    fs: &dyn FileSystem,
-    ts: &EvPath,
-    layer: LayerDir<'_>,
-    out: W,
-    tee: Option<&SyncSender<Chunk>>,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<Result<(W, Written), String>, ProduceError> {
-    let reader = match open_tar_split(fs, ts) {
-        Ok(r) => r,
-        Err(e) => return Ok(Err(e.to_string())),
-    };
-    let r = hashed(out, tee, |w| {
-        replay(reader, layer, w, progress)
-            .map(|(_, written)| written)
-            .map_err(|e| match e {
-                ReplayError::Output(e) => Attempt::Output(e),
-                ReplayError::TarSplit(e) => Attempt::TarSplit(e),
-            })
-    });
-    match r {
-        Ok(done) => Ok(Ok(done)),
-        Err(Attempt::Output(e)) => Err(ProduceError::Output(e)),
-        Err(Attempt::TarSplit(e)) => Ok(Err(e.to_string())),
-    }
+    Ok(reader.stream().map_or(0, |c| c.tar_len()))
 }
 
 fn open_tar_split(

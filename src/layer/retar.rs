@@ -11,8 +11,13 @@
 //! or `user.overlay.opaque=y`) gets a `<dir>/.wh..wh..opq` entry.
 //! `trusted.overlay.*` attributes are overlayfs bookkeeping and dropped.
 //! The stream cannot hash to the original diff_id; the caller says so.
+//!
+//! With a size limit (the store's recorded size of the layer), the files'
+//! content is never written past it: the file that would cross it ends
+//! the layer (a `size_implausible` finding) and the tar is closed there.
 
-use super::replay::Counting;
+use super::content::{Content, Counting, Length, is_opaque};
+use super::findings::Findings;
 use super::replay::{LayerDir, Written};
 use crate::evidence::fs::{EvPath, FileKind, FsError, Metadata};
 use crate::report::{Finding, FindingKind};
@@ -41,6 +46,17 @@ pub fn retar<W: Write>(
     out: W,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(W, Written), RetarError> {
+    retar_limited(layer, out, progress, None)
+}
+
+/// [`retar`], writing at most `size_limit` bytes of file content (see the
+/// module documentation).
+pub fn retar_limited<W: Write>(
+    layer: LayerDir<'_>,
+    out: W,
+    progress: &(dyn Fn(u64) + Sync),
+    size_limit: Option<u64>,
+) -> Result<(W, Written), RetarError> {
     let root_meta = layer
         .fs
         .metadata(layer.dir)
@@ -58,36 +74,36 @@ pub fn retar<W: Write>(
     }
     let mut w = Walker {
         layer,
-        builder: Builder::new(Counting {
-            inner: out,
-            written: 0,
-        }),
+        builder: Builder::new(Counting::new(out)),
         links: HashMap::new(),
-        findings: Vec::new(),
+        findings: Findings::default(),
         files: 0,
         progress,
+        room: size_limit,
     };
-    w.dir_contents(&EvPath::root())
-        .map_err(RetarError::Output)?;
+    match w.dir_contents(&EvPath::root()) {
+        Ok(()) | Err(Stop::Limit) => {}
+        Err(Stop::Output(e)) => return Err(RetarError::Output(e)),
+    }
     w.builder.finish().map_err(RetarError::Output)?;
-    let findings = w.findings;
-    let files_checked = w.files;
-    let mut counted = w.builder.into_inner().map_err(RetarError::Output)?;
-    counted.flush().map_err(RetarError::Output)?;
-    let Counting {
-        inner: out,
-        written: size,
-    } = counted;
-    let sha256 = String::new();
-    Ok((
-        out,
-        Written {
-            sha256,
-            size,
-            files_checked,
-            findings,
-        },
-    ))
+    let (findings, files_checked) = (w.findings.into_vec(), w.files);
+    w.builder
+        .into_inner()
+        .and_then(|c| c.finish(files_checked, findings))
+        .map_err(RetarError::Output)
+}
+
+/// Why the walk ended early.
+enum Stop {
+    Output(io::Error),
+    /// The size limit was reached; the tar is closed as it is.
+    Limit,
+}
+
+impl From<io::Error> for Stop {
+    fn from(e: io::Error) -> Self {
+        Stop::Output(e)
+    }
 }
 
 struct Walker<'a, W: Write> {
@@ -95,9 +111,11 @@ struct Walker<'a, W: Write> {
     builder: Builder<Counting<W>>,
     /// inode → first name written, for hard links.
     links: HashMap<u64, Vec<u8>>,
-    findings: Vec<Finding>,
+    findings: Findings,
     files: u64,
     progress: &'a (dyn Fn(u64) + Sync),
+    /// File content that may still be written, when limited.
+    room: Option<u64>,
 }
 
 impl<W: Write> Walker<'_, W> {
@@ -106,7 +124,7 @@ impl<W: Write> Walker<'_, W> {
             .push(Finding::new(kind, Some(rel.display()), detail));
     }
 
-    fn dir_contents(&mut self, rel: &EvPath) -> io::Result<()> {
+    fn dir_contents(&mut self, rel: &EvPath) -> Result<(), Stop> {
         let full = self.layer.dir.join_path(rel);
         let mut entries = match self.layer.fs.read_dir(&full) {
             Ok(e) => e,
@@ -129,7 +147,7 @@ impl<W: Write> Walker<'_, W> {
         Ok(())
     }
 
-    fn entry(&mut self, rel: &EvPath) -> io::Result<()> {
+    fn entry(&mut self, rel: &EvPath) -> Result<(), Stop> {
         let full = self.layer.dir.join_path(rel);
         let meta = match self.layer.fs.metadata(&full) {
             Ok(m) => m,
@@ -148,95 +166,43 @@ impl<W: Write> Walker<'_, W> {
             wh.extend_from_slice(rel.file_name());
             let mut m = meta.clone();
             m.perm = 0;
-            return self.write_header(&wh, &m, EntryType::Regular, 0, None, &[], io::empty());
+            return self.header_only(&wh, &m, EntryType::Regular, None, &[]);
         }
         let xattrs = self.kept_xattrs(&full, rel, &meta);
         match meta.kind {
             FileKind::Dir => {
                 let mut dname = name.clone();
                 dname.push(b'/');
-                let opaque = self.is_opaque(&full);
-                self.write_header(
-                    &dname,
-                    &meta,
-                    EntryType::Directory,
-                    0,
-                    None,
-                    &xattrs,
-                    io::empty(),
-                )?;
+                let opaque = is_opaque(self.layer.fs, &full);
+                self.header_only(&dname, &meta, EntryType::Directory, None, &xattrs)?;
                 if opaque {
                     let mut marker = dname;
                     marker.extend_from_slice(OPAQUE_MARKER);
                     let mut m = meta.clone();
                     m.perm &= 0o777;
-                    self.write_header(&marker, &m, EntryType::Regular, 0, None, &[], io::empty())?;
+                    self.header_only(&marker, &m, EntryType::Regular, None, &[])?;
                 }
                 self.dir_contents(rel)
             }
             FileKind::File => {
                 if meta.nlink > 1 {
                     if let Some(first) = self.links.get(&meta.ino).cloned() {
-                        return self.write_header(
+                        return self.header_only(
                             &name,
                             &meta,
                             EntryType::Link,
-                            0,
                             Some(&first),
                             &xattrs,
-                            io::empty(),
                         );
                     }
                     self.links.insert(meta.ino, name.clone());
                 }
-                match self.layer.fs.open(&full) {
-                    Ok(file) => {
-                        self.files += 1;
-                        let progress = self.progress;
-                        let data = Progress {
-                            inner: file.take(meta.size),
-                            progress,
-                        }
-                        .chain(io::repeat(0))
-                        .take(meta.size);
-                        self.write_header(
-                            &name,
-                            &meta,
-                            EntryType::Regular,
-                            meta.size,
-                            None,
-                            &xattrs,
-                            data,
-                        )
-                    }
-                    Err(e) => {
-                        self.note(
-                            FindingKind::FileUnreadable,
-                            rel,
-                            format!("{e}; written empty"),
-                        );
-                        self.write_header(
-                            &name,
-                            &meta,
-                            EntryType::Regular,
-                            0,
-                            None,
-                            &xattrs,
-                            io::empty(),
-                        )
-                    }
-                }
+                self.file(rel, &full, &name, &meta, &xattrs)
             }
             FileKind::Symlink => match self.layer.fs.read_link(&full) {
-                Ok(target) => self.write_header(
-                    &name,
-                    &meta,
-                    EntryType::Symlink,
-                    0,
-                    Some(&target),
-                    &xattrs,
-                    io::empty(),
-                ),
+                Ok(target) => {
+                    self.header_only(&name, &meta, EntryType::Symlink, Some(&target), &xattrs)
+                }
                 Err(e) => {
                     self.note(
                         FindingKind::FileUnreadable,
@@ -246,24 +212,84 @@ impl<W: Write> Walker<'_, W> {
                     Ok(())
                 }
             },
-            FileKind::CharDevice => {
-                self.write_header(&name, &meta, EntryType::Char, 0, None, &xattrs, io::empty())
+            FileKind::CharDevice => self.header_only(&name, &meta, EntryType::Char, None, &xattrs),
+            FileKind::BlockDevice => {
+                self.header_only(&name, &meta, EntryType::Block, None, &xattrs)
             }
-            FileKind::BlockDevice => self.write_header(
-                &name,
-                &meta,
-                EntryType::Block,
-                0,
-                None,
-                &xattrs,
-                io::empty(),
-            ),
-            FileKind::Fifo => {
-                self.write_header(&name, &meta, EntryType::Fifo, 0, None, &xattrs, io::empty())
-            }
+            FileKind::Fifo => self.header_only(&name, &meta, EntryType::Fifo, None, &xattrs),
             // Docker's archiver skips sockets too (pkg/archive addTarFile).
             FileKind::Socket | FileKind::Unknown => Ok(()),
         }
+    }
+
+    /// An entry without content.
+    fn header_only(
+        &mut self,
+        name: &[u8],
+        meta: &Metadata,
+        kind: EntryType,
+        link: Option<&[u8]>,
+        xattrs: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), Stop> {
+        Ok(self.write_header(name, meta, kind, 0, link, xattrs, io::empty())?)
+    }
+
+    /// A regular file with its content, read to its recorded size.
+    fn file(
+        &mut self,
+        rel: &EvPath,
+        full: &EvPath,
+        name: &[u8],
+        meta: &Metadata,
+        xattrs: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), Stop> {
+        if let Some(room) = &mut self.room {
+            if meta.size > *room {
+                self.note(
+                    FindingKind::SizeImplausible,
+                    rel,
+                    format!(
+                        "file of {} bytes would take the layer's content past its recorded size; the layer ends before it",
+                        meta.size
+                    ),
+                );
+                return Err(Stop::Limit);
+            }
+            *room -= meta.size;
+        }
+        let file = match self.layer.fs.open(full) {
+            Ok(file) => file,
+            Err(e) => {
+                self.note(
+                    FindingKind::FileUnreadable,
+                    rel,
+                    format!("{e}; written empty"),
+                );
+                return self.header_only(name, meta, EntryType::Regular, None, xattrs);
+            }
+        };
+        self.files += 1;
+        let mut data = Content::new(file, meta.size, self.progress);
+        self.write_header(
+            name,
+            meta,
+            EntryType::Regular,
+            meta.size,
+            None,
+            xattrs,
+            &mut data,
+        )?;
+        if let Length::Short(n) = data.length() {
+            self.note(
+                FindingKind::FileUnreadable,
+                rel,
+                format!(
+                    "only {n} of its {} bytes could be read; the rest written as zeros",
+                    meta.size
+                ),
+            );
+        }
+        Ok(())
     }
 
     fn kept_xattrs(
@@ -291,14 +317,6 @@ impl<W: Write> Walker<'_, W> {
                 Vec::new()
             }
         }
-    }
-
-    fn is_opaque(&self, full: &EvPath) -> bool {
-        self.layer.fs.xattrs(full).is_ok_and(|x| {
-            x.iter().any(|(k, v)| {
-                (k == b"trusted.overlay.opaque" || k == b"user.overlay.opaque") && v == b"y"
-            })
-        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -358,19 +376,4 @@ impl<W: Write> Walker<'_, W> {
 fn copy_trunc(dst: &mut [u8], src: &[u8]) {
     let n = dst.len().min(src.len());
     dst[..n].copy_from_slice(&src[..n]);
-}
-
-struct Progress<'a, R> {
-    inner: R,
-    progress: &'a (dyn Fn(u64) + Sync),
-}
-
-impl<R: Read> Read for Progress<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        // A read error ends the file early; the zero padding that follows
-        // keeps the stream well-formed.
-        let n = self.inner.read(buf).unwrap_or(0);
-        (self.progress)(n as u64);
-        Ok(n)
-    }
 }

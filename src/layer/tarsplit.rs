@@ -12,11 +12,26 @@
 //!
 //! Written here rather than taken from a crate: no Rust crate reads
 //! tar-split, and the format is a few lines of JSON.
+//!
+//! Everything in it is a claim. Lines are read with a bound
+//! ([`MAX_LINE`]), never allocated whole. [`Reader::checked`] also follows
+//! the stream the entries describe ([`StreamCheck`]): its length with
+//! checked arithmetic, and each file entry's size against the size field
+//! of the raw tar header just before it (tar-split writes each header as
+//! a segment, `tar/asm/disassemble.go`, so the two must agree).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
-use std::io::BufRead;
+use std::io::{self, BufRead};
+
+/// Longest JSON line accepted; a real entry is a few KiB (a segment holds
+/// one entry's headers, a file entry one name).
+pub const MAX_LINE: usize = 1 << 20;
+
+/// Most raw bytes kept between two file entries for the header check: an
+/// entry's padding, PAX and GNU long-name headers and its own header.
+const MAX_HEADER_AREA: usize = 8 << 20;
 
 /// One tar-split entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,16 +80,33 @@ pub struct Reader<R> {
     line: u64,
     buf: Vec<u8>,
     done: bool,
+    check: Option<StreamCheck>,
 }
 
 impl<R: BufRead> Reader<R> {
+    /// Parses entries, each on its own.
     pub fn new(input: R) -> Self {
         Reader {
             input,
             line: 0,
             buf: Vec::new(),
             done: false,
+            check: None,
         }
+    }
+
+    /// Parses entries and checks them against the stream they describe
+    /// (see [`StreamCheck`]); a disagreement is a [`TarSplitError::Corrupt`].
+    pub fn checked(input: R) -> Self {
+        Reader {
+            check: Some(StreamCheck::default()),
+            ..Reader::new(input)
+        }
+    }
+
+    /// The stream so far, when reading [`Reader::checked`].
+    pub fn stream(&self) -> Option<&StreamCheck> {
+        self.check.as_ref()
     }
 
     fn corrupt(&self, detail: impl Into<String>) -> TarSplitError {
@@ -85,19 +117,36 @@ impl<R: BufRead> Reader<R> {
     }
 
     fn next_entry(&mut self) -> Result<Option<Entry>, TarSplitError> {
+        let entry = self.parse_next()?;
+        if let (Some(check), Some(e)) = (&mut self.check, &entry) {
+            let r = match e {
+                Entry::Segment(b) => check.segment(b),
+                Entry::File { size, .. } => check.file(*size),
+            };
+            r.map_err(|detail| TarSplitError::Corrupt {
+                line: self.line,
+                detail,
+            })?;
+        }
+        Ok(entry)
+    }
+
+    fn parse_next(&mut self) -> Result<Option<Entry>, TarSplitError> {
         loop {
             self.buf.clear();
-            let n = self
-                .input
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|source| TarSplitError::Io {
+            let n = read_line(&mut self.input, &mut self.buf, MAX_LINE).map_err(|source| {
+                TarSplitError::Io {
                     line: self.line + 1,
                     source,
-                })?;
+                }
+            })?;
             if n == 0 {
                 return Ok(None);
             }
             self.line += 1;
+            if n > MAX_LINE {
+                return Err(self.corrupt(format!("line longer than {MAX_LINE} bytes")));
+            }
             if self.buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -145,6 +194,205 @@ impl<R: BufRead> Reader<R> {
             };
         }
     }
+}
+
+/// Appends one line (up to and including `\n`) to `buf`, keeping at
+/// most `max` bytes of it; returns how many bytes were consumed, which is
+/// more than `max` when the line was longer (its tail is left unread).
+fn read_line(input: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    let mut taken = 0;
+    loop {
+        let chunk = match input.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok(taken);
+        }
+        let (part, done) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => (&chunk[..=i], true),
+            None => (chunk, false),
+        };
+        let n = part.len();
+        if taken + n > max {
+            input.consume(n);
+            return Ok(taken + n);
+        }
+        buf.extend_from_slice(part);
+        input.consume(n);
+        taken += n;
+        if done {
+            return Ok(taken);
+        }
+    }
+}
+
+/// The tar stream a tar-split describes, followed entry by entry: its
+/// length so far and the total of the file entries' sizes (both checked
+/// against overflow), and each file entry's size cross-checked with the
+/// tar header in the raw bytes before it.
+#[derive(Debug, Default, Clone)]
+pub struct StreamCheck {
+    /// Length of the stream so far.
+    len: u64,
+    /// Sum of the file entries' sizes.
+    content: u64,
+    /// Raw bytes since the last file entry, and where they start.
+    area: Vec<u8>,
+    area_start: u64,
+    files: u64,
+}
+
+impl StreamCheck {
+    /// Length of the tar stream described so far.
+    pub fn tar_len(&self) -> u64 {
+        self.len
+    }
+
+    /// Sum of the sizes of the file entries so far (file content bytes).
+    pub fn content_len(&self) -> u64 {
+        self.content
+    }
+
+    /// File entries so far.
+    pub fn files(&self) -> u64 {
+        self.files
+    }
+
+    fn segment(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.grow(bytes.len() as u64)?;
+        if self.area.len() + bytes.len() > MAX_HEADER_AREA {
+            return Err(format!(
+                "more than {MAX_HEADER_AREA} raw bytes between two file entries"
+            ));
+        }
+        self.area.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn file(&mut self, size: u64) -> Result<(), String> {
+        match header_size(&self.area, self.area_start)? {
+            HeaderSize::Exact(want) if want != size => {
+                return Err(format!(
+                    "file entry of {size} bytes, but its tar header says {want}"
+                ));
+            }
+            _ => {}
+        }
+        self.grow(size)?;
+        self.content = self
+            .content
+            .checked_add(size)
+            .ok_or("file sizes add up past 2^64 bytes")?;
+        self.files += 1;
+        self.area.clear();
+        self.area_start = self.len;
+        Ok(())
+    }
+
+    fn grow(&mut self, n: u64) -> Result<(), String> {
+        self.len = self
+            .len
+            .checked_add(n)
+            .ok_or("the stream's length passes 2^64 bytes")?;
+        Ok(())
+    }
+}
+
+/// What the headers before a file's content say its size is.
+#[derive(Debug, PartialEq, Eq)]
+enum HeaderSize {
+    Exact(u64),
+    /// A sparse file: the content's length is not the header's size.
+    Sparse,
+}
+
+/// Reads the headers in `area` (raw stream bytes from offset `start`
+/// up to a file entry): the previous entry's padding, then extended
+/// headers (PAX `x`, GNU `L`/`K`), then the entry's own header, which must
+/// end the area. The size is what Go's `archive/tar` reader reports as
+/// `Header.Size` (what tar-split records): a PAX `size` record over the
+/// header field; 0 for a PAX global header, which the reader returns as
+/// an entry of its own.
+fn header_size(area: &[u8], start: u64) -> Result<HeaderSize, String> {
+    let no_header = || "file entry without a whole tar header before it".to_string();
+    let mut pos = usize::try_from((512 - start % 512) % 512).map_err(|_| no_header())?;
+    let mut pax_size = None;
+    let mut sparse = false;
+    loop {
+        let header = area.get(pos..pos + 512).ok_or_else(no_header)?;
+        let field = parse_numeric(&header[124..136])
+            .ok_or_else(|| "tar header with an unreadable size field".to_string())?;
+        let data = pos + 512;
+        let typeflag = header[156];
+        match typeflag {
+            b'x' | b'L' | b'K' | b'g' => {
+                let len = usize::try_from(field).map_err(|_| no_header())?;
+                let body = data
+                    .checked_add(len)
+                    .and_then(|end| area.get(data..end))
+                    .ok_or_else(no_header)?;
+                if typeflag == b'x' {
+                    for (k, v) in pax_records(body) {
+                        if k == b"size" {
+                            pax_size = std::str::from_utf8(v).ok().and_then(|v| v.parse().ok());
+                        } else if k.starts_with(b"GNU.sparse.") {
+                            sparse = true;
+                        }
+                    }
+                }
+                pos = data + len.div_ceil(512) * 512;
+                if typeflag == b'g' {
+                    return Ok(HeaderSize::Exact(0));
+                }
+            }
+            b'S' => return Ok(HeaderSize::Sparse),
+            _ if sparse => return Ok(HeaderSize::Sparse),
+            _ if data != area.len() => {
+                return Err("raw bytes between a tar header and its file's content".into());
+            }
+            _ => return Ok(HeaderSize::Exact(pax_size.unwrap_or(field))),
+        }
+    }
+}
+
+/// A tar numeric field (Go `archive/tar` `parseNumeric`): octal, trimmed
+/// of spaces and NULs, or base-256 when the top bit of the first byte is
+/// set. `None` for a malformed or negative value.
+fn parse_numeric(field: &[u8]) -> Option<u64> {
+    if field.first().is_some_and(|b| b & 0x80 != 0) {
+        if field[0] == 0xff {
+            return None;
+        }
+        let mut v: u64 = u64::from(field[0] & 0x7f);
+        for b in &field[1..] {
+            v = v.checked_mul(256)?.checked_add(u64::from(*b))?;
+        }
+        return Some(v);
+    }
+    let pad = |c: &u8| *c == b' ' || *c == 0;
+    let start = field.iter().position(|c| !pad(c)).unwrap_or(field.len());
+    let end = field.iter().rposition(|c| !pad(c)).map_or(start, |i| i + 1);
+    let trimmed = &field[start..end];
+    if trimmed.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(std::str::from_utf8(trimmed).ok()?, 8).ok()
+}
+
+/// `key=value` of each PAX record (`"%d %s=%s\n"`); stops at the first
+/// malformed one.
+fn pax_records(mut body: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    std::iter::from_fn(move || {
+        let sp = body.iter().position(|b| *b == b' ')?;
+        let len: usize = std::str::from_utf8(&body[..sp]).ok()?.parse().ok()?;
+        let rec = body.get(sp + 1..len)?;
+        body = &body[len..];
+        let rec = rec.strip_suffix(b"\n")?;
+        let eq = rec.iter().position(|b| *b == b'=')?;
+        Some((&rec[..eq], &rec[eq + 1..]))
+    })
 }
 
 impl<R: BufRead> Iterator for Reader<R> {
