@@ -9,6 +9,8 @@ pub mod replay;
 pub mod retar;
 pub mod spool;
 pub mod tarsplit;
+#[cfg(test)]
+mod testutil;
 
 pub use findings::MAX_LAYER_FINDINGS;
 pub use produce::{

@@ -293,3 +293,209 @@ fn open_tar_split(
     let file = fs.open(path)?;
     Ok(BufReader::with_capacity(256 << 10, GzDecoder::new(file)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::fs::{MemFs, MemNode};
+    use crate::layer::testutil::{self, DIR, TAR_SPLIT, path};
+    use crate::pipe::{channel, run_sink};
+
+    const FILES: &[(&str, &[u8])] = &[
+        ("bin/", b""),
+        ("bin/sh", b"#!/bin/sh\necho hello\n"),
+        ("empty", b""),
+        ("etc/", b""),
+        ("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"),
+    ];
+
+    struct Layer {
+        fs: MemFs,
+        tar: Vec<u8>,
+        diff_id: String,
+        dir: EvPath,
+        ts: EvPath,
+    }
+
+    impl Layer {
+        fn new(tar_split: Option<&str>) -> Layer {
+            let tar = testutil::tar_of(FILES);
+            let ts = tar_split.map_or_else(|| testutil::disassemble(&tar), str::to_string);
+            let fs = testutil::layer_fs(FILES, tar_split.is_none().then_some(ts.as_str()));
+            Layer::with(fs, tar)
+        }
+
+        fn with(fs: MemFs, tar: Vec<u8>) -> Layer {
+            Layer {
+                diff_id: format!("sha256:{}", testutil::sha256_hex(&tar)),
+                fs,
+                tar,
+                dir: path(DIR),
+                ts: path(TAR_SPLIT),
+            }
+        }
+
+        fn input(&self, tar_split: bool) -> LayerInput<'_> {
+            LayerInput {
+                fs: &self.fs,
+                dir: &self.dir,
+                tar_split: tar_split.then_some(&self.ts),
+                diff_id: &self.diff_id,
+                force_rebuild: false,
+            }
+        }
+    }
+
+    fn to_vec(p: PreparedLayer<'_>) -> (Vec<u8>, Produced) {
+        p.produce(|| Ok(Vec::new()), None, &|_| {}).unwrap()
+    }
+
+    fn kinds(p: &Produced) -> Vec<FindingKind> {
+        p.findings.iter().map(|f| f.kind).collect()
+    }
+
+    #[test]
+    fn replay_gives_back_the_original_tar() {
+        let l = Layer::new(None);
+        let p = prepare(l.input(true), None).unwrap();
+        assert_eq!(p.tar_len(), Some(l.tar.len() as u64));
+        assert_eq!(p.method(), Method::TarSplit);
+        let (out, produced) = to_vec(p);
+        assert_eq!(out, l.tar);
+        assert!(produced.verified);
+        assert_eq!(produced.method, Method::TarSplit);
+        assert_eq!(produced.written.size, l.tar.len() as u64);
+        assert_eq!(produced.written.files_checked, 2);
+        assert!(produced.findings.is_empty(), "{:?}", produced.findings);
+        // The one-step wrapper and the length-only pass agree.
+        let (again, _) = produce(l.input(true), || Ok(Vec::new()), None, &|_| {}).unwrap();
+        assert_eq!(again, l.tar);
+        assert_eq!(tar_split_len(&l.fs, &l.ts), Ok(l.tar.len() as u64));
+    }
+
+    #[test]
+    fn tee_gets_the_same_bytes_as_the_file_and_tar_len_is_what_was_written() {
+        let l = Layer::new(None);
+        let p = prepare(l.input(true), None).unwrap();
+        let len = p.tar_len().unwrap();
+        let (tx, rx) = channel();
+        let sink = std::thread::spawn(move || run_sink(rx, Vec::new(), true));
+        let (out, produced) = p.produce(|| Ok(Vec::new()), Some(&tx), &|_| {}).unwrap();
+        drop(tx);
+        let (done, teed) = sink.join().unwrap().unwrap();
+        assert!(produced.teed);
+        assert_eq!(teed, out);
+        assert_eq!(done.written, len);
+        assert_eq!(produced.written.size, len);
+        assert_eq!(
+            done.sha256.as_deref(),
+            Some(produced.written.sha256.as_str())
+        );
+    }
+
+    #[test]
+    fn changed_and_missing_files_are_findings_and_the_stream_keeps_its_length() {
+        let tar = testutil::tar_of(FILES);
+        let mut fs = testutil::layer_fs(FILES, Some(&testutil::disassemble(&tar)));
+        fs.add(
+            format!("{DIR}/bin/sh"),
+            MemNode::file(b"#!/bin/sh\necho HELLO\n"),
+        );
+        fs.add(format!("{DIR}/etc/passwd"), MemNode::dir());
+        let l = Layer::with(fs, tar);
+        let (out, p) = to_vec(prepare(l.input(true), None).unwrap());
+        assert_eq!(out.len(), l.tar.len());
+        assert!(!p.verified);
+        assert_eq!(
+            kinds(&p),
+            [
+                FindingKind::ContentChanged,
+                FindingKind::FileUnreadable,
+                FindingKind::DiffIdMismatch
+            ]
+        );
+        assert_eq!(p.findings[0].path.as_deref(), Some("bin/sh"));
+    }
+
+    fn rebuilt_names(out: &[u8]) -> Vec<String> {
+        tar::Archive::new(out)
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn missing_tar_split_rebuilds_with_its_finding() {
+        let l = Layer::new(None);
+        let p = prepare(l.input(false), None).unwrap();
+        assert_eq!(p.tar_len(), None);
+        let (out, produced) = to_vec(p);
+        assert_eq!(produced.method, Method::Rebuilt);
+        assert!(!produced.teed);
+        assert_eq!(
+            kinds(&produced),
+            [FindingKind::TarSplitMissing, FindingKind::DiffIdMismatch]
+        );
+        assert_eq!(produced.written.size, out.len() as u64);
+        assert_eq!(
+            rebuilt_names(&out),
+            ["bin/", "bin/sh", "empty", "etc/", "etc/passwd"]
+        );
+    }
+
+    #[test]
+    fn corrupt_tar_split_rebuilds_with_its_finding() {
+        for bad in [
+            "{\"type\":2,\"payload\":\"aGk=\",\"position\":7}\n",
+            "not json\n",
+        ] {
+            let l = Layer::new(Some(bad));
+            let mut fs = l.fs.clone();
+            fs.add(TAR_SPLIT, MemNode::file(&testutil::gz(bad.as_bytes())));
+            let l = Layer::with(fs, l.tar);
+            let p = prepare(l.input(true), None).unwrap();
+            assert_eq!(p.tar_len(), None);
+            let (_, produced) = to_vec(p);
+            assert_eq!(produced.method, Method::Rebuilt);
+            assert_eq!(
+                kinds(&produced),
+                [FindingKind::TarSplitCorrupt, FindingKind::DiffIdMismatch]
+            );
+            let f = &produced.findings[0];
+            assert_eq!(f.path.as_deref(), Some("/tar-split.json.gz"));
+            assert!(
+                f.detail.starts_with("tar-split unreadable (line 1: "),
+                "{f}"
+            );
+        }
+        // Not gzip at all.
+        let mut l = Layer::new(None);
+        l.fs.add(TAR_SPLIT, MemNode::file(b"plain"));
+        let (_, produced) = to_vec(prepare(l.input(true), None).unwrap());
+        assert_eq!(produced.findings[0].kind, FindingKind::TarSplitCorrupt);
+        assert!(tar_split_len(&l.fs, &l.ts).is_err());
+    }
+
+    #[test]
+    fn forced_rebuild_has_no_tar_split_finding() {
+        let l = Layer::new(None);
+        let mut input = l.input(true);
+        input.force_rebuild = true;
+        let (_, produced) = to_vec(prepare(input, None).unwrap());
+        assert_eq!(produced.method, Method::Rebuilt);
+        assert_eq!(kinds(&produced), [FindingKind::DiffIdMismatch]);
+    }
+
+    #[test]
+    fn output_errors_are_errors_not_fallbacks() {
+        let l = Layer::new(None);
+        let p = prepare(l.input(true), None).unwrap();
+        let r = p.produce(
+            || Err::<Vec<u8>, _>(io::Error::other("disk full")),
+            None,
+            &|_| {},
+        );
+        assert!(matches!(r, Err(ProduceError::Output(_))));
+    }
+}

@@ -7,7 +7,8 @@
 //! Our own format, read back only by this module: per entry a tag byte,
 //! then `S` len:u32 bytes (a segment) or `F` name-len:u32 name size:u64
 //! crc-flag:u8 crc:u64 (a file), integers little-endian. File entries of
-//! size 0 are not kept: replay writes nothing for them.
+//! size 0 are not kept: replay writes nothing for them, and segments are
+//! cut into pieces of at most 64 KiB.
 
 use super::tarsplit::Entry;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -15,6 +16,10 @@ use tempfile::SpooledTempFile;
 
 /// Bytes kept in memory before the spool moves to a temporary file.
 pub const IN_MEMORY: usize = 4 << 20;
+
+/// Longest segment kept in one piece (replay holds up to a few hundred
+/// entries ahead).
+const SEGMENT_PIECE: usize = 64 << 10;
 
 /// Entries being written.
 pub(crate) struct SpoolWriter {
@@ -30,11 +35,12 @@ impl SpoolWriter {
 
     pub(crate) fn push(&mut self, entry: &Entry) -> io::Result<()> {
         match entry {
-            Entry::Segment(b) => {
+            // In pieces, so that what replay reads ahead stays small.
+            Entry::Segment(b) => b.chunks(SEGMENT_PIECE).try_for_each(|piece| {
                 self.out.write_all(b"S")?;
-                self.out.write_all(&len32(b.len())?.to_le_bytes())?;
-                self.out.write_all(b)
-            }
+                self.out.write_all(&len32(piece.len())?.to_le_bytes())?;
+                self.out.write_all(piece)
+            }),
             Entry::File { size: 0, .. } => Ok(()),
             Entry::File { name, size, crc64 } => {
                 self.out.write_all(b"F")?;
@@ -181,6 +187,7 @@ mod tests {
         let (back, mem) = roundtrip(&entries);
         assert!(mem);
         let mut want = entries.clone();
+        want.remove(4);
         want.remove(2);
         assert_eq!(back, want);
     }
