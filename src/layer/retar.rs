@@ -377,3 +377,213 @@ fn copy_trunc(dst: &mut [u8], src: &[u8]) {
     let n = dst.len().min(src.len());
     dst[..n].copy_from_slice(&src[..n]);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::fs::{MemFs, MemNode};
+    use crate::layer::testutil::path;
+
+    /// One entry of a tar as read back with the `tar` crate.
+    #[derive(Debug, PartialEq)]
+    struct Read {
+        name: String,
+        kind: EntryType,
+        mode: u32,
+        link: Option<String>,
+        dev: Option<(u32, u32)>,
+        data: Vec<u8>,
+        xattrs: Vec<(String, Vec<u8>)>,
+    }
+
+    fn read_back(tar_bytes: &[u8]) -> Vec<Read> {
+        let mut a = tar::Archive::new(tar_bytes);
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let h = e.header().clone();
+                let xattrs = e
+                    .pax_extensions()
+                    .unwrap()
+                    .map(|x| {
+                        x.map(|x| x.unwrap())
+                            .filter(|x| x.key().unwrap().starts_with("SCHILY.xattr."))
+                            .map(|x| (x.key().unwrap().to_string(), x.value_bytes().to_vec()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+                let kind = h.entry_type();
+                Read {
+                    name: e.path().unwrap().display().to_string(),
+                    kind,
+                    mode: h.mode().unwrap(),
+                    link: e.link_name().unwrap().map(|l| l.display().to_string()),
+                    dev: matches!(kind, EntryType::Char | EntryType::Block).then(|| {
+                        (
+                            h.device_major().unwrap().unwrap(),
+                            h.device_minor().unwrap().unwrap(),
+                        )
+                    }),
+                    data,
+                    xattrs,
+                }
+            })
+            .collect()
+    }
+
+    fn rebuild(fs: &MemFs, limit: Option<u64>) -> (Vec<u8>, Written) {
+        let dir = path("l");
+        retar_limited(LayerDir { fs, dir: &dir }, Vec::new(), &|_| {}, limit).unwrap()
+    }
+
+    fn names(entries: &[Read]) -> Vec<&str> {
+        entries.iter().map(|e| e.name.as_str()).collect()
+    }
+
+    #[test]
+    fn overlay_layer_becomes_an_image_layer() {
+        let mut fs = MemFs::new();
+        let long = format!("l/{}", "n".repeat(120));
+        fs.add("l/z", MemNode::file(b"last"))
+            .add("l/gone", MemNode::whiteout())
+            .add("l/d/x", MemNode::whiteout())
+            .add(
+                "l/o",
+                MemNode::dir()
+                    .perm(0o700)
+                    .xattr(b"trusted.overlay.opaque", b"y")
+                    .xattr(b"user.keep", b"1"),
+            )
+            .add("l/o/kept", MemNode::file(b"k"))
+            .add("l/h1", MemNode::file(b"same"))
+            .hard_link("l/h1", "l/h2")
+            .add("l/s", MemNode::symlink(b"../target"))
+            .add("l/dev/null", MemNode::special(FileKind::CharDevice, 1, 3))
+            .add("l/dev/sda", MemNode::special(FileKind::BlockDevice, 8, 0))
+            .add("l/dev/fifo", MemNode::special(FileKind::Fifo, 0, 0))
+            .add("l/dev/sock", MemNode::special(FileKind::Socket, 0, 0))
+            .add(
+                "l/cap",
+                MemNode::file(b"bin").xattr(b"security.capability", b"\x01\x02"),
+            )
+            .add(&long, MemNode::file(b"long"));
+        let (out, written) = rebuild(&fs, None);
+        assert_eq!(written.size, out.len() as u64);
+        assert!(written.findings.is_empty(), "{:?}", written.findings);
+        assert_eq!(written.files_checked, 5);
+        let e = read_back(&out);
+        let long_name = &long[2..];
+        assert_eq!(
+            names(&e),
+            [
+                "cap",
+                "d/",
+                "d/.wh.x",
+                "dev/",
+                "dev/fifo",
+                "dev/null",
+                "dev/sda",
+                ".wh.gone",
+                "h1",
+                "h2",
+                long_name,
+                "o/",
+                "o/.wh..wh..opq",
+                "o/kept",
+                "s",
+                "z"
+            ]
+        );
+        let by = |n: &str| e.iter().find(|x| x.name == n).unwrap();
+        // Whiteouts: empty regular files named .wh.<name>, mode 0.
+        assert_eq!(
+            (by(".wh.gone").kind, by(".wh.gone").mode),
+            (EntryType::Regular, 0)
+        );
+        assert_eq!(by("d/.wh.x").data, b"");
+        // Opaque directory: its marker, and no overlay attribute left.
+        assert_eq!(by("o/").mode, 0o700);
+        assert_eq!(
+            by("o/").xattrs,
+            [("SCHILY.xattr.user.keep".into(), b"1".to_vec())]
+        );
+        assert_eq!(by("o/.wh..wh..opq").kind, EntryType::Regular);
+        // A hard link to the first name; a symlink with its target.
+        assert_eq!(by("h1").data, b"same");
+        assert_eq!(
+            (by("h2").kind, by("h2").link.as_deref()),
+            (EntryType::Link, Some("h1"))
+        );
+        assert_eq!(
+            (by("s").kind, by("s").link.as_deref()),
+            (EntryType::Symlink, Some("../target"))
+        );
+        // Devices keep their numbers; sockets are skipped.
+        assert_eq!(
+            (by("dev/null").kind, by("dev/null").dev),
+            (EntryType::Char, Some((1, 3)))
+        );
+        assert_eq!(
+            (by("dev/sda").kind, by("dev/sda").dev),
+            (EntryType::Block, Some((8, 0)))
+        );
+        assert_eq!(by("dev/fifo").kind, EntryType::Fifo);
+        // Attributes as PAX records; a long name whole.
+        assert_eq!(
+            by("cap").xattrs,
+            [(
+                "SCHILY.xattr.security.capability".into(),
+                b"\x01\x02".to_vec()
+            )]
+        );
+        assert_eq!(by(long_name).data, b"long");
+        assert_eq!(by("z").data, b"last");
+    }
+
+    #[test]
+    fn short_file_is_padded_and_named() {
+        let mut fs = MemFs::new();
+        fs.add("l/f", MemNode::file(b"abc").claimed_size(6));
+        let (out, written) = rebuild(&fs, None);
+        let e = read_back(&out);
+        assert_eq!(e[0].data, b"abc\0\0\0");
+        assert_eq!(written.findings.len(), 1);
+        assert_eq!(written.findings[0].kind, FindingKind::FileUnreadable);
+        assert_eq!(written.findings[0].path.as_deref(), Some("/f"));
+    }
+
+    #[test]
+    fn content_past_the_size_limit_ends_the_layer() {
+        let mut fs = MemFs::new();
+        fs.add("l/a", MemNode::file(b"12345"))
+            .add("l/b", MemNode::file(b"x").claimed_size(1 << 40))
+            .add("l/c", MemNode::file(b"never"));
+        let (out, written) = rebuild(&fs, Some(10));
+        assert!(out.len() < 4096, "{} bytes", out.len());
+        assert_eq!(names(&read_back(&out)), ["a"]);
+        assert_eq!(written.findings.len(), 1);
+        assert_eq!(written.findings[0].kind, FindingKind::SizeImplausible);
+        assert_eq!(written.findings[0].path.as_deref(), Some("/b"));
+        // Without a limit the same layer is written whole.
+        let mut fs = MemFs::new();
+        fs.add("l/a", MemNode::file(b"12345"))
+            .add("l/c", MemNode::file(b"never"));
+        assert_eq!(names(&read_back(&rebuild(&fs, Some(10)).0)), ["a", "c"]);
+    }
+
+    #[test]
+    fn findings_are_capped() {
+        let mut fs = MemFs::new();
+        for i in 0..(crate::layer::MAX_LAYER_FINDINGS + 50) {
+            fs.add(format!("l/f{i:05}"), MemNode::file(b"").claimed_size(1));
+        }
+        let (_, written) = rebuild(&fs, None);
+        assert_eq!(written.findings.len(), crate::layer::MAX_LAYER_FINDINGS + 1);
+        let last = written.findings.last().unwrap();
+        assert_eq!(last.kind, FindingKind::FindingsOmitted);
+        assert!(last.detail.starts_with("50 more"), "{last}");
+    }
+}
