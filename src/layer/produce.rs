@@ -498,4 +498,96 @@ mod tests {
         );
         assert!(matches!(r, Err(ProduceError::Output(_))));
     }
+
+    /// A layer whose tar-split is `lines` and whose directory holds one
+    /// small file.
+    fn hostile(lines: &str) -> Layer {
+        let fs = testutil::layer_fs(&[("small", b"x")], Some(lines));
+        Layer::with(fs, Vec::new())
+    }
+
+    #[test]
+    fn a_tar_split_past_the_recorded_size_is_not_replayed() {
+        // 1 TB claimed for a file the layer does not have.
+        let tb = 1u64 << 40;
+        let h = testutil::header("huge", tar::EntryType::Regular, tb);
+        let lines = testutil::segment_line(0, h.as_bytes())
+            + &testutil::file_line(1, b"huge", tb, None)
+            + &testutil::segment_line(2, &[0; 1024]);
+        let l = hostile(&lines);
+        // Without a limit the claim is only arithmetic.
+        let p = prepare(l.input(true), None).unwrap();
+        assert_eq!(p.tar_len(), Some(512 + tb + 1024));
+        drop(p);
+        // With the store's recorded size: not replayed, rebuilt, bounded.
+        let p = prepare(l.input(true), Some(1 << 20)).unwrap();
+        assert_eq!(p.tar_len(), None);
+        let (out, produced) = to_vec(p);
+        assert!(out.len() < 8192, "{} bytes", out.len());
+        assert_eq!(produced.method, Method::Rebuilt);
+        assert_eq!(
+            kinds(&produced),
+            [FindingKind::SizeImplausible, FindingKind::DiffIdMismatch]
+        );
+        // A recorded size that covers it would let it be replayed.
+        let p = prepare(l.input(true), Some(tb)).unwrap();
+        assert_eq!(p.method(), Method::TarSplit);
+    }
+
+    #[test]
+    fn hostile_tar_splits_fall_back_like_corrupt_ones() {
+        let long_line = format!(
+            "{{\"type\":2,\"payload\":\"{}\",\"position\":0}}\n",
+            "A".repeat(2 << 20)
+        );
+        let big = i64::MAX as u64 & !511;
+        let h = testutil::header("f", tar::EntryType::Regular, big);
+        let wrapping: String = (0..3)
+            .map(|i| {
+                testutil::segment_line(2 * i, h.as_bytes())
+                    + &testutil::file_line(2 * i + 1, b"f", big, None)
+            })
+            .collect();
+        let disagreeing = testutil::segment_line(
+            0,
+            testutil::header("f", tar::EntryType::Regular, 1).as_bytes(),
+        ) + &testutil::file_line(1, b"small", 2, None);
+        for (lines, why) in [
+            (long_line, "longer than"),
+            (wrapping, "2^64"),
+            (disagreeing, "tar header says 1"),
+        ] {
+            let l = hostile(&lines);
+            assert!(tar_split_len(&l.fs, &l.ts).is_err());
+            let p = prepare(l.input(true), None).unwrap();
+            assert_eq!(p.tar_len(), None);
+            let (_, produced) = to_vec(p);
+            assert_eq!(produced.method, Method::Rebuilt);
+            assert_eq!(produced.findings[0].kind, FindingKind::TarSplitCorrupt);
+            assert!(
+                produced.findings[0].detail.contains(why),
+                "{}",
+                produced.findings[0]
+            );
+        }
+    }
+
+    #[test]
+    fn a_large_tar_split_is_spooled_not_held() {
+        // 6000 files (~6 MB of spool): the spool passes its in-memory size and moves to a
+        // temporary file; the replay is still exact.
+        let names: Vec<String> = (0..6000).map(|i| format!("d/f{i:05}")).collect();
+        let files: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"data"[..])).collect();
+        let tar = testutil::tar_of(&files);
+        let fs = testutil::layer_fs(&files, Some(&testutil::disassemble(&tar)));
+        let l = Layer::with(fs, tar);
+        let p = prepare(l.input(true), None).unwrap();
+        match &p.plan {
+            Plan::Replay { spool, .. } => assert!(!spool.in_memory()),
+            Plan::Rebuild => panic!("not replayed: {:?}", p.findings),
+        }
+        let (out, produced) = to_vec(p);
+        assert!(produced.verified);
+        assert_eq!(out, l.tar);
+    }
 }

@@ -243,3 +243,37 @@ fn open_member(layer: LayerDir<'_>, name: &[u8]) -> Result<Box<dyn FileReader>, 
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::fs::MemFs;
+    use crate::layer::MAX_LAYER_FINDINGS;
+
+    #[test]
+    fn a_million_missing_files_keep_the_findings_small() {
+        let fs = MemFs::new();
+        let dir = EvPath::parse("layer").unwrap();
+        let n = 1_000_000u64;
+        let entries = (0..n).map(|i| {
+            Ok(Entry::File {
+                name: format!("f{i}").into_bytes(),
+                size: 1,
+                crc64: None,
+            })
+        });
+        let (_, written) = replay_entries(
+            entries,
+            LayerDir { fs: &fs, dir: &dir },
+            io::sink(),
+            &|_| {},
+        )
+        .unwrap();
+        assert_eq!(written.size, n);
+        assert_eq!(written.findings.len(), MAX_LAYER_FINDINGS + 1);
+        assert_eq!(written.findings[0].kind, FindingKind::FileMissing);
+        let last = written.findings.last().unwrap();
+        assert_eq!(last.kind, FindingKind::FindingsOmitted);
+        assert!(last.detail.starts_with("999000 more"), "{last}");
+    }
+}

@@ -454,4 +454,169 @@ mod tests {
         let r = read("{\"type\":9,\"position\":0}\n");
         assert!(r[0].is_err());
     }
+
+    use crate::layer::testutil::{file_line, header, segment_line};
+    use std::io::{BufReader, Read};
+    use tar::EntryType;
+
+    /// Reads `lines` with [`Reader::checked`]: the entries, or the first
+    /// error, and the stream's length.
+    fn checked(lines: &str) -> (Result<Vec<Entry>, TarSplitError>, u64) {
+        let mut r = Reader::checked(lines.as_bytes());
+        let entries = (&mut r).collect();
+        (entries, r.stream().map_or(0, StreamCheck::tar_len))
+    }
+
+    fn corrupt_detail(lines: &str) -> String {
+        match checked(lines).0 {
+            Err(TarSplitError::Corrupt { detail, .. }) => detail,
+            other => panic!("not corrupt: {other:?}"),
+        }
+    }
+
+    fn one_file(hdr: &[u8], size: u64) -> String {
+        segment_line(0, hdr) + &file_line(1, b"f", size, None) + &segment_line(2, &[0; 1024])
+    }
+
+    #[test]
+    fn real_tars_pass_the_stream_check() {
+        let mut b = tar::Builder::new(Vec::new());
+        let long = "d/".repeat(80) + "file";
+        let mut h = header("x", EntryType::Regular, 3);
+        b.append_data(&mut h, &long, &b"abc"[..]).unwrap();
+        b.append_pax_extensions([("SCHILY.xattr.user.a", &b"1"[..])])
+            .unwrap();
+        b.append(&header("y", EntryType::Regular, 700), &[7u8; 700][..])
+            .unwrap();
+        b.append(&header("l", EntryType::Symlink, 0), &[][..])
+            .unwrap();
+        let tar_bytes = b.into_inner().unwrap();
+        let lines = crate::layer::testutil::disassemble(&tar_bytes);
+        let (entries, len) = checked(&lines);
+        assert_eq!(entries.unwrap().len(), 7);
+        assert_eq!(len, tar_bytes.len() as u64);
+    }
+
+    #[test]
+    fn a_file_entry_must_agree_with_its_tar_header() {
+        let h = header("f", EntryType::Regular, 10);
+        assert!(checked(&one_file(h.as_bytes(), 10)).0.is_ok());
+        let d = corrupt_detail(&one_file(h.as_bytes(), 11));
+        assert!(d.contains("11 bytes, but its tar header says 10"), "{d}");
+        // No header at all, or half of one.
+        let d = corrupt_detail(&file_line(0, b"f", 1, None));
+        assert!(d.contains("without a whole tar header"), "{d}");
+        assert!(checked(&one_file(&h.as_bytes()[..300], 10)).0.is_err());
+        // Something between the header and the content.
+        let mut more = h.as_bytes().to_vec();
+        more.extend_from_slice(&[0; 512]);
+        assert!(checked(&one_file(&more, 10)).0.is_err());
+        // An unreadable size field.
+        let mut bad = h.as_bytes().to_vec();
+        bad[124..136].copy_from_slice(b"12x45670000\0");
+        assert!(checked(&one_file(&bad, 10)).0.is_err());
+    }
+
+    #[test]
+    fn pax_size_long_names_and_global_headers_are_understood() {
+        // A PAX `size` record overrides the header's field.
+        let mut b = tar::Builder::new(Vec::new());
+        b.append_pax_extensions([("size", &b"5"[..])]).unwrap();
+        let mut raw = b.into_inner().unwrap();
+        raw.truncate(1024); // the PAX header and its records, no trailer
+        raw.extend_from_slice(header("f", EntryType::Regular, 0).as_bytes());
+        let r = checked(&one_file(&raw, 5)).0;
+        assert!(r.is_ok(), "{r:?}");
+        assert!(checked(&one_file(&raw, 0)).0.is_err());
+        // A GNU long name before the header.
+        let mut raw = header("././@LongLink", EntryType::GNULongName, 600)
+            .as_bytes()
+            .to_vec();
+        raw.extend_from_slice(&[b'n'; 1024]);
+        raw.extend_from_slice(header("f", EntryType::Regular, 9).as_bytes());
+        assert!(checked(&one_file(&raw, 9)).0.is_ok());
+        // A PAX global header is an entry of size 0 of its own.
+        let mut raw = header("g", EntryType::XGlobalHeader, 12)
+            .as_bytes()
+            .to_vec();
+        raw.extend_from_slice(b"9 path=x\n\0\0\0");
+        raw.resize(1024, 0);
+        assert!(checked(&one_file(&raw, 0)).0.is_ok());
+        // Padding of the previous file comes first.
+        let first = header("a", EntryType::Regular, 3);
+        let second = header("b", EntryType::Regular, 4);
+        let mut seg = vec![0u8; 509];
+        seg.extend_from_slice(second.as_bytes());
+        let lines = segment_line(0, first.as_bytes())
+            + &file_line(1, b"a", 3, None)
+            + &segment_line(2, &seg)
+            + &file_line(3, b"b", 4, None)
+            + &segment_line(4, &[0; 508 + 1024]);
+        let (entries, len) = checked(&lines);
+        assert!(entries.is_ok(), "{entries:?}");
+        assert_eq!(len, 512 * 6);
+    }
+
+    #[test]
+    fn a_terabyte_claim_is_only_arithmetic() {
+        let h = header("f", EntryType::Regular, 1 << 40);
+        let (entries, len) = checked(&one_file(h.as_bytes(), 1 << 40));
+        assert!(entries.is_ok());
+        assert_eq!(len, 512 + (1 << 40) + 1024);
+    }
+
+    #[test]
+    fn lengths_that_would_wrap_are_corrupt() {
+        // tar-split sizes are Go int64s: three of the largest pass 2^64.
+        let big = i64::MAX as u64 & !511;
+        let h = header("f", EntryType::Regular, big);
+        let lines = (0..3)
+            .map(|i| segment_line(2 * i, h.as_bytes()) + &file_line(2 * i + 1, b"f", big, None))
+            .collect::<String>();
+        let d = corrupt_detail(&lines);
+        assert!(d.contains("2^64"), "{d}");
+    }
+
+    /// A 2 GB line, made as it is read.
+    struct EndlessLine {
+        given: u64,
+    }
+
+    impl Read for EndlessLine {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.given >= 2 << 30 {
+                return Ok(0);
+            }
+            let prefix = b"{\"type\":2,\"payload\":\"";
+            let n = buf.len();
+            buf.fill(b'A');
+            if self.given == 0 {
+                buf[..prefix.len()].copy_from_slice(prefix);
+            }
+            self.given += n as u64;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_corrupt_and_never_held_whole() {
+        let mut input = BufReader::new(EndlessLine { given: 0 });
+        let mut r = Reader::checked(&mut input);
+        match r.next() {
+            Some(Err(TarSplitError::Corrupt { line: 1, detail })) => {
+                assert!(detail.contains("longer than"), "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(r.next().is_none());
+        assert!(r.buf.capacity() <= 2 * MAX_LINE);
+        drop(r);
+        assert!(input.get_ref().given < 2 * MAX_LINE as u64);
+        // Just under the limit is still read.
+        let line = format!(
+            "{{\"type\":2,\"payload\":\"{}\",\"position\":0}}\n",
+            "A".repeat(MAX_LINE - 100)
+        );
+        assert!(Reader::new(line.as_bytes()).next().unwrap().is_ok());
+    }
 }
