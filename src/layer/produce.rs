@@ -79,12 +79,6 @@ enum Plan {
     Rebuild,
 }
 
-impl std::fmt::Debug for LayerDir<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LayerDir").field("dir", self.dir).finish()
-    }
-}
-
 /// Reads the layer's tar-split once (unless `force_rebuild`), keeping its
 /// checked entries for [`PreparedLayer::produce`]. `size_limit` is the
 /// store's recorded size of the layer (Docker's layerdb `size`, the sum
@@ -485,6 +479,13 @@ mod tests {
         let (_, produced) = to_vec(prepare(input, None).unwrap());
         assert_eq!(produced.method, Method::Rebuilt);
         assert_eq!(kinds(&produced), [FindingKind::DiffIdMismatch]);
+    }
+
+    #[test]
+    fn a_prepared_layer_can_move_to_another_thread() {
+        fn send<T: Send>(_: &T) {}
+        let l = Layer::new(None);
+        send(&prepare(l.input(true), None).unwrap());
     }
 
     #[test]

@@ -21,6 +21,12 @@ pub struct LayerDir<'a> {
     pub dir: &'a EvPath,
 }
 
+impl std::fmt::Debug for LayerDir<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayerDir").field("dir", self.dir).finish()
+    }
+}
+
 /// What a replay (or rebuild) produced.
 #[derive(Debug, Clone, Default)]
 pub struct Written {

@@ -14,8 +14,9 @@ use super::tarsplit::Entry;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use tempfile::SpooledTempFile;
 
-/// Bytes kept in memory before the spool moves to a temporary file.
-pub const IN_MEMORY: usize = 4 << 20;
+/// Bytes kept in memory before the spool moves to a temporary file (an
+/// exporter may hold the prepared layers of a whole image at once).
+pub const IN_MEMORY: usize = 2 << 20;
 
 /// Longest segment kept in one piece (replay holds up to a few hundred
 /// entries ahead).
