@@ -80,14 +80,17 @@ enum Plan {
 }
 
 /// Reads the layer's tar-split once (unless `force_rebuild`), keeping its
-/// checked entries for [`PreparedLayer::produce`]. `size_limit` is the
-/// store's recorded size of the layer (Docker's layerdb `size`, the sum
-/// of its entries' sizes as moby `pkg/archive` `UnpackLayer` counts them;
-/// containers-storage's `diff-size`, the tar's length): a tar-split whose
-/// files add up to more is not replayed (`size_implausible`), and a
-/// rebuild writes no more file content than that. A tar-split that is
-/// missing or unreadable means a rebuild too, with the same findings as
-/// [`produce`] always gave.
+/// checked entries for [`PreparedLayer::produce`].
+///
+/// `size_limit` is the store's recorded size of the layer: Docker's
+/// layerdb `size` (for overlay2 the size of the unpacked directory, moby
+/// `daemon/graphdriver/overlay2` `ApplyDiff` → `directory.Size`: every
+/// file and symlink once) or containers-storage's `diff-size` (the tar's
+/// length). Either is at least the sum of the tar's file contents, so a
+/// tar-split whose files add up to more is not replayed
+/// (`size_implausible`, then a rebuild), and a rebuild writes no more file
+/// content than that. A tar-split that is missing or unreadable means a
+/// rebuild too, with the same findings as [`produce`] always gave.
 pub fn prepare(
     input: LayerInput<'_>,
     size_limit: Option<u64>,
