@@ -34,6 +34,13 @@ pub enum FindingKind {
     DerivedConfig,
     /// A content-store blob does not hash to its digest, or is missing.
     BlobMismatch,
+    /// What the layer claims exceeds what its store recorded for it (a
+    /// tar-split's file sizes over the layer's recorded size): the layer
+    /// was not written past that size.
+    SizeImplausible,
+    /// A layer had more findings than are listed; this one counts the
+    /// rest, by kind.
+    FindingsOmitted,
 }
 
 /// One finding: what, where, and in words.

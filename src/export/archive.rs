@@ -311,3 +311,232 @@ pub(crate) fn opening_entries() -> io::Result<Vec<u8>> {
 }
 
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Entry {
+        name: String,
+        kind: EntryType,
+        data: Vec<u8>,
+    }
+
+    fn read_archive(bytes: &[u8]) -> Vec<Entry> {
+        let mut a = tar::Archive::new(bytes);
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let mut data = Vec::new();
+                e.read_to_end(&mut data).unwrap();
+                Entry {
+                    name: e.path().unwrap().display().to_string(),
+                    kind: e.header().entry_type(),
+                    data,
+                }
+            })
+            .collect()
+    }
+
+    fn json(data: &[u8]) -> serde_json::Value {
+        serde_json::from_slice(data).unwrap()
+    }
+
+    /// Two layers, the first used twice (an image that adds a layer
+    /// identical to a lower one).
+    fn layers(dir: &Path) -> Vec<ArchiveLayer> {
+        let mut out = Vec::new();
+        for (i, data) in [
+            &b"layer one"[..],
+            &b"layer two, longer"[..],
+            &b"layer one"[..],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let file = dir.join(format!("layer_{i}.tar"));
+            std::fs::write(&file, data).unwrap();
+            out.push(ArchiveLayer {
+                sha256: sha256_hex(data),
+                size: data.len() as u64,
+                file,
+            });
+        }
+        out
+    }
+
+    const CONFIG: &[u8] = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers"}}"#;
+
+    #[test]
+    fn archive_is_what_docker_load_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let layers = layers(dir.path());
+        let tags = [
+            "docker.io/library/busybox:latest".to_string(),
+            "example.com/team/app:1.0".to_string(),
+            "busybox@sha256:0123".to_string(),
+            format!("sha256:{}", sha256_hex(CONFIG)),
+        ];
+        let plan = ArchivePlan::new(CONFIG, &tags, &layers);
+        let path = dir.path().join("image.tar");
+        let (sha, len) = write_archive(&path, &plan, &layers).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!((sha, len), (sha256_hex(&bytes), bytes.len() as u64));
+        assert_eq!(len % 512, 0);
+
+        let entries = read_archive(&bytes);
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        let config_hex = sha256_hex(CONFIG);
+        let manifest_hex = sha256_hex(&plan.oci_manifest);
+        let mut blobs = vec![
+            config_hex.clone(),
+            manifest_hex.clone(),
+            layers[0].sha256.clone(),
+            layers[1].sha256.clone(),
+        ];
+        blobs.sort();
+        let mut want = vec!["blobs/".to_string(), "blobs/sha256/".to_string()];
+        want.extend(blobs.iter().map(|b| format!("blobs/sha256/{b}")));
+        want.extend(
+            ["index.json", "manifest.json", "oci-layout", "repositories"].map(String::from),
+        );
+        assert_eq!(names, want);
+        let by = |n: &str| entries.iter().find(|e| e.name == n).unwrap();
+        assert_eq!(by("blobs/").kind, EntryType::Directory);
+        // Every blob is named by its content's sha256; the shared layer
+        // is there once.
+        for b in &blobs {
+            assert_eq!(&sha256_hex(&by(&format!("blobs/sha256/{b}")).data), b);
+        }
+        assert_eq!(by("oci-layout").data, br#"{"imageLayoutVersion":"1.0.0"}"#);
+
+        // manifest.json: the config and every layer in order, familiar tags.
+        let m = json(&by("manifest.json").data);
+        assert_eq!(m[0]["Config"], format!("blobs/sha256/{config_hex}"));
+        let l: Vec<String> = layers
+            .iter()
+            .map(|l| format!("blobs/sha256/{}", l.sha256))
+            .collect();
+        assert_eq!(m[0]["Layers"], serde_json::json!(l));
+        assert_eq!(
+            m[0]["RepoTags"],
+            serde_json::json!(["busybox:latest", "example.com/team/app:1.0"])
+        );
+        assert_eq!(by("manifest.json").data, plan.manifest_json);
+
+        // index.json names the OCI manifest once per tag.
+        let index = json(&by("index.json").data);
+        let descriptors = index["manifests"].as_array().unwrap();
+        assert_eq!(descriptors.len(), 2);
+        for d in descriptors {
+            assert_eq!(d["digest"], format!("sha256:{manifest_hex}"));
+            assert_eq!(d["size"], plan.oci_manifest.len());
+        }
+        assert_eq!(
+            descriptors[0]["annotations"]["io.containerd.image.name"],
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(
+            descriptors[1]["annotations"]["org.opencontainers.image.ref.name"],
+            "1.0"
+        );
+
+        // The OCI manifest lists the layers as uncompressed tars.
+        let oci = json(&by(&format!("blobs/sha256/{manifest_hex}")).data);
+        assert_eq!(oci["config"]["digest"], format!("sha256:{config_hex}"));
+        assert_eq!(oci["layers"].as_array().unwrap().len(), 3);
+        assert_eq!(oci["layers"][1]["size"], layers[1].size);
+        assert_eq!(
+            oci["layers"][0]["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar"
+        );
+
+        // repositories points each tag at the top layer.
+        let repos = json(&by("repositories").data);
+        assert_eq!(repos["busybox"]["latest"], layers[2].sha256);
+        assert_eq!(repos["example.com/team/app"]["1.0"], layers[2].sha256);
+    }
+
+    #[test]
+    fn untagged_image_has_one_descriptor_and_no_repositories() {
+        let dir = tempfile::tempdir().unwrap();
+        let layers = layers(dir.path());
+        let plan = ArchivePlan::new(CONFIG, &[], &layers);
+        assert!(plan.repositories.is_none());
+        let index = json(&plan.index);
+        assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
+        assert!(index["manifests"][0].get("annotations").is_none());
+        let path = dir.path().join("image.tar");
+        write_archive(&path, &plan, &layers).unwrap();
+        let names: Vec<String> = read_archive(&std::fs::read(&path).unwrap())
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert!(!names.iter().any(|n| n == "repositories"));
+        assert_eq!(
+            json(&plan.manifest_json)[0]["RepoTags"],
+            serde_json::json!([])
+        );
+    }
+
+    #[test]
+    fn a_blob_is_exactly_its_announced_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let short = dir.path().join("short");
+        std::fs::write(&short, b"abc").unwrap();
+        let long = dir.path().join("long");
+        std::fs::write(&long, b"abcdefgh").unwrap();
+        let plan = ArchivePlan::new(CONFIG, &[], &[]);
+        let blobs = [
+            Blob {
+                hex: "aa".into(),
+                size: 6,
+                source: BlobSource::File(short),
+            },
+            Blob {
+                hex: "bb".into(),
+                size: 4,
+                source: BlobSource::File(long),
+            },
+        ];
+        let path = dir.path().join("image.tar");
+        write_archive_blobs(&path, &plan, &blobs).unwrap();
+        let entries = read_archive(&std::fs::read(&path).unwrap());
+        let by = |n: &str| entries.iter().find(|e| e.name == n).unwrap();
+        assert_eq!(by("blobs/sha256/aa").data, b"abc\0\0\0");
+        assert_eq!(by("blobs/sha256/bb").data, b"abcd");
+    }
+
+    #[test]
+    fn streamed_pieces_make_a_valid_archive() {
+        // What the one-pass writer sends: opening entries, each layer
+        // behind its header and padded, then the closing entries.
+        let dir = tempfile::tempdir().unwrap();
+        let layers = layers(dir.path());
+        let plan = ArchivePlan::new(CONFIG, &["a:b".to_string()], &layers);
+        let mut v = opening_entries().unwrap();
+        for l in &layers[..2] {
+            let data = std::fs::read(&l.file).unwrap();
+            let name = format!("blobs/sha256/{}", l.sha256);
+            v.extend_from_slice(
+                header(&name, EntryType::Regular, 0o644, l.size)
+                    .unwrap()
+                    .as_bytes(),
+            );
+            v.extend_from_slice(&data);
+            v.resize(v.len() + padding(l.size), 0);
+            assert_eq!(v.len() % 512, 0);
+        }
+        v.extend(closing_entries(&plan).unwrap());
+        assert_eq!(&v[v.len() - 1024..], &[0u8; 1024][..]);
+        let entries = read_archive(&v);
+        assert_eq!(entries.len(), 2 + 2 + 2 + 4);
+        assert_eq!(entries[2].data, b"layer one");
+        assert_eq!(entries.last().unwrap().name, "repositories");
+        assert_eq!(
+            [padding(0), padding(1), padding(512), padding(513)],
+            [0, 511, 0, 511]
+        );
+    }
+}

@@ -16,7 +16,7 @@ use super::error::{ExportError, ExportOptions, out_err};
 use super::logs::{LogSummary, render_as};
 use super::output::{close_dir, in_fresh_dir, write_committed, write_file, write_log};
 use super::progress::Bar;
-use super::source::{Tee, write_layer};
+use super::source::{Tee, prepare_layer, write_layer};
 use crate::digest::hex_part;
 use crate::evidence::fs::{EvPath, FileSystem};
 use crate::layer::diff::{Change, container_changes};
@@ -275,7 +275,8 @@ fn commit(
             let file = tmp.join(format!("layer_{}.tar", l.index));
             let open = || File::create(&file).map(|f| BufWriter::with_capacity(1 << 20, f));
             let bar = Bar::start(None, "", None);
-            let (mut w, out) = write_layer(fs_, image, l, open, Tee::None, false, &bar)?;
+            let prepared = prepare_layer(fs_, image, l, false)?;
+            let (mut w, out) = write_layer(fs_, image, l, prepared, open, Tee::None, &bar)?;
             w.flush().map_err(out_err(&file))?;
             let al = ArchiveLayer {
                 sha256: out.report.sha256.clone(),

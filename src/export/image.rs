@@ -6,11 +6,9 @@ use super::archive::{ArchivePlan, write_archive};
 use super::dockerfile;
 use super::error::{ExportError, ExportOptions, now, out_err};
 use super::output::{close_dir, settle_config, totals, write_file};
-use super::source::{check_sources, usable_blob};
-use super::stream::{Plan, archive_layers, layers_only, stream_image};
-use crate::digest::{hex_part, sha256_hex};
-use crate::evidence::fs::FileSystem;
-use crate::layer::tar_split_len;
+use super::source::{check_sources, prepare_layer};
+use super::stream::{archive_layers, layers_only, plan, stream_image};
+use crate::digest::sha256_hex;
 use crate::report::{Finding, FindingKind, ImageReport};
 use crate::store::Store;
 use crate::store::model::Image;
@@ -38,35 +36,6 @@ pub fn export_image(
     })
 }
 
-/// How the archive can be written in the same pass as the layers.
-fn stream_plan(fs: &dyn FileSystem, image: &Image, rebuild: bool) -> Option<Plan> {
-    if rebuild {
-        return None;
-    }
-    if image.manifest_bytes.is_some() {
-        let blobs: Option<Vec<(String, u64)>> = image
-            .layers
-            .iter()
-            .map(|l| usable_blob(l, rebuild).map(|b| (hex_part(&b.digest).to_string(), b.size)))
-            .collect();
-        if let Some(blobs) = blobs {
-            return Some(Plan::Blobs(blobs));
-        }
-    }
-    image
-        .layers
-        .iter()
-        .map(|l| {
-            if usable_blob(l, rebuild).is_some() {
-                return None;
-            }
-            let ts = l.unpacked.as_ref()?.tar_split.as_ref()?;
-            tar_split_len(fs, ts).ok()
-        })
-        .collect::<Option<Vec<u64>>>()
-        .map(Plan::Tars)
-}
-
 fn write_image(
     store: &dyn Store,
     image: &Image,
@@ -75,9 +44,15 @@ fn write_image(
     started: String,
 ) -> Result<ImageReport, ExportError> {
     let fs = store.fs();
-    let (written, streamed) = match stream_plan(fs, image, opts.rebuild) {
-        Some(plan) => stream_image(fs, image, dir, plan, opts)?,
-        None => (layers_only(fs, image, dir, opts)?, None),
+    // Each layer's source, read ahead once (tar-splits parsed here).
+    let prepared = image
+        .layers
+        .iter()
+        .map(|l| prepare_layer(fs, image, l, opts.rebuild))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (written, streamed) = match plan(image, &prepared) {
+        Some(plan) => stream_image(fs, image, dir, plan, prepared, opts)?,
+        None => (layers_only(fs, image, dir, prepared, opts)?, None),
     };
     let archive_layers = archive_layers(&written);
     let layers: Vec<_> = written.into_iter().map(|(out, _)| out.report).collect();

@@ -11,7 +11,7 @@ use super::error::ExportError;
 use super::progress::Bar;
 use crate::digest::hex_part;
 use crate::evidence::fs::FileSystem;
-use crate::layer::{LayerInput, Produced, Written, hashed, produce};
+use crate::layer::{LayerInput, PreparedLayer, Produced, Written, hashed, prepare};
 use crate::pipe::{Chunk, FanOut};
 use crate::report::{Finding, FindingKind, LayerReport, Method};
 use crate::store::StoreError;
@@ -107,20 +107,39 @@ pub(crate) fn unpacked_input<'a>(
     })
 }
 
-/// Writes layer `l` of `image` to `out` (opened by `open`), from its best
-/// source.
-pub(crate) fn write_layer<W: Write + Send>(
-    fs: &dyn FileSystem,
-    image: &Image,
-    l: &LayerSource,
-    open: impl FnMut() -> io::Result<W>,
-    tee: Tee<'_>,
-    rebuild: bool,
-    bar: &Bar,
-) -> Result<(W, LayerOut), ExportError> {
-    if let Some(blob) = usable_blob(l, rebuild) {
-        return from_blob(fs, l, blob, open, tee, bar);
+/// A layer's source, chosen and read ahead: its blob, or its unpacked
+/// copy with the tar-split already parsed (once).
+pub(crate) enum Prepared<'a> {
+    Blob(&'a LayerBlob),
+    Unpacked(PreparedLayer<'a>),
+}
+
+impl Prepared<'_> {
+    /// The length of the layer tar, when known before it is written.
+    pub fn tar_len(&self) -> Option<u64> {
+        match self {
+            Prepared::Blob(_) => None,
+            Prepared::Unpacked(p) => p.tar_len(),
+        }
     }
+}
+
+/// Chooses layer `l`'s source and reads what it needs ahead (the
+/// tar-split, bounded by the layer's recorded size).
+pub(crate) fn prepare_layer<'a>(
+    fs: &'a dyn FileSystem,
+    image: &Image,
+    l: &'a LayerSource,
+    rebuild: bool,
+) -> Result<Prepared<'a>, ExportError> {
+    if let Some(blob) = usable_blob(l, rebuild) {
+        return Ok(Prepared::Blob(blob));
+    }
+    let layer_err = |source| ExportError::Layer {
+        image: image.id.clone(),
+        index: l.index,
+        source,
+    };
     let input = unpacked_input(fs, l, rebuild).ok_or_else(|| {
         ExportError::Store(StoreError::LayerMissing {
             image: image.id.clone(),
@@ -129,13 +148,34 @@ pub(crate) fn write_layer<W: Write + Send>(
             detail: "no blob and no unpacked copy".into(),
         })
     })?;
+    prepare(input, l.size)
+        .map(Prepared::Unpacked)
+        .map_err(layer_err)
+}
+
+/// Writes layer `l` of `image` to `out` (opened by `open`) from its
+/// prepared source.
+pub(crate) fn write_layer<W: Write + Send>(
+    fs: &dyn FileSystem,
+    image: &Image,
+    l: &LayerSource,
+    prepared: Prepared<'_>,
+    open: impl FnMut() -> io::Result<W>,
+    tee: Tee<'_>,
+    bar: &Bar,
+) -> Result<(W, LayerOut), ExportError> {
+    let prepared = match prepared {
+        Prepared::Blob(blob) => return from_blob(fs, l, blob, open, tee, bar),
+        Prepared::Unpacked(p) => p,
+    };
     let tar_tee = match tee {
         Tee::Tar(t) => Some(t),
         _ => None,
     };
     let advance = |n: u64| bar.advance(n);
-    let (w, mut p) =
-        produce(input, open, tar_tee, &advance).map_err(|source| ExportError::Layer {
+    let (w, mut p) = prepared
+        .produce(open, tar_tee, &advance)
+        .map_err(|source| ExportError::Layer {
             image: image.id.clone(),
             index: l.index,
             source,

@@ -20,7 +20,7 @@
 use super::archive::{ArchivePlan, closing_entries, header, opening_entries, padding};
 use super::error::{ExportError, ExportOptions, out_err};
 use super::progress::Bar;
-use super::source::{LayerOut, Tee, write_layer};
+use super::source::{LayerOut, Prepared, Tee, write_layer};
 use crate::digest::hex_part;
 use crate::evidence::fs::FileSystem;
 use crate::pipe::{Chunk, DirectFile, FanOut, channel, run_sink};
@@ -40,6 +40,26 @@ pub(crate) enum Plan {
     Tars(Vec<u64>),
 }
 
+/// Chooses how the archive is written: in the same pass when every
+/// member's size is known ahead, else afterwards from the layer files.
+pub(crate) fn plan(image: &Image, prepared: &[Prepared<'_>]) -> Option<Plan> {
+    let blobs: Option<Vec<(String, u64)>> = prepared
+        .iter()
+        .map(|p| match p {
+            Prepared::Blob(b) => Some((hex_part(&b.digest).to_string(), b.size)),
+            Prepared::Unpacked(_) => None,
+        })
+        .collect();
+    match blobs {
+        Some(b) if image.manifest_bytes.is_some() => Some(Plan::Blobs(b)),
+        _ => prepared
+            .iter()
+            .map(Prepared::tar_len)
+            .collect::<Option<Vec<u64>>>()
+            .map(Plan::Tars),
+    }
+}
+
 /// A layer as written, with its file.
 pub(crate) type WrittenLayer = (LayerOut, PathBuf);
 
@@ -57,6 +77,7 @@ pub(crate) fn stream_image(
     image: &Image,
     dir: &Path,
     plan: Plan,
+    prepared: Vec<Prepared<'_>>,
     opts: &ExportOptions,
 ) -> Result<(Vec<WrittenLayer>, Option<StreamedArchive>), ExportError> {
     let tar_path = dir.join("image.tar");
@@ -70,7 +91,7 @@ pub(crate) fn stream_image(
                 .map_err(out_err(&tar_path))?;
             let mut in_archive = HashSet::new();
             let mut written = Vec::with_capacity(image.layers.len());
-            for (i, l) in image.layers.iter().enumerate() {
+            for ((i, l), p) in image.layers.iter().enumerate().zip(prepared) {
                 let (member, size) = match &plan {
                     Plan::Blobs(b) => (b[i].0.clone(), b[i].1),
                     Plan::Tars(sizes) => (hex_part(&l.diff_id).to_string(), sizes[i]),
@@ -89,7 +110,7 @@ pub(crate) fn stream_image(
                     Tee::None
                 };
                 let file = layer_file(dir, l.index)?;
-                let out = write_one(fs_, image, i, &file, tee, opts)?;
+                let out = write_one(fs_, image, i, p, &file, tee, opts)?;
                 if first {
                     let streamed = match plan {
                         Plan::Blobs(_) => out.blob_ok,
@@ -166,14 +187,16 @@ pub(crate) fn layers_only(
     fs_: &dyn FileSystem,
     image: &Image,
     dir: &Path,
+    prepared: Vec<Prepared<'_>>,
     opts: &ExportOptions,
 ) -> Result<Vec<WrittenLayer>, ExportError> {
     use rayon::prelude::*;
-    (0..image.layers.len())
+    prepared
         .into_par_iter()
-        .map(|i| {
+        .enumerate()
+        .map(|(i, p)| {
             let file = layer_file(dir, image.layers[i].index)?;
-            let out = write_one(fs_, image, i, &file, Tee::None, opts)?;
+            let out = write_one(fs_, image, i, p, &file, Tee::None, opts)?;
             Ok((out, file))
         })
         .collect()
@@ -207,6 +230,7 @@ fn write_one(
     fs_: &dyn FileSystem,
     image: &Image,
     i: usize,
+    prepared: Prepared<'_>,
     file: &Path,
     tee: Tee<'_>,
     opts: &ExportOptions,
@@ -221,9 +245,9 @@ fn write_one(
         fs_,
         image,
         l,
+        prepared,
         || DirectFile::create(file),
         tee,
-        opts.rebuild,
         &bar,
     )?;
     w.finish().map_err(out_err(file))?;

@@ -4,7 +4,7 @@
 
 use super::error::ExportOptions;
 use super::progress::Bar;
-use super::source::{Tee, layer_report, unpacked_input, usable_blob, write_layer};
+use super::source::{Tee, layer_report, prepare_layer, unpacked_input, usable_blob, write_layer};
 use crate::digest::hex_part;
 use crate::evidence::fs::FileSystem;
 use crate::layer::Produced;
@@ -167,7 +167,9 @@ fn check_layer(
             FindingKind::LayerMissing,
         );
     }
-    match write_layer(fs, image, l, || Ok(io::sink()), Tee::None, rebuild, bar) {
+    let written = prepare_layer(fs, image, l, rebuild)
+        .and_then(|p| write_layer(fs, image, l, p, || Ok(io::sink()), Tee::None, bar));
+    match written {
         Ok((_, out)) => out.report,
         Err(e) => failed(e.to_string(), FindingKind::FileUnreadable),
     }

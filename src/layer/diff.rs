@@ -21,6 +21,7 @@
 //! followed: lookups never pass through a symlink. The list is sorted by
 //! path (the daemon's own order is that of Go map iteration).
 
+use super::content::is_opaque;
 use crate::evidence::fs::{EvPath, FileKind, FileSystem, FsError, Metadata, Timestamp};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -223,14 +224,6 @@ fn capability(fs: &dyn FileSystem, path: &EvPath) -> Option<Vec<u8>> {
 fn old_capability(view: &LowerView<'_>, rel: &EvPath) -> Option<Vec<u8>> {
     let (i, _) = view.lookup(rel)?;
     capability(view.fs, &view.lowers[i].join_path(rel))
-}
-
-fn is_opaque(fs: &dyn FileSystem, dir: &EvPath) -> bool {
-    fs.xattrs(dir).is_ok_and(|x| {
-        x.iter().any(|(k, v)| {
-            (k == b"trusted.overlay.opaque" || k == b"user.overlay.opaque") && v == b"y"
-        })
-    })
 }
 
 /// Why a container's changes cannot be listed.

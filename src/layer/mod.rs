@@ -1,7 +1,9 @@
 //! One layer → a tar stream: the original one replayed from tar-split
 //! ([`replay`]), or a new one built from the unpacked files ([`retar`]).
 
+mod content;
 pub mod diff;
+mod findings;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod produce;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
@@ -9,8 +11,15 @@ pub mod replay;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod retar;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
+pub mod spool;
+#[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod tarsplit;
+#[cfg(test)]
+mod testutil;
 
-pub use produce::{LayerInput, ProduceError, Produced, hashed, produce, tar_split_len};
+pub use findings::MAX_LAYER_FINDINGS;
+pub use produce::{
+    LayerInput, PreparedLayer, ProduceError, Produced, hashed, prepare, produce, tar_split_len,
+};
 pub use replay::{LayerDir, ReplayError, Written, replay};
-pub use retar::{RetarError, retar};
+pub use retar::{RetarError, retar, retar_limited};

@@ -5,17 +5,12 @@
 //! difference becomes a [`Finding`] and the stream is still completed with
 //! the recorded length, so the tar stays well-formed.
 
+use super::content::{Content, Counting, Length, copy_content, write_zeros};
+use super::findings::Findings;
 use super::tarsplit::{Entry, Reader, TarSplitError};
 use crate::evidence::fs::{EvPath, FileReader, FileSystem, FsError};
 use crate::report::{Finding, FindingKind};
 use std::io::{self, BufRead, Write};
-
-/// CRC-64 with the ISO polynomial, as Go's `hash/crc64` computes it with
-/// `crc64.MakeTable(crc64.ISO)` (what tar-split records), computed with
-/// carry-less multiplication where the CPU has it.
-fn crc64() -> crc_fast::Digest {
-    crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64GoIso)
-}
 
 const CHUNK: usize = 1 << 20;
 
@@ -24,6 +19,12 @@ const CHUNK: usize = 1 << 20;
 pub struct LayerDir<'a> {
     pub fs: &'a dyn FileSystem,
     pub dir: &'a EvPath,
+}
+
+impl std::fmt::Debug for LayerDir<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayerDir").field("dir", self.dir).finish()
+    }
 }
 
 /// What a replay (or rebuild) produced.
@@ -46,24 +47,49 @@ pub enum ReplayError {
     /// Writing the output failed.
     #[error("writing output: {0}")]
     Output(#[source] io::Error),
+    /// Reading back the entries spooled by [`super::prepare`] failed.
+    #[error("reading spooled tar-split: {0}")]
+    Spool(#[source] io::Error),
 }
 
-/// Replays `tarsplit` (decompressed JSON lines) into `out`, taking file
-/// contents from `layer`. `progress` is told how many content bytes were
-/// copied, as they are.
+impl From<io::Error> for ReplayError {
+    /// The output, or the thread hashing it, failed.
+    fn from(e: io::Error) -> Self {
+        ReplayError::Output(e)
+    }
+}
+
+/// Replays `tarsplit` (decompressed JSON lines, read with
+/// [`Reader::checked`]) into `out`, taking file contents from `layer`.
+/// `progress` is told how many content bytes were copied, as they are.
 pub fn replay<R: BufRead + Send, W: Write>(
     tarsplit: R,
     layer: LayerDir<'_>,
     out: W,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(W, Written), ReplayError> {
-    // A second thread reads tar-split ahead, opens the files it names and
-    // asks for their data, so that on a cold cache many reads are under
-    // way while this one copies (a layer is ~100k small files).
+    let entries = Reader::checked(tarsplit).map(|e| e.map_err(ReplayError::TarSplit));
+    replay_entries(entries, layer, out, progress)
+}
+
+/// Replays entries already read (from tar-split or its spool).
+pub(crate) fn replay_entries<I, W>(
+    entries: I,
+    layer: LayerDir<'_>,
+    out: W,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(W, Written), ReplayError>
+where
+    I: Iterator<Item = Result<Entry, ReplayError>> + Send,
+    W: Write,
+{
+    // A second thread reads the entries ahead, opens the files they name
+    // and asks for their data, so that on a cold cache many reads are
+    // under way while this one copies (a layer is ~100k small files).
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Ahead>(LOOKAHEAD);
         s.spawn(move || {
-            for entry in Reader::new(tarsplit) {
+            for entry in entries {
                 let item = match entry {
                     Ok(Entry::File { name, size, crc64 }) if size > 0 => {
                         let opened = open_member(layer, &name);
@@ -104,7 +130,7 @@ enum Ahead {
         crc64: Option<u64>,
         opened: Result<Box<dyn FileReader>, MemberProblem>,
     },
-    Error(TarSplitError),
+    Error(ReplayError),
 }
 
 fn copy_all<W: Write>(
@@ -112,16 +138,13 @@ fn copy_all<W: Write>(
     out: W,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(W, Written), ReplayError> {
-    let mut out = Counting {
-        inner: out,
-        written: 0,
-    };
+    let mut out = Counting::new(out);
     let mut buf = vec![0u8; CHUNK];
-    let mut findings = Vec::new();
+    let mut findings = Findings::default();
     let mut files_checked = 0;
     for entry in rx {
         match entry {
-            Ahead::Error(e) => return Err(e.into()),
+            Ahead::Error(e) => return Err(e),
             Ahead::Segment(bytes) => out.write_all(&bytes).map_err(ReplayError::Output)?,
             Ahead::File {
                 name,
@@ -129,78 +152,56 @@ fn copy_all<W: Write>(
                 crc64,
                 opened,
             } => {
-                let shown = String::from_utf8_lossy(&name).into_owned();
+                let shown = || String::from_utf8_lossy(&name).into_owned();
                 match opened {
-                    Ok(mut file) => {
+                    Ok(file) => {
                         files_checked += 1;
-                        let (crc, found) = copy_exact(
-                            &mut *file, &mut out, size, &mut buf, progress,
-                        )
-                        .map_err(|e| match e {
-                            CopyError::Output(e) => ReplayError::Output(e),
-                        })?;
-                        if found != Some(size) {
-                            let what = match found {
-                                Some(n) => format!("{n} bytes"),
-                                None => format!("more than {size} bytes"),
-                            };
-                            findings.push(Finding::new(
-                                FindingKind::SizeChanged,
-                                Some(shown),
-                                format!("file is {what}; the layer recorded {size} (stream padded or cut to the recorded size)"),
-                            ));
-                        } else if let Some(want) = crc64
-                            && crc.is_some_and(|c| c != want)
-                        {
-                            findings.push(Finding::new(
-                                FindingKind::ContentChanged,
-                                Some(shown),
-                                format!(
-                                    "content changed: CRC-64 {:016x}, the layer recorded {want:016x}",
-                                    crc.unwrap_or_default()
-                                ),
-                            ));
+                        let mut content = Content::new(file, size, progress);
+                        copy_content(&mut content, &mut out, &mut buf)
+                            .map_err(ReplayError::Output)?;
+                        if let Some(f) = compare(content.length(), size, crc64, shown) {
+                            findings.push(f);
                         }
                     }
                     Err(finding) => {
-                        findings.push(finding.with_path(shown, size));
+                        findings.push(finding.with_path(shown(), size));
                         write_zeros(&mut out, size).map_err(ReplayError::Output)?;
                     }
                 }
             }
         }
     }
-    out.flush().map_err(ReplayError::Output)?;
-    let Counting {
-        inner: out,
-        written: size,
-    } = out;
-    let sha256 = String::new();
-    Ok((
-        out,
-        Written {
-            sha256,
-            size,
-            files_checked,
-            findings,
+    out.finish(files_checked, findings.into_vec())
+        .map_err(ReplayError::Output)
+}
+
+/// A finding when a file's content is not what tar-split recorded.
+fn compare(
+    length: Length,
+    size: u64,
+    crc64: Option<u64>,
+    shown: impl Fn() -> String,
+) -> Option<Finding> {
+    let changed = |what: String| {
+        Finding::new(
+            FindingKind::SizeChanged,
+            Some(shown()),
+            format!(
+                "file is {what}; the layer recorded {size} (stream padded or cut to the recorded size)"
+            ),
+        )
+    };
+    match length {
+        Length::Short(n) => Some(changed(format!("{n} bytes"))),
+        Length::Longer => Some(changed(format!("more than {size} bytes"))),
+        Length::Exact(crc) => match crc64 {
+            Some(want) if want != crc => Some(Finding::new(
+                FindingKind::ContentChanged,
+                Some(shown()),
+                format!("content changed: CRC-64 {crc:016x}, the layer recorded {want:016x}"),
+            )),
+            _ => None,
         },
-    ))
-}
-
-/// Counts what passes through.
-pub(crate) struct Counting<W> {
-    pub inner: W,
-    pub written: u64,
-}
-
-impl<W: Write> Write for Counting<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.written += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }
 
@@ -249,67 +250,36 @@ fn open_member(layer: LayerDir<'_>, name: &[u8]) -> Result<Box<dyn FileReader>, 
     })
 }
 
-enum CopyError {
-    Output(io::Error),
-}
-
-/// Copies exactly `size` bytes (zero-padding a short file) and returns the
-/// CRC-64 of what the file gave and how long the file turned out to be
-/// (`None` when it is longer than `size`). A read error counts as the end
-/// of the file.
-fn copy_exact(
-    file: &mut dyn FileReader,
-    out: &mut impl Write,
-    size: u64,
-    buf: &mut [u8],
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<(Option<u64>, Option<u64>), CopyError> {
-    let mut digest = crc64();
-    let mut left = size;
-    let mut read_total = 0u64;
-    while left > 0 {
-        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = match file.read(&mut buf[..want]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        digest.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(CopyError::Output)?;
-        progress(n as u64);
-        left -= n as u64;
-        read_total += n as u64;
-    }
-    if left > 0 {
-        write_zeros(out, left).map_err(CopyError::Output)?;
-        return Ok((None, Some(read_total)));
-    }
-    let mut probe = [0u8; 1];
-    let longer = matches!(file.read(&mut probe), Ok(n) if n > 0);
-    Ok((
-        Some(digest.finalize()),
-        if longer { None } else { Some(read_total) },
-    ))
-}
-
-fn write_zeros(out: &mut impl Write, mut n: u64) -> io::Result<()> {
-    let zeros = [0u8; 8192];
-    while n > 0 {
-        let k = zeros.len().min(usize::try_from(n).unwrap_or(usize::MAX));
-        out.write_all(&zeros[..k])?;
-        n -= k as u64;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evidence::fs::MemFs;
+    use crate::layer::MAX_LAYER_FINDINGS;
 
     #[test]
-    fn crc64_matches_go_iso() {
-        // Go: crc64.Checksum([]byte("123456789"), crc64.MakeTable(crc64.ISO))
-        let mut d = crc64();
-        d.update(b"123456789");
-        assert_eq!(d.finalize(), 0xb90956c775a41001);
+    fn a_million_missing_files_keep_the_findings_small() {
+        let fs = MemFs::new();
+        let dir = EvPath::parse("layer").unwrap();
+        let n = 1_000_000u64;
+        let entries = (0..n).map(|i| {
+            Ok(Entry::File {
+                name: format!("f{i}").into_bytes(),
+                size: 1,
+                crc64: None,
+            })
+        });
+        let (_, written) = replay_entries(
+            entries,
+            LayerDir { fs: &fs, dir: &dir },
+            io::sink(),
+            &|_| {},
+        )
+        .unwrap();
+        assert_eq!(written.size, n);
+        assert_eq!(written.findings.len(), MAX_LAYER_FINDINGS + 1);
+        assert_eq!(written.findings[0].kind, FindingKind::FileMissing);
+        let last = written.findings.last().unwrap();
+        assert_eq!(last.kind, FindingKind::FindingsOmitted);
+        assert!(last.detail.starts_with("999000 more"), "{last}");
     }
 }

@@ -12,11 +12,26 @@
 //!
 //! Written here rather than taken from a crate: no Rust crate reads
 //! tar-split, and the format is a few lines of JSON.
+//!
+//! Everything in it is a claim. Lines are read with a bound
+//! ([`MAX_LINE`]), never allocated whole. [`Reader::checked`] also follows
+//! the stream the entries describe ([`StreamCheck`]): its length with
+//! checked arithmetic, and each file entry's size against the size field
+//! of the raw tar header just before it (tar-split writes each header as
+//! a segment, `tar/asm/disassemble.go`, so the two must agree).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
-use std::io::BufRead;
+use std::io::{self, BufRead};
+
+/// Longest JSON line accepted; a real entry is a few KiB (a segment holds
+/// one entry's headers, a file entry one name).
+pub const MAX_LINE: usize = 1 << 20;
+
+/// Most raw bytes kept between two file entries for the header check: an
+/// entry's padding, PAX and GNU long-name headers and its own header.
+const MAX_HEADER_AREA: usize = 8 << 20;
 
 /// One tar-split entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,16 +80,33 @@ pub struct Reader<R> {
     line: u64,
     buf: Vec<u8>,
     done: bool,
+    check: Option<StreamCheck>,
 }
 
 impl<R: BufRead> Reader<R> {
+    /// Parses entries, each on its own.
     pub fn new(input: R) -> Self {
         Reader {
             input,
             line: 0,
             buf: Vec::new(),
             done: false,
+            check: None,
         }
+    }
+
+    /// Parses entries and checks them against the stream they describe
+    /// (see [`StreamCheck`]); a disagreement is a [`TarSplitError::Corrupt`].
+    pub fn checked(input: R) -> Self {
+        Reader {
+            check: Some(StreamCheck::default()),
+            ..Reader::new(input)
+        }
+    }
+
+    /// The stream so far, when reading [`Reader::checked`].
+    pub fn stream(&self) -> Option<&StreamCheck> {
+        self.check.as_ref()
     }
 
     fn corrupt(&self, detail: impl Into<String>) -> TarSplitError {
@@ -85,19 +117,36 @@ impl<R: BufRead> Reader<R> {
     }
 
     fn next_entry(&mut self) -> Result<Option<Entry>, TarSplitError> {
+        let entry = self.parse_next()?;
+        if let (Some(check), Some(e)) = (&mut self.check, &entry) {
+            let r = match e {
+                Entry::Segment(b) => check.segment(b),
+                Entry::File { size, .. } => check.file(*size),
+            };
+            r.map_err(|detail| TarSplitError::Corrupt {
+                line: self.line,
+                detail,
+            })?;
+        }
+        Ok(entry)
+    }
+
+    fn parse_next(&mut self) -> Result<Option<Entry>, TarSplitError> {
         loop {
             self.buf.clear();
-            let n = self
-                .input
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|source| TarSplitError::Io {
+            let n = read_line(&mut self.input, &mut self.buf, MAX_LINE).map_err(|source| {
+                TarSplitError::Io {
                     line: self.line + 1,
                     source,
-                })?;
+                }
+            })?;
             if n == 0 {
                 return Ok(None);
             }
             self.line += 1;
+            if n > MAX_LINE {
+                return Err(self.corrupt(format!("line longer than {MAX_LINE} bytes")));
+            }
             if self.buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -145,6 +194,205 @@ impl<R: BufRead> Reader<R> {
             };
         }
     }
+}
+
+/// Appends one line (up to and including `\n`) to `buf`, keeping at
+/// most `max` bytes of it; returns how many bytes were consumed, which is
+/// more than `max` when the line was longer (its tail is left unread).
+fn read_line(input: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    let mut taken = 0;
+    loop {
+        let chunk = match input.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok(taken);
+        }
+        let (part, done) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => (&chunk[..=i], true),
+            None => (chunk, false),
+        };
+        let n = part.len();
+        if taken + n > max {
+            input.consume(n);
+            return Ok(taken + n);
+        }
+        buf.extend_from_slice(part);
+        input.consume(n);
+        taken += n;
+        if done {
+            return Ok(taken);
+        }
+    }
+}
+
+/// The tar stream a tar-split describes, followed entry by entry: its
+/// length so far and the total of the file entries' sizes (both checked
+/// against overflow), and each file entry's size cross-checked with the
+/// tar header in the raw bytes before it.
+#[derive(Debug, Default, Clone)]
+pub struct StreamCheck {
+    /// Length of the stream so far.
+    len: u64,
+    /// Sum of the file entries' sizes.
+    content: u64,
+    /// Raw bytes since the last file entry, and where they start.
+    area: Vec<u8>,
+    area_start: u64,
+    files: u64,
+}
+
+impl StreamCheck {
+    /// Length of the tar stream described so far.
+    pub fn tar_len(&self) -> u64 {
+        self.len
+    }
+
+    /// Sum of the sizes of the file entries so far (file content bytes).
+    pub fn content_len(&self) -> u64 {
+        self.content
+    }
+
+    /// File entries so far.
+    pub fn files(&self) -> u64 {
+        self.files
+    }
+
+    fn segment(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.grow(bytes.len() as u64)?;
+        if self.area.len() + bytes.len() > MAX_HEADER_AREA {
+            return Err(format!(
+                "more than {MAX_HEADER_AREA} raw bytes between two file entries"
+            ));
+        }
+        self.area.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn file(&mut self, size: u64) -> Result<(), String> {
+        match header_size(&self.area, self.area_start)? {
+            HeaderSize::Exact(want) if want != size => {
+                return Err(format!(
+                    "file entry of {size} bytes, but its tar header says {want}"
+                ));
+            }
+            _ => {}
+        }
+        self.grow(size)?;
+        self.content = self
+            .content
+            .checked_add(size)
+            .ok_or("file sizes add up past 2^64 bytes")?;
+        self.files += 1;
+        self.area.clear();
+        self.area_start = self.len;
+        Ok(())
+    }
+
+    fn grow(&mut self, n: u64) -> Result<(), String> {
+        self.len = self
+            .len
+            .checked_add(n)
+            .ok_or("the stream's length passes 2^64 bytes")?;
+        Ok(())
+    }
+}
+
+/// What the headers before a file's content say its size is.
+#[derive(Debug, PartialEq, Eq)]
+enum HeaderSize {
+    Exact(u64),
+    /// A sparse file: the content's length is not the header's size.
+    Sparse,
+}
+
+/// Reads the headers in `area` (raw stream bytes from offset `start`
+/// up to a file entry): the previous entry's padding, then extended
+/// headers (PAX `x`, GNU `L`/`K`), then the entry's own header, which must
+/// end the area. The size is what Go's `archive/tar` reader reports as
+/// `Header.Size` (what tar-split records): a PAX `size` record over the
+/// header field; 0 for a PAX global header, which the reader returns as
+/// an entry of its own.
+fn header_size(area: &[u8], start: u64) -> Result<HeaderSize, String> {
+    let no_header = || "file entry without a whole tar header before it".to_string();
+    let mut pos = usize::try_from((512 - start % 512) % 512).map_err(|_| no_header())?;
+    let mut pax_size = None;
+    let mut sparse = false;
+    loop {
+        let header = area.get(pos..pos + 512).ok_or_else(no_header)?;
+        let field = parse_numeric(&header[124..136])
+            .ok_or_else(|| "tar header with an unreadable size field".to_string())?;
+        let data = pos + 512;
+        let typeflag = header[156];
+        match typeflag {
+            b'x' | b'L' | b'K' | b'g' => {
+                let len = usize::try_from(field).map_err(|_| no_header())?;
+                let body = data
+                    .checked_add(len)
+                    .and_then(|end| area.get(data..end))
+                    .ok_or_else(no_header)?;
+                if typeflag == b'x' {
+                    for (k, v) in pax_records(body) {
+                        if k == b"size" {
+                            pax_size = std::str::from_utf8(v).ok().and_then(|v| v.parse().ok());
+                        } else if k.starts_with(b"GNU.sparse.") {
+                            sparse = true;
+                        }
+                    }
+                }
+                pos = data + len.div_ceil(512) * 512;
+                if typeflag == b'g' {
+                    return Ok(HeaderSize::Exact(0));
+                }
+            }
+            b'S' => return Ok(HeaderSize::Sparse),
+            _ if sparse => return Ok(HeaderSize::Sparse),
+            _ if data != area.len() => {
+                return Err("raw bytes between a tar header and its file's content".into());
+            }
+            _ => return Ok(HeaderSize::Exact(pax_size.unwrap_or(field))),
+        }
+    }
+}
+
+/// A tar numeric field (Go `archive/tar` `parseNumeric`): octal, trimmed
+/// of spaces and NULs, or base-256 when the top bit of the first byte is
+/// set. `None` for a malformed or negative value.
+fn parse_numeric(field: &[u8]) -> Option<u64> {
+    if field.first().is_some_and(|b| b & 0x80 != 0) {
+        if field[0] == 0xff {
+            return None;
+        }
+        let mut v: u64 = u64::from(field[0] & 0x7f);
+        for b in &field[1..] {
+            v = v.checked_mul(256)?.checked_add(u64::from(*b))?;
+        }
+        return Some(v);
+    }
+    let pad = |c: &u8| *c == b' ' || *c == 0;
+    let start = field.iter().position(|c| !pad(c)).unwrap_or(field.len());
+    let end = field.iter().rposition(|c| !pad(c)).map_or(start, |i| i + 1);
+    let trimmed = &field[start..end];
+    if trimmed.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(std::str::from_utf8(trimmed).ok()?, 8).ok()
+}
+
+/// `key=value` of each PAX record (`"%d %s=%s\n"`); stops at the first
+/// malformed one.
+fn pax_records(mut body: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    std::iter::from_fn(move || {
+        let sp = body.iter().position(|b| *b == b' ')?;
+        let len: usize = std::str::from_utf8(&body[..sp]).ok()?.parse().ok()?;
+        let rec = body.get(sp + 1..len)?;
+        body = &body[len..];
+        let rec = rec.strip_suffix(b"\n")?;
+        let eq = rec.iter().position(|b| *b == b'=')?;
+        Some((&rec[..eq], &rec[eq + 1..]))
+    })
 }
 
 impl<R: BufRead> Iterator for Reader<R> {
@@ -205,5 +453,170 @@ mod tests {
         assert!(matches!(r[0], Err(TarSplitError::Corrupt { line: 1, .. })));
         let r = read("{\"type\":9,\"position\":0}\n");
         assert!(r[0].is_err());
+    }
+
+    use crate::layer::testutil::{file_line, header, segment_line};
+    use std::io::{BufReader, Read};
+    use tar::EntryType;
+
+    /// Reads `lines` with [`Reader::checked`]: the entries, or the first
+    /// error, and the stream's length.
+    fn checked(lines: &str) -> (Result<Vec<Entry>, TarSplitError>, u64) {
+        let mut r = Reader::checked(lines.as_bytes());
+        let entries = (&mut r).collect();
+        (entries, r.stream().map_or(0, StreamCheck::tar_len))
+    }
+
+    fn corrupt_detail(lines: &str) -> String {
+        match checked(lines).0 {
+            Err(TarSplitError::Corrupt { detail, .. }) => detail,
+            other => panic!("not corrupt: {other:?}"),
+        }
+    }
+
+    fn one_file(hdr: &[u8], size: u64) -> String {
+        segment_line(0, hdr) + &file_line(1, b"f", size, None) + &segment_line(2, &[0; 1024])
+    }
+
+    #[test]
+    fn real_tars_pass_the_stream_check() {
+        let mut b = tar::Builder::new(Vec::new());
+        let long = "d/".repeat(80) + "file";
+        let mut h = header("x", EntryType::Regular, 3);
+        b.append_data(&mut h, &long, &b"abc"[..]).unwrap();
+        b.append_pax_extensions([("SCHILY.xattr.user.a", &b"1"[..])])
+            .unwrap();
+        b.append(&header("y", EntryType::Regular, 700), &[7u8; 700][..])
+            .unwrap();
+        b.append(&header("l", EntryType::Symlink, 0), &[][..])
+            .unwrap();
+        let tar_bytes = b.into_inner().unwrap();
+        let lines = crate::layer::testutil::disassemble(&tar_bytes);
+        let (entries, len) = checked(&lines);
+        assert_eq!(entries.unwrap().len(), 7);
+        assert_eq!(len, tar_bytes.len() as u64);
+    }
+
+    #[test]
+    fn a_file_entry_must_agree_with_its_tar_header() {
+        let h = header("f", EntryType::Regular, 10);
+        assert!(checked(&one_file(h.as_bytes(), 10)).0.is_ok());
+        let d = corrupt_detail(&one_file(h.as_bytes(), 11));
+        assert!(d.contains("11 bytes, but its tar header says 10"), "{d}");
+        // No header at all, or half of one.
+        let d = corrupt_detail(&file_line(0, b"f", 1, None));
+        assert!(d.contains("without a whole tar header"), "{d}");
+        assert!(checked(&one_file(&h.as_bytes()[..300], 10)).0.is_err());
+        // Something between the header and the content.
+        let mut more = h.as_bytes().to_vec();
+        more.extend_from_slice(&[0; 512]);
+        assert!(checked(&one_file(&more, 10)).0.is_err());
+        // An unreadable size field.
+        let mut bad = h.as_bytes().to_vec();
+        bad[124..136].copy_from_slice(b"12x45670000\0");
+        assert!(checked(&one_file(&bad, 10)).0.is_err());
+    }
+
+    #[test]
+    fn pax_size_long_names_and_global_headers_are_understood() {
+        // A PAX `size` record overrides the header's field.
+        let mut b = tar::Builder::new(Vec::new());
+        b.append_pax_extensions([("size", &b"5"[..])]).unwrap();
+        let mut raw = b.into_inner().unwrap();
+        raw.truncate(1024); // the PAX header and its records, no trailer
+        raw.extend_from_slice(header("f", EntryType::Regular, 0).as_bytes());
+        let r = checked(&one_file(&raw, 5)).0;
+        assert!(r.is_ok(), "{r:?}");
+        assert!(checked(&one_file(&raw, 0)).0.is_err());
+        // A GNU long name before the header.
+        let mut raw = header("././@LongLink", EntryType::GNULongName, 600)
+            .as_bytes()
+            .to_vec();
+        raw.extend_from_slice(&[b'n'; 1024]);
+        raw.extend_from_slice(header("f", EntryType::Regular, 9).as_bytes());
+        assert!(checked(&one_file(&raw, 9)).0.is_ok());
+        // A PAX global header is an entry of size 0 of its own.
+        let mut raw = header("g", EntryType::XGlobalHeader, 12)
+            .as_bytes()
+            .to_vec();
+        raw.extend_from_slice(b"9 path=x\n\0\0\0");
+        raw.resize(1024, 0);
+        assert!(checked(&one_file(&raw, 0)).0.is_ok());
+        // Padding of the previous file comes first.
+        let first = header("a", EntryType::Regular, 3);
+        let second = header("b", EntryType::Regular, 4);
+        let mut seg = vec![0u8; 509];
+        seg.extend_from_slice(second.as_bytes());
+        let lines = segment_line(0, first.as_bytes())
+            + &file_line(1, b"a", 3, None)
+            + &segment_line(2, &seg)
+            + &file_line(3, b"b", 4, None)
+            + &segment_line(4, &[0; 508 + 1024]);
+        let (entries, len) = checked(&lines);
+        assert!(entries.is_ok(), "{entries:?}");
+        assert_eq!(len, 512 * 6);
+    }
+
+    #[test]
+    fn a_terabyte_claim_is_only_arithmetic() {
+        let h = header("f", EntryType::Regular, 1 << 40);
+        let (entries, len) = checked(&one_file(h.as_bytes(), 1 << 40));
+        assert!(entries.is_ok());
+        assert_eq!(len, 512 + (1 << 40) + 1024);
+    }
+
+    #[test]
+    fn lengths_that_would_wrap_are_corrupt() {
+        // tar-split sizes are Go int64s: three of the largest pass 2^64.
+        let big = i64::MAX as u64 & !511;
+        let h = header("f", EntryType::Regular, big);
+        let lines = (0..3)
+            .map(|i| segment_line(2 * i, h.as_bytes()) + &file_line(2 * i + 1, b"f", big, None))
+            .collect::<String>();
+        let d = corrupt_detail(&lines);
+        assert!(d.contains("2^64"), "{d}");
+    }
+
+    /// A 2 GB line, made as it is read.
+    struct EndlessLine {
+        given: u64,
+    }
+
+    impl Read for EndlessLine {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.given >= 2 << 30 {
+                return Ok(0);
+            }
+            let prefix = b"{\"type\":2,\"payload\":\"";
+            let n = buf.len();
+            buf.fill(b'A');
+            if self.given == 0 {
+                buf[..prefix.len()].copy_from_slice(prefix);
+            }
+            self.given += n as u64;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_corrupt_and_never_held_whole() {
+        let mut input = BufReader::new(EndlessLine { given: 0 });
+        let mut r = Reader::checked(&mut input);
+        match r.next() {
+            Some(Err(TarSplitError::Corrupt { line: 1, detail })) => {
+                assert!(detail.contains("longer than"), "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(r.next().is_none());
+        assert!(r.buf.capacity() <= 2 * MAX_LINE);
+        drop(r);
+        assert!(input.get_ref().given < 2 * MAX_LINE as u64);
+        // Just under the limit is still read.
+        let line = format!(
+            "{{\"type\":2,\"payload\":\"{}\",\"position\":0}}\n",
+            "A".repeat(MAX_LINE - 100)
+        );
+        assert!(Reader::new(line.as_bytes()).next().unwrap().is_ok());
     }
 }

@@ -16,11 +16,13 @@
 
 mod ext4;
 mod host;
+mod mem;
 mod path;
 mod xfs;
 
 pub use ext4::Ext4Fs;
 pub use host::HostDir;
+pub use mem::{MemFs, MemNode};
 pub use path::EvPath;
 pub use xfs::XfsFs;
 

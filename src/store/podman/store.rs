@@ -358,7 +358,11 @@ impl PodmanStore {
                 index,
                 diff_id: diff_id.clone(),
                 chain_id,
-                size: None,
+                // containers/storage records the tar's length (`diff-size`).
+                size: chain
+                    .get(index)
+                    .and_then(|l| l.diff_size)
+                    .and_then(|s| u64::try_from(s).ok()),
                 findings: Vec::new(),
                 blob: None,
                 unpacked,
