@@ -263,7 +263,7 @@ where
 /// A file written with `O_DIRECT` where possible (Linux), else normally,
 /// by a writer thread of its own, so that the device works while the
 /// caller hashes the next buffer. Writes are staged in aligned buffers
-/// (at most [`WRITE_BUFFERS`] exist); [`DirectFile::finish`] writes the
+/// (at most `WRITE_BUFFERS` exist); [`DirectFile::finish`] writes the
 /// padded tail and trims the file to its real length.
 pub struct DirectFile {
     staging: Option<AlignedBuf>,

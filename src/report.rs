@@ -46,14 +46,17 @@ pub enum FindingKind {
 /// One finding: what, where, and in words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
+    /// What kind of problem it is.
     pub kind: FindingKind,
     /// The path inside the layer (or the evidence) it concerns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The problem in words, for the examiner.
     pub detail: String,
 }
 
 impl Finding {
+    /// A finding of `kind` about `path` (if it concerns one).
     pub fn new(kind: FindingKind, path: Option<String>, detail: impl Into<String>) -> Self {
         Finding {
             kind,
@@ -89,9 +92,15 @@ pub enum Method {
 pub struct LayerReport {
     /// 0 is the lowest layer.
     pub index: usize,
+    /// `sha256:<hex>` the image config expects for the uncompressed tar.
     pub diff_id: String,
+    /// `sha256:<hex>` ChainID of the layers up to this one.
     pub chain_id: String,
+    /// The store's name for the layer's files (Docker's cache-id, the
+    /// snapshot key, the containers/storage layer id), or the blob's
+    /// digest when the tar came from a blob.
     pub cache_id: Option<String>,
+    /// How the tar was produced.
     pub method: Method,
     /// sha256 of the tar we produced.
     pub sha256: String,
@@ -101,13 +110,17 @@ pub struct LayerReport {
     pub verified: bool,
     /// Files whose content was read and checked against tar-split.
     pub files_checked: u64,
+    /// What was found wrong with this layer.
     pub findings: Vec<Finding>,
 }
 
 /// Everything `report.json` says about one exported image.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImageReport {
+    /// `docker-forensics <version>` that wrote the report.
     pub tool: String,
+    /// The evidence as the examiner named it (path given on the command
+    /// line).
     pub evidence: String,
     /// Acquisition metadata of a disk image (case, examiner, stored hashes).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,35 +129,54 @@ pub struct ImageReport {
     /// evidence volume and the store's directory the image was read from,
     /// and why that directory was taken as a store.
     pub store: String,
+    /// The evidence volume (`directory`, or a partition/LV label).
     pub volume: String,
+    /// The store's directory, relative to the volume's root.
     pub data_root: String,
+    /// Why that directory was taken as a store.
     pub data_root_reason: String,
+    /// The image id, `sha256:<hex>` of the stored config.
     pub image_id: String,
+    /// Names as the store records them.
     pub tags: Vec<String>,
+    /// `name@sha256:…` references, or the manifest digest.
     pub digests: Vec<String>,
     /// sha256 of the stored config equals the image id.
     pub config_verified: bool,
     /// Id of the image in `image.tar`: the original id, unless a layer could
     /// not be reproduced and a derived config had to be written.
     pub archive_image_id: String,
+    /// True when `archive_image_id` is not the original id: a layer was
+    /// rebuilt and its new diff_id written into a derived config.
     pub derived_config: bool,
+    /// Every layer, lowest first.
     pub layers: Vec<LayerReport>,
     /// Image-level findings (config, derived config).
     pub findings: Vec<Finding>,
     /// Every layer hashed to its diff_id and nothing was found.
     pub verified: bool,
+    /// Sums over the layers.
     pub totals: Totals,
+    /// When the export started, RFC 3339 UTC (seconds).
     pub started: String,
+    /// When the export finished, RFC 3339 UTC (seconds).
     pub finished: String,
 }
 
+/// Sums over an exported image's layers.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Totals {
+    /// Number of layers.
     pub layers: usize,
+    /// Layers whose tar hashed to their diff_id.
     pub layers_verified: usize,
+    /// Layers re-tarred from their files ([`Method::Rebuilt`]).
     pub layers_rebuilt: usize,
+    /// Bytes written: the layer tars plus `image.tar`.
     pub bytes_written: u64,
+    /// Files checked against tar-split, over all layers.
     pub files_checked: u64,
+    /// Findings, image-level and per layer.
     pub findings: usize,
 }
 

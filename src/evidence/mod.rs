@@ -29,6 +29,7 @@ use volume::{Region, VolumeError};
 pub struct Volume {
     /// Where it was found, for reports ("directory", "partition 1 (ext4)").
     pub label: String,
+    /// The filesystem, read-only.
     pub fs: Arc<dyn FileSystem>,
 }
 
@@ -51,7 +52,10 @@ pub struct OpenOptions {
 /// Opened evidence: the source path and the filesystems inside it.
 #[derive(Debug)]
 pub struct Evidence {
+    /// The evidence path as given, for reports.
     pub source: String,
+    /// Every filesystem that could be opened: one for a directory, one
+    /// per readable partition or logical volume for a disk image.
     pub volumes: Vec<Volume>,
     /// The container format, for a disk image.
     pub format: Option<ImageFormat>,
@@ -73,31 +77,55 @@ impl std::fmt::Debug for Media {
     }
 }
 
+/// Errors opening or verifying evidence.
 #[derive(Debug, thiserror::Error)]
 pub enum EvidenceError {
+    /// The evidence path does not exist.
     #[error("{path}: evidence path does not exist")]
-    Missing { path: String },
+    Missing {
+        /// The path as given.
+        path: String,
+    },
+    /// The evidence path exists but its metadata cannot be read
+    /// (permissions, I/O error).
     #[error("{path}: cannot read evidence: {source}")]
     Unreadable {
+        /// The path as given.
         path: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// A disk image holds no filesystem this crate reads.
     #[error("{path}: {detail}")]
-    Unsupported { path: String, detail: String },
+    Unsupported {
+        /// The path as given.
+        path: String,
+        /// What was found instead (layout, unsupported filesystems).
+        detail: String,
+    },
+    /// Opening the directory, or a filesystem in the image, failed.
     #[error(transparent)]
     Fs(#[from] FsError),
+    /// The disk image container (EWF, split raw, raw) cannot be opened.
     #[error(transparent)]
     Image(#[from] image::ImageError),
+    /// The partition table or LVM metadata of a disk image cannot be
+    /// read, or the requested partition does not exist.
     #[error("{path}: {source}")]
     Volume {
+        /// The path as given.
         path: String,
+        /// What is wrong with the volume layout.
         #[source]
         source: VolumeError,
     },
+    /// Reading the medium failed while hashing it ([`Evidence::verify_image`]).
     #[error("{path}: reading the image: {source}")]
     Media {
+        /// The path as given.
         path: String,
+        /// The read error.
         #[source]
         source: std::io::Error,
     },

@@ -36,9 +36,13 @@ const RECORD_LIMIT: u64 = 64 << 20;
 /// What `report.json` of a container export says.
 #[derive(Debug, Clone, Serialize)]
 pub struct ContainerReport {
+    /// `docker-forensics <version>` that wrote the report.
     pub tool: String,
+    /// The evidence as the examiner named it.
     pub evidence: String,
+    /// Where the container's store is (volume, path, what it holds).
     pub data_root: String,
+    /// The container as its engine recorded it.
     pub container: Container,
     /// The engine's `diff` of the container.
     pub diff: Vec<String>,
@@ -46,11 +50,15 @@ pub struct ContainerReport {
     pub changes_sha256: Option<String>,
     /// Image id `docker load` of `committed.tar` reports, and its tag.
     pub committed_image_id: Option<String>,
+    /// The tag given to it, `forensics/<container name>:<12 hex of id>`.
     pub committed_tag: Option<String>,
     /// The image's layers as put into `committed.tar`.
     pub image_layers: Vec<LayerReport>,
+    /// What was read from its log (lines, time span), if it has one.
     pub log: Option<LogSummary>,
+    /// Named volumes written to `volumes/<name>.tar`.
     pub volumes: Vec<String>,
+    /// What could not be exported or did not check out.
     pub findings: Vec<Finding>,
     /// Every image layer verified and nothing found.
     pub verified: bool,

@@ -22,25 +22,46 @@ pub struct ExportOptions {
     pub acquisition: Option<crate::evidence::image::Acquisition>,
 }
 
+/// Errors of an export; each says whether the evidence or the output is
+/// at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    /// The store's records are missing or inconsistent (a layer with no
+    /// source, an image with no layers, a corrupt config).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The output directory exists and [`ExportOptions::force`] is not set.
     #[error("{path}: already exists; use --force to replace it")]
-    Exists { path: String },
+    Exists {
+        /// The output directory.
+        path: String,
+    },
+    /// Writing the output failed (disk full, permissions).
     #[error("{path}: cannot write output: {source}")]
     Output {
+        /// The output file or directory.
         path: String,
+        /// The operating system's error.
         #[source]
         source: io::Error,
     },
     /// Reading the evidence failed (never blamed on the output).
     #[error("{place}: cannot read evidence: {detail}")]
-    Evidence { place: String, detail: String },
+    Evidence {
+        /// What was being read: a blob, a log, a container's layer.
+        place: String,
+        /// Why it could not be read.
+        detail: String,
+    },
+    /// Producing a layer's tar failed: the layer directory cannot be
+    /// walked for a rebuild, or writing the tar failed.
     #[error("image {image}: layer {index}: {source}")]
     Layer {
+        /// The image id, `sha256:<hex>`.
         image: String,
+        /// The layer's position, 0-based, lowest first.
         index: usize,
+        /// What went wrong.
         #[source]
         source: ProduceError,
     },

@@ -7,9 +7,9 @@
 //!   changes, a committed image, its records and logs;
 //! - [`timeline`]: every file and event with its times.
 //!
-//! Layers come from the best source each store kept ([`source`]); the
+//! Layers come from the best source each store kept (`source`); the
 //! archive is written in the same pass as the layers wherever its members'
-//! sizes are known ahead ([`stream`]).
+//! sizes are known ahead (`stream`).
 
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod archive;

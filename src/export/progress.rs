@@ -11,6 +11,7 @@ pub trait ProgressSink: Send + Sync {
 pub trait LayerProgress: Send + Sync {
     /// `n` more bytes of file content were processed.
     fn advance(&self, n: u64);
+    /// The layer is done; no more `advance` calls follow.
     fn finish(&self);
 }
 

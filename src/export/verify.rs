@@ -23,15 +23,21 @@ pub struct VerifiedImage {
     pub store: String,
     /// Where the store is (volume, path).
     pub data_root: String,
+    /// The image id, `sha256:<hex>`.
     pub image_id: String,
+    /// Its references, not the id repeated as a name.
     pub tags: Vec<String>,
+    /// sha256 of the stored config equals the id.
     pub config_verified: bool,
+    /// Every layer as checked, lowest first; a layer shared with another
+    /// image of the store is checked once and reported for both.
     pub layers: Vec<LayerReport>,
     /// Image-level findings.
     pub findings: Vec<Finding>,
     /// Why the image could not be checked at all, if so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Config and every layer verified, nothing found.
     pub verified: bool,
 }
 

@@ -229,12 +229,27 @@ fn old_capability(view: &LowerView<'_>, rel: &EvPath) -> Option<Vec<u8>> {
 /// Why a container's changes cannot be listed.
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerDiffError {
+    /// Reading the writable layer or a lower layer failed.
     #[error(transparent)]
     Fs(#[from] FsError),
+    /// The store names a writable layer that is not in the evidence (and
+    /// the container is not merely `created`).
     #[error("container {container}: writable layer {path} is missing")]
-    WritableLayerMissing { container: String, path: String },
+    WritableLayerMissing {
+        /// The container's name.
+        container: String,
+        /// The writable layer's directory, in the evidence.
+        path: String,
+    },
+    /// The store has no record of the container's writable layer (and the
+    /// container is not merely `created`).
     #[error("container {container}: {detail}")]
-    Unresolved { container: String, detail: String },
+    Unresolved {
+        /// The container's name.
+        container: String,
+        /// Why the writable layer is unknown.
+        detail: String,
+    },
 }
 
 /// The changes of a container, as its engine's `diff` lists them: its

@@ -21,7 +21,9 @@ pub struct Catalog {
 
 /// An image found by name, with the store that holds it.
 pub struct Found<'a> {
+    /// The store the image is in; pass it to the exporters.
     pub store: &'a dyn Store,
+    /// The image, with its layers located.
     pub image: Image,
 }
 
@@ -30,7 +32,9 @@ pub type Loaded<'a> = Result<Found<'a>, (String, StoreError)>;
 
 /// A container found by name, with the store that holds it.
 pub struct FoundContainer<'a> {
+    /// The store the container is in.
     pub store: &'a dyn Store,
+    /// The container as its engine recorded it.
     pub container: Container,
 }
 
@@ -41,6 +45,8 @@ pub struct FoundContainer<'a> {
 pub struct StoreFilter<'a>(pub Option<&'a str>);
 
 impl StoreFilter<'_> {
+    /// Whether the store (or image/container) labelled `label`
+    /// (`docker`, `containerd/k8s.io`, `podman`) is looked at.
     pub fn accepts(&self, label: &str) -> bool {
         self.0.is_none_or(|s| {
             label == s

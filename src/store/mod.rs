@@ -6,7 +6,7 @@
 //! - [`podman`]: containers/storage (Podman, CRI-O) and libpod's state.
 //!
 //! What they share sits beside them: the bbolt reader ([`bolt`]), blob
-//! decompression ([`blob`]), image references ([`reference`]). The
+//! decompression ([`blob`]), image references ([`mod@reference`]). The
 //! [`catalog`] holds every store of one piece of evidence and resolves
 //! names across them. No store module imports another's internals.
 

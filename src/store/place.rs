@@ -10,11 +10,15 @@ use crate::evidence::{Evidence, Volume};
 /// Where a store is in the evidence and why it was taken as one.
 #[derive(Debug, Clone)]
 pub struct StorePlace {
+    /// The evidence volume it is on.
     pub volume: Volume,
     /// Its directory, relative to the volume's root.
     pub path: EvPath,
     /// What it holds: the graph driver (`overlay2`), `containerd`.
     pub what: String,
+    /// Why this directory was taken as a store (`default location
+    /// /var/lib/docker`, `named explicitly`, `found by scanning the
+    /// filesystem`), for the report.
     pub reason: String,
 }
 

@@ -25,23 +25,33 @@ use std::io::{self, BufReader, Write};
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// TSK 3 body file, for `mactime -b`; unsorted, streamed.
     Bodyfile,
+    /// CSV, one row per distinct timestamp of an object, sorted by time.
     Csv,
 }
 
 /// What to include (everything when both are `None`).
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
+    /// Only this image's layers (a name, tag or id prefix, resolved as
+    /// [`Catalog::resolve`] does); an unknown name is an error.
     pub image: Option<String>,
+    /// Only this container (a name or id prefix, as
+    /// [`Catalog::find_container`] finds it).
     pub container: Option<String>,
     /// Only stores with this label or label prefix (`--store`).
     pub store: Option<String>,
 }
 
+/// Errors writing a timeline.
 #[derive(Debug, thiserror::Error)]
 pub enum TimelineError {
+    /// A filter names no image or container (or an ambiguous one), or a
+    /// store cannot be read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Writing the output (or the CSV sort's temporary files) failed.
     #[error("writing the timeline: {0}")]
     Output(#[from] io::Error),
 }
@@ -49,9 +59,14 @@ pub enum TimelineError {
 /// Counts of what was written.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
+    /// Files, directories and links listed (once per layer they are in).
     pub files: u64,
+    /// Dated events from the engine's records (image and build-step
+    /// creation, container created/started/finished, log lines).
     pub events: u64,
+    /// Image layers walked.
     pub layers: u64,
+    /// Containers listed (with their writable layer, where present).
     pub containers: u64,
 }
 

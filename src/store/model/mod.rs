@@ -19,43 +19,65 @@ use crate::evidence::fs::EvPath;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The parsed image config (the JSON blob whose sha256 is the image id).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ImageConfig {
+    /// CPU architecture the image is built for (`amd64`, `arm64`, ...).
     #[serde(default)]
     pub architecture: Option<String>,
+    /// Operating system the image is built for (`linux`, `windows`).
     #[serde(default)]
     pub os: Option<String>,
+    /// CPU variant (`v8` for `arm64/v8`), if given.
     #[serde(default)]
     pub variant: Option<String>,
+    /// When the image was built, RFC 3339 as the builder wrote it; a
+    /// claim of the builder's, not a filesystem time.
     #[serde(default)]
     pub created: Option<String>,
+    /// Author the builder recorded (`MAINTAINER`), if any.
     #[serde(default)]
     pub author: Option<String>,
+    /// Defaults for containers run from the image.
     #[serde(default)]
     pub config: Option<RunConfig>,
+    /// The layers that make up the image's filesystem.
     pub rootfs: RootFs,
+    /// Build steps, oldest first, one per Dockerfile instruction;
+    /// those with `empty_layer` made no layer.
     #[serde(default)]
     pub history: Vec<History>,
 }
 
+/// `rootfs` of the image config: the layer list.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct RootFs {
+    /// Always `layers` in practice (the config's `type`).
     #[serde(rename = "type", default)]
     pub kind: String,
+    /// `sha256:<hex>` of each layer's uncompressed tar, lowest first.
     #[serde(default)]
     pub diff_ids: Vec<String>,
 }
 
+/// One build step of the image config's `history`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct History {
+    /// When the step ran, RFC 3339 as the builder wrote it.
     #[serde(default)]
     pub created: Option<String>,
+    /// The command that made the step (`/bin/sh -c #(nop) COPY ...`,
+    /// `RUN ...`).
     #[serde(default)]
     pub created_by: Option<String>,
+    /// Author recorded for the step, if any.
     #[serde(default)]
     pub author: Option<String>,
+    /// Free-text comment (`docker commit -m`, buildkit notes), if any.
     #[serde(default)]
     pub comment: Option<String>,
+    /// True when the step made no layer (`ENV`, `CMD`, ...): it has no
+    /// entry in `rootfs.diff_ids`.
     #[serde(default)]
     pub empty_layer: bool,
 }
@@ -64,43 +86,62 @@ pub struct History {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RunConfig {
+    /// `USER`: user (name or uid, optionally `:group`) processes run as.
     #[serde(default)]
     pub user: Option<String>,
+    /// `EXPOSE`: ports as keys (`80/tcp`); the values are empty objects.
     #[serde(default)]
     pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
+    /// `ENV`: environment, `NAME=value` each.
     #[serde(default)]
     pub env: Option<Vec<String>>,
+    /// `ENTRYPOINT`, exec form.
     #[serde(default)]
     pub entrypoint: Option<Vec<String>>,
+    /// `CMD`, exec form (the entrypoint's arguments when there is one).
     #[serde(default)]
     pub cmd: Option<Vec<String>>,
+    /// `VOLUME`: mount points as keys; the values are empty objects.
     #[serde(default)]
     pub volumes: Option<BTreeMap<String, serde_json::Value>>,
+    /// `WORKDIR`: the working directory of the main process.
     #[serde(default)]
     pub working_dir: Option<String>,
+    /// `LABEL`s.
     #[serde(default)]
     pub labels: Option<BTreeMap<String, String>>,
+    /// `HEALTHCHECK`.
     #[serde(default)]
     pub healthcheck: Option<HealthCheck>,
+    /// `STOPSIGNAL` (`SIGTERM`, `9`, ...).
     #[serde(default)]
     pub stop_signal: Option<String>,
+    /// `SHELL`: the shell `RUN`, `CMD` and `ENTRYPOINT` shell forms use.
     #[serde(default)]
     pub shell: Option<Vec<String>>,
+    /// `ONBUILD` instructions, as written, for images built from this one.
     #[serde(default)]
     pub on_build: Option<Vec<String>>,
 }
 
+/// `HEALTHCHECK` as the image config records it; durations are Go
+/// durations, in nanoseconds.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct HealthCheck {
+    /// The test: `["NONE"]`, `["CMD", args...]` or `["CMD-SHELL", command]`.
     #[serde(default)]
     pub test: Option<Vec<String>>,
+    /// Time between checks, nanoseconds.
     #[serde(default)]
     pub interval: Option<i64>,
+    /// Time one check may take, nanoseconds.
     #[serde(default)]
     pub timeout: Option<i64>,
+    /// Grace period after start before failures count, nanoseconds.
     #[serde(default)]
     pub start_period: Option<i64>,
+    /// Consecutive failures before the container is unhealthy.
     #[serde(default)]
     pub retries: Option<i64>,
 }
@@ -122,11 +163,14 @@ pub struct Image {
     pub parent: Option<String>,
     /// The config exactly as stored.
     pub config_bytes: Vec<u8>,
+    /// `config_bytes`, parsed.
     pub config: ImageConfig,
     /// False when sha256(config_bytes) is not the id.
     pub config_verified: bool,
     /// The platform manifest the store keeps (digest and bytes), if any.
     pub manifest_digest: Option<String>,
+    /// The manifest's bytes as stored (containerd, Podman); `None` for
+    /// Docker's own store, which keeps none.
     pub manifest_bytes: Option<Vec<u8>>,
     /// Layers, lowest first, one per diff_id.
     pub layers: Vec<LayerSource>,
@@ -166,11 +210,19 @@ pub struct ImageRow {
     pub store: String,
     /// Where the store is (volume, path).
     pub data_root: String,
+    /// Image id, `sha256:<hex>` of the config.
     pub id: String,
+    /// References (`fixture/web:1.0`), not the id repeated as a name.
     pub tags: Vec<String>,
+    /// `name@sha256:…` references (Docker's `repositories.json`).
     pub digests: Vec<String>,
+    /// The config's `created` (RFC 3339, as the builder wrote it);
+    /// containerd/Podman fall back to the store's own time.
     pub created: Option<String>,
+    /// Number of layers (`rootfs.diff_ids`); 0 when unreadable.
     pub layers: usize,
+    /// Docker: sum of the layers' unpacked sizes in bytes (layerdb
+    /// `size`), when known.
     pub size: Option<u64>,
     /// Docker: tagged, intermediate or dangling.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -181,7 +233,10 @@ pub struct ImageRow {
     /// containerd/podman: every layer is unpacked on disk.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unpacked: Option<bool>,
+    /// Docker: sha256 of the config is the id; containerd/Podman: the
+    /// image was read without error.
     pub config_verified: bool,
+    /// Why the image could not be read, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -190,6 +245,7 @@ pub struct ImageRow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ImageKind {
+    /// Has at least one tag or digest reference.
     Tagged,
     /// Untagged, but the parent of another image (`docker images -a`).
     Intermediate,
@@ -200,6 +256,7 @@ pub enum ImageKind {
 /// A container as its engine recorded it.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Container {
+    /// Container id as the store keys it (Docker, Podman: 64 hex digits).
     pub id: String,
     /// Name without the leading `/`.
     pub name: String,
@@ -211,30 +268,55 @@ pub struct Container {
     pub image_ref: Option<String>,
     /// created, running, paused, restarting, exited, dead, removing.
     pub state: String,
+    /// Exit code of the last run; `None` when never finished or not
+    /// recorded.
     pub exit_code: Option<i64>,
+    /// When it was created, RFC 3339 as the engine recorded it.
     pub created: Option<String>,
+    /// When its main process last started (RFC 3339); `None` if never.
     pub started: Option<String>,
+    /// When its main process last exited (RFC 3339); `None` if never.
     pub finished: Option<String>,
     /// Executable and arguments of the main process.
     pub path: Option<String>,
+    /// The arguments after `path`.
     pub args: Vec<String>,
+    /// Entrypoint it was created with (image's or `--entrypoint`).
     pub entrypoint: Option<Vec<String>>,
+    /// Command it was created with (image's `CMD` or the one given).
     pub cmd: Option<Vec<String>>,
+    /// User its processes run as (`--user`); `None` or empty: the image's.
     pub user: Option<String>,
+    /// Working directory of its main process; `None`: the image's.
     pub working_dir: Option<String>,
+    /// Environment of the main process, `NAME=value` each (Docker: the
+    /// image's plus `--env`; Podman: the OCI spec's `process.env`).
     pub env: Vec<String>,
+    /// Labels: the image's plus `--label`.
     pub labels: BTreeMap<String, String>,
+    /// Hostname inside the container.
     pub hostname: Option<String>,
+    /// Volumes and bind mounts.
     pub mounts: Vec<Mount>,
+    /// Published ports (`-p`), one per host binding.
     pub ports: Vec<PortBinding>,
+    /// Restart policy, `name` or `name:max-retries` (`on-failure:5`).
     pub restart_policy: Option<String>,
+    /// Run with `--privileged` (only a recorded `true` counts).
     pub privileged: bool,
+    /// Capabilities added to the engine's defaults (`--cap-add`).
     pub cap_add: Vec<String>,
+    /// Capabilities dropped (`--cap-drop`).
     pub cap_drop: Vec<String>,
+    /// `--security-opt` values (`seccomp=unconfined`, `apparmor=...`).
     pub security_opt: Vec<String>,
+    /// Network mode (`bridge`, `host`, `none`, `container:<id>`, a
+    /// network name).
     pub network_mode: Option<String>,
-    /// Where its log is, inside the evidence, and how big.
+    /// Where its log is, inside the evidence (else the path the engine
+    /// recorded).
     pub log_path: Option<String>,
+    /// Size of the log file in the evidence, bytes.
     pub log_size: Option<u64>,
     /// Storage driver of its writable layer.
     pub driver: Option<String>,
@@ -283,6 +365,7 @@ pub struct ContainerLayers {
 pub struct RecordedFile {
     /// The name it is written under (`config.v2.json`, `config.json`).
     pub name: String,
+    /// Where its bytes are.
     pub content: RecordedContent,
 }
 
@@ -298,7 +381,9 @@ pub enum RecordedContent {
 /// A container's log file and its format.
 #[derive(Debug, Clone)]
 pub struct ContainerLog {
+    /// The log file in the evidence.
     pub path: EvPath,
+    /// How its lines are written.
     pub format: LogFormat,
     /// The name the raw log is written under.
     pub name: String,
@@ -313,24 +398,32 @@ pub enum LogFormat {
     K8sFile,
 }
 
+/// A volume, bind mount or tmpfs of a container.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Mount {
     /// `bind`, `volume`, `tmpfs`, ...
     pub kind: String,
     /// Volume name, for named and anonymous volumes.
     pub name: Option<String>,
+    /// The host path the engine recorded (bind source, or a volume's
+    /// data directory as the host saw it).
     pub source: Option<String>,
+    /// Where it is mounted inside the container.
     pub destination: String,
+    /// Mounted writable (not `:ro`).
     pub read_write: bool,
     /// Where a named volume's data is in the evidence.
     #[serde(skip)]
     pub data_dir: Option<EvPath>,
 }
 
+/// A published port: container port bound to a host address and port.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct PortBinding {
     /// `8080/tcp` inside the container.
     pub container_port: String,
+    /// Host address it listens on (`""` or `0.0.0.0`: all).
     pub host_ip: String,
+    /// Host port (`""`: chosen by the engine at start).
     pub host_port: String,
 }

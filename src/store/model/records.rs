@@ -39,6 +39,8 @@ pub struct StoreImage {
 /// or a rebuild from the unpacked files alone.
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerSource {
+    /// Position in the config's `rootfs.diff_ids`, 0-based (lowest layer
+    /// is 0).
     pub index: usize,
     /// `sha256:<hex>` of the uncompressed tar (from the config).
     pub diff_id: String,
@@ -60,9 +62,12 @@ pub struct LayerSource {
 pub struct LayerBlob {
     /// `sha256:<hex>` of the blob's bytes.
     pub digest: String,
+    /// The layer's media type as the manifest gives it
+    /// (`application/vnd.oci.image.layer.v1.tar+gzip`, ...).
     pub media_type: String,
     /// Size the manifest gives.
     pub size: u64,
+    /// Compression of the blob, from its media type.
     pub compression: Compression,
     /// Path of the blob file.
     #[serde(serialize_with = "ser_path")]
@@ -90,9 +95,13 @@ pub struct UnpackedLayer {
 /// `io.kubernetes.container.name`, `io.kubernetes.pod.uid`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct KubernetesRef {
+    /// Pod name (`io.kubernetes.pod.name`).
     pub pod: Option<String>,
+    /// Kubernetes namespace of the pod (`io.kubernetes.pod.namespace`).
     pub namespace: Option<String>,
+    /// Container name in the pod spec (`io.kubernetes.container.name`).
     pub container: Option<String>,
+    /// The pod's UID (`io.kubernetes.pod.uid`).
     pub pod_uid: Option<String>,
 }
 
@@ -119,8 +128,13 @@ impl KubernetesRef {
 /// recorded", never a default.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StoreContainer {
+    /// Which store: `containerd/<namespace>` or `podman`.
     pub store: String,
+    /// The container id as the store keys it (containerd allows any
+    /// string; Podman uses 64 hex digits).
     pub id: String,
+    /// Its name: libpod's or containers/storage's for Podman, the
+    /// `io.kubernetes.container.name` label (else the id) for containerd.
     pub name: Option<String>,
     /// The image as the container names it (a reference or an id).
     pub image: Option<String>,
@@ -128,9 +142,15 @@ pub struct StoreContainer {
     pub image_id: Option<String>,
     /// `created`, `running`, `exited`, ... where the store records it.
     pub state: Option<String>,
+    /// Labels the store records for it.
     pub labels: BTreeMap<String, String>,
+    /// Kubernetes identity, from its labels or annotations.
     pub kubernetes: Option<KubernetesRef>,
+    /// Creation time (RFC 3339, UTC): containerd's `createdat`, libpod's
+    /// (else containers/storage's) for Podman.
     pub created: Option<String>,
+    /// Last change the store recorded (RFC 3339, UTC): containerd's
+    /// `updatedat`; for Podman, the last finish, else start.
     pub updated: Option<String>,
     /// The container's writable layer (overlay upper dir).
     #[serde(serialize_with = "ser_opt_path")]
@@ -159,10 +179,12 @@ pub struct StoreContainer {
     /// elements of the OCI spec's `process.args` (`Path`/`Args` of
     /// `podman inspect`).
     pub path: Option<String>,
+    /// The arguments after `path`.
     pub args: Option<Vec<String>>,
     /// The command and entrypoint the engine recorded (`Config.Cmd`,
     /// `Config.Entrypoint` of `podman inspect`).
     pub command: Option<Vec<String>>,
+    /// The entrypoint the engine recorded (`Config.Entrypoint`).
     pub entrypoint: Option<Vec<String>>,
     /// `process.env` of the OCI spec the container ran with.
     pub env: Option<Vec<String>>,
@@ -192,6 +214,7 @@ pub struct StoreContainer {
 /// A named volume a container mounts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StoreVolume {
+    /// The volume's name (random hex for an anonymous volume).
     pub name: String,
     /// Where it is mounted inside the container.
     pub destination: String,
