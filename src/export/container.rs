@@ -16,11 +16,11 @@ use super::error::{ExportError, ExportOptions, out_err};
 use super::logs::{LogSummary, render_as};
 use super::output::{close_dir, in_fresh_dir, write_committed, write_file, write_log};
 use super::progress::Bar;
-use super::source::{Tee, prepare_layer, write_layer};
+use super::source::{Failure, Tee, prepare_layer, write_layer};
 use crate::digest::hex_part;
 use crate::evidence::fs::{EvPath, FileSystem};
 use crate::layer::diff::{Change, container_changes};
-use crate::layer::{LayerDir, hashed, retar};
+use crate::layer::{LayerDir, RetarError, hashed, retar};
 use crate::report::{Finding, FindingKind, LayerReport};
 use crate::store::catalog::{Catalog, FoundContainer, StoreFilter};
 use crate::store::model::{Container, RecordedContent};
@@ -243,11 +243,20 @@ fn write_tree(
     let (mut w, written) = hashed(file, None, |w| {
         retar(LayerDir { fs: fs_, dir: tree }, w, &|_| {})
             .map(|(_, written)| written)
-            .map_err(|e| io::Error::other(e.to_string()))
+            .map_err(|e| match e {
+                RetarError::Output(e) => Failure::Output(e),
+                other => Failure::Evidence(io::Error::other(other.to_string())),
+            })
     })
-    .map_err(|e| ExportError::Evidence {
-        place: tree.display(),
-        detail: e.to_string(),
+    .map_err(|f| match f {
+        Failure::Evidence(e) => ExportError::Evidence {
+            place: tree.display(),
+            detail: e.to_string(),
+        },
+        Failure::Output(source) => ExportError::Output {
+            path: path.display().to_string(),
+            source,
+        },
     })?;
     w.flush().map_err(out_err(&path))?;
     findings.extend(written.findings);

@@ -240,18 +240,33 @@ fn from_blob<W: Write + Send>(
         path: place.clone(),
         source,
     })?;
-    let (w, mut written) = hashed(out, None, |w| -> Result<Written, io::Error> {
+    let (w, mut written) = hashed(out, None, |w| -> Result<Written, Failure> {
         let mut stream = decompressed(&mut counted, blob.compression);
-        let size = io::copy(&mut stream, w)?;
+        let mut buf = vec![0u8; 1 << 16];
+        let mut size = 0u64;
+        loop {
+            let n = stream.read(&mut buf).map_err(Failure::Evidence)?;
+            if n == 0 {
+                break;
+            }
+            w.write_all(&buf[..n]).map_err(Failure::Output)?;
+            size += n as u64;
+        }
         drop(stream);
         // Whatever the decompressor left unread still belongs to the blob.
-        io::copy(&mut counted, &mut io::sink())?;
+        io::copy(&mut counted, &mut io::sink()).map_err(Failure::Evidence)?;
         Ok(Written {
             size,
             ..Default::default()
         })
     })
-    .map_err(|e| evidence_err(e.to_string()))?;
+    .map_err(|f| match f {
+        Failure::Evidence(e) => evidence_err(e.to_string()),
+        Failure::Output(source) => ExportError::Output {
+            path: place.clone(),
+            source,
+        },
+    })?;
     let teed = match counted.copy.take() {
         Some(c) => c.finish().is_ok(),
         None => false,
@@ -296,6 +311,19 @@ fn from_blob<W: Write + Send>(
             teed,
         },
     ))
+}
+
+/// A failure while a blob is turned into a layer tar: reading the
+/// evidence, or writing the output (never confused in messages).
+pub(crate) enum Failure {
+    Evidence(io::Error),
+    Output(io::Error),
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Output(e)
+    }
 }
 
 /// Hashes and counts what is read through it, and copies it to a tee.
