@@ -10,6 +10,7 @@
 //! bare filesystem), and a probe of each volume for a filesystem this
 //! crate reads (ext2/3/4 with [`fs::Ext4Fs`], XFS with [`fs::XfsFs`]).
 
+pub mod bytes;
 pub mod fs;
 pub mod image;
 pub mod volume;
