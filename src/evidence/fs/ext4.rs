@@ -17,6 +17,7 @@
 
 use super::{DirEntry, EvPath, FileKind, FileReader, FileSystem, FsError, Metadata, Timestamp};
 use crate::evidence::image::ReadAt;
+use crate::evidence::provenance::{SpecLayer, uuid_text};
 use fs_ext4::dir::DirEntryType;
 use fs_ext4::extent::Extent;
 use fs_ext4::inode::{Inode, InodeFlags};
@@ -104,6 +105,15 @@ impl Ext4Fs {
             dev,
             label: label.to_string(),
         })
+    }
+
+    /// This filesystem as the last layer of a provenance chain.
+    pub fn spec_layer(&self) -> SpecLayer {
+        SpecLayer::file_system(
+            "ext4",
+            uuid_text(&self.fs.sb.uuid),
+            Some(self.fs.sb.volume_name.clone()),
+        )
     }
 
     fn inode(&self, path: &EvPath, ino: u32) -> Result<(Inode, Vec<u8>), FsError> {

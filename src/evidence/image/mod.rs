@@ -67,6 +67,18 @@ pub enum ImageFormat {
     Raw,
 }
 
+impl ImageFormat {
+    /// The name used in JSON output and provenance: `ewf`, `split_raw`,
+    /// `raw`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageFormat::Ewf => "ewf",
+            ImageFormat::SplitRaw => "split_raw",
+            ImageFormat::Raw => "raw",
+        }
+    }
+}
+
 /// Errors while opening an image; each names the file concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {

@@ -21,6 +21,7 @@ mod sb;
 
 use super::{DirEntry, EvPath, FileKind, FileReader, FileSystem, FsError, Metadata};
 use crate::evidence::image::ReadAt;
+use crate::evidence::provenance::{SpecLayer, uuid_text};
 use inode::{Extent, FMT_LOCAL, Inode, kind_of};
 use lru::LruCache;
 use sb::Superblock;
@@ -79,6 +80,11 @@ impl XfsFs {
             });
         }
         Ok(fs)
+    }
+
+    /// This filesystem as the last layer of a provenance chain.
+    pub fn spec_layer(&self) -> SpecLayer {
+        SpecLayer::file_system("xfs", uuid_text(&self.sb.uuid), Some(self.sb.label.clone()))
     }
 
     fn inode(&self, path: &EvPath, ino: u64) -> Result<Arc<Inode>, FsError> {

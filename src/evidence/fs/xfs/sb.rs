@@ -61,6 +61,8 @@ pub struct Superblock {
     pub dirblk_log: u8,
     pub incompat: u32,
     pub label: String,
+    /// `sb_uuid` (bytes 32–47).
+    pub uuid: [u8; 16],
 }
 
 impl Superblock {
@@ -100,6 +102,7 @@ impl Superblock {
             agblk_log: b[124],
             dirblk_log: b[192],
             incompat: be32(&b, 216),
+            uuid: b[32..48].try_into().unwrap_or_default(),
             label: String::from_utf8_lossy(&b[108..120])
                 .trim_end_matches('\0')
                 .to_string(),
