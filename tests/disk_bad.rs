@@ -7,8 +7,10 @@
 mod common;
 
 use common::disk::*;
-use docker_forensics::evidence::fs::EvPath;
+use docker_forensics::evidence::fs::xfs::{CorruptKind as XfsCorrupt, XfsError};
+use docker_forensics::evidence::fs::{EvPath, FsError, XfsFs};
 use docker_forensics::evidence::image::ImageError;
+use docker_forensics::evidence::image::RawImage;
 use docker_forensics::evidence::image::ewf::{ChunkFault, CorruptKind, EwfError};
 use docker_forensics::evidence::{Evidence, EvidenceError, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -53,6 +55,16 @@ fn find_ewf_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a Ew
         cur = e.source();
     }
     None
+}
+
+/// The XFS error of opening the bare XFS image `p` directly.
+fn xfs_open_error(p: &Path) -> XfsError {
+    let dev = std::sync::Arc::new(RawImage::open(p).unwrap());
+    match XfsFs::open(dev, "x.img") {
+        Ok(_) => panic!("{} opened", p.display()),
+        Err(FsError::Xfs { source, .. }) => *source,
+        Err(e) => panic!("not an XFS error: {e:?}"),
+    }
 }
 
 fn sh(script: &str) {
@@ -232,12 +244,26 @@ fn corrupt_superblocks() {
     f.write_all_at(&[0x7f], 88).unwrap();
     let e = open_err(&d.path().join("x.img"));
     assert!(e.contains("xfs") && e.contains("superblock"), "{e}");
+    let xe = xfs_open_error(&d.path().join("x.img"));
+    assert!(
+        matches!(xe.corrupt_kind(), Some(XfsCorrupt::SuperblockCrc)),
+        "{xe:?}"
+    );
     // XFS truncated: the superblock says more than the device holds
     sh(&format!(
         "mkfs.xfs -q -f {r}/x.img; truncate -s 200M {r}/x.img"
     ));
     let e = open_err(&d.path().join("x.img"));
     assert!(e.contains("device only"), "{e}");
+    let xe = xfs_open_error(&d.path().join("x.img"));
+    assert!(
+        matches!(
+            xe.corrupt_kind(),
+            Some(XfsCorrupt::DeviceTooSmall { fs_bytes, device_bytes })
+                if *fs_bytes == 300 << 20 && *device_bytes == 200 << 20
+        ),
+        "{xe:?}"
+    );
 }
 
 #[test]
@@ -258,12 +284,24 @@ fn xfs_extent_past_end_and_ext4_directory_loop() {
          xfs_db -x -c 'path /file' -c 'write u3.bmx[0].startblock 40000000' {r}/x.img >/dev/null"
     ));
     let ev = Evidence::open(&d.path().join("x.img"), &OpenOptions::default()).unwrap();
-    let err = ev.volumes[0]
+    let fs_err = ev.volumes[0]
         .fs
         .open(&EvPath::parse("file").unwrap())
         .err()
-        .unwrap()
-        .to_string();
+        .unwrap();
+    assert!(
+        matches!(
+            &fs_err,
+            FsError::Xfs { path, source }
+                if path == "/file"
+                && matches!(
+                    source.corrupt_kind(),
+                    Some(XfsCorrupt::ExtentPastEnd { fs_block: 40_000_000, .. })
+                )
+        ),
+        "{fs_err:?}"
+    );
+    let err = fs_err.to_string();
     assert!(
         err.contains("inode") && err.contains("past the end"),
         "{err}"

@@ -17,7 +17,7 @@
 mod ext4;
 mod host;
 mod path;
-mod xfs;
+pub mod xfs;
 
 pub use ext4::Ext4Fs;
 pub use host::HostDir;
@@ -136,6 +136,14 @@ pub enum FsError {
     SymlinkInPath { path: String },
     #[error("{path}: corrupt filesystem structure: {detail}")]
     Corrupt { path: String, detail: String },
+    /// An XFS structure met on the way to `path` is damaged, unsupported
+    /// or unreadable (boxed: it is larger than the other variants).
+    #[error("{path}: {source}")]
+    Xfs {
+        path: String,
+        #[source]
+        source: Box<xfs::XfsError>,
+    },
     #[error("{path}: {source}")]
     Io {
         path: String,

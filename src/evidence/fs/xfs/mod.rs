@@ -16,10 +16,14 @@
 
 mod attr;
 mod dir;
+pub mod error;
 mod inode;
 mod sb;
 
+pub use error::{BlockFault, CorruptKind, InodeFault, ShortFormFault, UnsupportedKind, XfsError};
+
 use super::{DirEntry, EvPath, FileKind, FileReader, FileSystem, FsError, Metadata};
+use crate::evidence::bytes::{Reader, bytes_at};
 use crate::evidence::image::ReadAt;
 use crate::evidence::provenance::{SpecLayer, uuid_text};
 use inode::{Extent, FMT_LOCAL, Inode, kind_of};
@@ -31,7 +35,7 @@ use std::sync::{Arc, Mutex};
 
 const INODE_CACHE: usize = 4096;
 const DIR_CACHE: usize = 64;
-const MAX_SYMLINK: u64 = 4096;
+const MAX_SYMLINK: usize = 4096;
 const MAX_DEPTH: usize = 4096;
 
 type DirList = Arc<Vec<dir::RawEntry>>;
@@ -51,19 +55,20 @@ fn cache<K: std::hash::Hash + Eq, V>(n: usize) -> Mutex<LruCache<K, V>> {
     ))
 }
 
-fn corrupt(path: &EvPath, detail: impl Into<String>) -> FsError {
-    FsError::Corrupt {
+/// An XFS error met while reading `path`.
+fn xfs_error(path: &EvPath, e: impl Into<XfsError>) -> FsError {
+    FsError::Xfs {
         path: path.display(),
-        detail: detail.into(),
+        source: Box::new(e.into()),
     }
 }
 
 impl XfsFs {
     /// Reads the superblock and root inode of the XFS on `dev`.
     pub fn open(dev: Arc<dyn ReadAt>, label: &str) -> Result<Self, FsError> {
-        let sb = Superblock::read(dev.as_ref()).map_err(|detail| FsError::Corrupt {
+        let sb = Superblock::read(dev.as_ref()).map_err(|e| FsError::Xfs {
             path: label.to_string(),
-            detail: format!("XFS {detail}"),
+            source: Box::new(e),
         })?;
         let fs = XfsFs {
             dev,
@@ -74,9 +79,9 @@ impl XfsFs {
         };
         let root = fs.inode(&EvPath::root(), fs.sb.root_ino)?;
         if root.kind() != FileKind::Dir {
-            return Err(FsError::Corrupt {
+            return Err(FsError::Xfs {
                 path: label.to_string(),
-                detail: format!("XFS root inode {} is not a directory", fs.sb.root_ino),
+                source: Box::new(CorruptKind::RootNotDirectory(fs.sb.root_ino).into()),
             });
         }
         Ok(fs)
@@ -96,8 +101,9 @@ impl XfsFs {
         {
             return Ok(i);
         }
-        let i =
-            Arc::new(Inode::read(self.dev.as_ref(), &self.sb, ino).map_err(|e| corrupt(path, e))?);
+        let i = Arc::new(
+            Inode::read(self.dev.as_ref(), &self.sb, ino).map_err(|e| xfs_error(path, e))?,
+        );
         if let Ok(mut c) = self.inodes.lock() {
             c.put(ino, i.clone());
         }
@@ -114,7 +120,7 @@ impl XfsFs {
             return Ok(l);
         }
         let l =
-            Arc::new(dir::entries(self.dev.as_ref(), &self.sb, d).map_err(|e| corrupt(path, e))?);
+            Arc::new(dir::entries(self.dev.as_ref(), &self.sb, d).map_err(|e| xfs_error(path, e))?);
         if let Ok(mut c) = self.dirs.lock() {
             c.put(d.ino, l.clone());
         }
@@ -141,7 +147,7 @@ impl XfsFs {
                 }
             }
             if depth > MAX_DEPTH {
-                return Err(corrupt(path, "path too deep"));
+                return Err(xfs_error(path, CorruptKind::PathTooDeep));
             }
             let list = self.dir_entries(path, &cur)?;
             let ino = list
@@ -154,12 +160,12 @@ impl XfsFs {
             let next = self.inode(path, ino)?;
             if next.kind() == FileKind::Dir {
                 if seen.contains(&ino) {
-                    return Err(corrupt(
+                    return Err(xfs_error(
                         path,
-                        format!(
-                            "directory loop: inode {ino} is its own ancestor (entry in directory inode {})",
-                            cur.ino
-                        ),
+                        CorruptKind::DirectoryLoop {
+                            ino,
+                            parent: cur.ino,
+                        },
                     ));
                 }
                 seen.push(ino);
@@ -232,19 +238,15 @@ impl FileSystem for XfsFs {
             });
         }
         let data = if i.format == FMT_LOCAL {
-            let fork = i.data_fork();
-            let n = (i.size as usize).min(fork.len());
-            if (n as u64) < i.size {
-                return Err(corrupt(
-                    path,
-                    format!("inode {}: local data shorter than the size", i.ino),
-                ));
-            }
-            Data::Local(fork[..n].to_vec())
+            let local = usize::try_from(i.size)
+                .ok()
+                .and_then(|n| i.data_fork().get(..n))
+                .ok_or_else(|| xfs_error(path, CorruptKind::LocalDataShort { ino: i.ino }))?;
+            Data::Local(local.to_vec())
         } else {
             Data::Mapped(
                 i.extents(self.dev.as_ref(), &self.sb, false)
-                    .map_err(|e| corrupt(path, e))?,
+                    .map_err(|e| xfs_error(path, e))?,
             )
         };
         Ok(Box::new(XfsFile {
@@ -260,68 +262,33 @@ impl FileSystem for XfsFs {
     fn read_link(&self, path: &EvPath) -> Result<Vec<u8>, FsError> {
         let i = self.lookup(path)?;
         if i.kind() != FileKind::Symlink {
-            return Err(corrupt(path, "not a symbolic link"));
+            return Err(FsError::Corrupt {
+                path: path.display(),
+                detail: "not a symbolic link".into(),
+            });
         }
-        if i.size == 0 || i.size > MAX_SYMLINK {
-            return Err(corrupt(
-                path,
-                format!("inode {}: symlink length {}", i.ino, i.size),
-            ));
-        }
+        let ino = i.ino;
+        let len = usize::try_from(i.size)
+            .ok()
+            .filter(|n| (1..=MAX_SYMLINK).contains(n))
+            .ok_or_else(|| xfs_error(path, CorruptKind::SymlinkLength { ino, len: i.size }))?;
         if i.format == FMT_LOCAL {
-            let fork = i.data_fork();
-            return fork
-                .get(..i.size as usize)
+            return bytes_at(i.data_fork(), 0, len)
                 .map(<[u8]>::to_vec)
-                .ok_or_else(|| {
-                    corrupt(
-                        path,
-                        format!("inode {}: symlink longer than its fork", i.ino),
-                    )
-                });
+                .map_err(|_| xfs_error(path, CorruptKind::SymlinkPastFork { ino }));
         }
-        // remote: blocks each with a 56-byte XSLM header
-        let extents = i
-            .extents(self.dev.as_ref(), &self.sb, false)
-            .map_err(|e| corrupt(path, e))?;
-        let bs = u64::from(self.sb.block_size);
-        let mut out = Vec::new();
-        let mut b = vec![0u8; bs as usize];
-        for e in &extents {
-            for k in 0..e.len {
-                let at = self
-                    .sb
-                    .fsb_to_byte(e.fs_block + k)
-                    .ok_or_else(|| corrupt(path, "symlink block out of range"))?;
-                self.dev
-                    .read_exact_at(&mut b, at)
-                    .map_err(|source| FsError::Io {
-                        path: path.display(),
-                        source,
-                    })?;
-                if &b[..4] != b"XSLM" || !sb::crc_ok(&b, 12) {
-                    return Err(corrupt(
-                        path,
-                        format!("inode {}: remote symlink block: bad header or CRC", i.ino),
-                    ));
-                }
-                let n = (sb::be32(&b, 8) as usize).min(b.len() - 56);
-                out.extend_from_slice(&b[56..56 + n]);
-            }
-        }
-        out.truncate(i.size as usize);
-        if out.len() as u64 != i.size {
-            return Err(corrupt(
-                path,
-                format!("inode {}: symlink target shorter than its size", i.ino),
-            ));
+        let mut out =
+            remote_symlink(self.dev.as_ref(), &self.sb, &i).map_err(|e| xfs_error(path, e))?;
+        out.truncate(len);
+        if out.len() != len {
+            return Err(xfs_error(path, CorruptKind::SymlinkShort { ino }));
         }
         Ok(out)
     }
 
     fn xattrs(&self, path: &EvPath) -> Result<Vec<(Vec<u8>, Vec<u8>)>, FsError> {
         let i = self.lookup(path)?;
-        attr::read_all(self.dev.as_ref(), &self.sb, &i).map_err(|e| corrupt(path, e))
+        attr::read_all(self.dev.as_ref(), &self.sb, &i).map_err(|e| xfs_error(path, e))
     }
 
     fn describe(&self) -> String {
@@ -330,6 +297,41 @@ impl FileSystem for XfsFs {
             l => format!("xfs \"{l}\" in {}", self.label),
         }
     }
+}
+
+/// The target of a remote symlink: its blocks, each a 56-byte `XSLM`
+/// header (magic, offset u32, bytes u32 at 8, CRC at 12, …) then data.
+fn remote_symlink(dev: &dyn ReadAt, sb: &Superblock, i: &Inode) -> error::Result<Vec<u8>> {
+    const HDR: usize = 56;
+    let ino = i.ino;
+    let extents = i.extents(dev, sb, false)?;
+    let mut out = Vec::new();
+    let mut b = vec![0u8; sb.block_size as usize];
+    for e in &extents {
+        for k in 0..e.len {
+            let block = e.fs_block + k;
+            let bad = |fault| CorruptKind::SymlinkBlock { ino, block, fault };
+            let at = sb
+                .fsb_to_byte(block)
+                .ok_or_else(|| bad(BlockFault::OutOfRange))?;
+            dev.read_exact_at(&mut b, at)
+                .map_err(|err| XfsError::io(format!("inode {ino}: symlink block"), at, err))?;
+            let mut r = Reader::new(&b);
+            let header = (r.array::<4>(), r.skip(4), r.u32_be());
+            let (Ok(magic), Ok(()), Ok(bytes)) = header else {
+                return Err(bad(BlockFault::Header).into());
+            };
+            if &magic != b"XSLM" {
+                return Err(bad(BlockFault::Header).into());
+            }
+            if !sb::crc_ok(&b, 12) {
+                return Err(bad(BlockFault::Crc).into());
+            }
+            let n = (bytes as usize).min(b.len().saturating_sub(HDR));
+            out.extend_from_slice(bytes_at(&b, HDR, n).map_err(|_| bad(BlockFault::Header))?);
+        }
+    }
+    Ok(out)
 }
 
 enum Data {
