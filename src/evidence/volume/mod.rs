@@ -19,6 +19,7 @@ pub mod lvm;
 mod names;
 pub mod probe;
 
+use crate::evidence::bytes::{u8_at, u32_le};
 use crate::evidence::image::{ReadAt, Slice};
 use crate::evidence::provenance::SpecLayer;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -134,7 +135,8 @@ pub fn partitions(
         for ss in [512u64, 4096] {
             let mut hdr = [0u8; 92];
             if dev.read_exact_at(&mut hdr, ss).is_ok() && &hdr[..8] == b"EFI PART" {
-                let n = u32::from_le_bytes([hdr[80], hdr[81], hdr[82], hdr[83]]);
+                // number of partition entries (fixed 92-byte header)
+                let n = u32_le(&hdr, 80).unwrap_or(u32::MAX);
                 if n > MAX_GPT_ENTRIES {
                     return Err(VolumeError::Corrupt {
                         what,
@@ -222,13 +224,13 @@ pub fn partitions(
 /// itself is (`mbrman` 0.6 panics when every used entry starts there).
 fn check_mbr_entries(s0: &[u8; 512]) -> Result<(), String> {
     for i in 0..4 {
-        let e = &s0[446 + 16 * i..446 + 16 * (i + 1)];
-        let start = u32::from_le_bytes([e[8], e[9], e[10], e[11]]);
-        if e[4] != 0 && start == 0 {
+        let e = 446 + 16 * i;
+        let kind = u8_at(s0, e + 4).unwrap_or(0);
+        let start = u32_le(s0, e + 8).unwrap_or(0);
+        if kind != 0 && start == 0 {
             return Err(format!(
-                "MBR entry {} (type {:#04x}) starts at sector 0, on the MBR itself",
+                "MBR entry {} (type {kind:#04x}) starts at sector 0, on the MBR itself",
                 i + 1,
-                e[4]
             ));
         }
     }

@@ -16,10 +16,11 @@
 //! entries (0x80) are skipped.
 
 use super::error::{BlockFault, CorruptKind, Result, ShortFormFault, XfsError};
-use super::inode::{Extent, FMT_BTREE, FMT_EXTENTS, FMT_LOCAL, Inode, read_mapped};
+use super::inode::{FMT_BTREE, FMT_EXTENTS, FMT_LOCAL, Inode, to_runs};
 use super::sb::{Superblock, crc_ok};
 use crate::evidence::bytes::{Reader, bytes_at, u16_be, u32_be};
 use crate::evidence::fs::Xattrs;
+use crate::evidence::fs::reader::Mapped;
 use crate::evidence::image::ReadAt;
 
 const ATTR3_LEAF_MAGIC: u16 = 0x3bee;
@@ -54,14 +55,18 @@ pub fn read_all(dev: &dyn ReadAt, sb: &Superblock, inode: &Inode) -> Result<Xatt
         }
         FMT_EXTENTS | FMT_BTREE => {
             let extents = inode.extents(dev, sb, true)?;
+            let runs = to_runs(sb, ino, &extents)?;
             let fork = Fork {
-                dev,
                 sb,
-                extents: &extents,
-                // `Inode::extents` checked that this fits in a u64
-                size: extents
-                    .last()
-                    .map_or(0, |e| (e.file_block + e.len) * u64::from(sb.block_size)),
+                map: Mapped {
+                    dev,
+                    runs: &runs,
+                    block_size: u64::from(sb.block_size),
+                    // `Inode::extents` checked that this fits in a u64
+                    size: runs
+                        .last()
+                        .map_or(0, |r| (r.file_block + r.len) * u64::from(sb.block_size)),
+                },
             };
             let mut out = Vec::new();
             let mut b = vec![0u8; sb.block_size as usize];
@@ -118,11 +123,9 @@ fn short_form(f: &[u8]) -> std::result::Result<Xattrs, ShortFormFault> {
 
 /// The attribute fork of one inode, mapped by its extents.
 struct Fork<'a> {
-    dev: &'a dyn ReadAt,
     sb: &'a Superblock,
-    extents: &'a [Extent],
-    /// Bytes up to the end of the last extent.
-    size: u64,
+    /// The fork's runs; its size ends with the last one.
+    map: Mapped<'a>,
 }
 
 impl Fork<'_> {
@@ -130,7 +133,7 @@ impl Fork<'_> {
     /// bytes filled.
     fn read_block(&self, b: &mut [u8], block: u64) -> std::io::Result<usize> {
         let at = block.saturating_mul(u64::from(self.sb.block_size));
-        read_mapped(self.dev, self.sb, self.extents, self.size, b, at)
+        self.map.read_at(b, at)
     }
 
     /// The entries of leaf block `b`: hash u32, nameidx u16, flags u8, pad.

@@ -170,12 +170,6 @@ pub enum CorruptKind {
     },
     #[error("inode {ino}: symlink target shorter than its size")]
     SymlinkShort { ino: u64 },
-
-    // paths
-    #[error("path too deep")]
-    PathTooDeep,
-    #[error("directory loop: inode {ino} is its own ancestor (entry in directory inode {parent})")]
-    DirectoryLoop { ino: u64, parent: u64 },
 }
 
 /// What is wrong with an inode's core.

@@ -12,6 +12,7 @@
 use super::error::{BlockFault, CorruptKind, InodeFault, Result, XfsError};
 use super::sb::{INCOMPAT_NREXT64, Superblock, crc_ok};
 use crate::evidence::bytes::{Reader, ShortInput, bytes_at, u32_be, u64_be};
+use crate::evidence::fs::reader::Run;
 use crate::evidence::fs::{FileKind, Timestamp};
 use crate::evidence::image::ReadAt;
 
@@ -425,50 +426,28 @@ impl BmbtWalk<'_> {
     }
 }
 
-/// Reads the bytes at file byte `offset` of a fork mapped by `extents`
-/// (holes and unwritten extents read as zeros). Returns bytes filled.
-/// `extents` are as [`Inode::extents`] returns them (sorted, checked, their
-/// byte offsets representable).
-pub fn read_mapped(
-    dev: &dyn ReadAt,
-    sb: &Superblock,
-    extents: &[Extent],
-    size: u64,
-    buf: &mut [u8],
-    offset: u64,
-) -> std::io::Result<usize> {
-    if offset >= size || buf.is_empty() {
-        return Ok(0);
-    }
-    let bs = u64::from(sb.block_size);
-    let want = (size - offset).min(buf.len() as u64) as usize;
-    let buf = &mut buf[..want];
-    let block = offset / bs;
-    let idx = extents.partition_point(|e| e.file_block + e.len <= block);
-    match extents.get(idx) {
-        Some(e) if e.file_block <= block => {
-            let within = offset - e.file_block * bs;
-            let run = (e.len * bs - within).min(want as u64) as usize;
-            if e.unwritten {
-                buf[..run].fill(0);
-            } else {
-                let at = sb.fsb_to_byte(e.fs_block).ok_or_else(|| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("fs block {} out of range", e.fs_block),
-                    )
+/// The device runs of `extents` as [`Inode::extents`] returns them
+/// (sorted, checked to lie on the device).
+pub fn to_runs(sb: &Superblock, ino: u64, extents: &[Extent]) -> Result<Vec<Run>> {
+    extents
+        .iter()
+        .map(|e| {
+            let dev_offset = sb
+                .fsb_to_byte(e.fs_block)
+                .ok_or(CorruptKind::ExtentPastEnd {
+                    ino,
+                    file_block: e.file_block,
+                    fs_block: e.fs_block,
+                    len: e.len,
                 })?;
-                dev.read_exact_at(&mut buf[..run], at + within)?;
-            }
-            Ok(run)
-        }
-        next => {
-            let hole_end = next.map_or(size, |e| e.file_block * bs);
-            let run = (hole_end - offset).min(want as u64) as usize;
-            buf[..run].fill(0);
-            Ok(run)
-        }
-    }
+            Ok(Run {
+                file_block: e.file_block,
+                len: e.len,
+                dev_offset,
+                unwritten: e.unwritten,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

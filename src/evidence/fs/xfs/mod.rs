@@ -22,11 +22,13 @@ mod sb;
 
 pub use error::{BlockFault, CorruptKind, InodeFault, ShortFormFault, UnsupportedKind, XfsError};
 
+use super::lookup;
+use super::reader::{Mapped, ReadFileAt, Run, Streamed};
 use super::{DirEntry, EvPath, FileKind, FileReader, FileSystem, FsError, Metadata};
 use crate::evidence::bytes::{Reader, bytes_at};
 use crate::evidence::image::ReadAt;
 use crate::evidence::provenance::{SpecLayer, uuid_text};
-use inode::{Extent, FMT_LOCAL, Inode, kind_of};
+use inode::{FMT_LOCAL, Inode, kind_of};
 use lru::LruCache;
 use sb::Superblock;
 use std::io;
@@ -36,7 +38,6 @@ use std::sync::{Arc, Mutex};
 const INODE_CACHE: usize = 4096;
 const DIR_CACHE: usize = 64;
 const MAX_SYMLINK: usize = 4096;
-const MAX_DEPTH: usize = 4096;
 
 type DirList = Arc<Vec<dir::RawEntry>>;
 
@@ -127,52 +128,33 @@ impl XfsFs {
         Ok(l)
     }
 
-    /// Resolves `path` to its inode, never following a symlink and
-    /// refusing a directory that contains one of its own ancestors.
+    /// Resolves `path` to its inode (see [`lookup::resolve`]).
     fn lookup(&self, path: &EvPath) -> Result<Arc<Inode>, FsError> {
-        let mut cur = self.inode(path, self.sb.root_ino)?;
-        let mut seen = vec![cur.ino];
-        for (depth, name) in path.components().enumerate() {
-            match cur.kind() {
-                FileKind::Dir => {}
-                FileKind::Symlink => {
-                    return Err(FsError::SymlinkInPath {
-                        path: path.display(),
-                    });
-                }
-                _ => {
-                    return Err(FsError::NotADirectory {
-                        path: path.display(),
-                    });
-                }
-            }
-            if depth > MAX_DEPTH {
-                return Err(xfs_error(path, CorruptKind::PathTooDeep));
-            }
-            let list = self.dir_entries(path, &cur)?;
-            let ino = list
-                .iter()
-                .find(|(n, _, _)| n.as_slice() == name)
-                .map(|(_, ino, _)| *ino)
-                .ok_or_else(|| FsError::NotFound {
-                    path: path.display(),
-                })?;
-            let next = self.inode(path, ino)?;
-            if next.kind() == FileKind::Dir {
-                if seen.contains(&ino) {
-                    return Err(xfs_error(
-                        path,
-                        CorruptKind::DirectoryLoop {
-                            ino,
-                            parent: cur.ino,
-                        },
-                    ));
-                }
-                seen.push(ino);
-            }
-            cur = next;
-        }
-        Ok(cur)
+        lookup::resolve(self, path)
+    }
+}
+
+impl lookup::Tree for XfsFs {
+    type Node = Arc<Inode>;
+    fn root(&self, path: &EvPath) -> Result<Arc<Inode>, FsError> {
+        self.inode(path, self.sb.root_ino)
+    }
+    fn child(&self, path: &EvPath, dir: &Arc<Inode>, name: &[u8]) -> Result<Arc<Inode>, FsError> {
+        let list = self.dir_entries(path, dir)?;
+        let ino = list
+            .iter()
+            .find(|(n, _, _)| n.as_slice() == name)
+            .map(|(_, ino, _)| *ino)
+            .ok_or_else(|| FsError::NotFound {
+                path: path.display(),
+            })?;
+        self.inode(path, ino)
+    }
+    fn ino(node: &Arc<Inode>) -> u64 {
+        node.ino
+    }
+    fn kind(node: &Arc<Inode>) -> FileKind {
+        node.kind()
     }
 }
 
@@ -180,10 +162,7 @@ impl FileSystem for XfsFs {
     fn metadata(&self, path: &EvPath) -> Result<Metadata, FsError> {
         let i = self.lookup(path)?;
         let kind = i.kind();
-        let (rdev_major, rdev_minor) = match kind {
-            FileKind::CharDevice | FileKind::BlockDevice => i.rdev(),
-            _ => (0, 0),
-        };
+        let (rdev_major, rdev_minor) = if kind.is_device() { i.rdev() } else { (0, 0) };
         Ok(Metadata {
             kind,
             perm: u32::from(i.mode) & 0o7777,
@@ -211,15 +190,9 @@ impl FileSystem for XfsFs {
         let list = self.dir_entries(path, &d)?;
         let mut out = Vec::with_capacity(list.len());
         for (name, ino, ft) in list.iter() {
-            let kind = match ft {
-                1 => FileKind::File,
-                2 => FileKind::Dir,
-                3 => FileKind::CharDevice,
-                4 => FileKind::BlockDevice,
-                5 => FileKind::Fifo,
-                6 => FileKind::Socket,
-                7 => FileKind::Symlink,
-                _ => kind_of(self.inode(path, *ino)?.mode),
+            let kind = match FileKind::from_dirent_type(*ft) {
+                Some(k) => k,
+                None => kind_of(self.inode(path, *ino)?.mode),
             };
             out.push(DirEntry {
                 name: name.clone(),
@@ -244,19 +217,19 @@ impl FileSystem for XfsFs {
                 .ok_or_else(|| xfs_error(path, CorruptKind::LocalDataShort { ino: i.ino }))?;
             Data::Local(local.to_vec())
         } else {
-            Data::Mapped(
-                i.extents(self.dev.as_ref(), &self.sb, false)
-                    .map_err(|e| xfs_error(path, e))?,
-            )
+            let runs = i
+                .extents(self.dev.as_ref(), &self.sb, false)
+                .and_then(|ex| inode::to_runs(&self.sb, i.ino, &ex))
+                .map_err(|e| xfs_error(path, e))?;
+            Data::Mapped(runs)
         };
-        Ok(Box::new(XfsFile {
+        Ok(Box::new(Streamed::new(XfsFile {
             dev: self.dev.clone(),
-            sb: self.sb.clone(),
+            block_size: u64::from(self.sb.block_size),
             size: i.size,
             data,
-            pos: 0,
             path: path.display(),
-        }))
+        })))
     }
 
     fn read_link(&self, path: &EvPath) -> Result<Vec<u8>, FsError> {
@@ -336,43 +309,38 @@ fn remote_symlink(dev: &dyn ReadAt, sb: &Superblock, i: &Inode) -> error::Result
 
 enum Data {
     Local(Vec<u8>),
-    Mapped(Vec<Extent>),
+    Mapped(Vec<Run>),
 }
 
-/// A regular file of an [`XfsFs`], read extent by extent.
+/// A regular file of an [`XfsFs`], read run by run.
 struct XfsFile {
     dev: Arc<dyn ReadAt>,
-    sb: Arc<Superblock>,
+    block_size: u64,
     size: u64,
     data: Data,
-    pos: u64,
     path: String,
 }
 
-impl FileReader for XfsFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+impl ReadFileAt for XfsFile {
+    fn read_file_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         match &self.data {
             Data::Local(d) => {
-                let Some(rest) = d.get(offset as usize..).filter(|_| offset < d.len() as u64)
-                else {
-                    return Ok(0);
-                };
+                let rest = usize::try_from(offset)
+                    .ok()
+                    .and_then(|o| d.get(o..))
+                    .unwrap_or_default();
                 let n = rest.len().min(buf.len());
                 buf[..n].copy_from_slice(&rest[..n]);
                 Ok(n)
             }
-            Data::Mapped(ex) => {
-                inode::read_mapped(self.dev.as_ref(), &self.sb, ex, self.size, buf, offset)
-                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path)))
+            Data::Mapped(runs) => Mapped {
+                dev: self.dev.as_ref(),
+                runs,
+                block_size: self.block_size,
+                size: self.size,
             }
+            .read_at(buf, offset)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path))),
         }
-    }
-}
-
-impl io::Read for XfsFile {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = FileReader::read_at(self, buf, self.pos)?;
-        self.pos += n as u64;
-        Ok(n)
     }
 }
