@@ -2,8 +2,10 @@
 //!
 //! A path is either a directory (a mounted or extracted host filesystem, or
 //! a data root itself) or a disk image file. Either way the result is one or
-//! more read-only [`fs::FileSystem`] views, each labelled with where in the
-//! evidence it was found.
+//! more read-only [`fs::FileSystem`] views, each with where in the evidence
+//! it was found: a short label for reports and a typed
+//! [`provenance::PathSpec`] (image → partition → logical volume →
+//! filesystem).
 //!
 //! A disk image is opened in three steps: the container ([`image`]: EWF,
 //! split raw or raw), the volumes on it ([`volume`]: GPT, MBR, LVM2 or a
