@@ -129,6 +129,9 @@ pub struct ImageReport {
     /// evidence volume and the store's directory the image was read from,
     /// and why that directory was taken as a store.
     pub store: String,
+    /// Where the store is, typed: evidence file, partition, LV,
+    /// filesystem and directory (a dfVFS-style path specification).
+    pub source: crate::evidence::provenance::Location,
     /// The evidence volume (`directory`, or a partition/LV label).
     pub volume: String,
     /// The store's directory, relative to the volume's root.

@@ -7,19 +7,63 @@
 mod common;
 
 use common::disk::*;
-use docker_forensics::evidence::fs::EvPath;
-use docker_forensics::evidence::{Evidence, OpenOptions};
+use docker_forensics::evidence::fs::xfs::{CorruptKind as XfsCorrupt, XfsError};
+use docker_forensics::evidence::fs::{EvPath, FsError, XfsFs};
+use docker_forensics::evidence::image::ImageError;
+use docker_forensics::evidence::image::RawImage;
+use docker_forensics::evidence::image::ewf::{ChunkFault, CorruptKind, EwfError};
+use docker_forensics::evidence::{Evidence, EvidenceError, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::process::Command;
 
-fn open_err(p: &Path) -> String {
+fn open_error(p: &Path) -> EvidenceError {
     match Evidence::open(p, &OpenOptions::default()) {
         Ok(ev) => panic!("{} opened: {:?} {:?}", p.display(), ev.volumes, ev.notes),
         Err(e) => {
             eprintln!("error (as expected): {e}");
-            e.to_string()
+            e
         }
+    }
+}
+
+fn open_err(p: &Path) -> String {
+    open_error(p).to_string()
+}
+
+/// The EWF error of an EWF segment that failed to open.
+fn ewf_open_error(e: &EvidenceError) -> &EwfError {
+    match e {
+        EvidenceError::Image(ImageError::Ewf { source, .. }) => source,
+        e => panic!("not an EWF error: {e:?}"),
+    }
+}
+
+/// The first [`EwfError`] in the chain of `e`, looking inside I/O errors.
+fn find_ewf_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a EwfError> {
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        if let Some(ewf) = e.downcast_ref::<EwfError>() {
+            return Some(ewf);
+        }
+        if let Some(ewf) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(EwfError::from_io)
+        {
+            return Some(ewf);
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// The XFS error of opening the bare XFS image `p` directly.
+fn xfs_open_error(p: &Path) -> XfsError {
+    let dev = std::sync::Arc::new(RawImage::open(p).unwrap());
+    match XfsFs::open(dev, "x.img") {
+        Ok(_) => panic!("{} opened", p.display()),
+        Err(FsError::Xfs { source, .. }) => *source,
+        Err(e) => panic!("not an XFS error: {e:?}"),
     }
 }
 
@@ -56,7 +100,12 @@ fn ewf_missing_segment() {
     sh(&format!(
         "ewfacquire -u -q -c deflate:fast -S 1MiB -t {r}/img {r}/src.raw >/dev/null; rm {r}/img.E02"
     ));
-    let e = open_err(&d.path().join("img.E01"));
+    let err = open_error(&d.path().join("img.E01"));
+    assert!(
+        matches!(ewf_open_error(&err), EwfError::MissingSegment { previous } if previous.ends_with("img.E01")),
+        "{err:?}"
+    );
+    let e = err.to_string();
     assert!(e.contains("img.E02") && e.contains("missing"), "{e}");
 }
 
@@ -68,7 +117,12 @@ fn ewf_truncated() {
     let data = std::fs::read(fx.join("basic.disk.E01")).unwrap();
     for cut in [100, 800_000, data.len() - 50] {
         std::fs::write(&p, &data[..cut]).unwrap();
-        let e = open_err(&p);
+        let err = open_error(&p);
+        assert!(
+            matches!(ewf_open_error(&err), EwfError::Truncated(_)),
+            "cut at {cut}: {err:?}"
+        );
+        let e = err.to_string();
         assert!(
             e.contains("cut.E01") && e.contains("truncated"),
             "cut at {cut}: {e}"
@@ -91,11 +145,25 @@ fn ewf_corrupt_chunk_is_an_error() {
         *b ^= 0x5a;
     }
     std::fs::write(&p, &data).unwrap();
-    let e = match Evidence::open(&p, &OpenOptions::default()) {
-        Err(e) => e.to_string(),
-        Ok(ev) => ev.verify_image().unwrap_err().to_string(),
+    let err = match Evidence::open(&p, &OpenOptions::default()) {
+        Err(e) => e,
+        Ok(ev) => ev.verify_image().unwrap_err(),
     };
+    let e = err.to_string();
     eprintln!("error (as expected): {e}");
+    assert!(
+        matches!(
+            find_ewf_error(&err).and_then(EwfError::corrupt_kind),
+            Some(CorruptKind::Chunk {
+                fault: ChunkFault::Zlib { .. }
+                    | ChunkFault::ZlibIncomplete { .. }
+                    | ChunkFault::Adler32 { .. }
+                    | ChunkFault::Checksum { .. },
+                ..
+            })
+        ),
+        "{err:?}"
+    );
     assert!(e.contains("EWF chunk") && e.contains("media offset"), "{e}");
 }
 
@@ -176,12 +244,26 @@ fn corrupt_superblocks() {
     f.write_all_at(&[0x7f], 88).unwrap();
     let e = open_err(&d.path().join("x.img"));
     assert!(e.contains("xfs") && e.contains("superblock"), "{e}");
+    let xe = xfs_open_error(&d.path().join("x.img"));
+    assert!(
+        matches!(xe.corrupt_kind(), Some(XfsCorrupt::SuperblockCrc)),
+        "{xe:?}"
+    );
     // XFS truncated: the superblock says more than the device holds
     sh(&format!(
         "mkfs.xfs -q -f {r}/x.img; truncate -s 200M {r}/x.img"
     ));
     let e = open_err(&d.path().join("x.img"));
     assert!(e.contains("device only"), "{e}");
+    let xe = xfs_open_error(&d.path().join("x.img"));
+    assert!(
+        matches!(
+            xe.corrupt_kind(),
+            Some(XfsCorrupt::DeviceTooSmall { fs_bytes, device_bytes })
+                if *fs_bytes == 300 << 20 && *device_bytes == 200 << 20
+        ),
+        "{xe:?}"
+    );
 }
 
 #[test]
@@ -202,12 +284,24 @@ fn xfs_extent_past_end_and_ext4_directory_loop() {
          xfs_db -x -c 'path /file' -c 'write u3.bmx[0].startblock 40000000' {r}/x.img >/dev/null"
     ));
     let ev = Evidence::open(&d.path().join("x.img"), &OpenOptions::default()).unwrap();
-    let err = ev.volumes[0]
+    let fs_err = ev.volumes[0]
         .fs
         .open(&EvPath::parse("file").unwrap())
         .err()
-        .unwrap()
-        .to_string();
+        .unwrap();
+    assert!(
+        matches!(
+            &fs_err,
+            FsError::Xfs { path, source }
+                if path == "/file"
+                && matches!(
+                    source.corrupt_kind(),
+                    Some(XfsCorrupt::ExtentPastEnd { fs_block: 40_000_000, .. })
+                )
+        ),
+        "{fs_err:?}"
+    );
+    let err = fs_err.to_string();
     assert!(
         err.contains("inode") && err.contains("past the end"),
         "{err}"

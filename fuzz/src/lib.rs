@@ -1,7 +1,7 @@
 //! Helpers shared by the fuzz targets: a bounded walk over a filesystem
 //! and a per-process scratch file for parsers that open paths.
 
-use docker_forensics::evidence::fs::{EvPath, FileKind, FileSystem};
+use docker_forensics::evidence::fs::{EvPath, FileKind, FileReader, FileSystem};
 use std::collections::VecDeque;
 use std::io::Read;
 use std::path::PathBuf;
@@ -71,4 +71,40 @@ pub fn scratch_file(name: &str, data: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, data).expect("scratch file");
     p
+}
+
+/// A file held in memory, as a [`FileReader`] (for parsers of files found
+/// inside a filesystem, such as the bbolt reader).
+pub struct MemFile {
+    data: Vec<u8>,
+    pos: u64,
+}
+
+impl MemFile {
+    pub fn new(data: &[u8]) -> Self {
+        MemFile {
+            data: data.to_vec(),
+            pos: 0,
+        }
+    }
+}
+
+impl FileReader for MemFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        let rest = usize::try_from(offset)
+            .ok()
+            .and_then(|o| self.data.get(o..))
+            .unwrap_or_default();
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        Ok(n)
+    }
+}
+
+impl Read for MemFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = FileReader::read_at(self, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
 }

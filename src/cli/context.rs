@@ -73,8 +73,8 @@ pub fn open(g: &Global, path: &Path) -> Result<Opened> {
                     .unwrap_or("-"),
             );
         }
-        for v in evidence.volumes.iter().filter(|v| v.label != "directory") {
-            eprintln!("volume: {}", v.label);
+        for v in evidence.volumes.iter().filter(|v| !v.is_directory()) {
+            eprintln!("volume: {} ({})", v.label, v.spec);
         }
         for n in &evidence.notes {
             eprintln!("note: {n}");

@@ -2,8 +2,10 @@
 //!
 //! A path is either a directory (a mounted or extracted host filesystem, or
 //! a data root itself) or a disk image file. Either way the result is one or
-//! more read-only [`fs::FileSystem`] views, each labelled with where in the
-//! evidence it was found.
+//! more read-only [`fs::FileSystem`] views, each with where in the evidence
+//! it was found: a short label for reports and a typed
+//! [`provenance::PathSpec`] (image → partition → logical volume →
+//! filesystem).
 //!
 //! A disk image is opened in three steps: the container ([`image`]: EWF,
 //! split raw or raw), the volumes on it ([`volume`]: GPT, MBR, LVM2 or a
@@ -11,14 +13,18 @@
 //! crate reads (ext2/3/4 with [`fs::Ext4Fs`], XFS with [`fs::XfsFs`]).
 
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
+pub mod bytes;
+#[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod fs;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod image;
+pub mod provenance;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod volume;
 
 use fs::{Ext4Fs, FileSystem, FsError, HostDir, XfsFs};
 use image::{Acquisition, ImageFormat, MediaVerification, ReadAt};
+use provenance::{PathSpec, SpecLayer};
 use std::path::Path;
 use std::sync::Arc;
 use volume::probe::Signature;
@@ -29,14 +35,25 @@ use volume::{Region, VolumeError};
 pub struct Volume {
     /// Where it was found, for reports ("directory", "partition 1 (ext4)").
     pub label: String,
+    /// Where it was found, layer by layer (see [`provenance`]).
+    pub spec: PathSpec,
     /// The filesystem, read-only.
     pub fs: Arc<dyn FileSystem>,
+}
+
+impl Volume {
+    /// True for a directory of the examiner's machine (rather than a
+    /// filesystem read out of a disk image).
+    pub fn is_directory(&self) -> bool {
+        self.spec.is_directory()
+    }
 }
 
 impl std::fmt::Debug for Volume {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Volume")
             .field("label", &self.label)
+            .field("spec", &self.spec.to_string())
             .field("fs", &self.fs.describe())
             .finish()
     }
@@ -146,10 +163,17 @@ impl Evidence {
         })?;
         if meta.is_dir() {
             let fs = HostDir::open(path)?;
+            let spec = PathSpec(vec![
+                SpecLayer::Directory {
+                    path: shown.clone(),
+                },
+                SpecLayer::file_system("host", None, None),
+            ]);
             return Ok(Evidence {
                 source: shown,
                 volumes: vec![Volume {
                     label: "directory".into(),
+                    spec,
                     fs: Arc::new(fs),
                 }],
                 format: None,
@@ -172,11 +196,21 @@ impl Evidence {
                     source,
                 }
             })?;
-        let mut volumes = Vec::new();
-        let mut notes = Vec::new();
+        let image = PathSpec(vec![SpecLayer::DiskImage {
+            path: shown.clone(),
+            format: img.format.name().to_string(),
+            segments: img.files.iter().map(|f| f.display().to_string()).collect(),
+        }]);
+        let mut found = Found {
+            image: &shown,
+            spec: &image,
+            volumes: Vec::new(),
+            notes: Vec::new(),
+        };
         for region in regions {
-            probe_region(&shown, region, &mut volumes, &mut notes);
+            found.probe(region);
         }
+        let Found { volumes, notes, .. } = found;
         if volumes.is_empty() {
             let detail = if notes.is_empty() {
                 format!("no filesystem found ({layout:?} layout, no partitions)")
@@ -214,49 +248,72 @@ impl Evidence {
     }
 }
 
-/// Probes one region: a filesystem becomes a volume, an LVM PV is opened
-/// and its logical volumes probed, anything else becomes a note.
-fn probe_region(image: &str, region: Region, volumes: &mut Vec<Volume>, notes: &mut Vec<String>) {
-    let where_ = |label: &str| format!("{label} of {image}");
-    match volume::probe::identify(region.dev.as_ref()) {
-        Some(Signature::Ext) => match Ext4Fs::open(region.dev.clone(), &where_(&region.label)) {
-            Ok(fs) => volumes.push(Volume {
-                label: format!("{} (ext4)", region.label),
-                fs: Arc::new(fs),
-            }),
-            Err(e) => notes.push(format!("{}: ext4: {e}", region.label)),
-        },
-        Some(Signature::Xfs) => match XfsFs::open(region.dev.clone(), &where_(&region.label)) {
-            Ok(fs) => volumes.push(Volume {
-                label: format!("{} (xfs)", region.label),
-                fs: Arc::new(fs),
-            }),
-            Err(e) => notes.push(format!("{}: xfs: {e}", region.label)),
-        },
-        Some(Signature::LvmPv) if !region.label.starts_with("lvm ") => {
-            match volume::lvm::logical_volumes(&region.dev, &region.label) {
-                Ok(lvs) => {
-                    if lvs.is_empty() {
-                        notes.push(format!(
-                            "{}: LVM2 physical volume without logical volumes",
-                            region.label
-                        ));
-                    }
-                    for lv in lvs {
-                        match lv {
-                            Ok(r) => probe_region(image, r, volumes, notes),
-                            Err(n) => notes.push(n),
+/// What the probes of an image's regions found.
+struct Found<'a> {
+    /// The image, for messages.
+    image: &'a str,
+    /// The image's layer.
+    spec: &'a PathSpec,
+    volumes: Vec<Volume>,
+    notes: Vec<String>,
+}
+
+impl Found<'_> {
+    /// Probes one region: a filesystem becomes a volume, an LVM PV is
+    /// opened and its logical volumes probed, anything else becomes a note.
+    fn probe(&mut self, region: Region) {
+        let where_ = format!("{} of {}", region.label, self.image);
+        let mut spec = self.spec.clone();
+        spec.0.extend(region.layers.iter().cloned());
+        match volume::probe::identify(region.dev.as_ref()) {
+            Some(Signature::Ext) => match Ext4Fs::open(region.dev.clone(), &where_) {
+                Ok(fs) => self.volumes.push(Volume {
+                    label: format!("{} (ext4)", region.label),
+                    spec: spec.with(fs.spec_layer()),
+                    fs: Arc::new(fs),
+                }),
+                Err(e) => self.notes.push(format!("{}: ext4: {e}", region.label)),
+            },
+            Some(Signature::Xfs) => match XfsFs::open(region.dev.clone(), &where_) {
+                Ok(fs) => self.volumes.push(Volume {
+                    label: format!("{} (xfs)", region.label),
+                    spec: spec.with(fs.spec_layer()),
+                    fs: Arc::new(fs),
+                }),
+                Err(e) => self.notes.push(format!("{}: xfs: {e}", region.label)),
+            },
+            Some(Signature::LvmPv)
+                if !region
+                    .layers
+                    .iter()
+                    .any(|l| matches!(l, SpecLayer::LogicalVolume { .. })) =>
+            {
+                match volume::lvm::logical_volumes(&region) {
+                    Ok(lvs) => {
+                        if lvs.is_empty() {
+                            self.notes.push(format!(
+                                "{}: LVM2 physical volume without logical volumes",
+                                region.label
+                            ));
+                        }
+                        for lv in lvs {
+                            match lv {
+                                Ok(r) => self.probe(r),
+                                Err(n) => self.notes.push(n.to_string()),
+                            }
                         }
                     }
+                    Err(e) => self.notes.push(format!("{}: {e}", region.label)),
                 }
-                Err(e) => notes.push(format!("{}: {e}", region.label)),
             }
+            Some(sig) => self.notes.push(format!(
+                "{}: unsupported filesystem ({} signature)",
+                region.label,
+                sig.name()
+            )),
+            None => self
+                .notes
+                .push(format!("{}: no known filesystem signature", region.label)),
         }
-        Some(sig) => notes.push(format!(
-            "{}: unsupported filesystem ({} signature)",
-            region.label,
-            sig.name()
-        )),
-        None => notes.push(format!("{}: no known filesystem signature", region.label)),
     }
 }

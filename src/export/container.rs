@@ -42,6 +42,9 @@ pub struct ContainerReport {
     pub evidence: String,
     /// Where the container's store is (volume, path, what it holds).
     pub data_root: String,
+    /// The same, typed: evidence file → partition → LV → filesystem →
+    /// the store's directory.
+    pub source: crate::evidence::provenance::Location,
     /// The container as its engine recorded it.
     pub container: Container,
     /// The engine's `diff` of the container.
@@ -214,6 +217,7 @@ fn write_container(
         tool: format!("docker-forensics {}", env!("CARGO_PKG_VERSION")),
         evidence: opts.evidence.clone(),
         data_root: found.store.place().describe(),
+        source: found.store.place().location(),
         container: c.clone(),
         diff: diff.iter().map(Change::to_string).collect(),
         changes_sha256: changes.map(|(s, _)| s),

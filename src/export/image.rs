@@ -97,6 +97,7 @@ fn write_image(
         evidence: opts.evidence.clone(),
         acquisition: opts.acquisition.clone(),
         store: image.store.clone(),
+        source: place.location(),
         volume: place.volume.label.clone(),
         data_root: place.path.display(),
         data_root_reason: place.reason.clone(),

@@ -23,6 +23,10 @@ pub struct VerifiedImage {
     pub store: String,
     /// Where the store is (volume, path).
     pub data_root: String,
+    /// The same, typed (evidence file → partition → LV → filesystem →
+    /// directory); absent when the image could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::evidence::provenance::Location>,
     /// The image id, `sha256:<hex>`.
     pub image_id: String,
     /// Its references, not the id repeated as a name.
@@ -47,6 +51,7 @@ impl VerifiedImage {
         VerifiedImage {
             store: store.to_string(),
             data_root,
+            source: None,
             image_id: image_id.to_string(),
             tags: Vec::new(),
             config_verified: false,
@@ -129,6 +134,7 @@ pub fn verify_images(images: &[Found<'_>], opts: &ExportOptions) -> Vec<Verified
                 findings.is_empty() && layers.iter().all(|l| l.verified && l.findings.is_empty());
             VerifiedImage {
                 store: img.store.clone(),
+                source: Some(f.store.place().location()),
                 data_root: s,
                 image_id: img.id.clone(),
                 tags: img.tags(),

@@ -5,6 +5,7 @@
 use super::StoreError;
 use super::model::{Container, Image, ImageRow};
 use crate::evidence::fs::{EvPath, FileSystem};
+use crate::evidence::provenance::Location;
 use crate::evidence::{Evidence, Volume};
 
 /// Where a store is in the evidence and why it was taken as one.
@@ -28,6 +29,12 @@ impl StorePlace {
         &*self.volume.fs
     }
 
+    /// Where it is, typed: the chain from the evidence file (image,
+    /// partition, LV, filesystem) to its directory.
+    pub fn location(&self) -> Location {
+        self.volume.spec.at(&self.path)
+    }
+
     /// A path below it.
     pub fn path_of(&self, rel: &str) -> EvPath {
         self.path.join_path(&EvPath::parse(rel).unwrap_or_default())
@@ -36,7 +43,7 @@ impl StorePlace {
     /// Human-readable place: the volume when the evidence is a disk
     /// image, the path, and what it holds.
     pub fn describe(&self) -> String {
-        if self.volume.label == "directory" {
+        if self.volume.is_directory() {
             format!("{} ({})", self.path, self.what)
         } else {
             format!("{}:{} ({})", self.volume.label, self.path, self.what)

@@ -15,8 +15,12 @@
 //!   the device (one read per run, not per block), each extent checked to
 //!   lie inside the device; other files go through the crate's reader.
 
+use super::lookup;
+use super::reader::{Mapped, ReadFileAt, Run, Streamed};
 use super::{DirEntry, EvPath, FileKind, FileReader, FileSystem, FsError, Metadata, Timestamp};
+use crate::evidence::bytes::u32_le;
 use crate::evidence::image::ReadAt;
+use crate::evidence::provenance::{SpecLayer, uuid_text};
 use fs_ext4::dir::DirEntryType;
 use fs_ext4::extent::Extent;
 use fs_ext4::inode::{Inode, InodeFlags};
@@ -75,14 +79,7 @@ fn kind_of(mode: u16) -> FileKind {
 
 /// (major, minor) of a device inode, from `i_block[0]` or `i_block[1]`.
 fn rdev(inode: &Inode) -> (u32, u32) {
-    let w = |i: usize| {
-        u32::from_le_bytes([
-            inode.block[4 * i],
-            inode.block[4 * i + 1],
-            inode.block[4 * i + 2],
-            inode.block[4 * i + 3],
-        ])
-    };
+    let w = |i: usize| u32_le(&inode.block, 4 * i).unwrap_or(0);
     let (old, new) = (w(0), w(1));
     if old != 0 {
         ((old >> 8) & 0xff, old & 0xff)
@@ -106,54 +103,30 @@ impl Ext4Fs {
         })
     }
 
+    /// This filesystem as the last layer of a provenance chain.
+    pub fn spec_layer(&self) -> SpecLayer {
+        SpecLayer::file_system(
+            "ext4",
+            uuid_text(&self.fs.sb.uuid),
+            Some(self.fs.sb.volume_name.clone()),
+        )
+    }
+
     fn inode(&self, path: &EvPath, ino: u32) -> Result<(Inode, Vec<u8>), FsError> {
         self.fs
             .read_inode_verified(ino)
             .map_err(|e| map_err(path, ino, e))
     }
 
-    /// The inode number at `path`, refusing symlinks on the way.
-    fn lookup(&self, path: &EvPath) -> Result<u32, FsError> {
-        let mut ino = ROOT_INO;
-        let mut seen = vec![ROOT_INO];
-        for (i, name) in path.components().enumerate() {
-            if i > 0 {
-                let (inode, _) = self.inode(path, ino)?;
-                match kind_of(inode.mode) {
-                    FileKind::Dir => {}
-                    FileKind::Symlink => {
-                        return Err(FsError::SymlinkInPath {
-                            path: path.display(),
-                        });
-                    }
-                    _ => {
-                        return Err(FsError::NotADirectory {
-                            path: path.display(),
-                        });
-                    }
-                }
-                if seen.contains(&ino) {
-                    return Err(corrupt(
-                        path,
-                        format!("directory loop: inode {ino} is its own ancestor"),
-                    ));
-                }
-                seen.push(ino);
-            }
-            ino = self
-                .fs
-                .lookup_at(ino, name)
-                .map_err(|e| map_err(path, ino, e))?;
-        }
-        Ok(ino)
+    /// The inode at `path`, refusing symlinks on the way (see
+    /// [`lookup::resolve`]).
+    fn lookup(&self, path: &EvPath) -> Result<Found, FsError> {
+        lookup::resolve(self, path)
     }
 
     fn meta(ino: u32, i: &Inode) -> Metadata {
         let kind = kind_of(i.mode);
-        let (rdev_major, rdev_minor) = match kind {
-            FileKind::CharDevice | FileKind::BlockDevice => rdev(i),
-            _ => (0, 0),
-        };
+        let (rdev_major, rdev_minor) = if kind.is_device() { rdev(i) } else { (0, 0) };
         let ts = |secs: i64, nanos: u32| Timestamp { secs, nanos };
         Metadata {
             kind,
@@ -173,16 +146,47 @@ impl Ext4Fs {
     }
 }
 
+/// An inode found by [`Ext4Fs::lookup`]: number, parsed and raw.
+pub(super) struct Found {
+    ino: u32,
+    inode: Inode,
+    raw: Vec<u8>,
+}
+
+impl lookup::Tree for Ext4Fs {
+    type Node = Found;
+    fn root(&self, path: &EvPath) -> Result<Found, FsError> {
+        let (inode, raw) = self.inode(path, ROOT_INO)?;
+        Ok(Found {
+            ino: ROOT_INO,
+            inode,
+            raw,
+        })
+    }
+    fn child(&self, path: &EvPath, dir: &Found, name: &[u8]) -> Result<Found, FsError> {
+        let ino = self
+            .fs
+            .lookup_at(dir.ino, name)
+            .map_err(|e| map_err(path, dir.ino, e))?;
+        let (inode, raw) = self.inode(path, ino)?;
+        Ok(Found { ino, inode, raw })
+    }
+    fn ino(node: &Found) -> u64 {
+        u64::from(node.ino)
+    }
+    fn kind(node: &Found) -> FileKind {
+        kind_of(node.inode.mode)
+    }
+}
+
 impl FileSystem for Ext4Fs {
     fn metadata(&self, path: &EvPath) -> Result<Metadata, FsError> {
-        let ino = self.lookup(path)?;
-        let (inode, _) = self.inode(path, ino)?;
+        let Found { ino, inode, .. } = self.lookup(path)?;
         Ok(Self::meta(ino, &inode))
     }
 
     fn read_dir(&self, path: &EvPath) -> Result<Vec<DirEntry>, FsError> {
-        let ino = self.lookup(path)?;
-        let (inode, _) = self.inode(path, ino)?;
+        let Found { ino, inode, .. } = self.lookup(path)?;
         if kind_of(inode.mode) != FileKind::Dir {
             return Err(FsError::NotADirectory {
                 path: path.display(),
@@ -213,8 +217,7 @@ impl FileSystem for Ext4Fs {
     }
 
     fn open(&self, path: &EvPath) -> Result<Box<dyn FileReader>, FsError> {
-        let ino = self.lookup(path)?;
-        let (inode, _) = self.inode(path, ino)?;
+        let Found { ino, inode, .. } = self.lookup(path)?;
         let kind = kind_of(inode.mode);
         if kind != FileKind::File {
             return Err(FsError::NotAFile {
@@ -223,46 +226,40 @@ impl FileSystem for Ext4Fs {
             });
         }
         let flags = InodeFlags::from_bits_truncate(inode.flags);
-        let extents = if flags.contains(InodeFlags::EXTENTS)
+        let runs = if flags.contains(InodeFlags::EXTENTS)
             && !flags.contains(InodeFlags::INLINE_DATA)
         {
             let bs = self.fs.sb.block_size();
-            let mut ex = fs_ext4::extent::collect_all(&inode.block, self.fs.dev.as_ref(), bs)
+            let ex = fs_ext4::extent::collect_all(&inode.block, self.fs.dev.as_ref(), bs)
                 .map_err(|e| map_err(path, ino, e))?;
-            ex.sort_unstable_by_key(|e| e.logical_block);
-            for e in &ex {
-                let end = (e.physical_block + u64::from(e.length)).saturating_mul(u64::from(bs));
-                if end > self.dev.size() {
-                    return Err(corrupt(
-                        path,
-                        format!(
-                            "inode {ino}: extent at logical block {} (physical {}+{}) lies past the end of the device ({} bytes)",
-                            e.logical_block,
-                            e.physical_block,
-                            e.length,
-                            self.dev.size()
-                        ),
-                    ));
-                }
-            }
-            Some((ex, u64::from(bs)))
+            let runs = to_runs(&ex, u64::from(bs), self.dev.size()).map_err(|e| {
+                corrupt(
+                    path,
+                    format!(
+                        "inode {ino}: extent at logical block {} (physical {}+{}) lies past the end of the device ({} bytes)",
+                        e.logical_block,
+                        e.physical_block,
+                        e.length,
+                        self.dev.size()
+                    ),
+                )
+            })?;
+            Some((runs, u64::from(bs)))
         } else {
             None
         };
-        Ok(Box::new(Ext4File {
+        Ok(Box::new(Streamed::new(Ext4File {
             fs: self.fs.clone(),
             dev: self.dev.clone(),
             ino,
             size: inode.size,
-            extents,
-            pos: 0,
+            runs,
             path: path.display(),
-        }))
+        })))
     }
 
     fn read_link(&self, path: &EvPath) -> Result<Vec<u8>, FsError> {
-        let ino = self.lookup(path)?;
-        let (inode, _) = self.inode(path, ino)?;
+        let Found { ino, inode, .. } = self.lookup(path)?;
         if kind_of(inode.mode) != FileKind::Symlink {
             return Err(corrupt(path, "not a symbolic link"));
         }
@@ -270,8 +267,7 @@ impl FileSystem for Ext4Fs {
     }
 
     fn xattrs(&self, path: &EvPath) -> Result<Vec<(Vec<u8>, Vec<u8>)>, FsError> {
-        let ino = self.lookup(path)?;
-        let (inode, raw) = self.inode(path, ino)?;
+        let Found { ino, inode, raw } = self.lookup(path)?;
         let list = fs_ext4::xattr::read_all_resolved(&self.fs, &inode, &raw)
             .map_err(|e| map_err(path, ino, e))?;
         Ok(list
@@ -285,60 +281,57 @@ impl FileSystem for Ext4Fs {
     }
 }
 
+/// The runs of sorted `extents` of `bs`-byte blocks, or the first extent
+/// that does not lie inside a device of `dev_size` bytes.
+fn to_runs(extents: &[Extent], bs: u64, dev_size: u64) -> Result<Vec<Run>, &Extent> {
+    let mut runs: Vec<Run> = extents
+        .iter()
+        .map(|e| {
+            let len = u64::from(e.length);
+            let dev_offset = e.physical_block.checked_mul(bs);
+            let end = e
+                .physical_block
+                .checked_add(len)
+                .and_then(|b| b.checked_mul(bs));
+            match (dev_offset, end) {
+                (Some(dev_offset), Some(end)) if end <= dev_size => Ok(Run {
+                    file_block: u64::from(e.logical_block),
+                    len,
+                    dev_offset,
+                    unwritten: e.uninitialized,
+                }),
+                _ => Err(e),
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    runs.sort_unstable_by_key(|r| r.file_block);
+    Ok(runs)
+}
+
 /// A regular file of an [`Ext4Fs`].
 struct Ext4File {
     fs: Arc<fs_ext4::Filesystem>,
     dev: Arc<dyn ReadAt>,
     ino: u32,
     size: u64,
-    /// Sorted extents and the block size, when the file uses extents.
-    extents: Option<(Vec<Extent>, u64)>,
-    pos: u64,
+    /// Sorted runs and the block size, when the file uses extents.
+    runs: Option<(Vec<Run>, u64)>,
     path: String,
 }
 
-impl Ext4File {
-    fn read_extents(
-        &self,
-        ex: &[Extent],
-        bs: u64,
-        buf: &mut [u8],
-        offset: u64,
-    ) -> io::Result<usize> {
-        let want = (self.size - offset).min(buf.len() as u64) as usize;
-        let buf = &mut buf[..want];
-        let block = offset / bs;
-        let idx = ex.partition_point(|e| u64::from(e.logical_block) + u64::from(e.length) <= block);
-        match ex.get(idx) {
-            Some(e) if u64::from(e.logical_block) <= block => {
-                let within = offset - u64::from(e.logical_block) * bs;
-                let run = (u64::from(e.length) * bs - within).min(want as u64) as usize;
-                if e.uninitialized {
-                    buf[..run].fill(0);
-                } else {
-                    self.dev
-                        .read_exact_at(&mut buf[..run], e.physical_block * bs + within)?;
-                }
-                Ok(run)
-            }
-            next => {
-                // a hole up to the next extent (or the end)
-                let hole_end = next.map_or(self.size, |e| u64::from(e.logical_block) * bs);
-                let run = (hole_end - offset).min(want as u64) as usize;
-                buf[..run].fill(0);
-                Ok(run)
-            }
-        }
-    }
-}
-
-impl FileReader for Ext4File {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+impl ReadFileAt for Ext4File {
+    fn read_file_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         if offset >= self.size || buf.is_empty() {
             return Ok(0);
         }
-        let r = match &self.extents {
-            Some((ex, bs)) => self.read_extents(ex, *bs, buf, offset),
+        let r = match &self.runs {
+            Some((runs, bs)) => Mapped {
+                dev: self.dev.as_ref(),
+                runs,
+                block_size: *bs,
+                size: self.size,
+            }
+            .read_at(buf, offset),
             None => self.fs.read_ino(self.ino, offset, buf).map_err(|e| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -347,13 +340,5 @@ impl FileReader for Ext4File {
             }),
         };
         r.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path)))
-    }
-}
-
-impl io::Read for Ext4File {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = FileReader::read_at(self, buf, self.pos)?;
-        self.pos += n as u64;
-        Ok(n)
     }
 }

@@ -16,9 +16,11 @@
 
 mod ext4;
 mod host;
+mod lookup;
 mod mem;
 mod path;
-mod xfs;
+mod reader;
+pub mod xfs;
 
 pub use ext4::Ext4Fs;
 pub use host::HostDir;
@@ -56,6 +58,29 @@ impl FileKind {
             0o140000 => FileKind::Socket,
             _ => FileKind::Unknown,
         }
+    }
+
+    /// The kind a directory entry's file type byte names: Linux `FT_*`
+    /// (`include/linux/fs_types.h`), as ext4 (`filetype` feature) and XFS
+    /// (`ftype` feature) store it; `None` for 0 (not recorded) and
+    /// anything unknown, when the inode must be read instead.
+    pub fn from_dirent_type(t: u8) -> Option<FileKind> {
+        Some(match t {
+            1 => FileKind::File,
+            2 => FileKind::Dir,
+            3 => FileKind::CharDevice,
+            4 => FileKind::BlockDevice,
+            5 => FileKind::Fifo,
+            6 => FileKind::Socket,
+            7 => FileKind::Symlink,
+            _ => return None,
+        })
+    }
+
+    /// True for character and block devices (the kinds with a device
+    /// number).
+    pub fn is_device(self) -> bool {
+        matches!(self, FileKind::CharDevice | FileKind::BlockDevice)
     }
 }
 
@@ -138,6 +163,20 @@ pub enum FsError {
     SymlinkInPath { path: String },
     #[error("{path}: corrupt filesystem structure: {detail}")]
     Corrupt { path: String, detail: String },
+    /// Directory inode `ino` (an entry of directory inode `parent`) is
+    /// its own ancestor on the way to `path`.
+    #[error(
+        "{path}: corrupt filesystem structure: directory loop: inode {ino} is its own ancestor (entry in directory inode {parent})"
+    )]
+    DirectoryLoop { path: String, ino: u64, parent: u64 },
+    /// An XFS structure met on the way to `path` is damaged, unsupported
+    /// or unreadable (boxed: it is larger than the other variants).
+    #[error("{path}: {source}")]
+    Xfs {
+        path: String,
+        #[source]
+        source: Box<xfs::XfsError>,
+    },
     #[error("{path}: {source}")]
     Io {
         path: String,

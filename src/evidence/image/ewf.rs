@@ -25,10 +25,17 @@
 //! chunks kept in a small LRU cache, so memory stays bounded whatever the
 //! image size.
 
+mod error;
+mod header;
+
+pub use error::{ChunkFault, CorruptKind, EwfError, TruncatedKind};
+
 use super::{ImageError, ReadAt};
+use crate::evidence::bytes::{Reader, bytes_at, u32_be, u32_le, u64_le};
+use header::{inflate_header, parse_header_text};
 use lru::LruCache;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::num::NonZeroUsize;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -103,21 +110,21 @@ pub struct EwfImage {
     table_cache: Mutex<LruCache<usize, Arc<Vec<u32>>>>,
 }
 
-fn corrupt(path: &Path, detail: String) -> ImageError {
-    ImageError::Corrupt {
+fn ewf_error(path: &Path, source: impl Into<EwfError>) -> ImageError {
+    ImageError::Ewf {
         path: path.display().to_string(),
-        detail,
+        source: source.into(),
     }
 }
 
-fn le_u32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+fn corrupt(path: &Path, kind: CorruptKind) -> ImageError {
+    ewf_error(path, kind)
 }
 
-fn le_u64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
+/// A little-endian `u32` at `at` of a buffer read to a known length
+/// (a short buffer reads as a value no checksum matches).
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32_le(b, at).unwrap_or(u32::MAX)
 }
 
 fn adler32(data: &[u8]) -> u32 {
@@ -182,14 +189,12 @@ impl EwfImage {
         loop {
             let file = File::open(&seg_path).map_err(|e| {
                 if e.kind() == io::ErrorKind::NotFound && number > 1 {
-                    ImageError::MissingSegment {
-                        path: seg_path.display().to_string(),
-                        previous: img
-                            .segments
-                            .last()
-                            .map(|s| s.path.display().to_string())
-                            .unwrap_or_default(),
-                    }
+                    let previous = img
+                        .segments
+                        .last()
+                        .map(|s| s.path.display().to_string())
+                        .unwrap_or_default();
+                    ewf_error(&seg_path, EwfError::MissingSegment { previous })
                 } else {
                     ImageError::io(&seg_path, e)
                 }
@@ -210,25 +215,22 @@ impl EwfImage {
             }
             number += 1;
             seg_path = segment_path(path, number)
-                .ok_or_else(|| corrupt(path, format!("no name for segment {number}")))?;
+                .ok_or_else(|| corrupt(path, CorruptKind::SegmentName(number)))?;
         }
         if img.chunk_size == 0 {
-            return Err(corrupt(
-                path,
-                "no volume section (chunk geometry unknown)".into(),
-            ));
+            return Err(corrupt(path, CorruptKind::NoVolume));
         }
         if next_chunk != img.chunk_count {
             return Err(corrupt(
                 path,
-                format!(
-                    "the tables list {next_chunk} chunks but the volume section says {}",
-                    img.chunk_count
-                ),
+                CorruptKind::ChunkCount {
+                    listed: next_chunk,
+                    declared: img.chunk_count,
+                },
             ));
         }
         if img.media_size > img.chunk_count.saturating_mul(img.chunk_size) {
-            return Err(corrupt(path, "media size exceeds the chunks stored".into()));
+            return Err(corrupt(path, CorruptKind::MediaSize));
         }
         img.acquisition.segments = img
             .segments
@@ -254,14 +256,12 @@ impl EwfImage {
     fn seg_read(&self, idx: usize, off: u64, len: u64) -> Result<Vec<u8>, ImageError> {
         let seg = &self.segments[idx];
         if off.checked_add(len).is_none_or(|end| end > seg.size) {
-            return Err(ImageError::Truncated {
-                path: seg.path.display().to_string(),
-                detail: format!(
-                    "needs bytes {off}..{} but the file has {} bytes",
-                    off.saturating_add(len),
-                    seg.size
-                ),
-            });
+            let short = TruncatedKind::Short {
+                start: off,
+                end: off.saturating_add(len),
+                size: seg.size,
+            };
+            return Err(ewf_error(&seg.path, EwfError::Truncated(short)));
         }
         let mut buf = vec![0u8; len as usize];
         seg.file
@@ -279,17 +279,21 @@ impl EwfImage {
     ) -> Result<bool, ImageError> {
         let path = self.segments[idx].path.clone();
         let head = self.seg_read(idx, 0, 13)?;
-        if head[..8] != SIGNATURE {
-            return Err(corrupt(
-                &path,
-                "not an EWF v1 segment (signature missing)".into(),
-            ));
+        let mut r = Reader::new(&head);
+        if r.array::<8>().ok() != Some(SIGNATURE) {
+            return Err(corrupt(&path, CorruptKind::Signature));
         }
-        let seg_no = u16::from_le_bytes([head[9], head[10]]);
+        let seg_no = r
+            .skip(1)
+            .and_then(|()| r.u16_le())
+            .map_err(|_| corrupt(&path, CorruptKind::Signature))?;
         if u32::from(seg_no) != number {
             return Err(corrupt(
                 &path,
-                format!("segment number {seg_no} in the file, expected {number}"),
+                CorruptKind::SegmentNumber {
+                    found: seg_no,
+                    expected: number,
+                },
             ));
         }
         let mut off = 13u64;
@@ -298,18 +302,15 @@ impl EwfImage {
         loop {
             seen += 1;
             if seen > 1_000_000 {
-                return Err(corrupt(&path, "too many sections (loop?)".into()));
+                return Err(corrupt(&path, CorruptKind::TooManySections));
             }
             let d = self.seg_read(idx, off, DESCRIPTOR_LEN)?;
-            if !sum_ok(adler32(&d[..72]), le_u32(&d, 72)) {
-                return Err(corrupt(
-                    &path,
-                    format!("section descriptor at offset {off}: checksum mismatch"),
-                ));
-            }
-            let kind: Vec<u8> = d[..16].iter().copied().take_while(|b| *b != 0).collect();
-            let next = le_u64(&d, 16);
-            let size = le_u64(&d, 24);
+            let descriptor = Descriptor::parse(&d)
+                .filter(|d| sum_ok(d.computed_sum, d.stored_sum))
+                .ok_or_else(|| corrupt(&path, CorruptKind::DescriptorChecksum { offset: off }))?;
+            let Descriptor {
+                kind, next, size, ..
+            } = descriptor;
             let body_len = size.saturating_sub(DESCRIPTOR_LEN);
             let body_at = off + DESCRIPTOR_LEN;
             match kind.as_slice() {
@@ -317,15 +318,22 @@ impl EwfImage {
                     if body_len > MAX_HEADER {
                         return Err(corrupt(
                             &path,
-                            format!(
-                                "{} section at {off} too large",
-                                String::from_utf8_lossy(&kind)
-                            ),
+                            CorruptKind::HeaderTooLarge {
+                                section: String::from_utf8_lossy(&kind).into_owned(),
+                                offset: off,
+                            },
                         ));
                     }
                     let body = self.seg_read(idx, body_at, body_len)?;
-                    let text = inflate_header(&body, kind == b"header2")
-                        .map_err(|e| corrupt(&path, format!("header section at {off}: {e}")))?;
+                    let text = inflate_header(&body, kind == b"header2").map_err(|e| {
+                        corrupt(
+                            &path,
+                            CorruptKind::Header {
+                                offset: off,
+                                detail: e.to_string(),
+                            },
+                        )
+                    })?;
                     // header2 (Unicode) wins over header when both exist.
                     if kind == b"header2" || self.acquisition.case_number.is_none() {
                         parse_header_text(&text, kind == b"header2", &mut self.acquisition);
@@ -333,24 +341,29 @@ impl EwfImage {
                 }
                 b"volume" | b"disk" => {
                     let body = self.seg_read(idx, body_at, body_len.min(1052))?;
-                    if body.len() < 24 {
-                        return Err(corrupt(&path, format!("volume section at {off} too short")));
+                    let short = || corrupt(&path, CorruptKind::VolumeShort { offset: off });
+                    let mut r = Reader::at(&body, 4);
+                    let mut next32 = || r.u32_le().map_err(|_| short());
+                    let (chunks, spc, bps) = (next32()?, next32()?, next32()?);
+                    let sectors = u64_le(&body, 16).map_err(|_| short())?;
+                    if body.len() == 1052 {
+                        let (summed, sum) = body.split_at(1048);
+                        if !sum_ok(adler32(summed), le32(sum, 0)) {
+                            return Err(corrupt(
+                                &path,
+                                CorruptKind::VolumeChecksum { offset: off },
+                            ));
+                        }
                     }
-                    if body.len() == 1052 && !sum_ok(adler32(&body[..1048]), le_u32(&body, 1048)) {
-                        return Err(corrupt(
-                            &path,
-                            format!("volume section at {off}: checksum mismatch"),
-                        ));
-                    }
-                    let chunks = u64::from(le_u32(&body, 4));
-                    let spc = u64::from(le_u32(&body, 8));
-                    let bps = le_u32(&body, 12);
-                    let sectors = le_u64(&body, 16);
-                    let chunk_size = spc * u64::from(bps);
+                    let chunks = u64::from(chunks);
+                    let chunk_size = u64::from(spc) * u64::from(bps);
                     if chunk_size == 0 || chunk_size > MAX_CHUNK {
                         return Err(corrupt(
                             &path,
-                            format!("volume section: chunk size {chunk_size} unsupported"),
+                            CorruptKind::ChunkSize {
+                                offset: off,
+                                size: chunk_size,
+                            },
                         ));
                     }
                     self.chunk_size = chunk_size;
@@ -361,27 +374,20 @@ impl EwfImage {
                 b"sectors" => last_sectors_end = Some(off.saturating_add(size)),
                 b"table" => {
                     let h = self.seg_read(idx, body_at, 24)?;
-                    if !sum_ok(adler32(&h[..20]), le_u32(&h, 20)) {
-                        return Err(corrupt(
-                            &path,
-                            format!("table section at {off}: header checksum mismatch"),
-                        ));
+                    let (summed, sum) = h.split_at(20);
+                    if !sum_ok(adler32(summed), le32(sum, 0)) {
+                        return Err(corrupt(&path, CorruptKind::TableChecksum { offset: off }));
                     }
-                    let count = le_u32(&h, 0);
-                    let base = le_u64(&h, 8);
+                    let count = le32(&h, 0);
+                    let base = u64_le(&h, 8).unwrap_or(u64::MAX);
                     // chunk offsets are `base` + 31 bits, inside this file
                     if base >= self.segments[idx].size {
-                        return Err(corrupt(
-                            &path,
-                            format!(
-                                "table section at {off}: base offset {base} lies past the end of the file"
-                            ),
-                        ));
+                        return Err(corrupt(&path, CorruptKind::TableBase { offset: off, base }));
                     }
                     if 24 + 4 * u64::from(count) > body_len {
                         return Err(corrupt(
                             &path,
-                            format!("table section at {off}: {count} entries do not fit"),
+                            CorruptKind::TableCount { offset: off, count },
                         ));
                     }
                     self.tables.push(Table {
@@ -396,15 +402,17 @@ impl EwfImage {
                 }
                 b"hash" => {
                     let body = self.seg_read(idx, body_at, body_len.min(36))?;
-                    if body.len() >= 16 && self.acquisition.md5.is_none() {
-                        self.acquisition.md5 = Some(hex::encode(&body[..16]));
+                    if let Ok(md5) = bytes_at(&body, 0, 16)
+                        && self.acquisition.md5.is_none()
+                    {
+                        self.acquisition.md5 = Some(hex::encode(md5));
                     }
                 }
                 b"digest" => {
                     let body = self.seg_read(idx, body_at, body_len.min(80))?;
-                    if body.len() >= 36 {
-                        self.acquisition.md5 = Some(hex::encode(&body[..16]));
-                        self.acquisition.sha1 = Some(hex::encode(&body[16..36]));
+                    if let (Ok(md5), Ok(sha1)) = (bytes_at(&body, 0, 16), bytes_at(&body, 16, 20)) {
+                        self.acquisition.md5 = Some(hex::encode(md5));
+                        self.acquisition.sha1 = Some(hex::encode(sha1));
                     }
                 }
                 b"next" => return Ok(true),
@@ -414,19 +422,13 @@ impl EwfImage {
             if next <= off {
                 return Err(corrupt(
                     &path,
-                    format!(
-                        "section at {off} points back to {next} and the segment has no 'done' or 'next'"
-                    ),
+                    CorruptKind::SectionLoop { offset: off, next },
                 ));
             }
             off = next;
             if off >= self.segments[idx].size {
-                return Err(ImageError::Truncated {
-                    path: path.display().to_string(),
-                    detail: format!(
-                        "the section chain continues at {off}, past the end of the file, without 'done' or 'next'"
-                    ),
-                });
+                let cut = TruncatedKind::ChainPastEnd { offset: off };
+                return Err(ewf_error(&path, EwfError::Truncated(cut)));
             }
         }
     }
@@ -442,19 +444,20 @@ impl EwfImage {
         let raw = self
             .seg_read(table.segment, table.entries_at, len)
             .map_err(to_io)?;
-        let (entries, sum) = raw.split_at(raw.len() - 4);
-        if !sum_ok(adler32(entries), le_u32(sum, 0)) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "{}: table of chunks {}..{}: entries checksum mismatch",
-                    seg.path.display(),
-                    table.first_chunk,
-                    table.first_chunk + u64::from(table.count)
-                ),
-            ));
+        let (entries, sum) = raw.split_at(raw.len().saturating_sub(4));
+        if !sum_ok(adler32(entries), le32(sum, 0)) {
+            return Err(invalid(CorruptKind::TableEntries {
+                segment: seg.path.display().to_string(),
+                first: table.first_chunk,
+                end: table.first_chunk + u64::from(table.count),
+            }));
         }
-        let v: Arc<Vec<u32>> = Arc::new(entries.chunks_exact(4).map(|c| le_u32(c, 0)).collect());
+        let mut r = Reader::new(entries);
+        let mut v = Vec::with_capacity(table.count as usize);
+        while let Ok(e) = r.u32_le() {
+            v.push(e);
+        }
+        let v = Arc::new(v);
         self.table_cache.lock().map_err(poisoned)?.put(t, v.clone());
         Ok(v)
     }
@@ -465,21 +468,22 @@ impl EwfImage {
             return Ok(c.clone());
         }
         let media_off = n * self.chunk_size;
-        let bad = |detail: String| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("EWF chunk {n} (media offset {media_off}): {detail}"),
-            )
+        let bad = |fault: ChunkFault| {
+            invalid(CorruptKind::Chunk {
+                chunk: n,
+                media_offset: media_off,
+                fault,
+            })
         };
         let t = self
             .tables
             .partition_point(|t| t.first_chunk <= n)
             .checked_sub(1)
-            .ok_or_else(|| bad("in no table".into()))?;
+            .ok_or_else(|| bad(ChunkFault::NotInTable))?;
         let table = &self.tables[t];
         let entries = self.table_entries(t)?;
         let i = (n - table.first_chunk) as usize;
-        let entry = *entries.get(i).ok_or_else(|| bad("in no table".into()))?;
+        let entry = *entries.get(i).ok_or_else(|| bad(ChunkFault::NotInTable))?;
         let compressed = entry & 0x8000_0000 != 0;
         let start = table.base + u64::from(entry & 0x7fff_ffff);
         let end = match entries.get(i + 1) {
@@ -488,62 +492,73 @@ impl EwfImage {
         };
         let expect = (self.media_size - media_off).min(self.chunk_size) as usize;
         if end <= start || end - start > self.chunk_size + 4096 {
-            return Err(bad(format!("stored at {start}..{end}: implausible extent")));
+            return Err(bad(ChunkFault::Extent { start, end }));
         }
         let seg = &self.segments[table.segment];
+        let segment = || seg.path.display().to_string();
         let stored = self
             .seg_read(table.segment, start, end - start)
-            .map_err(|e| bad(format!("{e}")))?;
+            .map_err(|e| {
+                bad(ChunkFault::Unreadable {
+                    segment: segment(),
+                    start,
+                    end,
+                    detail: match e {
+                        ImageError::Ewf { source, .. } => source.to_string(),
+                        e => e.to_string(),
+                    },
+                })
+            })?;
         let data = if compressed {
             let mut d = flate2::Decompress::new(true);
             let mut out = Vec::with_capacity(self.chunk_size as usize);
             let status = d
                 .decompress_vec(&stored, &mut out, flate2::FlushDecompress::Finish)
                 .map_err(|e| {
-                    bad(format!(
-                        "zlib stream in {} at {start}: {e}",
-                        seg.path.display()
-                    ))
+                    bad(ChunkFault::Zlib {
+                        segment: segment(),
+                        start,
+                        detail: e.to_string(),
+                    })
                 })?;
-            let used = d.total_in() as usize;
+            let incomplete = || {
+                bad(ChunkFault::ZlibIncomplete {
+                    segment: segment(),
+                    start,
+                })
+            };
+            let used = usize::try_from(d.total_in()).map_err(|_| incomplete())?;
             if status != flate2::Status::StreamEnd || used < 6 {
-                return Err(bad(format!(
-                    "zlib stream in {} at {start} is incomplete",
-                    seg.path.display()
-                )));
+                return Err(incomplete());
             }
-            let want = u32::from_be_bytes([
-                stored[used - 4],
-                stored[used - 3],
-                stored[used - 2],
-                stored[used - 1],
-            ]);
+            // the stream's own Adler-32 trailer, big-endian
+            let want = u32_be(&stored, used - 4).map_err(|_| incomplete())?;
             if !sum_ok(adler32(&out), want) {
-                return Err(bad(format!(
-                    "Adler-32 mismatch in {} at {start}",
-                    seg.path.display()
-                )));
+                return Err(bad(ChunkFault::Adler32 {
+                    segment: segment(),
+                    start,
+                }));
             }
             out
         } else {
-            if stored.len() < 4 {
-                return Err(bad("uncompressed chunk too short".into()));
-            }
-            let (data, sum) = stored.split_at(stored.len() - 4);
-            let data = &data[..data.len().min(self.chunk_size as usize)];
-            if !sum_ok(adler32(data), le_u32(sum, 0)) {
-                return Err(bad(format!(
-                    "checksum mismatch in {} at {start}",
-                    seg.path.display()
-                )));
+            let (data, sum) = stored
+                .split_at_checked(stored.len().wrapping_sub(4))
+                .ok_or_else(|| bad(ChunkFault::TooShort))?;
+            let keep = data.len().min(self.chunk_size as usize);
+            let data = data.get(..keep).unwrap_or(data);
+            if !sum_ok(adler32(data), le32(sum, 0)) {
+                return Err(bad(ChunkFault::Checksum {
+                    segment: segment(),
+                    start,
+                }));
             }
             data.to_vec()
         };
         if data.len() < expect {
-            return Err(bad(format!(
-                "holds {} bytes, expected {expect}",
-                data.len()
-            )));
+            return Err(bad(ChunkFault::Short {
+                got: data.len(),
+                expected: expect,
+            }));
         }
         let data = Arc::new(data);
         self.chunks.lock().map_err(poisoned)?.put(n, data.clone());
@@ -556,7 +571,43 @@ fn poisoned<T>(_: T) -> io::Error {
 }
 
 fn to_io(e: ImageError) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+    match e {
+        ImageError::Io { source, .. } => source,
+        ImageError::Ewf { source, .. } => io::Error::new(io::ErrorKind::InvalidData, source),
+        e => io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
+    }
+}
+
+/// An `InvalidData` I/O error carrying an [`EwfError`] (see
+/// [`EwfError::from_io`]).
+fn invalid(kind: CorruptKind) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, EwfError::Corrupt(kind))
+}
+
+/// A section descriptor: type (16 bytes, NUL-padded), next (u64), size
+/// (u64), 40 bytes of padding, Adler-32 of the first 72 bytes.
+struct Descriptor {
+    kind: Vec<u8>,
+    next: u64,
+    size: u64,
+    computed_sum: u32,
+    stored_sum: u32,
+}
+
+impl Descriptor {
+    fn parse(d: &[u8]) -> Option<Self> {
+        let mut r = Reader::new(d);
+        let kind = r.bytes(16).ok()?;
+        let (next, size) = (r.u64_le().ok()?, r.u64_le().ok()?);
+        let summed = bytes_at(d, 0, 72).ok()?;
+        Some(Descriptor {
+            kind: kind.iter().copied().take_while(|b| *b != 0).collect(),
+            next,
+            size,
+            computed_sum: adler32(summed),
+            stored_sum: u32_le(d, 72).ok()?,
+        })
+    }
 }
 
 impl ReadAt for EwfImage {
@@ -589,67 +640,6 @@ impl ReadAt for EwfImage {
             .first()
             .map(|s| s.path.display().to_string())
             .unwrap_or_default()
-    }
-}
-
-fn inflate_header(body: &[u8], utf16: bool) -> io::Result<String> {
-    let mut raw = Vec::new();
-    flate2::read::ZlibDecoder::new(body)
-        .take(MAX_HEADER)
-        .read_to_end(&mut raw)?;
-    if utf16 {
-        let mut units: Vec<u16> = raw
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect();
-        if units.first() == Some(&0xfeff) {
-            units.remove(0);
-        }
-        Ok(String::from_utf16_lossy(&units))
-    } else {
-        Ok(raw.iter().map(|&b| b as char).collect())
-    }
-}
-
-/// Fills `acq` from the "main" category of a header text: a line of
-/// identifiers and a line of values, tab-separated.
-fn parse_header_text(text: &str, header2: bool, acq: &mut Acquisition) {
-    let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
-    let Some(main) = lines.iter().position(|l| *l == "main") else {
-        return;
-    };
-    let (Some(keys), Some(values)) = (lines.get(main + 1), lines.get(main + 2)) else {
-        return;
-    };
-    for (k, v) in keys.split('\t').zip(values.split('\t')) {
-        if v.is_empty() {
-            continue;
-        }
-        let v = Some(v.to_string());
-        match k {
-            "c" => acq.case_number = v,
-            "n" => acq.evidence_number = v,
-            "a" => acq.description = v,
-            "e" => acq.examiner = v,
-            "t" => acq.notes = v,
-            "av" => acq.acquisition_software = v,
-            "ov" => acq.acquisition_os = v,
-            "md" => acq.model = v,
-            "sn" => acq.serial_number = v,
-            "u" => acq.system_date = v,
-            "m" => {
-                acq.acquisition_date_utc = None;
-                if header2 {
-                    acq.acquisition_date_utc = v
-                        .as_deref()
-                        .and_then(|s| s.parse::<i64>().ok())
-                        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-                        .map(|d| d.to_rfc3339());
-                }
-                acq.acquisition_date = v;
-            }
-            _ => {}
-        }
     }
 }
 
@@ -709,7 +699,14 @@ mod tests {
         let img = r.unwrap();
         assert_eq!(img.size(), 32768);
         let mut b = [0u8; 16];
-        assert!(img.read_at(&mut b, 0).is_err());
+        let e = img.read_at(&mut b, 0).unwrap_err();
+        assert!(
+            matches!(
+                EwfError::from_io(&e).and_then(EwfError::corrupt_kind),
+                Some(CorruptKind::Chunk { chunk: 0, .. })
+            ),
+            "{e}"
+        );
     }
 
     /// A table base offset near 2^64 overflowed when a chunk offset was
@@ -717,7 +714,17 @@ mod tests {
     #[test]
     fn table_base_past_the_file_is_an_error_not_an_overflow() {
         let (_d, r) = open_bytes(&segment(u64::MAX - 4));
-        let e = r.err().unwrap().to_string();
-        assert!(e.contains("base offset"), "{e}");
+        let e = r.err().unwrap();
+        assert!(
+            matches!(
+                &e,
+                ImageError::Ewf {
+                    source: EwfError::Corrupt(CorruptKind::TableBase { .. }),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("base offset"), "{e}");
     }
 }

@@ -14,7 +14,7 @@ pub mod mem;
 pub mod raw;
 pub mod slice;
 
-pub use ewf::{Acquisition, EwfImage};
+pub use ewf::{Acquisition, EwfError, EwfImage};
 pub use mem::MemImage;
 pub use raw::RawImage;
 pub use slice::{Concat, Slice};
@@ -67,6 +67,18 @@ pub enum ImageFormat {
     Raw,
 }
 
+impl ImageFormat {
+    /// The name used in JSON output and provenance: `ewf`, `split_raw`,
+    /// `raw`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageFormat::Ewf => "ewf",
+            ImageFormat::SplitRaw => "split_raw",
+            ImageFormat::Raw => "raw",
+        }
+    }
+}
+
 /// Errors while opening an image; each names the file concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -76,12 +88,16 @@ pub enum ImageError {
         #[source]
         source: io::Error,
     },
-    #[error("{path}: segment file is missing (the image continues after {previous})")]
-    MissingSegment { path: String, previous: String },
-    #[error("{path}: truncated: {detail}")]
-    Truncated { path: String, detail: String },
-    #[error("{path}: corrupt image: {detail}")]
-    Corrupt { path: String, detail: String },
+    /// Not a regular file (a raw image piece must be one).
+    #[error("{path}: not a regular file")]
+    NotAFile { path: String },
+    /// An EWF segment file (`path`) is missing, truncated or corrupt.
+    #[error("{path}: {source}")]
+    Ewf {
+        path: String,
+        #[source]
+        source: ewf::EwfError,
+    },
 }
 
 impl ImageError {

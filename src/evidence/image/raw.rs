@@ -57,9 +57,8 @@ impl RawImage {
             let file = File::open(&p).map_err(|e| ImageError::io(&p, e))?;
             let meta = file.metadata().map_err(|e| ImageError::io(&p, e))?;
             if !meta.is_file() {
-                return Err(ImageError::Corrupt {
+                return Err(ImageError::NotAFile {
                     path: p.display().to_string(),
-                    detail: "not a regular file".into(),
                 });
             }
             let len = meta.len();

@@ -16,9 +16,12 @@
 //! logical partitions from 5 in chain order.
 
 pub mod lvm;
+mod names;
 pub mod probe;
 
+use crate::evidence::bytes::{u8_at, u32_le};
 use crate::evidence::image::{ReadAt, Slice};
+use crate::evidence::provenance::SpecLayer;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
@@ -29,6 +32,10 @@ pub struct Region {
     /// The partition number (1-based) this region is, or lies inside.
     pub partition: Option<u32>,
     pub dev: Arc<dyn ReadAt>,
+    /// Where it is on the medium: its [`SpecLayer::Partition`] and
+    /// [`SpecLayer::LogicalVolume`] layers, outermost first (empty for the
+    /// whole medium).
+    pub layers: Vec<SpecLayer>,
 }
 
 /// Errors reading partition tables and volume managers.
@@ -118,6 +125,7 @@ pub fn partitions(
                 label: "disk".into(),
                 partition: None,
                 dev: dev.clone(),
+                layers: Vec::new(),
             }],
         ));
     }
@@ -127,7 +135,8 @@ pub fn partitions(
         for ss in [512u64, 4096] {
             let mut hdr = [0u8; 92];
             if dev.read_exact_at(&mut hdr, ss).is_ok() && &hdr[..8] == b"EFI PART" {
-                let n = u32::from_le_bytes([hdr[80], hdr[81], hdr[82], hdr[83]]);
+                // number of partition entries (fixed 92-byte header)
+                let n = u32_le(&hdr, 80).unwrap_or(u32::MAX);
                 if n > MAX_GPT_ENTRIES {
                     return Err(VolumeError::Corrupt {
                         what,
@@ -154,7 +163,15 @@ pub fn partitions(
                 .checked_sub(start)
                 .and_then(|d| d.checked_add(1))
                 .and_then(|d| d.checked_mul(ss));
-            out.push(region(dev, n, start.saturating_mul(ss), len)?);
+            let at = Placement {
+                scheme: "gpt",
+                number: n,
+                mmls_slot: n.checked_sub(1).map(|i| format!("{i:03}")),
+                offset: start.saturating_mul(ss),
+                type_name: Some(names::gpt_type(&e.partition_type_guid)),
+                name: Some(e.partition_name.as_str().to_string()).filter(|s| !s.is_empty()),
+            };
+            out.push(region(dev, at, len)?);
         }
         Layout::Gpt
     } else {
@@ -174,7 +191,20 @@ pub fn partitions(
                 continue;
             }
             let len = u64::from(e.sectors) * 512;
-            out.push(region(dev, n, u64::from(e.starting_lba) * 512, Some(len))?);
+            // mmls numbers the primary table 000 and each EBR after it.
+            let mmls_slot = match n.checked_sub(5) {
+                None => format!("000:{:03}", n - 1),
+                Some(k) => format!("{:03}:000", k + 1),
+            };
+            let at = Placement {
+                scheme: "mbr",
+                number: n,
+                mmls_slot: Some(mmls_slot),
+                offset: u64::from(e.starting_lba) * 512,
+                type_name: Some(names::mbr_type(e.sys)),
+                name: None,
+            };
+            out.push(region(dev, at, Some(len))?);
         }
         Layout::Mbr
     };
@@ -194,25 +224,31 @@ pub fn partitions(
 /// itself is (`mbrman` 0.6 panics when every used entry starts there).
 fn check_mbr_entries(s0: &[u8; 512]) -> Result<(), String> {
     for i in 0..4 {
-        let e = &s0[446 + 16 * i..446 + 16 * (i + 1)];
-        let start = u32::from_le_bytes([e[8], e[9], e[10], e[11]]);
-        if e[4] != 0 && start == 0 {
+        let e = 446 + 16 * i;
+        let kind = u8_at(s0, e + 4).unwrap_or(0);
+        let start = u32_le(s0, e + 8).unwrap_or(0);
+        if kind != 0 && start == 0 {
             return Err(format!(
-                "MBR entry {} (type {:#04x}) starts at sector 0, on the MBR itself",
+                "MBR entry {} (type {kind:#04x}) starts at sector 0, on the MBR itself",
                 i + 1,
-                e[4]
             ));
         }
     }
     Ok(())
 }
 
-fn region(
-    dev: &Arc<dyn ReadAt>,
-    n: u32,
-    start: u64,
-    len: Option<u64>,
-) -> Result<Region, VolumeError> {
+/// Where a partition table places one partition.
+struct Placement {
+    scheme: &'static str,
+    number: u32,
+    mmls_slot: Option<String>,
+    offset: u64,
+    type_name: Option<String>,
+    name: Option<String>,
+}
+
+fn region(dev: &Arc<dyn ReadAt>, at: Placement, len: Option<u64>) -> Result<Region, VolumeError> {
+    let (n, start) = (at.number, at.offset);
     let label = format!("partition {n}");
     let len = len.ok_or_else(|| VolumeError::Corrupt {
         what: label.clone(),
@@ -227,6 +263,15 @@ fn region(
         label,
         partition: Some(n),
         dev: Arc::new(slice),
+        layers: vec![SpecLayer::Partition {
+            scheme: at.scheme.to_string(),
+            number: n,
+            mmls_slot: at.mmls_slot,
+            offset: start,
+            size: len,
+            type_name: at.type_name,
+            name: at.name,
+        }],
     })
 }
 

@@ -3,9 +3,8 @@
 //! page remembered so that a cycle ends the walk with an error.
 
 use super::page::{Kind, Page};
-use super::{
-    BUCKET_HEADER, BoltDb, BoltError, FLAG_LEAF, LEAF_BUCKET, MAX_DEPTH, PAGE_HEADER, u64_at,
-};
+use super::{BUCKET_HEADER, BoltDb, BoltError, FLAG_LEAF, LEAF_BUCKET, MAX_DEPTH, PAGE_HEADER};
+use crate::evidence::bytes::u64_le;
 use std::collections::HashSet;
 
 /// Where a bucket's B+tree starts.
@@ -65,11 +64,13 @@ impl<'db> Bucket<'db> {
         if self.ancestors.len() >= MAX_DEPTH {
             return Err(self.db.corrupt(page, "buckets nested too deeply"));
         }
-        let root = u64_at(v, 0)
-            .filter(|_| v.len() >= BUCKET_HEADER)
+        let (header, rest) = v
+            .split_at_checked(BUCKET_HEADER)
             .ok_or_else(|| self.db.corrupt(page, "nested bucket header is truncated"))?;
+        let root = u64_le(header, 0)
+            .map_err(|e| self.db.corrupt(page, format!("nested bucket header: {e}")))?;
         let root = if root == 0 {
-            let data = v[BUCKET_HEADER..].to_vec();
+            let data = rest.to_vec();
             if data.len() < PAGE_HEADER {
                 return Err(self.db.corrupt(page, "inline bucket is truncated"));
             }

@@ -23,12 +23,14 @@ impl Store for DataRoot {
 
     fn images(&self) -> Result<Vec<ImageRow>, StoreError> {
         let place = self.describe();
+        let source = DataRoot::place(self).location();
         Ok(self
             .list_images()?
             .into_iter()
             .map(|i| ImageRow {
                 store: LABEL.into(),
                 data_root: place.clone(),
+                source: source.clone(),
                 id: i.id,
                 tags: i.tags,
                 digests: i.digests,

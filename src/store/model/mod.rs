@@ -210,6 +210,9 @@ pub struct ImageRow {
     pub store: String,
     /// Where the store is (volume, path).
     pub data_root: String,
+    /// The same, typed: evidence file → partition → LV → filesystem →
+    /// the store's directory.
+    pub source: crate::evidence::provenance::Location,
     /// Image id, `sha256:<hex>` of the config.
     pub id: String,
     /// References (`fixture/web:1.0`), not the id repeated as a name.

@@ -327,11 +327,12 @@ impl StoreContainer {
 
 impl StoreImage {
     /// The row `images` shows; `data_root` is where the store is.
-    pub fn into_row(self, data_root: String) -> super::ImageRow {
+    pub fn into_row(self, place: &crate::store::StorePlace) -> super::ImageRow {
         super::ImageRow {
+            source: place.location(),
             config_verified: self.error.is_none(),
             store: self.store,
-            data_root,
+            data_root: place.describe(),
             id: self.id,
             // CRI records the image id as one more name; it is the id.
             tags: self

@@ -21,10 +21,10 @@ impl Store for PodmanStore {
     }
 
     fn images(&self) -> Result<Vec<ImageRow>, StoreError> {
-        let place = self.root().describe();
+        let place = self.root().place();
         Ok(PodmanStore::images(self)
             .into_iter()
-            .map(|r| r.into_row(place.clone()))
+            .map(|r| r.into_row(&place))
             .collect())
     }
 

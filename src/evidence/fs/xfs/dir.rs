@@ -13,8 +13,10 @@
 //!   stale u32). So listing needs only the data blocks, in offset order —
 //!   the hash index is not needed to enumerate.
 
+use super::error::{BlockFault, CorruptKind, Result, ShortFormFault, XfsError};
 use super::inode::{FMT_LOCAL, Inode};
-use super::sb::{INCOMPAT_FTYPE, Superblock, be16, be32, be64, crc_ok};
+use super::sb::{INCOMPAT_FTYPE, Superblock, crc_ok};
+use crate::evidence::bytes::{Reader, bytes_at, u16_be, u32_be};
 use crate::evidence::image::ReadAt;
 
 /// Byte offset where the leaf part of a directory fork starts.
@@ -25,11 +27,12 @@ const DATA_HDR: usize = 64;
 pub type RawEntry = (Vec<u8>, u64, u8);
 
 /// Every entry of directory `dir` except `.` and `..`.
-pub fn entries(dev: &dyn ReadAt, sb: &Superblock, dir: &Inode) -> Result<Vec<RawEntry>, String> {
+pub fn entries(dev: &dyn ReadAt, sb: &Superblock, dir: &Inode) -> Result<Vec<RawEntry>> {
     let ftype = sb.has(INCOMPAT_FTYPE);
+    let ino = dir.ino;
     if dir.format == FMT_LOCAL {
         return short_form(dir.data_fork(), ftype)
-            .map_err(|e| format!("directory inode {}: {e}", dir.ino));
+            .map_err(|fault| CorruptKind::DirShortForm { ino, fault }.into());
     }
     let dbs = sb.dir_block_size();
     let bs = u64::from(sb.block_size);
@@ -38,6 +41,7 @@ pub fn entries(dev: &dyn ReadAt, sb: &Superblock, dir: &Inode) -> Result<Vec<Raw
         if e.unwritten {
             continue;
         }
+        // `Inode::extents` checked that these byte offsets fit in a u64
         let start = e.file_block * bs;
         let end = (e.file_block + e.len) * bs;
         let mut off = start.div_ceil(dbs) * dbs;
@@ -45,98 +49,97 @@ pub fn entries(dev: &dyn ReadAt, sb: &Superblock, dir: &Inode) -> Result<Vec<Raw
             let fsb = e.fs_block + (off - start) / bs;
             let at = sb
                 .fsb_to_byte(fsb)
-                .ok_or_else(|| format!("directory inode {}: block {fsb} out of range", dir.ino))?;
+                .ok_or(CorruptKind::DirBlockOutOfRange { ino, block: fsb })?;
             let mut b = vec![0u8; dbs as usize];
             dev.read_exact_at(&mut b, at)
-                .map_err(|e| format!("directory inode {}: block at {at}: {e}", dir.ino))?;
-            data_block(&b, ftype, &mut out)
-                .map_err(|e| format!("directory inode {} block at offset {off}: {e}", dir.ino))?;
+                .map_err(|e| XfsError::io(format!("directory inode {ino} block"), at, e))?;
+            data_block(&b, ftype, &mut out).map_err(|fault| CorruptKind::DirBlock {
+                ino,
+                offset: off,
+                fault,
+            })?;
             off += dbs;
         }
     }
     Ok(out)
 }
 
-fn short_form(f: &[u8], ftype: bool) -> Result<Vec<RawEntry>, String> {
-    if f.len() < 6 {
-        return Err("short-form header truncated".into());
-    }
-    let count = usize::from(f[0]);
-    let i8 = f[1] != 0;
-    let isz = if i8 { 8 } else { 4 };
-    let mut p = 2 + isz;
-    let mut out = Vec::with_capacity(count);
+/// A short-form directory: count (u8), i8count (u8), parent (4 or 8
+/// bytes), then the entries.
+fn short_form(f: &[u8], ftype: bool) -> std::result::Result<Vec<RawEntry>, ShortFormFault> {
+    let mut r = Reader::new(f);
+    let header = (r.u8(), r.u8());
+    let (Ok(count), Ok(i8count)) = header else {
+        return Err(ShortFormFault::HeaderTruncated);
+    };
+    let wide = i8count != 0;
+    r.skip(if wide { 8 } else { 4 })
+        .map_err(|_| ShortFormFault::HeaderTruncated)?;
+    let mut out = Vec::with_capacity(usize::from(count));
     for _ in 0..count {
-        let need = |p: usize, k: usize| {
-            if p + k > f.len() {
-                Err("short-form entry past the fork".to_string())
-            } else {
-                Ok(())
-            }
-        };
-        need(p, 3)?;
-        let len = usize::from(f[p]);
-        p += 3;
-        need(p, len + usize::from(ftype) + isz)?;
-        let name = f[p..p + len].to_vec();
-        p += len;
-        let ft = if ftype {
-            p += 1;
-            f[p - 1]
+        let past = |_| ShortFormFault::EntryPastFork;
+        let len = usize::from(r.u8().map_err(past)?);
+        r.skip(2).map_err(past)?; // offset tag
+        let name = r.bytes(len).map_err(past)?.to_vec();
+        let ft = if ftype { r.u8().map_err(past)? } else { 0 };
+        let ino = if wide {
+            r.u64_be().map_err(past)?
         } else {
-            0
+            u64::from(r.u32_be().map_err(past)?)
         };
-        let ino = if i8 {
-            be64(f, p)
-        } else {
-            u64::from(be32(f, p))
-        };
-        p += isz;
         if len == 0 {
-            return Err("empty name".into());
+            return Err(ShortFormFault::EmptyName);
         }
         out.push((name, ino, ft));
     }
     Ok(out)
 }
 
-fn data_block(b: &[u8], ftype: bool, out: &mut Vec<RawEntry>) -> Result<(), String> {
-    let magic = &b[..4];
-    let end = match magic {
-        b"XDD3" => b.len(),
-        b"XDB3" => {
-            let count = be32(b, b.len() - 8) as usize;
-            b.len()
-                .checked_sub(8 + count * 8)
+/// The entries of one data block (`XDD3`) or single-block directory
+/// (`XDB3`).
+fn data_block(
+    b: &[u8],
+    ftype: bool,
+    out: &mut Vec<RawEntry>,
+) -> std::result::Result<(), BlockFault> {
+    let end = match b.get(..4) {
+        Some(b"XDD3") => b.len(),
+        Some(b"XDB3") => {
+            let count = u32_be(b, b.len().saturating_sub(8))? as usize;
+            count
+                .checked_mul(8)
+                .and_then(|leaf| b.len().checked_sub(8 + leaf))
                 .filter(|e| *e >= DATA_HDR)
-                .ok_or("block directory leaf count too large")?
+                .ok_or(BlockFault::LeafCount)?
         }
         _ => return Ok(()), // not a data block (should not occur below the leaf offset)
     };
     if !crc_ok(b, 4) {
-        return Err("CRC mismatch".into());
+        return Err(BlockFault::Crc);
     }
+    let b = bytes_at(b, 0, end)?;
     let mut p = DATA_HDR;
     while p + 8 <= end {
-        if be16(b, p) == 0xffff {
-            let len = usize::from(be16(b, p + 2));
+        if u16_be(b, p)? == 0xffff {
+            let len = usize::from(u16_be(b, p + 2)?);
             if len < 8 || len % 8 != 0 {
-                return Err(format!("bad free entry length {len} at {p}"));
+                return Err(BlockFault::FreeLength { len, at: p });
             }
             p += len;
             continue;
         }
-        if p + 11 > end {
-            return Err(format!("entry at {p} truncated"));
-        }
-        let ino = be64(b, p);
-        let len = usize::from(b[p + 8]);
+        // inode (u64), namelen (u8), name, ftype (u8), padding, tag (u16)
+        let mut r = Reader::at(b, p);
+        let (Ok(ino), Ok(len)) = (r.u64_be(), r.u8()) else {
+            return Err(BlockFault::EntryTruncated { at: p });
+        };
+        let len = usize::from(len);
         let size = (8 + 1 + len + usize::from(ftype) + 2).div_ceil(8) * 8;
         if len == 0 || p + size > end {
-            return Err(format!("entry at {p} overruns the block"));
+            return Err(BlockFault::EntryOverrun { at: p });
         }
-        let name = b[p + 9..p + 9 + len].to_vec();
-        let ft = if ftype { b[p + 9 + len] } else { 0 };
+        let name = r.bytes(len)?.to_vec();
+        let ft = if ftype { r.u8()? } else { 0 };
         if name != b"." && name != b".." {
             out.push((name, ino, ft));
         }

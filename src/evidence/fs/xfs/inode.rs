@@ -9,7 +9,10 @@
 //! block (52), length (21). Timestamps are (i32 seconds, u32 ns), or with
 //! the bigtime flag a u64 of nanoseconds since 1901-12-13 (epoch - 2^31 s).
 
-use super::sb::{INCOMPAT_NREXT64, Superblock, be16, be32, be64, crc_ok};
+use super::error::{BlockFault, CorruptKind, InodeFault, Result, XfsError};
+use super::sb::{INCOMPAT_NREXT64, Superblock, crc_ok};
+use crate::evidence::bytes::{Reader, ShortInput, bytes_at, u32_be, u64_be};
+use crate::evidence::fs::reader::Run;
 use crate::evidence::fs::{FileKind, Timestamp};
 use crate::evidence::image::ReadAt;
 
@@ -58,69 +61,133 @@ pub fn kind_of(mode: u16) -> FileKind {
     FileKind::from_mode(u32::from(mode))
 }
 
-fn timestamp(b: &[u8], at: usize, bigtime: bool) -> Timestamp {
-    if bigtime {
-        let ns = be64(b, at);
+fn timestamp(b: &[u8], at: usize, bigtime: bool) -> std::result::Result<Timestamp, ShortInput> {
+    Ok(if bigtime {
+        let ns = u64_be(b, at)?;
         Timestamp {
             secs: (ns / 1_000_000_000) as i64 - (1i64 << 31),
             nanos: (ns % 1_000_000_000) as u32,
         }
     } else {
+        let mut r = Reader::at(b, at);
         Timestamp {
-            secs: i64::from(be32(b, at) as i32),
-            nanos: be32(b, at + 4).min(999_999_999),
+            secs: i64::from(r.u32_be()? as i32),
+            nanos: r.u32_be()?.min(999_999_999),
         }
+    })
+}
+
+/// The fields of a v3 inode core (`struct xfs_dinode`), unchecked.
+struct Core {
+    mode: u16,
+    version: u8,
+    format: u8,
+    uid: u32,
+    gid: u32,
+    nlink: u32,
+    nextents64: u64,
+    size: u64,
+    nextents32: u32,
+    anextents16: u16,
+    forkoff: u8,
+    aformat: u8,
+    flags2: u64,
+    ino: u64,
+}
+
+impl Core {
+    fn parse(raw: &[u8]) -> std::result::Result<Core, ShortInput> {
+        let mut r = Reader::at(raw, 2);
+        let (mode, version, format) = (r.u16_be()?, r.u8()?, r.u8()?);
+        r.skip(2)?; // onlink
+        let (uid, gid, nlink) = (r.u32_be()?, r.u32_be()?, r.u32_be()?);
+        let mut r = Reader::at(raw, 76);
+        let nextents32 = r.u32_be()?;
+        let anextents16 = r.u16_be()?;
+        let (forkoff, aformat) = (r.u8()?, r.u8()?);
+        Ok(Core {
+            mode,
+            version,
+            format,
+            uid,
+            gid,
+            nlink,
+            nextents64: u64_be(raw, 24)?,
+            size: u64_be(raw, 56)?,
+            nextents32,
+            anextents16,
+            forkoff,
+            aformat,
+            flags2: u64_be(raw, 120)?,
+            ino: u64_be(raw, 152)?,
+        })
     }
 }
 
 impl Inode {
     /// Reads inode `ino`, checking magic, version, CRC and self-number.
-    pub fn read(dev: &dyn ReadAt, sb: &Superblock, ino: u64) -> Result<Self, String> {
-        let at = sb
-            .ino_to_byte(ino)
-            .ok_or_else(|| format!("inode {ino}: number out of range"))?;
+    pub fn read(dev: &dyn ReadAt, sb: &Superblock, ino: u64) -> Result<Self> {
+        let at = sb.ino_to_byte(ino).ok_or(CorruptKind::InodeNumber(ino))?;
         let mut raw = vec![0u8; usize::from(sb.inode_size)];
         dev.read_exact_at(&mut raw, at)
-            .map_err(|e| format!("inode {ino}: {e}"))?;
-        let bad = |what: &str| Err(format!("inode {ino} (offset {at}): {what}"));
-        if &raw[..2] != b"IN" {
-            return bad("bad magic");
+            .map_err(|e| XfsError::io(format!("inode {ino}"), at, e))?;
+        let bad = |fault| {
+            Err(CorruptKind::Inode {
+                ino,
+                offset: at,
+                fault,
+            }
+            .into())
+        };
+        if raw.get(..2) != Some(b"IN") {
+            return bad(InodeFault::Magic);
         }
-        if raw[4] != 3 {
-            return bad("not a v3 inode");
+        // the superblock holds inodes to 256 bytes or more: a short core
+        // is as bad as a wrong version
+        let Ok(core) = Core::parse(&raw) else {
+            return bad(InodeFault::Version);
+        };
+        if core.version != 3 {
+            return bad(InodeFault::Version);
         }
         if !crc_ok(&raw, 100) {
-            return bad("CRC mismatch");
+            return bad(InodeFault::Crc);
         }
-        if be64(&raw, 152) != ino {
-            return bad("records another inode number");
+        if core.ino != ino {
+            return bad(InodeFault::OtherNumber);
         }
-        let flags2 = be64(&raw, 120);
-        let bigtime = flags2 & FLAG2_BIGTIME != 0;
-        let (nextents, anextents) = if sb.has(INCOMPAT_NREXT64) && flags2 & FLAG2_NREXT64 != 0 {
-            (be64(&raw, 24), u64::from(be32(&raw, 76)))
+        let bigtime = core.flags2 & FLAG2_BIGTIME != 0;
+        let (nextents, anextents) = if sb.has(INCOMPAT_NREXT64) && core.flags2 & FLAG2_NREXT64 != 0
+        {
+            (core.nextents64, u64::from(core.nextents32))
         } else {
-            (u64::from(be32(&raw, 76)), u64::from(be16(&raw, 80)))
+            (u64::from(core.nextents32), u64::from(core.anextents16))
         };
-        let forkoff = usize::from(raw[82]) * 8;
+        let forkoff = usize::from(core.forkoff) * 8;
         if CORE_LEN + forkoff > raw.len() {
-            return bad("attribute fork offset past the inode");
+            return bad(InodeFault::ForkOffset);
         }
+        let time = |at| timestamp(&raw, at, bigtime);
+        let (Ok(atime), Ok(mtime), Ok(ctime), Ok(crtime)) =
+            (time(32), time(40), time(48), time(144))
+        else {
+            return bad(InodeFault::Version);
+        };
         Ok(Inode {
             ino,
-            mode: be16(&raw, 2),
-            format: raw[5],
-            aformat: raw[83],
-            uid: be32(&raw, 8),
-            gid: be32(&raw, 12),
-            nlink: be32(&raw, 16),
-            size: be64(&raw, 56),
+            mode: core.mode,
+            format: core.format,
+            aformat: core.aformat,
+            uid: core.uid,
+            gid: core.gid,
+            nlink: core.nlink,
+            size: core.size,
             nextents,
             anextents,
-            atime: timestamp(&raw, 32, bigtime),
-            mtime: timestamp(&raw, 40, bigtime),
-            ctime: timestamp(&raw, 48, bigtime),
-            crtime: timestamp(&raw, 144, bigtime),
+            atime,
+            mtime,
+            ctime,
+            crtime,
             forkoff,
             raw,
         })
@@ -137,7 +204,7 @@ impl Inode {
         } else {
             CORE_LEN + self.forkoff
         };
-        &self.raw[CORE_LEN..end]
+        self.raw.get(CORE_LEN..end).unwrap_or_default()
     }
 
     /// The bytes of the attribute fork (empty when there is none).
@@ -145,28 +212,21 @@ impl Inode {
         if self.forkoff == 0 {
             &[]
         } else {
-            &self.raw[CORE_LEN + self.forkoff..]
+            self.raw.get(CORE_LEN + self.forkoff..).unwrap_or_default()
         }
     }
 
     /// (major, minor) of a device inode (Linux `sysv` encoding: 14/18 bits).
     pub fn rdev(&self) -> (u32, u32) {
-        let fork = self.data_fork();
-        if self.format != FMT_DEV || fork.len() < 4 {
-            return (0, 0);
+        match u32_be(self.data_fork(), 0) {
+            Ok(d) if self.format == FMT_DEV => (d >> 18, d & 0x3ffff),
+            _ => (0, 0),
         }
-        let d = be32(fork, 0);
-        (d >> 18, d & 0x3ffff)
     }
 
     /// The extents of the data fork (`attr = false`) or attribute fork,
     /// sorted by file block.
-    pub fn extents(
-        &self,
-        dev: &dyn ReadAt,
-        sb: &Superblock,
-        attr: bool,
-    ) -> Result<Vec<Extent>, String> {
+    pub fn extents(&self, dev: &dyn ReadAt, sb: &Superblock, attr: bool) -> Result<Vec<Extent>> {
         let (fork, format, count) = if attr {
             (self.attr_fork(), self.aformat, self.anextents)
         } else {
@@ -174,28 +234,29 @@ impl Inode {
         };
         let ino = self.ino;
         if count > MAX_EXTENTS {
-            return Err(format!("inode {ino}: {count} extents, more than accepted"));
+            return Err(CorruptKind::TooManyExtents { ino, count }.into());
         }
         let mut out = Vec::new();
         match format {
             FMT_EXTENTS => {
-                let n = count as usize;
-                if n * 16 > fork.len() {
-                    return Err(format!("inode {ino}: {n} extents do not fit in the fork"));
-                }
-                parse_recs(&fork[..n * 16], &mut out);
+                let recs = bytes_at(fork, 0, count as usize * 16)
+                    .map_err(|_| CorruptKind::ExtentsDoNotFit { ino, count })?;
+                parse_recs(recs, &mut out);
             }
             FMT_BTREE => {
-                if fork.len() < 4 {
-                    return Err(format!("inode {ino}: btree root too small"));
-                }
-                let level = be16(fork, 0);
-                let nrecs = usize::from(be16(fork, 2));
-                let maxrecs = (fork.len() - 4) / 16;
+                let mut r = Reader::new(fork);
+                let (level, nrecs) = match (r.u16_be(), r.u16_be()) {
+                    (Ok(l), Ok(n)) => (l, usize::from(n)),
+                    _ => (0, 0),
+                };
+                let maxrecs = fork.len().saturating_sub(4) / 16;
                 if level == 0 || level > MAX_BTREE_DEPTH || nrecs > maxrecs {
-                    return Err(format!(
-                        "inode {ino}: corrupt extent btree root (level {level}, {nrecs} records)"
-                    ));
+                    return Err(CorruptKind::BtreeRoot {
+                        ino,
+                        level,
+                        records: nrecs,
+                    }
+                    .into());
                 }
                 let ptrs_at = 4 + maxrecs * 8;
                 let mut walk = BmbtWalk {
@@ -205,21 +266,36 @@ impl Inode {
                     limit: count,
                     blocks_left: bmbt_block_budget(count),
                 };
-                for i in 0..nrecs {
-                    let ptr = be64(fork, ptrs_at + i * 8);
+                let mut ptrs = Reader::at(fork, ptrs_at);
+                for _ in 0..nrecs {
+                    let ptr = ptrs.u64_be().map_err(|_| CorruptKind::BtreeRoot {
+                        ino,
+                        level,
+                        records: nrecs,
+                    })?;
                     walk.visit(ptr, level - 1, &mut out)?;
                 }
             }
             FMT_LOCAL | FMT_DEV => {}
-            f => return Err(format!("inode {ino}: unknown fork format {f}")),
+            f => {
+                return Err(CorruptKind::ForkFormat {
+                    ino,
+                    fork: if attr { "attribute" } else { "data" },
+                    format: f,
+                }
+                .into());
+            }
         }
         out.sort_unstable_by_key(|e| e.file_block);
         for w in out.windows(2) {
-            if w[0].file_block + w[0].len > w[1].file_block {
-                return Err(format!(
-                    "inode {ino}: overlapping extents at file block {}",
-                    w[1].file_block
-                ));
+            if let [a, b] = w
+                && a.file_block.saturating_add(a.len) > b.file_block
+            {
+                return Err(CorruptKind::OverlappingExtents {
+                    ino,
+                    file_block: b.file_block,
+                }
+                .into());
             }
         }
         let bs = u64::from(sb.block_size);
@@ -230,10 +306,12 @@ impl Inode {
                 .and_then(|end| end.checked_mul(bs))
                 .is_none()
             {
-                return Err(format!(
-                    "inode {ino}: extent at file block {} (+{}) lies past the largest file offset",
-                    e.file_block, e.len
-                ));
+                return Err(CorruptKind::ExtentPastLargestOffset {
+                    ino,
+                    file_block: e.file_block,
+                    len: e.len,
+                }
+                .into());
             }
             let last = e.fs_block.checked_add(e.len.saturating_sub(1));
             let ok = e.len > 0
@@ -242,12 +320,15 @@ impl Inode {
                 && last.is_some_and(|l| (l >> sb.agblk_log) == (e.fs_block >> sb.agblk_log));
             let end = sb
                 .fsb_to_byte(e.fs_block)
-                .map(|b| b + e.len * u64::from(sb.block_size));
+                .and_then(|b| b.checked_add(e.len.checked_mul(u64::from(sb.block_size))?));
             if !ok || end.is_none_or(|end| end > dev.size()) {
-                return Err(format!(
-                    "inode {ino}: extent at file block {} (fs block {}+{}) lies past the end of the filesystem or device",
-                    e.file_block, e.fs_block, e.len
-                ));
+                return Err(CorruptKind::ExtentPastEnd {
+                    ino,
+                    file_block: e.file_block,
+                    fs_block: e.fs_block,
+                    len: e.len,
+                }
+                .into());
             }
         }
         Ok(out)
@@ -255,8 +336,8 @@ impl Inode {
 }
 
 fn parse_recs(b: &[u8], out: &mut Vec<Extent>) {
-    for r in b.chunks_exact(16) {
-        let (l0, l1) = (be64(r, 0), be64(r, 8));
+    let mut r = Reader::new(b);
+    while let (Ok(l0), Ok(l1)) = (r.u64_be(), r.u64_be()) {
         out.push(Extent {
             unwritten: l0 >> 63 != 0,
             file_block: (l0 & ((1u64 << 63) - 1)) >> 9,
@@ -287,103 +368,86 @@ struct BmbtWalk<'a> {
 
 impl BmbtWalk<'_> {
     /// Collects the records below the block `fsb`, expected at `level`.
-    fn visit(&mut self, fsb: u64, level: u16, out: &mut Vec<Extent>) -> Result<(), String> {
+    fn visit(&mut self, fsb: u64, level: u16, out: &mut Vec<Extent>) -> Result<()> {
         let (dev, sb, ino) = (self.dev, self.sb, self.ino);
+        let bad = |fault| CorruptKind::BtreeBlock {
+            ino,
+            block: fsb,
+            fault,
+        };
         if self.blocks_left == 0 {
-            return Err(format!(
-                "inode {ino}: extent btree has more blocks than its {} extents need (blocks shared or looping)",
-                self.limit
-            ));
+            return Err(CorruptKind::BtreeTooManyBlocks {
+                ino,
+                extents: self.limit,
+            }
+            .into());
         }
         self.blocks_left -= 1;
         let at = sb
             .fsb_to_byte(fsb)
-            .ok_or_else(|| format!("inode {ino}: extent btree block {fsb} out of range"))?;
+            .ok_or_else(|| bad(BlockFault::OutOfRange))?;
         let mut b = vec![0u8; sb.block_size as usize];
         dev.read_exact_at(&mut b, at)
-            .map_err(|e| format!("inode {ino}: extent btree block {fsb}: {e}"))?;
-        if &b[..4] != b"BMA3" || be16(&b, 4) != level || be64(&b, 56) != ino {
-            return Err(format!("inode {ino}: extent btree block {fsb}: bad header"));
+            .map_err(|e| XfsError::io(format!("inode {ino}: extent btree block {fsb}"), at, e))?;
+        // struct xfs_btree_block, long form: magic, level, numrecs, …,
+        // owner at 56; records (or keys then pointers) from byte 72
+        let mut r = Reader::new(&b);
+        let header = (r.array::<4>(), r.u16_be(), r.u16_be(), u64_be(&b, 56));
+        let (Ok(magic), Ok(got_level), Ok(nrecs), Ok(owner)) = header else {
+            return Err(bad(BlockFault::Header).into());
+        };
+        if &magic != b"BMA3" || got_level != level || owner != ino {
+            return Err(bad(BlockFault::Header).into());
         }
         if !crc_ok(&b, 64) {
-            return Err(format!(
-                "inode {ino}: extent btree block {fsb}: CRC mismatch"
-            ));
+            return Err(bad(BlockFault::Crc).into());
         }
         const HDR: usize = 72;
-        let nrecs = usize::from(be16(&b, 6));
+        let nrecs = usize::from(nrecs);
         if level == 0 {
-            if HDR + nrecs * 16 > b.len() {
-                return Err(format!(
-                    "inode {ino}: extent btree block {fsb}: too many records"
-                ));
-            }
-            parse_recs(&b[HDR..HDR + nrecs * 16], out);
+            let recs =
+                bytes_at(&b, HDR, nrecs * 16).map_err(|_| bad(BlockFault::TooManyRecords))?;
+            parse_recs(recs, out);
             if out.len() as u64 > self.limit.max(1) * 2 + 16 {
-                return Err(format!(
-                    "inode {ino}: extent btree holds more records than the inode counts"
-                ));
+                return Err(CorruptKind::BtreeTooManyRecords { ino }.into());
             }
             return Ok(());
         }
-        let maxrecs = (b.len() - HDR) / 16;
+        let maxrecs = b.len().saturating_sub(HDR) / 16;
         if nrecs > maxrecs {
-            return Err(format!(
-                "inode {ino}: extent btree block {fsb}: too many keys"
-            ));
+            return Err(bad(BlockFault::TooManyKeys).into());
         }
-        for i in 0..nrecs {
-            let ptr = be64(&b, HDR + maxrecs * 8 + i * 8);
+        let mut ptrs = Reader::at(&b, HDR + maxrecs * 8);
+        for _ in 0..nrecs {
+            let ptr = ptrs.u64_be().map_err(|_| bad(BlockFault::TooManyKeys))?;
             self.visit(ptr, level - 1, out)?;
         }
         Ok(())
     }
 }
 
-/// Reads the bytes at file byte `offset` of a fork mapped by `extents`
-/// (holes and unwritten extents read as zeros). Returns bytes filled.
-/// `extents` are as [`Inode::extents`] returns them (sorted, checked, their
-/// byte offsets representable).
-pub fn read_mapped(
-    dev: &dyn ReadAt,
-    sb: &Superblock,
-    extents: &[Extent],
-    size: u64,
-    buf: &mut [u8],
-    offset: u64,
-) -> std::io::Result<usize> {
-    if offset >= size || buf.is_empty() {
-        return Ok(0);
-    }
-    let bs = u64::from(sb.block_size);
-    let want = (size - offset).min(buf.len() as u64) as usize;
-    let buf = &mut buf[..want];
-    let block = offset / bs;
-    let idx = extents.partition_point(|e| e.file_block + e.len <= block);
-    match extents.get(idx) {
-        Some(e) if e.file_block <= block => {
-            let within = offset - e.file_block * bs;
-            let run = (e.len * bs - within).min(want as u64) as usize;
-            if e.unwritten {
-                buf[..run].fill(0);
-            } else {
-                let at = sb.fsb_to_byte(e.fs_block).ok_or_else(|| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("fs block {} out of range", e.fs_block),
-                    )
+/// The device runs of `extents` as [`Inode::extents`] returns them
+/// (sorted, checked to lie on the device).
+pub fn to_runs(sb: &Superblock, ino: u64, extents: &[Extent]) -> Result<Vec<Run>> {
+    extents
+        .iter()
+        .map(|e| {
+            let dev_offset = sb
+                .fsb_to_byte(e.fs_block)
+                .ok_or(CorruptKind::ExtentPastEnd {
+                    ino,
+                    file_block: e.file_block,
+                    fs_block: e.fs_block,
+                    len: e.len,
                 })?;
-                dev.read_exact_at(&mut buf[..run], at + within)?;
-            }
-            Ok(run)
-        }
-        next => {
-            let hole_end = next.map_or(size, |e| e.file_block * bs);
-            let run = (hole_end - offset).min(want as u64) as usize;
-            buf[..run].fill(0);
-            Ok(run)
-        }
-    }
+            Ok(Run {
+                file_block: e.file_block,
+                len: e.len,
+                dev_offset,
+                unwritten: e.unwritten,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -440,7 +504,14 @@ mod tests {
         let dev = MemImage::zero_extended(Vec::new(), 4096 * 4096, "dev");
         let i = inode(FMT_EXTENTS, 1, &rec(1 << 53, 16, 1));
         let e = i.extents(&dev, &sb, false).unwrap_err();
-        assert!(e.contains("largest file offset"), "{e}");
+        assert!(
+            matches!(
+                e.corrupt_kind(),
+                Some(CorruptKind::ExtentPastLargestOffset { ino: INO, .. })
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("largest file offset"), "{e}");
         let ok = inode(FMT_EXTENTS, 1, &rec(3, 16, 2));
         assert_eq!(ok.extents(&dev, &sb, false).unwrap()[0].fs_block, 16);
     }
@@ -480,7 +551,14 @@ mod tests {
         i.raw[at..at + 8].copy_from_slice(&9u64.to_be_bytes());
         let started = std::time::Instant::now();
         let e = i.extents(&dev, &sb, false).unwrap_err();
-        assert!(e.contains("more blocks than"), "{e}");
+        assert!(
+            matches!(
+                e.corrupt_kind(),
+                Some(CorruptKind::BtreeTooManyBlocks { ino: INO, .. })
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("more blocks than"), "{e}");
         assert!(started.elapsed().as_secs() < 5);
     }
 }

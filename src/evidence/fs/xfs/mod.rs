@@ -16,12 +16,19 @@
 
 mod attr;
 mod dir;
+pub mod error;
 mod inode;
 mod sb;
 
+pub use error::{BlockFault, CorruptKind, InodeFault, ShortFormFault, UnsupportedKind, XfsError};
+
+use super::lookup;
+use super::reader::{Mapped, ReadFileAt, Run, Streamed};
 use super::{DirEntry, EvPath, FileKind, FileReader, FileSystem, FsError, Metadata};
+use crate::evidence::bytes::{Reader, bytes_at};
 use crate::evidence::image::ReadAt;
-use inode::{Extent, FMT_LOCAL, Inode, kind_of};
+use crate::evidence::provenance::{SpecLayer, uuid_text};
+use inode::{FMT_LOCAL, Inode, kind_of};
 use lru::LruCache;
 use sb::Superblock;
 use std::io;
@@ -30,8 +37,7 @@ use std::sync::{Arc, Mutex};
 
 const INODE_CACHE: usize = 4096;
 const DIR_CACHE: usize = 64;
-const MAX_SYMLINK: u64 = 4096;
-const MAX_DEPTH: usize = 4096;
+const MAX_SYMLINK: usize = 4096;
 
 type DirList = Arc<Vec<dir::RawEntry>>;
 
@@ -50,19 +56,20 @@ fn cache<K: std::hash::Hash + Eq, V>(n: usize) -> Mutex<LruCache<K, V>> {
     ))
 }
 
-fn corrupt(path: &EvPath, detail: impl Into<String>) -> FsError {
-    FsError::Corrupt {
+/// An XFS error met while reading `path`.
+fn xfs_error(path: &EvPath, e: impl Into<XfsError>) -> FsError {
+    FsError::Xfs {
         path: path.display(),
-        detail: detail.into(),
+        source: Box::new(e.into()),
     }
 }
 
 impl XfsFs {
     /// Reads the superblock and root inode of the XFS on `dev`.
     pub fn open(dev: Arc<dyn ReadAt>, label: &str) -> Result<Self, FsError> {
-        let sb = Superblock::read(dev.as_ref()).map_err(|detail| FsError::Corrupt {
+        let sb = Superblock::read(dev.as_ref()).map_err(|e| FsError::Xfs {
             path: label.to_string(),
-            detail: format!("XFS {detail}"),
+            source: Box::new(e),
         })?;
         let fs = XfsFs {
             dev,
@@ -73,12 +80,17 @@ impl XfsFs {
         };
         let root = fs.inode(&EvPath::root(), fs.sb.root_ino)?;
         if root.kind() != FileKind::Dir {
-            return Err(FsError::Corrupt {
+            return Err(FsError::Xfs {
                 path: label.to_string(),
-                detail: format!("XFS root inode {} is not a directory", fs.sb.root_ino),
+                source: Box::new(CorruptKind::RootNotDirectory(fs.sb.root_ino).into()),
             });
         }
         Ok(fs)
+    }
+
+    /// This filesystem as the last layer of a provenance chain.
+    pub fn spec_layer(&self) -> SpecLayer {
+        SpecLayer::file_system("xfs", uuid_text(&self.sb.uuid), Some(self.sb.label.clone()))
     }
 
     fn inode(&self, path: &EvPath, ino: u64) -> Result<Arc<Inode>, FsError> {
@@ -90,8 +102,9 @@ impl XfsFs {
         {
             return Ok(i);
         }
-        let i =
-            Arc::new(Inode::read(self.dev.as_ref(), &self.sb, ino).map_err(|e| corrupt(path, e))?);
+        let i = Arc::new(
+            Inode::read(self.dev.as_ref(), &self.sb, ino).map_err(|e| xfs_error(path, e))?,
+        );
         if let Ok(mut c) = self.inodes.lock() {
             c.put(ino, i.clone());
         }
@@ -108,59 +121,40 @@ impl XfsFs {
             return Ok(l);
         }
         let l =
-            Arc::new(dir::entries(self.dev.as_ref(), &self.sb, d).map_err(|e| corrupt(path, e))?);
+            Arc::new(dir::entries(self.dev.as_ref(), &self.sb, d).map_err(|e| xfs_error(path, e))?);
         if let Ok(mut c) = self.dirs.lock() {
             c.put(d.ino, l.clone());
         }
         Ok(l)
     }
 
-    /// Resolves `path` to its inode, never following a symlink and
-    /// refusing a directory that contains one of its own ancestors.
+    /// Resolves `path` to its inode (see [`lookup::resolve`]).
     fn lookup(&self, path: &EvPath) -> Result<Arc<Inode>, FsError> {
-        let mut cur = self.inode(path, self.sb.root_ino)?;
-        let mut seen = vec![cur.ino];
-        for (depth, name) in path.components().enumerate() {
-            match cur.kind() {
-                FileKind::Dir => {}
-                FileKind::Symlink => {
-                    return Err(FsError::SymlinkInPath {
-                        path: path.display(),
-                    });
-                }
-                _ => {
-                    return Err(FsError::NotADirectory {
-                        path: path.display(),
-                    });
-                }
-            }
-            if depth > MAX_DEPTH {
-                return Err(corrupt(path, "path too deep"));
-            }
-            let list = self.dir_entries(path, &cur)?;
-            let ino = list
-                .iter()
-                .find(|(n, _, _)| n.as_slice() == name)
-                .map(|(_, ino, _)| *ino)
-                .ok_or_else(|| FsError::NotFound {
-                    path: path.display(),
-                })?;
-            let next = self.inode(path, ino)?;
-            if next.kind() == FileKind::Dir {
-                if seen.contains(&ino) {
-                    return Err(corrupt(
-                        path,
-                        format!(
-                            "directory loop: inode {ino} is its own ancestor (entry in directory inode {})",
-                            cur.ino
-                        ),
-                    ));
-                }
-                seen.push(ino);
-            }
-            cur = next;
-        }
-        Ok(cur)
+        lookup::resolve(self, path)
+    }
+}
+
+impl lookup::Tree for XfsFs {
+    type Node = Arc<Inode>;
+    fn root(&self, path: &EvPath) -> Result<Arc<Inode>, FsError> {
+        self.inode(path, self.sb.root_ino)
+    }
+    fn child(&self, path: &EvPath, dir: &Arc<Inode>, name: &[u8]) -> Result<Arc<Inode>, FsError> {
+        let list = self.dir_entries(path, dir)?;
+        let ino = list
+            .iter()
+            .find(|(n, _, _)| n.as_slice() == name)
+            .map(|(_, ino, _)| *ino)
+            .ok_or_else(|| FsError::NotFound {
+                path: path.display(),
+            })?;
+        self.inode(path, ino)
+    }
+    fn ino(node: &Arc<Inode>) -> u64 {
+        node.ino
+    }
+    fn kind(node: &Arc<Inode>) -> FileKind {
+        node.kind()
     }
 }
 
@@ -168,10 +162,7 @@ impl FileSystem for XfsFs {
     fn metadata(&self, path: &EvPath) -> Result<Metadata, FsError> {
         let i = self.lookup(path)?;
         let kind = i.kind();
-        let (rdev_major, rdev_minor) = match kind {
-            FileKind::CharDevice | FileKind::BlockDevice => i.rdev(),
-            _ => (0, 0),
-        };
+        let (rdev_major, rdev_minor) = if kind.is_device() { i.rdev() } else { (0, 0) };
         Ok(Metadata {
             kind,
             perm: u32::from(i.mode) & 0o7777,
@@ -199,15 +190,9 @@ impl FileSystem for XfsFs {
         let list = self.dir_entries(path, &d)?;
         let mut out = Vec::with_capacity(list.len());
         for (name, ino, ft) in list.iter() {
-            let kind = match ft {
-                1 => FileKind::File,
-                2 => FileKind::Dir,
-                3 => FileKind::CharDevice,
-                4 => FileKind::BlockDevice,
-                5 => FileKind::Fifo,
-                6 => FileKind::Socket,
-                7 => FileKind::Symlink,
-                _ => kind_of(self.inode(path, *ino)?.mode),
+            let kind = match FileKind::from_dirent_type(*ft) {
+                Some(k) => k,
+                None => kind_of(self.inode(path, *ino)?.mode),
             };
             out.push(DirEntry {
                 name: name.clone(),
@@ -226,96 +211,57 @@ impl FileSystem for XfsFs {
             });
         }
         let data = if i.format == FMT_LOCAL {
-            let fork = i.data_fork();
-            let n = (i.size as usize).min(fork.len());
-            if (n as u64) < i.size {
-                return Err(corrupt(
-                    path,
-                    format!("inode {}: local data shorter than the size", i.ino),
-                ));
-            }
-            Data::Local(fork[..n].to_vec())
+            let local = usize::try_from(i.size)
+                .ok()
+                .and_then(|n| i.data_fork().get(..n))
+                .ok_or_else(|| xfs_error(path, CorruptKind::LocalDataShort { ino: i.ino }))?;
+            Data::Local(local.to_vec())
         } else {
-            Data::Mapped(
-                i.extents(self.dev.as_ref(), &self.sb, false)
-                    .map_err(|e| corrupt(path, e))?,
-            )
+            let runs = i
+                .extents(self.dev.as_ref(), &self.sb, false)
+                .and_then(|ex| inode::to_runs(&self.sb, i.ino, &ex))
+                .map_err(|e| xfs_error(path, e))?;
+            Data::Mapped(runs)
         };
-        Ok(Box::new(XfsFile {
+        Ok(Box::new(Streamed::new(XfsFile {
             dev: self.dev.clone(),
-            sb: self.sb.clone(),
+            block_size: u64::from(self.sb.block_size),
             size: i.size,
             data,
-            pos: 0,
             path: path.display(),
-        }))
+        })))
     }
 
     fn read_link(&self, path: &EvPath) -> Result<Vec<u8>, FsError> {
         let i = self.lookup(path)?;
         if i.kind() != FileKind::Symlink {
-            return Err(corrupt(path, "not a symbolic link"));
+            return Err(FsError::Corrupt {
+                path: path.display(),
+                detail: "not a symbolic link".into(),
+            });
         }
-        if i.size == 0 || i.size > MAX_SYMLINK {
-            return Err(corrupt(
-                path,
-                format!("inode {}: symlink length {}", i.ino, i.size),
-            ));
-        }
+        let ino = i.ino;
+        let len = usize::try_from(i.size)
+            .ok()
+            .filter(|n| (1..=MAX_SYMLINK).contains(n))
+            .ok_or_else(|| xfs_error(path, CorruptKind::SymlinkLength { ino, len: i.size }))?;
         if i.format == FMT_LOCAL {
-            let fork = i.data_fork();
-            return fork
-                .get(..i.size as usize)
+            return bytes_at(i.data_fork(), 0, len)
                 .map(<[u8]>::to_vec)
-                .ok_or_else(|| {
-                    corrupt(
-                        path,
-                        format!("inode {}: symlink longer than its fork", i.ino),
-                    )
-                });
+                .map_err(|_| xfs_error(path, CorruptKind::SymlinkPastFork { ino }));
         }
-        // remote: blocks each with a 56-byte XSLM header
-        let extents = i
-            .extents(self.dev.as_ref(), &self.sb, false)
-            .map_err(|e| corrupt(path, e))?;
-        let bs = u64::from(self.sb.block_size);
-        let mut out = Vec::new();
-        let mut b = vec![0u8; bs as usize];
-        for e in &extents {
-            for k in 0..e.len {
-                let at = self
-                    .sb
-                    .fsb_to_byte(e.fs_block + k)
-                    .ok_or_else(|| corrupt(path, "symlink block out of range"))?;
-                self.dev
-                    .read_exact_at(&mut b, at)
-                    .map_err(|source| FsError::Io {
-                        path: path.display(),
-                        source,
-                    })?;
-                if &b[..4] != b"XSLM" || !sb::crc_ok(&b, 12) {
-                    return Err(corrupt(
-                        path,
-                        format!("inode {}: remote symlink block: bad header or CRC", i.ino),
-                    ));
-                }
-                let n = (sb::be32(&b, 8) as usize).min(b.len() - 56);
-                out.extend_from_slice(&b[56..56 + n]);
-            }
-        }
-        out.truncate(i.size as usize);
-        if out.len() as u64 != i.size {
-            return Err(corrupt(
-                path,
-                format!("inode {}: symlink target shorter than its size", i.ino),
-            ));
+        let mut out =
+            remote_symlink(self.dev.as_ref(), &self.sb, &i).map_err(|e| xfs_error(path, e))?;
+        out.truncate(len);
+        if out.len() != len {
+            return Err(xfs_error(path, CorruptKind::SymlinkShort { ino }));
         }
         Ok(out)
     }
 
     fn xattrs(&self, path: &EvPath) -> Result<Vec<(Vec<u8>, Vec<u8>)>, FsError> {
         let i = self.lookup(path)?;
-        attr::read_all(self.dev.as_ref(), &self.sb, &i).map_err(|e| corrupt(path, e))
+        attr::read_all(self.dev.as_ref(), &self.sb, &i).map_err(|e| xfs_error(path, e))
     }
 
     fn describe(&self) -> String {
@@ -326,45 +272,75 @@ impl FileSystem for XfsFs {
     }
 }
 
-enum Data {
-    Local(Vec<u8>),
-    Mapped(Vec<Extent>),
+/// The target of a remote symlink: its blocks, each a 56-byte `XSLM`
+/// header (magic, offset u32, bytes u32 at 8, CRC at 12, …) then data.
+fn remote_symlink(dev: &dyn ReadAt, sb: &Superblock, i: &Inode) -> error::Result<Vec<u8>> {
+    const HDR: usize = 56;
+    let ino = i.ino;
+    let extents = i.extents(dev, sb, false)?;
+    let mut out = Vec::new();
+    let mut b = vec![0u8; sb.block_size as usize];
+    for e in &extents {
+        for k in 0..e.len {
+            let block = e.fs_block + k;
+            let bad = |fault| CorruptKind::SymlinkBlock { ino, block, fault };
+            let at = sb
+                .fsb_to_byte(block)
+                .ok_or_else(|| bad(BlockFault::OutOfRange))?;
+            dev.read_exact_at(&mut b, at)
+                .map_err(|err| XfsError::io(format!("inode {ino}: symlink block"), at, err))?;
+            let mut r = Reader::new(&b);
+            let header = (r.array::<4>(), r.skip(4), r.u32_be());
+            let (Ok(magic), Ok(()), Ok(bytes)) = header else {
+                return Err(bad(BlockFault::Header).into());
+            };
+            if &magic != b"XSLM" {
+                return Err(bad(BlockFault::Header).into());
+            }
+            if !sb::crc_ok(&b, 12) {
+                return Err(bad(BlockFault::Crc).into());
+            }
+            let n = (bytes as usize).min(b.len().saturating_sub(HDR));
+            out.extend_from_slice(bytes_at(&b, HDR, n).map_err(|_| bad(BlockFault::Header))?);
+        }
+    }
+    Ok(out)
 }
 
-/// A regular file of an [`XfsFs`], read extent by extent.
+enum Data {
+    Local(Vec<u8>),
+    Mapped(Vec<Run>),
+}
+
+/// A regular file of an [`XfsFs`], read run by run.
 struct XfsFile {
     dev: Arc<dyn ReadAt>,
-    sb: Arc<Superblock>,
+    block_size: u64,
     size: u64,
     data: Data,
-    pos: u64,
     path: String,
 }
 
-impl FileReader for XfsFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+impl ReadFileAt for XfsFile {
+    fn read_file_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         match &self.data {
             Data::Local(d) => {
-                let Some(rest) = d.get(offset as usize..).filter(|_| offset < d.len() as u64)
-                else {
-                    return Ok(0);
-                };
+                let rest = usize::try_from(offset)
+                    .ok()
+                    .and_then(|o| d.get(o..))
+                    .unwrap_or_default();
                 let n = rest.len().min(buf.len());
                 buf[..n].copy_from_slice(&rest[..n]);
                 Ok(n)
             }
-            Data::Mapped(ex) => {
-                inode::read_mapped(self.dev.as_ref(), &self.sb, ex, self.size, buf, offset)
-                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path)))
+            Data::Mapped(runs) => Mapped {
+                dev: self.dev.as_ref(),
+                runs,
+                block_size: self.block_size,
+                size: self.size,
             }
+            .read_at(buf, offset)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path))),
         }
-    }
-}
-
-impl io::Read for XfsFile {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = FileReader::read_at(self, buf, self.pos)?;
-        self.pos += n as u64;
-        Ok(n)
     }
 }

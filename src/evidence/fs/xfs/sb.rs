@@ -8,6 +8,8 @@
 //! v5 metadata CRCs are CRC-32C with the CRC field zeroed, stored
 //! little-endian.
 
+use super::error::{CorruptKind, Result, UnsupportedKind, XfsError};
+use crate::evidence::bytes::{Reader, ShortInput, u8_at, u16_be, u32_le};
 use crate::evidence::image::ReadAt;
 
 pub const INCOMPAT_FTYPE: u32 = 0x1;
@@ -16,33 +18,24 @@ pub const INCOMPAT_NREXT64: u32 = 0x20;
 /// meta_uuid, bigtime, needsrepair, nrext64, exchange-range, parent).
 const INCOMPAT_KNOWN: u32 = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80;
 
-pub fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-pub fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-pub fn be64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_be_bytes(a)
-}
-
-/// CRC-32C of `buf` with the 4 bytes at `crc_at` taken as zero.
+/// Whether the CRC-32C of `buf`, with the 4 bytes at `crc_at` taken as
+/// zero, matches the one stored there (false when `buf` is too short to
+/// hold it).
 ///
 /// Fuzz builds (`--cfg fuzzing`, set by cargo-fuzz) accept any CRC so the
 /// fuzzer can reach the structures behind it; normal builds never do.
 pub fn crc_ok(buf: &[u8], crc_at: usize) -> bool {
+    let (Ok(stored), Some((before, after))) = (
+        u32_le(buf, crc_at),
+        buf.split_at_checked(crc_at)
+            .and_then(|(a, rest)| Some((a, rest.get(4..)?))),
+    ) else {
+        return false;
+    };
     let mut d = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
-    d.update(&buf[..crc_at]);
+    d.update(before);
     d.update(&[0; 4]);
-    d.update(&buf[crc_at + 4..]);
-    let stored = u32::from_le_bytes([
-        buf[crc_at],
-        buf[crc_at + 1],
-        buf[crc_at + 2],
-        buf[crc_at + 3],
-    ]);
+    d.update(after);
     d.finalize() == u64::from(stored) || cfg!(fuzzing)
 }
 
@@ -61,50 +54,35 @@ pub struct Superblock {
     pub dirblk_log: u8,
     pub incompat: u32,
     pub label: String,
+    /// `sb_uuid` (bytes 32–47).
+    pub uuid: [u8; 16],
 }
 
 impl Superblock {
     /// Reads and checks the superblock at offset 0 of `dev`.
-    pub fn read(dev: &dyn ReadAt) -> Result<Self, String> {
+    pub fn read(dev: &dyn ReadAt) -> Result<Self> {
         let mut b = vec![0u8; 512];
         dev.read_exact_at(&mut b, 0)
-            .map_err(|e| format!("superblock: {e}"))?;
-        if &b[..4] != b"XFSB" {
-            return Err("superblock: no XFSB magic at offset 0".into());
+            .map_err(|e| XfsError::io("the superblock", 0, e))?;
+        if b.get(..4) != Some(b"XFSB") {
+            return Err(CorruptKind::SuperblockMagic.into());
         }
-        let version = be16(&b, 100) & 0xf;
+        let version = u16_be(&b, 100).map_err(CorruptKind::SuperblockShort)? & 0xf;
         if version != 5 {
-            return Err(format!(
-                "superblock: XFS version {version}; only v5 (CRC-enabled) is supported"
-            ));
+            return Err(UnsupportedKind::Version(version).into());
         }
-        let sect_size = be16(&b, 102);
+        let sect_size = u16_be(&b, 102).map_err(CorruptKind::SuperblockShort)?;
         if !(512..=32768).contains(&sect_size) || !sect_size.is_power_of_two() {
-            return Err(format!("superblock: sector size {sect_size} invalid"));
+            return Err(CorruptKind::SectorSize(sect_size).into());
         }
         let mut sect = vec![0u8; usize::from(sect_size)];
         dev.read_exact_at(&mut sect, 0)
-            .map_err(|e| format!("superblock: {e}"))?;
+            .map_err(|e| XfsError::io("the superblock sector", 0, e))?;
         if !crc_ok(&sect, 224) {
-            return Err("superblock at offset 0: CRC mismatch".into());
+            return Err(CorruptKind::SuperblockCrc.into());
         }
-        let sb = Superblock {
-            block_size: be32(&b, 4),
-            dblocks: be64(&b, 8),
-            root_ino: be64(&b, 56),
-            ag_blocks: be32(&b, 84),
-            ag_count: be32(&b, 88),
-            inode_size: be16(&b, 104),
-            block_log: b[120],
-            inopb_log: b[123],
-            agblk_log: b[124],
-            dirblk_log: b[192],
-            incompat: be32(&b, 216),
-            label: String::from_utf8_lossy(&b[108..120])
-                .trim_end_matches('\0')
-                .to_string(),
-        };
-        let bad = |what: &str| Err(format!("superblock: implausible {what}"));
+        let sb = Self::fields(&b).map_err(CorruptKind::SuperblockShort)?;
+        let bad = |what: &'static str| Err(CorruptKind::Implausible(what).into());
         // the logs are compared as numbers, never used as shift amounts
         // before they are known to be small
         if !(512..=65536).contains(&sb.block_size)
@@ -130,19 +108,52 @@ impl Superblock {
             return bad("directory block size");
         }
         if sb.incompat & !INCOMPAT_KNOWN != 0 {
-            return Err(format!(
-                "superblock: unsupported incompatible features {:#x}",
-                sb.incompat & !INCOMPAT_KNOWN
-            ));
+            return Err(UnsupportedKind::IncompatFeatures(sb.incompat & !INCOMPAT_KNOWN).into());
         }
         let size = sb.dblocks.saturating_mul(u64::from(sb.block_size));
         if size > dev.size() {
-            return Err(format!(
-                "superblock: the filesystem is {size} bytes but its device only {} (truncated image?)",
-                dev.size()
-            ));
+            return Err(CorruptKind::DeviceTooSmall {
+                fs_bytes: size,
+                device_bytes: dev.size(),
+            }
+            .into());
         }
         Ok(sb)
+    }
+
+    /// The fields of the first 512 bytes of the superblock (`struct
+    /// xfs_dsb`), unchecked.
+    fn fields(b: &[u8]) -> std::result::Result<Self, ShortInput> {
+        let mut r = Reader::at(b, 4);
+        let block_size = r.u32_be()?;
+        let dblocks = r.u64_be()?;
+        r.skip(16)?; // rblocks, rextents
+        let uuid = r.array::<16>()?;
+        r.skip(8)?; // logstart
+        let root_ino = r.u64_be()?;
+        let mut r = Reader::at(b, 84);
+        let (ag_blocks, ag_count) = (r.u32_be()?, r.u32_be()?);
+        let mut r = Reader::at(b, 104);
+        let inode_size = r.u16_be()?;
+        r.skip(2)?; // inopblock
+        let label = r.array::<12>()?;
+        Ok(Superblock {
+            block_size,
+            dblocks,
+            root_ino,
+            ag_blocks,
+            ag_count,
+            inode_size,
+            block_log: u8_at(b, 120)?,
+            inopb_log: u8_at(b, 123)?,
+            agblk_log: u8_at(b, 124)?,
+            dirblk_log: u8_at(b, 192)?,
+            incompat: Reader::at(b, 216).u32_be()?,
+            uuid,
+            label: String::from_utf8_lossy(&label)
+                .trim_end_matches('\0')
+                .to_string(),
+        })
     }
 
     pub fn has(&self, incompat: u32) -> bool {
@@ -209,7 +220,7 @@ pub(super) mod tests {
         b
     }
 
-    fn read(sector: Vec<u8>) -> Result<Superblock, String> {
+    fn read(sector: Vec<u8>) -> Result<Superblock> {
         Superblock::read(&MemImage::zero_extended(sector, 4096 * 4096, "sb"))
     }
 
@@ -229,7 +240,13 @@ pub(super) mod tests {
     fn huge_block_log_is_an_error_not_an_overflow() {
         for log in [32u8, 200, 255] {
             let e = read(sb_sector(|b| b[120] = log)).unwrap_err();
-            assert!(e.contains("block size"), "{e}");
+            assert!(
+                matches!(
+                    e.corrupt_kind(),
+                    Some(CorruptKind::Implausible("block size"))
+                ),
+                "{e}"
+            );
         }
     }
 
@@ -237,7 +254,13 @@ pub(super) mod tests {
     fn huge_inodes_per_block_log_is_an_error_not_an_overflow() {
         for log in [32u8, 250] {
             let e = read(sb_sector(|b| b[123] = log)).unwrap_err();
-            assert!(e.contains("inodes per block"), "{e}");
+            assert!(
+                matches!(
+                    e.corrupt_kind(),
+                    Some(CorruptKind::Implausible("inodes per block"))
+                ),
+                "{e}"
+            );
         }
     }
 }

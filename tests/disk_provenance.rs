@@ -1,0 +1,149 @@
+//! Provenance: every volume says where it came from, layer by layer
+//! (`Volume::spec`), for a directory, the basic EnCase fixture and an
+//! LVM2 disk built here.
+//!
+//! Needs the fixtures; the LVM test also root, e2fsprogs, lvm2 and fdisk.
+
+mod common;
+
+use common::disk::*;
+use docker_forensics::evidence::fs::EvPath;
+use docker_forensics::evidence::provenance::SpecLayer;
+use docker_forensics::evidence::{Evidence, OpenOptions};
+use std::process::Command;
+
+#[test]
+fn directory_spec() {
+    let d = tempfile::tempdir().unwrap();
+    let ev = Evidence::open(d.path(), &OpenOptions::default()).unwrap();
+    let v = &ev.volumes[0];
+    assert!(v.is_directory());
+    assert_eq!(v.label, "directory");
+    let shown = d.path().display().to_string();
+    assert_eq!(
+        v.spec.layers(),
+        [
+            SpecLayer::Directory {
+                path: shown.clone()
+            },
+            SpecLayer::FileSystem {
+                kind: "host".into(),
+                uuid: None,
+                label: None
+            }
+        ]
+    );
+    assert_eq!(v.spec.to_string(), format!("{shown} (directory) → host"));
+    let at = v.spec.at(&EvPath::parse("var/lib/docker").unwrap());
+    assert_eq!(at.path, "/var/lib/docker");
+    assert_eq!(
+        at.to_string(),
+        format!("{shown} (directory) → host → /var/lib/docker")
+    );
+}
+
+#[test]
+fn basic_e01_spec() {
+    let Some(fx) = fixtures() else { return };
+    let path = fx.join("basic.disk.E01");
+    let ev = Evidence::open(&path, &OpenOptions::default()).unwrap();
+    let v = &ev.volumes[0];
+    assert!(!v.is_directory());
+    let layers = v.spec.layers();
+    assert_eq!(layers.len(), 3, "{:?}", v.spec);
+    let shown = path.display().to_string();
+    assert_eq!(
+        layers[0],
+        SpecLayer::DiskImage {
+            path: shown.clone(),
+            format: "ewf".into(),
+            segments: vec![shown],
+        }
+    );
+    let SpecLayer::Partition {
+        scheme,
+        number,
+        mmls_slot,
+        offset,
+        size,
+        ..
+    } = &layers[1]
+    else {
+        panic!("{:?}", layers[1]);
+    };
+    assert_eq!((scheme.as_str(), *number), ("gpt", 1));
+    assert_eq!(mmls_slot.as_deref(), Some("000"));
+    assert!(*offset > 0 && *size > 0);
+    assert!(
+        matches!(&layers[2], SpecLayer::FileSystem { kind, uuid: Some(_), .. } if kind == "ext4"),
+        "{:?}",
+        layers[2]
+    );
+    assert_eq!(
+        v.spec.to_string(),
+        "basic.disk.E01 (ewf) → GPT partition 1 @ 1048576 → ext4 \"rootfs\""
+    );
+    let json = serde_json::to_value(&v.spec).unwrap();
+    assert_eq!(json[1]["type"], "partition");
+    assert_eq!(json[1]["number"], 1);
+}
+
+#[test]
+fn lvm_disk_spec() {
+    let Some(fx) = fixtures() else { return };
+    if !common::is_root() || !have_tools(&["mke2fs", "sfdisk", "pvcreate", "losetup"]) {
+        common::skip("the LVM disk needs root, e2fsprogs, fdisk and lvm2");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path().display();
+    run_tool(
+        Command::new("bash")
+            .arg("-euo")
+            .arg("pipefail")
+            .arg("-c")
+            .arg(format!(
+                "mke2fs -q -t ext4 -L evlabel -U 01234567-89ab-cdef-0123-456789abcdef {r}/e.img 8M; \
+                 {} {r}/e.img {r}/lvm.raw",
+                fx.join("make-lvm-disk.sh").display()
+            )),
+    );
+    let path = d.path().join("lvm.raw");
+    let ev = Evidence::open(&path, &OpenOptions::default()).unwrap();
+    assert_eq!(ev.volumes.len(), 1, "{:?}", ev.notes);
+    let v = &ev.volumes[0];
+    assert_eq!(v.label, "lvm vg0/docker (ext4)");
+    let shown = path.display().to_string();
+    assert_eq!(
+        v.spec.layers(),
+        [
+            SpecLayer::DiskImage {
+                path: shown.clone(),
+                format: "raw".into(),
+                segments: vec![shown],
+            },
+            SpecLayer::Partition {
+                scheme: "mbr".into(),
+                number: 1,
+                mmls_slot: Some("000:000".into()),
+                offset: 2048 * 512,
+                size: std::fs::metadata(&path).unwrap().len() - 2048 * 512,
+                type_name: Some("Linux LVM (0x8e)".into()),
+                name: None,
+            },
+            SpecLayer::LogicalVolume {
+                vg: "vg0".into(),
+                lv: "docker".into()
+            },
+            SpecLayer::FileSystem {
+                kind: "ext4".into(),
+                uuid: Some("01234567-89ab-cdef-0123-456789abcdef".into()),
+                label: Some("evlabel".into()),
+            },
+        ]
+    );
+    assert_eq!(
+        v.spec.to_string(),
+        "lvm.raw (raw) → MBR partition 1 @ 1048576 → LVM vg0/docker → ext4 \"evlabel\""
+    );
+}
