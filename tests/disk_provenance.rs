@@ -147,3 +147,47 @@ fn lvm_disk_spec() {
         "lvm.raw (raw) → MBR partition 1 @ 1048576 → LVM vg0/docker → ext4 \"evlabel\""
     );
 }
+
+/// `report.json`, `images --json` and `verify --json` carry the chain as a
+/// structured object, the same as the volume's spec, ending at the store.
+#[test]
+fn reports_carry_the_chain() {
+    let Some(fx) = fixtures() else { return };
+    let e01 = fx.join("basic.disk.E01");
+    let ev = Evidence::open(&e01, &OpenOptions::default()).unwrap();
+    let want = serde_json::to_value(
+        ev.volumes[0]
+            .spec
+            .at(&EvPath::parse("var/lib/docker").unwrap()),
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let r = common::run([
+        std::path::Path::new("extract"),
+        std::path::Path::new("--all"),
+        &e01,
+        out.path(),
+        std::path::Path::new("-q"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let first = r.stdout.lines().next().expect("an image directory");
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(std::path::Path::new(first).join("report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["source"], want);
+    assert_eq!(report["source"]["spec"][1]["type"], "partition");
+    assert_eq!(report["source"]["path"], "/var/lib/docker");
+    let r = common::run([
+        std::path::Path::new("images"),
+        &e01,
+        std::path::Path::new("--json"),
+    ]);
+    let rows: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|row| row["source"] == want)
+    );
+}
