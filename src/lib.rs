@@ -36,6 +36,7 @@
 
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod digest;
+pub mod escape;
 pub mod evidence;
 pub mod export;
 pub mod layer;

@@ -28,7 +28,10 @@ fn main() -> ExitCode {
     match cli::run(parsed) {
         Ok(outcome) => ExitCode::from(outcome as u8),
         Err(e) => {
-            eprintln!("docker-forensics: error: {e:#}");
+            eprintln!(
+                "docker-forensics: error: {}",
+                docker_forensics::escape::visible(&format!("{e:#}"))
+            );
             ExitCode::from(1)
         }
     }

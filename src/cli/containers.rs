@@ -15,12 +15,12 @@ pub fn list(g: &Global, a: &ListArgs) -> Result<Outcome> {
         match c {
             Ok(c) => {
                 for p in &c.problems {
-                    eprintln!("note: container {}: {p}", c.id);
+                    tell!("note: container {}: {p}", c.id);
                 }
                 rows.push((store.place().describe(), c));
             }
             Err(e) => {
-                eprintln!("docker-forensics: error: {e}");
+                tell!("docker-forensics: error: {e}");
                 outcome = Outcome::Findings;
             }
         }
@@ -39,9 +39,15 @@ pub fn list(g: &Global, a: &ListArgs) -> Result<Outcome> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ctx.outcome(outcome));
     }
-    println!(
+    say!(
         "{:<14} {:<20} {:<24} {:<10} {:>4} {:<21} {:<21} COMMAND",
-        "CONTAINER ID", "NAME", "IMAGE", "STATE", "EXIT", "CREATED", "FINISHED"
+        "CONTAINER ID",
+        "NAME",
+        "IMAGE",
+        "STATE",
+        "EXIT",
+        "CREATED",
+        "FINISHED"
     );
     for (_, c) in &rows {
         let cmd: Vec<String> = c
@@ -55,7 +61,7 @@ pub fn list(g: &Global, a: &ListArgs) -> Result<Outcome> {
                 .map(|t| t.get(..19).unwrap_or(t).to_string())
                 .unwrap_or_else(|| "-".into())
         };
-        println!(
+        say!(
             "{:<14} {:<20} {:<24} {:<10} {:>4} {:<21} {:<21} {}",
             c.id.get(..12).unwrap_or(&c.id),
             c.name,
@@ -91,7 +97,7 @@ pub fn diff(g: &Global, a: &DiffArgs) -> Result<Outcome> {
         println!("{}", serde_json::to_string_pretty(&list)?);
     } else {
         for ch in &list {
-            println!("{ch}");
+            say!("{ch}");
         }
     }
     Ok(ctx.outcome(Outcome::Verified))
@@ -113,9 +119,9 @@ pub fn export(g: &Global, a: &ExportContainerArgs) -> Result<Outcome> {
     opts.force = a.force;
     let report = export_container(&ctx.catalog, &found, &a.output_dir, &opts)?;
     let c = &found.container;
-    println!("{}", container_dir(&a.output_dir, c).display());
+    say!("{}", container_dir(&a.output_dir, c).display());
     if !g.quiet {
-        eprintln!(
+        tell!(
             "{} {}: {} change(s); committed image {}; {} log line(s); {} finding(s)",
             c.id.get(..12).unwrap_or(&c.id),
             c.name,
@@ -130,7 +136,7 @@ pub fn export(g: &Global, a: &ExportContainerArgs) -> Result<Outcome> {
                     .sum::<usize>()
         );
         for f in &report.findings {
-            eprintln!("  {f}");
+            tell!("  {f}");
         }
     }
     Ok(ctx.outcome(if report.verified {

@@ -59,7 +59,7 @@ pub fn open(g: &Global, path: &Path) -> Result<Opened> {
     let evidence = Evidence::open(path, &opts)?;
     if !g.quiet {
         if let Some(a) = &evidence.acquisition {
-            eprintln!(
+            tell!(
                 "evidence: {} ({} segment(s), {} bytes); case {}, evidence {}, examiner {}, acquired {}",
                 a.format,
                 a.segments.len(),
@@ -74,16 +74,16 @@ pub fn open(g: &Global, path: &Path) -> Result<Opened> {
             );
         }
         for v in evidence.volumes.iter().filter(|v| !v.is_directory()) {
-            eprintln!("volume: {} ({})", v.label, v.spec);
+            tell!("volume: {} ({})", v.label, v.spec);
         }
         for n in &evidence.notes {
-            eprintln!("note: {n}");
+            tell!("note: {n}");
         }
     }
     let mut media_mismatch = false;
     if g.verify_image {
         match evidence.verify_image()? {
-            None => eprintln!(
+            None => tell!(
                 "--verify-image: {} is not a disk image; nothing to verify",
                 evidence.source
             ),
@@ -93,7 +93,7 @@ pub fn open(g: &Global, path: &Path) -> Result<Opened> {
                     Some(false) => "DOES NOT match the stored hash",
                     None => "no stored hash",
                 };
-                eprintln!(
+                tell!(
                     "media: {} bytes; MD5 {} ({}); SHA-1 {} ({}); SHA-256 {}",
                     v.size,
                     v.md5,
@@ -109,10 +109,10 @@ pub fn open(g: &Global, path: &Path) -> Result<Opened> {
     let catalog = Catalog::discover(&evidence, g.docker_root.as_deref()).map_err(hint)?;
     if !g.quiet {
         for line in catalog.describe() {
-            eprintln!("{line}");
+            tell!("{line}");
         }
         for p in &catalog.problems {
-            eprintln!("note: {p}");
+            tell!("note: {p}");
         }
     }
     Ok(Opened {

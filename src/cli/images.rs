@@ -32,7 +32,7 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
             match job {
                 Ok(found) => jobs.push(found),
                 Err((what, e)) => {
-                    eprintln!("docker-forensics: error: {what}: {e}");
+                    tell!("docker-forensics: error: {what}: {e}");
                     outcome = Outcome::Failed;
                 }
             }
@@ -42,7 +42,7 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
             match ctx.catalog.resolve(name, ctx.filter()) {
                 Ok(job) => jobs.push(job),
                 Err(e) => {
-                    eprintln!("docker-forensics: error: {:#}", hint(e));
+                    tell!("docker-forensics: error: {:#}", hint(e));
                     outcome = Outcome::Failed;
                 }
             }
@@ -59,7 +59,7 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
         }
         match result {
             Ok(report) => {
-                println!("{}", image_dir(&out, &job.image).display());
+                say!("{}", image_dir(&out, &job.image).display());
                 summarise(g, &report);
                 outcome = outcome.worst(if report.verified {
                     Outcome::Verified
@@ -68,7 +68,7 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
                 });
             }
             Err(e) => {
-                eprintln!("docker-forensics: error: {e}");
+                tell!("docker-forensics: error: {e}");
                 outcome = Outcome::Failed;
             }
         }
@@ -88,7 +88,7 @@ fn summarise(g: &Global, r: &ImageReport) {
         .first()
         .cloned()
         .unwrap_or_else(|| "<untagged>".into());
-    eprintln!(
+    tell!(
         "{} {}: {} layer(s), {} verified, {} rebuilt, {} finding(s){}",
         &hex_part(&r.image_id)[..12],
         name,
@@ -106,12 +106,12 @@ fn summarise(g: &Global, r: &ImageReport) {
     let all: Vec<_> = r.all_findings().collect();
     for (layer, f) in all.iter().take(shown) {
         match layer {
-            Some(i) => eprintln!("  layer {i}: {f}"),
-            None => eprintln!("  {f}"),
+            Some(i) => tell!("  layer {i}: {f}"),
+            None => tell!("  {f}"),
         }
     }
     if all.len() > shown {
-        eprintln!("  … {} more in report.json", all.len() - shown);
+        tell!("  … {} more in report.json", all.len() - shown);
     }
 }
 
@@ -143,7 +143,7 @@ pub fn images(g: &Global, a: &ListArgs) -> Result<Outcome> {
             }
             s
         };
-        println!(
+        say!(
             "{}{:<14} {:<40} {:<21} {:>6} {:>10}  KIND",
             store_col("STORE", "DATA ROOT"),
             "IMAGE ID",
@@ -168,7 +168,7 @@ pub fn images(g: &Global, a: &ListArgs) -> Result<Outcome> {
                 (None, None) => String::new(),
             };
             let hex = hex_part(&r.id);
-            println!(
+            say!(
                 "{}{:<14} {:<40} {:<21} {:>6} {:>10}  {}{}",
                 store_col(&r.store, &r.data_root),
                 &hex[..12.min(hex.len())],
@@ -231,20 +231,20 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
                 .cloned()
                 .unwrap_or_else(|| "<untagged>".into());
             let status = if v.verified { "OK  " } else { "FAIL" };
-            println!(
+            say!(
                 "{status} {} {name} ({} layers)",
                 &hex_part(&v.image_id)[..12],
                 v.layers.len()
             );
             if let Some(e) = &v.error {
-                println!("     {e}");
+                say!("     {e}");
             }
             for f in &v.findings {
-                println!("     {f}");
+                say!("     {f}");
             }
             for l in &v.layers {
                 for f in &l.findings {
-                    println!(
+                    say!(
                         "     layer {} ({}): {f}",
                         l.index,
                         &hex_part(&l.diff_id)[..12]

@@ -1,6 +1,22 @@
 //! The command line: parses arguments, runs a command, maps outcomes to
 //! exit codes (0 verified, 1 failed, 2 usage, 3 integrity findings).
 
+/// Prints one line to stdout with every control character from the
+/// evidence shown as an escape (see `docker_forensics::escape`): a
+/// suspect's names never reach the terminal raw, nor forge a line.
+macro_rules! say {
+    ($($t:tt)*) => {
+        println!("{}", docker_forensics::escape::visible(&format!($($t)*)))
+    };
+}
+
+/// The same on stderr.
+macro_rules! tell {
+    ($($t:tt)*) => {
+        eprintln!("{}", docker_forensics::escape::visible(&format!($($t)*)))
+    };
+}
+
 mod args;
 mod containers;
 mod context;

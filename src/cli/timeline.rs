@@ -27,9 +27,12 @@ pub fn run(g: &Global, a: &TimelineArgs) -> Result<Outcome> {
         Err(e) => return Err(e.into()),
     };
     if !g.quiet {
-        eprintln!(
+        tell!(
             "{} file(s) in {} layer(s) and {} container(s), {} event(s)",
-            s.files, s.layers, s.containers, s.events
+            s.files,
+            s.layers,
+            s.containers,
+            s.events
         );
     }
     Ok(ctx.outcome(Outcome::Verified))

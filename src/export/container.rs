@@ -69,7 +69,8 @@ pub struct ContainerReport {
 
 /// The directory a container is written to.
 pub fn container_dir(out: &Path, c: &Container) -> PathBuf {
-    out.join(format!("container_{}", c.id.get(..12).unwrap_or(&c.id)))
+    let short: String = c.id.chars().take(12).collect();
+    out.join(format!("container_{}", crate::escape::file_name(&short)))
 }
 
 /// Exports one container; `catalog` resolves its image.
@@ -194,7 +195,7 @@ fn write_container(
         };
         let vd = dir.join("volumes");
         fs::create_dir_all(&vd).map_err(out_err(&vd))?;
-        let rel = format!("volumes/{name}.tar");
+        let rel = format!("volumes/{}.tar", crate::escape::file_name(name));
         match write_tree(fs_, vdir, dir, &rel, &mut findings) {
             Ok((sha, _)) => {
                 sums.push((sha, rel));

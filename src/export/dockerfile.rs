@@ -23,7 +23,7 @@ pub fn reconstruct(id: &str, tags: &[String], config: &ImageConfig) -> String {
         env!("CARGO_PKG_VERSION")
     );
     if !tags.is_empty() {
-        let _ = writeln!(out, "# Tags: {}", tags.join(", "));
+        let _ = writeln!(out, "# Tags: {}", one_line(&tags.join(", ")));
     }
     out.push_str(
         "# This is a reconstruction from the image's build history, not the original file:\n\
@@ -35,12 +35,12 @@ pub fn reconstruct(id: &str, tags: &[String], config: &ImageConfig) -> String {
     let mut seen: Vec<String> = Vec::new();
     out.push_str("FROM scratch\n");
     for (i, h) in config.history.iter().enumerate() {
-        let created = h.created.as_deref().unwrap_or("unknown time");
+        let created = one_line(h.created.as_deref().unwrap_or("unknown time"));
         let layer_note = if h.empty_layer {
             "no layer".to_string()
         } else {
             let note = match diff_ids.get(layer) {
-                Some(d) => format!("layer {layer} {d}"),
+                Some(d) => format!("layer {layer} {}", one_line(d)),
                 None => format!("layer {layer} (not in rootfs.diff_ids)"),
             };
             layer += 1;
@@ -76,7 +76,11 @@ pub fn reconstruct(id: &str, tags: &[String], config: &ImageConfig) -> String {
             diff_ids.len() - layer
         );
         for (i, d) in diff_ids.iter().enumerate().skip(layer) {
-            let _ = writeln!(out, "# layer {i} {d}\nADD layer_{i}/layer.tar /");
+            let _ = writeln!(
+                out,
+                "# layer {i} {}\nADD layer_{i}/layer.tar /",
+                one_line(d)
+            );
         }
     }
     let missing = missing_from_history(config.config.as_ref(), &seen);
@@ -104,7 +108,7 @@ fn instruction_of(by: &str) -> String {
         && let Some((_, tail)) = rest.split_once(' ')
         && let Some(pos) = tail.find("/bin/sh -c ")
     {
-        let args = tail[..pos].trim();
+        let args = one_line(tail[..pos].trim());
         return format!(
             "# build args: {args}\nRUN {}",
             one_line(&tail[pos + "/bin/sh -c ".len()..])
@@ -233,10 +237,10 @@ fn missing_from_history(cfg: Option<&RunConfig>, seen: &[String]) -> Vec<String>
         .as_ref()
         .filter(|w| !w.is_empty() && !has("WORKDIR"))
     {
-        out.push(format!("WORKDIR {w}"));
+        out.push(format!("WORKDIR {}", one_line(w)));
     }
     if let Some(u) = c.user.as_ref().filter(|u| !u.is_empty() && !has("USER")) {
-        out.push(format!("USER {u}"));
+        out.push(format!("USER {}", one_line(u)));
     }
     if let Some(s) = c.shell.as_ref().filter(|s| !s.is_empty() && !has("SHELL")) {
         out.push(format!("SHELL {}", json(s)));
@@ -246,7 +250,7 @@ fn missing_from_history(cfg: Option<&RunConfig>, seen: &[String]) -> Vec<String>
         .as_ref()
         .filter(|s| !s.is_empty() && !has("STOPSIGNAL"))
     {
-        out.push(format!("STOPSIGNAL {s}"));
+        out.push(format!("STOPSIGNAL {}", one_line(s)));
     }
     if let Some(h) = c.healthcheck.as_ref().filter(|_| !has("HEALTHCHECK"))
         && let Some(test) = h.test.as_ref().filter(|t| !t.is_empty())
@@ -268,7 +272,10 @@ fn missing_from_history(cfg: Option<&RunConfig>, seen: &[String]) -> Vec<String>
         );
         match test[0].as_str() {
             "NONE" => out.push("HEALTHCHECK NONE".into()),
-            "CMD-SHELL" => out.push(format!("HEALTHCHECK {opts}CMD {}", test[1..].join(" "))),
+            "CMD-SHELL" => out.push(format!(
+                "HEALTHCHECK {opts}CMD {}",
+                one_line(&test[1..].join(" "))
+            )),
             _ => out.push(format!(
                 "HEALTHCHECK {opts}CMD {}",
                 json(&test[1..].to_vec())
@@ -277,7 +284,7 @@ fn missing_from_history(cfg: Option<&RunConfig>, seen: &[String]) -> Vec<String>
     }
     if let Some(o) = c.on_build.as_ref().filter(|_| !has("ONBUILD")) {
         for t in o {
-            out.push(format!("ONBUILD {t}"));
+            out.push(format!("ONBUILD {}", one_line(t)));
         }
     }
     if let Some(e) = c
@@ -304,9 +311,12 @@ fn quote(s: &str) -> String {
     }
 }
 
-/// Newlines would end the instruction: continue the line instead.
+/// Text from the image config on one line of the Dockerfile: a newline
+/// or any other control character in it is shown as an escape, so that
+/// no history entry, comment or config value can end its line and start
+/// an instruction of its own (see [`crate::escape`]).
 fn one_line(s: &str) -> String {
-    s.replace('\n', " \\\n    ")
+    crate::escape::visible(s).into_owned()
 }
 
 #[cfg(test)]

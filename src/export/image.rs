@@ -16,7 +16,11 @@ use std::path::{Path, PathBuf};
 
 /// The directory an image is written to.
 pub fn image_dir(out: &Path, image: &Image) -> PathBuf {
-    out.join(format!("image_{}", image.short_id()))
+    // The id is the store's claim: made one safe path component.
+    out.join(format!(
+        "image_{}",
+        crate::escape::file_name(image.short_id())
+    ))
 }
 
 /// Exports one image of `store` into `out`.

@@ -101,7 +101,10 @@ pub fn close_dir(
     let mut json = serde_json::to_vec_pretty(report).unwrap_or_default();
     json.push(b'\n');
     sums.push(write_file(dir, "report.json", &json)?);
-    let text: String = sums.iter().map(|(s, n)| format!("{s}  {n}\n")).collect();
+    let text: String = sums
+        .iter()
+        .map(|(s, n)| crate::escape::sha256sums_line(s, n))
+        .collect();
     write_file(dir, "SHA256SUMS", text.as_bytes())?;
     Ok(())
 }

@@ -445,17 +445,11 @@ impl<W: Write> Sink<W> {
 }
 
 /// Escapes control characters and `|` for line-based formats.
+/// A name from the evidence on one body-file or CSV line: controls and
+/// reordering characters escaped ([`crate::escape::visible`]), and the
+/// body file's field separator too.
 fn clean(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '|' => out.push_str("\\x7c"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::escape::visible(s).replace('|', "\\x7c")
 }
 
 fn mode_string(m: &Metadata, deleted: bool) -> String {

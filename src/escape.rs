@@ -1,0 +1,172 @@
+//! Names from the evidence made safe to show. A suspect chooses image
+//! names, file names, container names, labels and history comments; none
+//! of them may reach the examiner's terminal as control sequences, or
+//! forge a line in a line-oriented output (`SHA256SUMS`, `diff`, body
+//! files, CSV, Dockerfiles).
+//!
+//! [`visible`] shows every control character (C0, DEL, C1), and the
+//! Unicode controls that reorder or hide text (bidirectional overrides and
+//! isolates, zero-width joiners; "Trojan Source", CVE-2021-42574), as an
+//! escape (`\n`, `\x1b`, `\u{202e}`), and a backslash as `\\`, so the
+//! escaped text is unambiguous. JSON outputs need none of this: JSON
+//! escapes control characters itself and keeps the exact text.
+
+use std::borrow::Cow;
+
+/// `s` with every character that could act on a terminal, or break a
+/// line, shown as an escape.
+pub fn visible(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        push_escaped(&mut out, c);
+    }
+    Cow::Owned(out)
+}
+
+/// `bytes` (a name that need not be UTF-8) as [`visible`] text; bytes
+/// that are not UTF-8 are shown as `\xNN`.
+pub fn visible_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            push_escaped(&mut out, c);
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// One line of a `SHA256SUMS` file in the form GNU `sha256sum -c` reads
+/// back: a name with a backslash or a newline is escaped (`\\`, `\n`)
+/// and the line starts with a backslash; other control characters are
+/// kept out of the file the same way (as `\xNN` is not read back by
+/// `sha256sum`, such names are written by their escaped form and say so
+/// by the leading backslash).
+pub fn sha256sums_line(sha256: &str, name: &str) -> String {
+    if name.chars().any(needs_escape) {
+        let mut esc = String::with_capacity(name.len() + 8);
+        for c in name.chars() {
+            match c {
+                '\\' => esc.push_str("\\\\"),
+                '\n' => esc.push_str("\\n"),
+                c => push_escaped(&mut esc, c),
+            }
+        }
+        format!("\\{sha256}  {esc}\n")
+    } else {
+        format!("{sha256}  {name}\n")
+    }
+}
+
+/// A name from the evidence as one portable file name component: every
+/// byte outside `[A-Za-z0-9._-]` percent-encoded (so no separator,
+/// control character, reserved Windows character or `..` survives), and
+/// a name that would still be special (`.`, `..`, empty, a reserved
+/// Windows device name) prefixed with `%`. Distinct names stay distinct.
+pub fn file_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let stem = out.split('.').next().unwrap_or("").to_ascii_uppercase();
+    const RESERVED: &[&str] = &["CON", "PRN", "AUX", "NUL"];
+    let reserved = RESERVED.contains(&stem.as_str())
+        || ((stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.len() == 4
+            && stem.as_bytes()[3].is_ascii_digit());
+    if out.is_empty() || out == "." || out == ".." || reserved {
+        out.insert(0, '%');
+    }
+    out
+}
+
+fn needs_escape(c: char) -> bool {
+    c == '\\' || c.is_control() || is_format_control(c)
+}
+
+/// Unicode format characters that reorder or hide text.
+fn is_format_control(c: char) -> bool {
+    matches!(c,
+        '\u{200b}'..='\u{200f}' // zero-width space/joiners, LRM, RLM
+        | '\u{202a}'..='\u{202e}' // bidi embeddings and overrides
+        | '\u{2066}'..='\u{2069}' // bidi isolates
+        | '\u{061c}' // Arabic letter mark
+        | '\u{feff}' // zero-width no-break space
+    )
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\\' => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if (c as u32) < 0x100 && c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+        c if c.is_control() || is_format_control(c) => {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32))
+        }
+        c => out.push(c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_untouched() {
+        assert!(matches!(
+            visible("fixture/web:1.0 ünïcode"),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn controls_and_reordering_are_shown() {
+        assert_eq!(visible("a\x1b[2Jb"), "a\\x1b[2Jb");
+        assert_eq!(visible("x\ny\r\t"), "x\\ny\\r\\t");
+        assert_eq!(visible("a\\b"), "a\\\\b");
+        assert_eq!(visible("\u{9b}31m"), "\\x9b31m");
+        assert_eq!(visible("evil\u{202e}txt.exe"), "evil\\u{202e}txt.exe");
+        assert_eq!(visible("\u{7f}"), "\\x7f");
+        let escaped = visible("line1\nline2\x07");
+        assert!(!escaped.chars().any(|c| c.is_control()));
+    }
+
+    #[test]
+    fn file_names_are_one_portable_component() {
+        assert_eq!(file_name("fxdata"), "fxdata");
+        assert_eq!(file_name("../x"), "..%2Fx");
+        assert_eq!(file_name(".."), "%..");
+        assert_eq!(file_name("a:b\\c"), "a%3Ab%5Cc");
+        assert_eq!(file_name("CON"), "%CON");
+        assert_eq!(file_name("com1.tar"), "%com1.tar");
+        assert_eq!(file_name("a\nb"), "a%0Ab");
+        assert_ne!(file_name("a%2Fb"), file_name("a/b"));
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8() {
+        assert_eq!(visible_bytes(b"a\xffb\n"), "a\\xffb\\n");
+    }
+
+    #[test]
+    fn sha256sums_lines_round_trip_as_gnu_does() {
+        assert_eq!(
+            sha256sums_line("ab", "layer_0/layer.tar"),
+            "ab  layer_0/layer.tar\n"
+        );
+        let l = sha256sums_line("ab", "volumes/a\nb\\c.tar");
+        assert_eq!(l, "\\ab  volumes/a\\nb\\\\c.tar\n");
+        assert_eq!(l.matches('\n').count(), 1);
+    }
+}

@@ -1,0 +1,158 @@
+//! Names chosen by a suspect never reach the examiner's terminal raw and
+//! never forge a line: escape sequences and newlines in a container name,
+//! in file names of its writable layer, and in an image's history, on a
+//! tampered copy of the basic fixture.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// No control byte but the line ends, no C1 control.
+fn assert_clean(what: &str, text: &str) {
+    for (i, c) in text.char_indices() {
+        let bad = (c.is_control() && c != '\n') || ('\u{80}'..='\u{9f}').contains(&c);
+        assert!(!bad, "{what}: raw control {c:?} at {i} in {text:?}");
+    }
+}
+
+fn evil_web(host: &Path) -> (String, PathBuf) {
+    let want = expected("basic")["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "evil-web")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let root = docker_root(host);
+    let mount = std::fs::read_to_string(
+        root.join(format!("image/overlay2/layerdb/mounts/{want}/mount-id")),
+    )
+    .unwrap();
+    let upper = root.join(format!("overlay2/{}/diff", mount.trim()));
+    (want, upper)
+}
+
+#[test]
+fn container_and_file_names_are_escaped_everywhere() {
+    let Some(copy) = host_copy("basic") else {
+        return;
+    };
+    let host = copy.path();
+    let (id, upper) = evil_web(host);
+    // A name that clears the screen, retitles the terminal and tries to
+    // start a line of its own.
+    let cfg = docker_root(host).join(format!("containers/{id}/config.v2.json"));
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    v["Name"] = "/evil\u{1b}[2J\u{1b}]0;pwned\u{7}\nA /forged-by-name".into();
+    std::fs::write(&cfg, serde_json::to_vec(&v).unwrap()).unwrap();
+    // Files whose names do the same.
+    std::fs::write(upper.join("x\u{1b}[2Jy"), b"1").unwrap();
+    // A directory `a<newline>A ` holding `forged-by-file`: raw, its path
+    // would print as a second diff line `A /forged-by-file`.
+    std::fs::create_dir(upper.join("a\nA ")).unwrap();
+    std::fs::write(upper.join("a\nA ").join("forged-by-file"), b"2").unwrap();
+    std::fs::write(upper.join("rtl\u{202e}txt.sh"), b"3").unwrap();
+
+    let r = run([Path::new("containers"), host]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_clean("containers", &r.stdout);
+    assert_clean("containers stderr", &r.stderr);
+    assert!(r.stdout.contains("evil\\x1b[2J"), "{}", r.stdout);
+
+    let r = run([Path::new("diff"), Path::new(&id), host]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_clean("diff", &r.stdout);
+    for line in r.stdout.lines() {
+        assert!(
+            line.len() > 2 && "ACD".contains(&line[..1]) && line[1..].starts_with(" /"),
+            "{line:?}"
+        );
+        assert!(!line.starts_with("A /forged"), "forged line {line:?}");
+    }
+    assert!(
+        r.stdout.contains("A /a\\nA /forged-by-file"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("A /rtl\\u{202e}txt.sh"), "{}", r.stdout);
+
+    let r = run([
+        Path::new("timeline"),
+        host,
+        Path::new("--container"),
+        Path::new(&id),
+        Path::new("-q"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_clean("timeline", &r.stdout);
+    for line in r.stdout.lines() {
+        assert_eq!(line.matches('|').count(), 10, "{line:?}");
+    }
+
+    let out = tempfile::tempdir().unwrap();
+    let r = run([
+        Path::new("export-container"),
+        Path::new(&id),
+        host,
+        out.path(),
+    ]);
+    assert_clean("export-container", &r.stdout);
+    assert_clean("export-container stderr", &r.stderr);
+    // Every SHA256SUMS line is one file of ours.
+    let dir = PathBuf::from(r.stdout.trim());
+    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+    for line in sums.lines() {
+        let name = line.split_once("  ").unwrap().1;
+        assert!(dir.join(name).exists(), "{line:?}");
+    }
+}
+
+#[test]
+fn history_cannot_add_dockerfile_instructions() {
+    let Some(copy) = host_copy("basic") else {
+        return;
+    };
+    let host = copy.path();
+    let web = expected("basic")["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["tags"][0] == "fixture/web:1.0")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cfg = docker_root(host).join(format!(
+        "image/overlay2/imagedb/content/sha256/{}",
+        web.trim_start_matches("sha256:")
+    ));
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    let history = v["history"].as_array_mut().unwrap();
+    history[0]["comment"] = "innocent \\\nRUN injected-by-comment".into();
+    history[1]["created_by"] = "/bin/sh -c echo hi\nRUN injected-by-created-by".into();
+    history[1]["author"] = "\u{1b}[2J".into();
+    std::fs::write(&cfg, serde_json::to_vec(&v).unwrap()).unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let r = run([Path::new("fixture/web:1.0"), host, out.path()]);
+    // The config no longer hashes to its id: an integrity finding.
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_clean("extract stderr", &r.stderr);
+    let df = std::fs::read_to_string(image_dir(out.path(), &web).join("Dockerfile")).unwrap();
+    let instructions: Vec<&str> = df
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+        .collect();
+    assert!(
+        instructions
+            .iter()
+            .all(|l| !l.trim_start().starts_with("RUN injected")),
+        "{df}"
+    );
+    assert!(df.contains("RUN injected-by-comment") || df.contains("injected-by-comment"));
+    assert_clean("Dockerfile", &df);
+}
