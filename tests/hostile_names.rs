@@ -156,3 +156,52 @@ fn history_cannot_add_dockerfile_instructions() {
     assert!(df.contains("RUN injected-by-comment") || df.contains("injected-by-comment"));
     assert_clean("Dockerfile", &df);
 }
+
+#[test]
+fn output_inside_the_evidence_is_refused_before_anything_is_written() {
+    let Some(copy) = host_copy("basic") else {
+        return;
+    };
+    let host = copy.path();
+    let count = || walk_count(host);
+    let before = count();
+    for out in [host.join("out"), host.join("var/lib/docker/new/deeper")] {
+        let r = run([Path::new("extract"), Path::new("--all"), host, &out]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(r.stderr.contains("inside the evidence"), "{}", r.stderr);
+        let r = run([
+            Path::new("export-container"),
+            Path::new("evil-web"),
+            host,
+            &out,
+        ]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+    }
+    // Through a symlink outside that points into the evidence, too.
+    let link_dir = tempfile::tempdir().unwrap();
+    let link = link_dir.path().join("ev");
+    std::os::unix::fs::symlink(host, &link).unwrap();
+    let r = run([
+        Path::new("extract"),
+        Path::new("--all"),
+        host,
+        &link.join("out"),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(count(), before, "nothing was created in the evidence");
+}
+
+fn walk_count(p: &Path) -> usize {
+    let mut n = 0;
+    let mut stack = vec![p.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            n += 1;
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    n
+}

@@ -2,7 +2,7 @@
 
 use super::Outcome;
 use super::args::{DiffArgs, ExportContainerArgs, Global, ListArgs};
-use super::context::{hint, open};
+use super::context::{check_output, hint, open};
 use anyhow::Result;
 use docker_forensics::export::{container_dir, export_container};
 use docker_forensics::layer::diff::container_changes;
@@ -104,6 +104,7 @@ pub fn diff(g: &Global, a: &DiffArgs) -> Result<Outcome> {
 }
 
 pub fn export(g: &Global, a: &ExportContainerArgs) -> Result<Outcome> {
+    check_output(&a.evidence, &a.output_dir)?;
     let ctx = open(g, &a.evidence)?;
     let found = ctx
         .catalog

@@ -2,7 +2,7 @@
 
 use super::Outcome;
 use super::args::{ExtractArgs, Global, ListArgs, VerifyArgs};
-use super::context::{bars, hint, open};
+use super::context::{bars, check_output, hint, open};
 use anyhow::{Context, Result, bail};
 use docker_forensics::digest::hex_part;
 use docker_forensics::export::{VerifiedImage, export_image, image_dir, verify_images};
@@ -20,8 +20,9 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
             bail!("extract needs IMAGE... EVIDENCE OUTPUT_DIR (or --all EVIDENCE OUTPUT_DIR)")
         }
     };
-    let ctx = open(g, Path::new(evidence))?;
     let out = PathBuf::from(out);
+    check_output(Path::new(evidence), &out)?;
+    let ctx = open(g, Path::new(evidence))?;
     std::fs::create_dir_all(&out)
         .with_context(|| format!("{}: cannot create output directory", out.display()))?;
 
