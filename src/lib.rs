@@ -39,6 +39,7 @@ pub mod digest;
 pub mod escape;
 pub mod evidence;
 pub mod export;
+pub mod json;
 pub mod layer;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod pipe;

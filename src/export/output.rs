@@ -62,7 +62,18 @@ pub fn settle_config(
         .iter()
         .map(|l| format!("sha256:{}", l.sha256))
         .collect();
-    let cfg = derive_config(original, &ids);
+    let cfg = match derive_config(original, &ids) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            // Never a `null` config: keep the original, and say why.
+            findings.push(Finding::new(
+                FindingKind::DerivedConfig,
+                None,
+                format!("a derived config could not be made ({e}); image.tar carries the original config, whose diff_ids do not all match the layers written"),
+            ));
+            return (original.to_vec(), false, findings);
+        }
+    };
     findings.push(Finding::new(
         FindingKind::DerivedConfig,
         None,
@@ -76,12 +87,15 @@ pub fn settle_config(
 }
 
 /// The original config with `rootfs.diff_ids` replaced, key order kept.
-pub fn derive_config(original: &[u8], diff_ids: &[String]) -> Vec<u8> {
-    let mut v: serde_json::Value = serde_json::from_slice(original).unwrap_or_default();
+pub fn derive_config(
+    original: &[u8],
+    diff_ids: &[String],
+) -> Result<Vec<u8>, crate::json::JsonError> {
+    let mut v: serde_json::Value = crate::json::parse(original)?;
     if let Some(rootfs) = v.get_mut("rootfs").and_then(|r| r.as_object_mut()) {
         rootfs.insert("diff_ids".into(), serde_json::json!(diff_ids));
     }
-    serde_json::to_vec(&v).unwrap_or_default()
+    Ok(serde_json::to_vec(&v)?)
 }
 
 /// Writes a small file and returns its line for `SHA256SUMS`.

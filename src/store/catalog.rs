@@ -11,6 +11,7 @@ use super::model::{Container, Image, ImageRow};
 use super::podman::PodmanRoot;
 use super::{Store, StoreError};
 use crate::evidence::Evidence;
+use crate::evidence::fs::FsError;
 
 /// The stores of one piece of evidence.
 pub struct Catalog {
@@ -70,6 +71,10 @@ impl Catalog {
                 .stores
                 .extend(roots.into_iter().map(|r| Box::new(r) as Box<dyn Store>)),
             Err(StoreError::NoDataRoot { .. }) => {}
+            // Other stores may still be readable: say it, go on.
+            Err(e @ StoreError::Fs(FsError::PermissionDenied { .. })) => {
+                cat.problems.push(format!("docker: {e}"))
+            }
             Err(e) => return Err(e),
         }
         if docker_root.is_none() {

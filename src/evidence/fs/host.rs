@@ -43,6 +43,9 @@ impl HostDir {
             Errno::NOTDIR => FsError::NotADirectory {
                 path: shown.clone(),
             },
+            Errno::ACCESS | Errno::PERM => FsError::PermissionDenied {
+                path: shown.clone(),
+            },
             e => FsError::Io {
                 path: shown.clone(),
                 source: e.into(),
@@ -65,6 +68,7 @@ impl HostDir {
             Errno::NOENT => FsError::NotFound { path },
             Errno::NOTDIR => FsError::NotADirectory { path },
             Errno::LOOP | Errno::XDEV => FsError::SymlinkInPath { path },
+            Errno::ACCESS | Errno::PERM => FsError::PermissionDenied { path },
             e => FsError::Io {
                 path,
                 source: e.into(),

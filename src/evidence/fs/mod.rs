@@ -155,6 +155,15 @@ pub enum FsError {
     NotFound { path: String },
     #[error("{path}: not a directory")]
     NotADirectory { path: String },
+    /// The examiner's account may not read this part of the evidence
+    /// (a mounted or copied host tree with restrictive permissions).
+    #[error(
+        "{path}: permission denied reading the evidence (run as a user who may read all of it, e.g. root)"
+    )]
+    PermissionDenied {
+        /// The object that could not be read.
+        path: String,
+    },
     #[error("{path}: not a regular file ({kind:?})")]
     NotAFile { path: String, kind: FileKind },
     #[error(

@@ -57,6 +57,9 @@ impl DataRoot {
                 });
             }
             looked.dedup();
+            if let Some(denied) = permission_denied(ev, &looked) {
+                return Err(denied.into());
+            }
             return Err(StoreError::NoDataRoot {
                 evidence: ev.source.clone(),
                 looked: format!("{} and a scan", looked.join(", ")),
@@ -64,6 +67,28 @@ impl DataRoot {
         }
         Ok(found)
     }
+}
+
+/// A place that was looked at but could not be read for want of
+/// permission: the examiner must hear that, not "no data root".
+fn permission_denied(ev: &Evidence, looked: &[String]) -> Option<crate::evidence::fs::FsError> {
+    use crate::evidence::fs::FsError;
+    for vol in &ev.volumes {
+        for p in looked {
+            let Some(path) = EvPath::parse(p) else {
+                continue;
+            };
+            for dir in [Some(path.clone()), path.child(b"image")]
+                .into_iter()
+                .flatten()
+            {
+                if let Err(e @ FsError::PermissionDenied { .. }) = vol.fs.read_dir(&dir) {
+                    return Some(e);
+                }
+            }
+        }
+    }
+    None
 }
 
 /// The data roots (one per graph driver) at `path`, if it is one.

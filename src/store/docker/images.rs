@@ -130,7 +130,7 @@ impl DataRoot {
                 })?;
         let config_bytes = self.fs().read_small(&path, CONFIG_LIMIT)?;
         let config: ImageConfig =
-            serde_json::from_slice(&config_bytes).map_err(|e| StoreError::CorruptJson {
+            crate::json::parse(&config_bytes).map_err(|e| StoreError::CorruptJson {
                 path: path.display(),
                 detail: e.to_string(),
             })?;

@@ -1,0 +1,168 @@
+//! Evidence prepared to hurt the examiner's tools: a data root the
+//! examiner may not read, a container log that is a FIFO, an image config
+//! nested absurdly deep. Each is named for what it is, and the rest of
+//! the evidence is still read.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs the binary as `nobody` (the permission test must not be root,
+/// whom no permission stops).
+fn run_as_nobody(args: &[&Path]) -> Run {
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_docker-forensics"))
+        .args(args)
+        .output()
+        .expect("run setpriv");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn unreadable_data_root_is_a_permission_problem() {
+    let Some(copy) = host_copy("basic") else {
+        return;
+    };
+    let host = copy.path();
+    let chmod = |p: &Path, mode: &str| {
+        assert!(
+            Command::new("chmod")
+                .arg(mode)
+                .arg(p)
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    // The tree is readable down to /var/lib, but not the data root.
+    for p in [host.to_path_buf(), host.join("var"), host.join("var/lib")] {
+        chmod(&p, "755");
+    }
+    chmod(&host.join("var/lib/docker"), "700");
+    let r = run_as_nobody(&[Path::new("images"), host]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let err: Vec<&str> = r.stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(err.len(), 1, "{}", r.stderr);
+    assert!(err[0].contains("permission denied"), "{}", err[0]);
+    assert!(err[0].contains("/var/lib/docker"), "{}", err[0]);
+    assert!(!r.stderr.contains("no Docker data root"), "{}", r.stderr);
+}
+
+fn evil_web_dir(host: &Path) -> (String, PathBuf) {
+    let id = expected("basic")["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "evil-web")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = docker_root(host).join(format!("containers/{id}"));
+    (id, dir)
+}
+
+#[test]
+fn fifo_log_is_skipped_and_named() {
+    let Some(copy) = host_copy("basic") else {
+        return;
+    };
+    let host = copy.path();
+    let (id, dir) = evil_web_dir(host);
+    let log = dir.join(format!("{id}-json.log"));
+    std::fs::remove_file(&log).unwrap();
+    assert!(Command::new("mkfifo").arg(&log).status().unwrap().success());
+    let out = tempfile::tempdir().unwrap();
+    // Would block forever if the FIFO were opened for reading.
+    let r = run([
+        Path::new("export-container"),
+        Path::new("evil-web"),
+        host,
+        out.path(),
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let dir = PathBuf::from(r.stdout.trim());
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    let named = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["path"].as_str().is_some_and(|p| p.ends_with("-json.log")));
+    assert!(named, "{}", report["findings"]);
+    assert!(
+        dir.join("committed.tar").exists(),
+        "the rest was still exported"
+    );
+}
+
+#[test]
+fn absurdly_deep_config_is_named_never_nulled() {
+    let Some(copy) = host_copy("basic") else {
+        return;
+    };
+    let host = copy.path();
+    let web = expected("basic")["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["tags"][0] == "fixture/web:1.0")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cfg = docker_root(host).join(format!(
+        "image/overlay2/imagedb/content/sha256/{}",
+        web.trim_start_matches("sha256:")
+    ));
+    // A label nested 100,000 arrays deep, spliced into the config text.
+    let text = String::from_utf8(std::fs::read(&cfg).unwrap()).unwrap();
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let text = text.replacen("{", &format!("{{\"deep\":{deep},"), 1);
+    std::fs::write(&cfg, text).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let r = run([
+        Path::new("fixture/web:1.0"),
+        host,
+        out.path(),
+        Path::new("-q"),
+    ]);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("deep") || r.stderr.contains("recursion"),
+        "{}",
+        r.stderr
+    );
+    // Whatever was written, no archive carries a `null` config.
+    for e in walkdir(out.path()) {
+        if e.ends_with("manifest.json") {
+            let m: Value = serde_json::from_slice(&std::fs::read(&e).unwrap()).unwrap();
+            assert!(!m.is_null());
+        }
+    }
+}
+
+fn walkdir(p: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![p.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
