@@ -26,6 +26,23 @@ pub fn visible(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `s` with control and reordering characters escaped as by [`visible`],
+/// but backslashes kept as they are: for text whose backslashes mean
+/// something to the reader (shell commands in a Dockerfile).
+pub fn controls(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| c != '\\' && needs_escape(c)) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push(c),
+            c => push_escaped(&mut out, c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// `bytes` (a name that need not be UTF-8) as [`visible`] text; bytes
 /// that are not UTF-8 are shown as `\xNN`.
 pub fn visible_bytes(bytes: &[u8]) -> String {
@@ -152,6 +169,11 @@ mod tests {
         assert_eq!(file_name("com1.tar"), "%com1.tar");
         assert_eq!(file_name("a\nb"), "a%0Ab");
         assert_ne!(file_name("a%2Fb"), file_name("a/b"));
+    }
+
+    #[test]
+    fn controls_keeps_backslashes() {
+        assert_eq!(controls("printf 'a\\n'\nRUN x"), "printf 'a\\n'\\nRUN x");
     }
 
     #[test]

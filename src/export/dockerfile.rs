@@ -314,9 +314,16 @@ fn quote(s: &str) -> String {
 /// Text from the image config on one line of the Dockerfile: a newline
 /// or any other control character in it is shown as an escape, so that
 /// no history entry, comment or config value can end its line and start
-/// an instruction of its own (see [`crate::escape`]).
+/// an instruction of its own (see [`crate::escape`]); a trailing
+/// backslash, which would continue the line into ours, is shown as
+/// `\x5c`. Other backslashes mean something in a shell command and stay.
 fn one_line(s: &str) -> String {
-    crate::escape::visible(s).into_owned()
+    let mut line = crate::escape::controls(s).into_owned();
+    if line.ends_with('\\') {
+        line.pop();
+        line.push_str("\\x5c");
+    }
+    line
 }
 
 #[cfg(test)]
