@@ -166,3 +166,74 @@ fn walkdir(p: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Starts `extract --all` on the basic host, waits for its first finished
+/// image, then sends `signal`; returns the exit status and the output dir.
+fn interrupted(signal: &str) -> Option<(Option<i32>, tempfile::TempDir)> {
+    use std::io::BufRead;
+    let host = host("basic")?;
+    let out = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_docker-forensics"))
+        .args([Path::new("extract"), Path::new("--all"), &host, out.path()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a first image").unwrap();
+    // Stop it at once so that it is mid-run when the signal arrives.
+    let kill = |sig: &str| {
+        let st = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    kill("STOP");
+    assert!(Path::new(&first).join("SHA256SUMS").exists());
+    kill(signal);
+    kill("CONT");
+    let status = child.wait().unwrap();
+    Some((status.code(), out))
+}
+
+#[test]
+fn sigint_leaves_only_complete_results() {
+    let Some((code, out)) = interrupted("INT") else {
+        return;
+    };
+    assert_eq!(code, Some(130));
+    for e in std::fs::read_dir(out.path()).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(!name.starts_with('.'), "partial output left: {name}");
+        // Every directory left is complete: its sums check.
+        let st = Command::new("sha256sum")
+            .args(["-c", "--quiet", "SHA256SUMS"])
+            .current_dir(&p)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{name} incomplete");
+    }
+}
+
+#[test]
+fn sigkill_leaves_nothing_that_looks_complete() {
+    let Some((code, out)) = interrupted("KILL") else {
+        return;
+    };
+    assert_eq!(code, None);
+    for e in std::fs::read_dir(out.path()).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("image_") {
+            assert!(
+                p.join("SHA256SUMS").exists(),
+                "{name} looks complete but is not"
+            );
+        } else {
+            assert!(name.contains(".partial-"), "{name}");
+        }
+    }
+}

@@ -2,7 +2,7 @@
 
 use super::Outcome;
 use super::args::{DiffArgs, ExportContainerArgs, Global, ListArgs};
-use super::context::{check_output, hint, open};
+use super::context::{check_output, clean_up_on_interrupt, hint, open};
 use anyhow::Result;
 use docker_forensics::export::{container_dir, export_container};
 use docker_forensics::layer::diff::container_changes;
@@ -116,6 +116,7 @@ pub fn export(g: &Global, a: &ExportContainerArgs) -> Result<Outcome> {
             a.output_dir.display()
         )
     })?;
+    clean_up_on_interrupt(&a.output_dir);
     let mut opts = ctx.export_options(None);
     opts.force = a.force;
     let report = export_container(&ctx.catalog, &found, &a.output_dir, &opts)?;

@@ -179,3 +179,38 @@ pub fn check_output(evidence: &Path, out: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// On SIGINT or SIGTERM while writing into `out`: remove what this run
+/// was still writing there (only its own `.partial-<pid>` directories),
+/// say so, and exit with 130. What was finished stays, complete.
+pub fn clean_up_on_interrupt(out: &Path) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    let out = out.to_path_buf();
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            let mine = format!(
+                "{}{}",
+                docker_forensics::export::PARTIAL,
+                std::process::id()
+            );
+            let mut removed = 0;
+            if let Ok(entries) = std::fs::read_dir(&out) {
+                for e in entries.flatten() {
+                    if e.file_name().to_string_lossy().ends_with(&mine)
+                        && std::fs::remove_dir_all(e.path()).is_ok()
+                    {
+                        removed += 1;
+                    }
+                }
+            }
+            tell!(
+                "docker-forensics: interrupted (signal {sig}); removed {removed} unfinished output director{}; the directories listed above are complete",
+                if removed == 1 { "y" } else { "ies" }
+            );
+            std::process::exit(130);
+        }
+    });
+}

@@ -2,7 +2,7 @@
 
 use super::Outcome;
 use super::args::{ExtractArgs, Global, ListArgs, VerifyArgs};
-use super::context::{bars, check_output, hint, open};
+use super::context::{bars, check_output, clean_up_on_interrupt, hint, open};
 use anyhow::{Context, Result, bail};
 use docker_forensics::digest::hex_part;
 use docker_forensics::export::{VerifiedImage, export_image, image_dir, verify_images};
@@ -25,6 +25,7 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     let ctx = open(g, Path::new(evidence))?;
     std::fs::create_dir_all(&out)
         .with_context(|| format!("{}: cannot create output directory", out.display()))?;
+    clean_up_on_interrupt(&out);
 
     let mut jobs: Vec<Found<'_>> = Vec::new();
     let mut outcome = Outcome::Verified;

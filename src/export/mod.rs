@@ -30,5 +30,6 @@ pub mod verify;
 pub use container::{ContainerReport, container_dir, export_container};
 pub use error::{ExportError, ExportOptions};
 pub use image::{export_image, image_dir};
+pub use output::{PARTIAL, partial_name};
 pub use progress::{LayerProgress, ProgressSink};
 pub use verify::{VerifiedImage, verify_images};

@@ -10,27 +10,49 @@ use serde::Serialize;
 use std::fs;
 use std::path::Path;
 
-/// Creates `dir` (replacing it only with `force`) and runs `write` in it;
-/// if `write` fails, the directory is removed, so that a half-written
-/// export never passes for a complete one.
+/// The name an output directory is written under until it is complete:
+/// `.<name>.partial-<pid>` beside it. An interrupted or killed run leaves
+/// only such names, never one that looks like a result.
+pub fn partial_name(dir: &Path) -> std::path::PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.with_file_name(format!(".{name}{PARTIAL}{}", std::process::id()))
+}
+
+/// What marks a directory being written (see [`partial_name`]).
+pub const PARTIAL: &str = ".partial-";
+
+/// Writes `dir` atomically: refuses an existing one unless `force`, runs
+/// `write` in a fresh directory under its [`partial_name`], and renames
+/// that to `dir` only when `write` succeeded (`report.json` and
+/// `SHA256SUMS` are its last files); on failure the partial directory is
+/// removed, so that a half-written export never passes for a complete one.
 pub fn in_fresh_dir<T>(
     dir: &Path,
     force: bool,
     write: impl FnOnce(&Path) -> Result<T, ExportError>,
 ) -> Result<T, ExportError> {
+    if dir.symlink_metadata().is_ok() && !force {
+        return Err(ExportError::Exists {
+            path: dir.display().to_string(),
+        });
+    }
+    let tmp = partial_name(dir);
+    if tmp.symlink_metadata().is_ok() {
+        fs::remove_dir_all(&tmp).map_err(out_err(&tmp))?;
+    }
+    fs::create_dir_all(&tmp).map_err(out_err(&tmp))?;
+    let r = write(&tmp);
+    if r.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+        return r;
+    }
     if dir.symlink_metadata().is_ok() {
-        if !force {
-            return Err(ExportError::Exists {
-                path: dir.display().to_string(),
-            });
-        }
         fs::remove_dir_all(dir).map_err(out_err(dir))?;
     }
-    fs::create_dir_all(dir).map_err(out_err(dir))?;
-    let r = write(dir);
-    if r.is_err() {
-        let _ = fs::remove_dir_all(dir);
-    }
+    fs::rename(&tmp, dir).map_err(out_err(dir))?;
     r
 }
 
