@@ -212,21 +212,106 @@ impl Catalog {
         }
     }
 
-    /// Every container of every store `filter` accepts.
+    /// Every container of every store `filter` accepts. A container
+    /// whose layers are another store's snapshot (Docker with the
+    /// containerd image store) gets them from that store
+    /// ([`Catalog::link_snapshot`]); the containerd record of such a
+    /// container is then the same container and is not listed twice.
     pub fn containers(
         &self,
         filter: StoreFilter<'_>,
     ) -> Vec<(&dyn Store, Result<Container, StoreError>)> {
-        let mut all = Vec::new();
-        for s in self.stores() {
-            for c in s.containers() {
-                if c.as_ref().is_ok_and(|c| !filter.accepts(&c.store)) {
-                    continue;
-                }
-                all.push((s, c));
+        let mut all: Vec<(usize, Result<Container, StoreError>)> = Vec::new();
+        for (i, s) in self.stores.iter().enumerate() {
+            all.extend(s.containers().into_iter().map(|c| (i, c)));
+        }
+        // (store index, namespace label, id) of containerd records that
+        // are a linked container's own.
+        let mut linked: Vec<(usize, String, String)> = Vec::new();
+        for (i, c) in &mut all {
+            if let Ok(c) = c
+                && let Some(at) = self.link_snapshot(*i, c)
+            {
+                linked.push(at);
             }
         }
-        all
+        let mut out = Vec::new();
+        let mut twins: Vec<(usize, String, String, String)> = Vec::new();
+        for (i, c) in all {
+            if let Ok(c) = &c
+                && linked
+                    .iter()
+                    .any(|(j, label, id)| *j == i && *label == c.store && *id == c.id)
+            {
+                twins.push((i, c.store.clone(), c.id.clone(), c.state.clone()));
+                continue;
+            }
+            out.push((i, c));
+        }
+        for (_, c) in &mut out {
+            if let Ok(c) = c
+                && let Some(snap) = &c.layers.snapshot
+                && let Some((_, _, _, state)) = twins.iter().find(|(_, label, id, _)| {
+                    *id == snap.key && *label == format!("containerd/{}", snap.namespace)
+                })
+                && state == "running"
+                && c.state != "running"
+            {
+                c.problems.push(format!(
+                    "its engine recorded it {}, but containerd still had a task for it: running at seizure",
+                    c.state
+                ));
+                c.state = "running".into();
+            }
+        }
+        out.into_iter()
+            .filter(|(_, c)| !c.as_ref().is_ok_and(|c| !filter.accepts(&c.store)))
+            .map(|(i, c)| (&*self.stores[i], c))
+            .collect()
+    }
+
+    /// Fills the layers of container `c` of store `owner` from the store
+    /// that holds the snapshot it names, on the same volume: the
+    /// containerd root Docker manages inside its data root
+    /// (`<data-root>/containerd/daemon`) first, then the others (the
+    /// system one). Returns the linked store, namespace label and snapshot
+    /// key; when no store has it, says why in `unresolved` and `problems`.
+    fn link_snapshot(&self, owner: usize, c: &mut Container) -> Option<(usize, String, String)> {
+        let snap = c.layers.snapshot.clone()?;
+        if c.layers.upper.is_some() {
+            return None;
+        }
+        let home = self.stores[owner].place();
+        let managed = home.path.join("containerd/daemon");
+        let mut order: Vec<usize> = (0..self.stores.len())
+            .filter(|&j| j != owner)
+            .filter(|&j| self.stores[j].place().volume.label == home.volume.label)
+            .collect();
+        order.sort_by_key(|&j| Some(self.stores[j].place().path) != managed);
+        let mut first_err = None;
+        for j in order {
+            match self.stores[j].snapshot_layers(&snap) {
+                Some(Ok(l)) => {
+                    c.layers.upper = Some(l.upper);
+                    c.layers.lowers = l.lowers;
+                    c.layers.unresolved = None;
+                    return Some((j, format!("containerd/{}", snap.namespace), snap.key));
+                }
+                Some(Err(e)) => {
+                    first_err.get_or_insert(e.to_string());
+                }
+                None => {}
+            }
+        }
+        let why = first_err.unwrap_or_else(|| {
+            format!(
+                "its driver {} names no store here: no containerd root on {} keeps snapshots of snapshotter {} in namespace {}",
+                snap.snapshotter, home.volume.label, snap.snapshotter, snap.namespace
+            )
+        });
+        c.layers.unresolved = Some(why.clone());
+        c.problems.push(why);
+        None
     }
 
     /// Finds a container by full id, name (with or without the leading

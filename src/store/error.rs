@@ -109,6 +109,19 @@ pub enum StoreError {
         /// What is wrong.
         detail: String,
     },
+    /// A container's snapshot cannot be turned into directories: not in
+    /// the containerd root, no such snapshotter, a broken parent chain.
+    #[error("snapshot {key} ({snapshotter}, namespace {namespace}): {detail}")]
+    Snapshot {
+        /// The snapshot key (for a Docker container: its id).
+        key: String,
+        /// The snapshotter (`overlayfs`).
+        snapshotter: String,
+        /// The containerd namespace (`moby`).
+        namespace: String,
+        /// What is missing or wrong, and where.
+        detail: String,
+    },
     /// A store that was found but cannot be read.
     #[error("{place}: {detail}")]
     Unreadable {

@@ -10,10 +10,8 @@
 //! comes from CRI's labels or, failing those, CRI's spec annotations
 //! (containerd `pkg/cri/annotations`).
 
-use super::meta::{ContainerRecord, META_DB};
-use super::store::OVERLAY_SNAPSHOTTERS;
+use super::meta::ContainerRecord;
 use super::{ContainerdError, ContainerdStore};
-use crate::evidence::fs::EvPath;
 use crate::store::model::{KubernetesRef, StoreContainer};
 use std::collections::{BTreeMap, HashMap};
 
@@ -56,10 +54,14 @@ impl ContainerdStore {
         let kubernetes = KubernetesRef::from_labels(&rec.labels)
             .or_else(|| KubernetesRef::from_labels(&cri_annotations(&annotations)));
         let (writable_dir, parent_dirs) = match (&rec.snapshotter, &rec.snapshot_key) {
-            (Some(sn), Some(key)) => self.snapshot_dirs(ns, sn, key).unwrap_or_else(|why| {
-                problems.push(why);
-                (None, Vec::new())
-            }),
+            (Some(sn), Some(key)) => match self.snapshot_layers(ns, sn, key) {
+                // The model lists a store's parent dirs lowest first.
+                Ok(l) => (Some(l.upper), l.lowers.into_iter().rev().collect()),
+                Err(why) => {
+                    problems.push(why);
+                    (None, Vec::new())
+                }
+            },
             _ => (None, Vec::new()),
         };
         let bundle = self
@@ -93,39 +95,6 @@ impl ContainerdStore {
             problems,
             ..Default::default()
         })
-    }
-
-    /// (writable dir, parent dirs lowest first) of snapshot `key`.
-    fn snapshot_dirs(
-        &self,
-        ns: &str,
-        sn: &str,
-        key: &str,
-    ) -> Result<(Option<EvPath>, Vec<EvPath>), String> {
-        let sref = self
-            .meta
-            .snapshot(ns, sn, key)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("snapshot {key} ({sn}) is not in {}", META_DB))?;
-        let name = sref
-            .name
-            .ok_or_else(|| format!("snapshot {key} ({sn}) has no backing name"))?;
-        let snapshotter = match self.snapshotters.get(sn) {
-            Some(Ok(s)) => s,
-            Some(Err(e)) => return Err(format!("snapshotter {sn}: {e}")),
-            None => return Err(format!("no database for snapshotter {sn}")),
-        };
-        if !OVERLAY_SNAPSHOTTERS.contains(&sn) {
-            return Err(format!("snapshotter {sn} does not keep overlay upper dirs"));
-        }
-        let chain = snapshotter.chain(&name)?;
-        let mut dirs: Vec<EvPath> = chain.iter().filter_map(|s| snapshotter.fs_dir(s)).collect();
-        if dirs.len() != chain.len() {
-            return Err(format!("a snapshot in the chain of {name} has no id"));
-        }
-        let top = dirs.remove(0);
-        dirs.reverse();
-        Ok((Some(top), dirs))
     }
 }
 

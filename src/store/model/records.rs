@@ -290,9 +290,8 @@ impl StoreContainer {
             working_dir: self.working_dir,
             env: self.env.unwrap_or_default(),
             mounts: mounts_with_data(self.mounts.unwrap_or_default(), &self.named_volumes),
-            // The shared model has no "not recorded" yet: only a
-            // recorded `true` shows as privileged.
-            privileged: self.privileged == Some(true),
+            privileged: self.privileged,
+            capabilities: self.capabilities,
             cap_add: self.cap_add.unwrap_or_default(),
             labels: self.labels,
             kubernetes: self.kubernetes,
@@ -317,6 +316,7 @@ impl StoreContainer {
                 lowers: self.parent_dirs.into_iter().rev().collect(),
                 unresolved,
                 runtime_paths: &[],
+                snapshot: None,
             },
             problems: self.problems,
             id: self.id,
