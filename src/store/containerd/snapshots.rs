@@ -17,8 +17,8 @@ use super::encoding::{go_time_rfc3339, uvarint, varint};
 use super::meta::{Labels, META_DB};
 use super::store::OVERLAY_SNAPSHOTTERS;
 use crate::evidence::fs::{EvPath, FileSystem};
-use crate::store::model::SnapshotLayers;
 use crate::store::bolt::{BoltDb, BoltError, Value};
+use crate::store::model::SnapshotLayers;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 

@@ -264,7 +264,11 @@ fn scan(fs: &dyn FileSystem) -> Vec<EvPath> {
         let Ok(entries) = fs.read_dir(&dir) else {
             continue;
         };
-        let has = |name: &[u8]| entries.iter().any(|e| e.name == name && e.kind == FileKind::Dir);
+        let has = |name: &[u8]| {
+            entries
+                .iter()
+                .any(|e| e.name == name && e.kind == FileKind::Dir)
+        };
         if (has(b"image") && !drivers_at(fs, &dir).is_empty())
             || (has(b"containers") && has_containers(fs, &dir))
         {
