@@ -370,3 +370,160 @@ fn pick<'a>(
         })),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::Volume;
+    use crate::evidence::fs::{EvPath, FileSystem, MemFs};
+    use crate::store::StorePlace;
+    use crate::store::model::{ContainerLayers, SnapshotLayers, SnapshotRef};
+    use std::sync::Arc;
+
+    /// A store of fixed containers; `snapshots` says whether it keeps
+    /// snapshots (and has the one asked for).
+    struct Fake {
+        kind: &'static str,
+        path: &'static str,
+        containers: Vec<Container>,
+        snapshots: Option<bool>,
+        volume: Volume,
+    }
+
+    impl Store for Fake {
+        fn kind(&self) -> &'static str {
+            self.kind
+        }
+        fn place(&self) -> StorePlace {
+            StorePlace {
+                volume: self.volume.clone(),
+                path: EvPath::parse(self.path).unwrap_or_default(),
+                what: self.kind.into(),
+                reason: "test".into(),
+            }
+        }
+        fn fs(&self) -> &dyn FileSystem {
+            &*self.volume.fs
+        }
+        fn images(&self) -> Result<Vec<ImageRow>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn image_ids(&self) -> Result<Vec<(String, String)>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn image(&self, _: &str, id: &str) -> Result<Image, StoreError> {
+            Err(StoreError::UnknownImage {
+                reference: id.into(),
+                candidates: Vec::new(),
+            })
+        }
+        fn resolve(&self, _: &str, _: &dyn Fn(&str) -> bool) -> Result<Vec<Image>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn names(&self) -> Vec<String> {
+            Vec::new()
+        }
+        fn containers(&self) -> Vec<Result<Container, StoreError>> {
+            self.containers.iter().cloned().map(Ok).collect()
+        }
+        fn snapshot_layers(&self, snap: &SnapshotRef) -> Option<Result<SnapshotLayers, StoreError>> {
+            match self.snapshots? {
+                true => Some(Ok(SnapshotLayers {
+                    upper: EvPath::parse(&format!("snap/{}", snap.key)).unwrap_or_default(),
+                    lowers: vec![EvPath::parse("snap/init").unwrap_or_default()],
+                })),
+                false => Some(Err(StoreError::Snapshot {
+                    key: snap.key.clone(),
+                    snapshotter: snap.snapshotter.clone(),
+                    namespace: snap.namespace.clone(),
+                    detail: "not here".into(),
+                })),
+            }
+        }
+    }
+
+    fn docker_container(id: &str, state: &str) -> Container {
+        Container {
+            id: id.into(),
+            name: format!("c-{id}"),
+            store: "docker".into(),
+            state: state.into(),
+            layers: ContainerLayers {
+                snapshot: Some(SnapshotRef {
+                    snapshotter: "overlayfs".into(),
+                    namespace: "moby".into(),
+                    key: id.into(),
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn catalog(containerd: Option<bool>, twin_state: &str) -> Catalog {
+        let volume = Volume {
+            label: "directory".into(),
+            fs: Arc::new(MemFs::new()),
+        };
+        let mut stores: Vec<Box<dyn Store>> = vec![Box::new(Fake {
+            kind: "docker",
+            path: "var/lib/docker",
+            containers: vec![docker_container("a", "exited"), docker_container("b", "exited")],
+            snapshots: None,
+            volume: volume.clone(),
+        })];
+        if let Some(has) = containerd {
+            stores.push(Box::new(Fake {
+                kind: "containerd",
+                path: "var/lib/containerd",
+                containers: vec![Container {
+                    id: "a".into(),
+                    name: "a".into(),
+                    store: "containerd/moby".into(),
+                    state: twin_state.into(),
+                    ..Default::default()
+                }],
+                snapshots: Some(has),
+                volume,
+            }));
+        }
+        Catalog {
+            stores,
+            problems: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn links_snapshots_and_lists_a_twin_once() {
+        let cat = catalog(Some(true), "running");
+        let all: Vec<Container> = cat
+            .containers(StoreFilter::default())
+            .into_iter()
+            .filter_map(|(_, c)| c.ok())
+            .collect();
+        assert_eq!(all.len(), 2, "{all:?}");
+        let a = all.iter().find(|c| c.id == "a").unwrap();
+        assert_eq!(a.store, "docker");
+        assert_eq!(a.layers.upper, EvPath::parse("snap/a"));
+        assert_eq!(a.layers.lowers.len(), 1);
+        // containerd still had its task: running at seizure.
+        assert_eq!(a.state, "running");
+        assert_eq!(a.problems.len(), 1, "{:?}", a.problems);
+        let b = all.iter().find(|c| c.id == "b").unwrap();
+        assert_eq!(b.state, "exited");
+        assert!(b.problems.is_empty());
+    }
+
+    #[test]
+    fn a_snapshot_nobody_has_is_one_problem() {
+        for containerd in [None, Some(false)] {
+            let cat = catalog(containerd, "created");
+            for (_, c) in cat.containers(StoreFilter(Some("docker"))) {
+                let c = c.unwrap();
+                assert!(c.layers.upper.is_none());
+                assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
+                assert_eq!(c.layers.unresolved.as_ref(), c.problems.first());
+            }
+        }
+    }
+}
