@@ -426,7 +426,10 @@ mod tests {
         fn containers(&self) -> Vec<Result<Container, StoreError>> {
             self.containers.iter().cloned().map(Ok).collect()
         }
-        fn snapshot_layers(&self, snap: &SnapshotRef) -> Option<Result<SnapshotLayers, StoreError>> {
+        fn snapshot_layers(
+            &self,
+            snap: &SnapshotRef,
+        ) -> Option<Result<SnapshotLayers, StoreError>> {
             match self.snapshots? {
                 true => Some(Ok(SnapshotLayers {
                     upper: EvPath::parse(&format!("snap/{}", snap.key)).unwrap_or_default(),
@@ -468,7 +471,10 @@ mod tests {
         let mut stores: Vec<Box<dyn Store>> = vec![Box::new(Fake {
             kind: "docker",
             path: "var/lib/docker",
-            containers: vec![docker_container("a", "exited"), docker_container("b", "exited")],
+            containers: vec![
+                docker_container("a", "exited"),
+                docker_container("b", "exited"),
+            ],
             snapshots: None,
             volume: volume.clone(),
         })];

@@ -192,6 +192,8 @@ pub struct StoreContainer {
     pub user: Option<String>,
     /// `process.cwd` of the OCI spec.
     pub working_dir: Option<String>,
+    /// The hostname inside the container (the OCI spec's `hostname`).
+    pub hostname: Option<String>,
     /// Volumes and bind mounts the user asked for, as `podman inspect`
     /// lists them (`source` is the host path the engine recorded).
     pub mounts: Option<Vec<Mount>>,
@@ -288,6 +290,7 @@ impl StoreContainer {
             cmd: self.command,
             user: self.user,
             working_dir: self.working_dir,
+            hostname: self.hostname,
             env: self.env.unwrap_or_default(),
             mounts: mounts_with_data(self.mounts.unwrap_or_default(), &self.named_volumes),
             privileged: self.privileged,
