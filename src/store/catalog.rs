@@ -432,7 +432,7 @@ mod tests {
         ) -> Option<Result<SnapshotLayers, StoreError>> {
             match self.snapshots? {
                 true => Some(Ok(SnapshotLayers {
-                    upper: EvPath::parse(&format!("snap/{}", snap.key)).unwrap_or_default(),
+                    upper: EvPath::parse(format!("snap/{}", snap.key)).unwrap_or_default(),
                     lowers: vec![EvPath::parse("snap/init").unwrap_or_default()],
                 })),
                 false => Some(Err(StoreError::Snapshot {
