@@ -344,3 +344,24 @@ fn a_gone_snapshot_and_an_unknown_driver_are_one_line_each() {
     assert!(r.stderr.contains("bogusfs"), "{}", r.stderr);
     diffs_match(root);
 }
+
+#[test]
+fn a_named_data_root_reads_its_containerd_store_too() {
+    let Some(host) = host("moby29") else { return };
+    let w = expected_containers()
+        .into_iter()
+        .find(|c| c["name"] == "evil-web")
+        .unwrap();
+    let r = run([
+        Path::new("diff"),
+        Path::new("evil-web"),
+        &host,
+        Path::new("--docker-root"),
+        Path::new("/var/lib/docker"),
+        Path::new("-q"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut got: Vec<&str> = r.stdout.lines().collect();
+    got.sort();
+    assert_eq!(got, sorted_strs(&w["diff"]));
+}

@@ -6,7 +6,7 @@
 //! `containerd/<namespace>`, `podman`).
 
 use super::containerd::ContainerdRoot;
-use super::docker::DataRoot;
+use super::docker::{CONTAINERD_IMAGES, DataRoot};
 use super::model::{Container, Image, ImageRow};
 use super::podman::PodmanRoot;
 use super::{Store, StoreError};
@@ -72,7 +72,13 @@ impl Catalog {
             Err(StoreError::NoDataRoot { .. }) => {}
             Err(e) => return Err(e),
         }
-        if docker_root.is_none() {
+        // A named data root with the containerd image store has its
+        // images and layers in containerd: read that too.
+        let containerd_images = cat
+            .stores
+            .iter()
+            .any(|s| s.place().what == CONTAINERD_IMAGES);
+        if docker_root.is_none() || containerd_images {
             match ContainerdRoot::discover(ev, None) {
                 Ok(roots) => {
                     for r in roots {
@@ -86,6 +92,8 @@ impl Catalog {
                 }
                 Err(e) => cat.problems.push(format!("containerd: {e}")),
             }
+        }
+        if docker_root.is_none() {
             match PodmanRoot::discover(ev, None) {
                 Ok(roots) => {
                     for r in roots {

@@ -30,7 +30,9 @@ pub enum StoreError {
         /// The places that were searched, for the message.
         looked: String,
     },
-    #[error("{path}: not a Docker data root (no image/<driver>/imagedb inside)")]
+    #[error(
+        "{path}: not a Docker data root (no image/<driver>/imagedb nor containers/<id>/config.v2.json inside)"
+    )]
     /// The directory named as the Docker data root is not one (or is
     /// not a valid path).
     NotADataRoot {
