@@ -236,10 +236,9 @@ fn no_images_of_its_own_in_the_docker_root() {
     );
 }
 
-#[test]
-fn timeline_has_the_dropper_of_evil_web() {
-    let Some(host) = host("moby29") else { return };
-    let r = run([Path::new("timeline"), &host, Path::new("-q")]);
+/// `timeline` of `evidence` has evil-web's events and its dropper.
+fn timeline_has_the_dropper(evidence: &Path) {
+    let r = run([Path::new("timeline"), evidence, Path::new("-q")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout
@@ -249,6 +248,17 @@ fn timeline_has_the_dropper_of_evil_web() {
         r.stdout
     );
     assert!(r.stdout.contains("[container evil-web] container"));
+}
+
+#[test]
+fn timeline_has_the_dropper_of_evil_web() {
+    let Some(host) = host("moby29") else { return };
+    timeline_has_the_dropper(&host);
+}
+
+#[test]
+fn timeline_from_the_e01_has_the_dropper_of_evil_web() {
+    timeline_has_the_dropper(&e01());
 }
 
 #[test]
@@ -364,4 +374,47 @@ fn a_named_data_root_reads_its_containerd_store_too() {
     let mut got: Vec<&str> = r.stdout.lines().collect();
     got.sort();
     assert_eq!(got, sorted_strs(&w["diff"]));
+}
+
+#[test]
+fn a_snapshot_directory_gone_is_one_line() {
+    let Some(copy) = host_copy("moby29") else {
+        return;
+    };
+    let root = copy.path();
+    let want = expected_containers();
+    let evil = want.iter().find(|c| c["name"] == "evil-web").unwrap();
+    let id = evil["id"].as_str().unwrap();
+    let upper = evil["on_disk"]["overlay_mount"]["upperdir"]
+        .as_str()
+        .unwrap();
+    std::fs::remove_dir_all(root.join(upper.trim_start_matches('/'))).unwrap();
+
+    let r = run([Path::new("containers"), root, Path::new("--json")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(got.len(), want.len(), "{}", r.stdout);
+    let notes: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("note: container"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{}", r.stderr);
+    assert!(
+        notes[0].contains(id) && notes[0].contains(upper),
+        "{}",
+        notes[0]
+    );
+
+    let r = run([
+        Path::new("diff"),
+        Path::new("evil-web"),
+        root,
+        Path::new("-q"),
+    ]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains(upper), "{}", r.stderr);
+    let r = run([Path::new("diff"), Path::new("idle"), root, Path::new("-q")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
 }

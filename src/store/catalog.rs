@@ -300,6 +300,12 @@ impl Catalog {
         for j in order {
             match self.stores[j].snapshot_layers(&snap) {
                 Some(Ok(l)) => {
+                    if !self.stores[j].fs().exists(&l.upper) {
+                        c.problems.push(format!(
+                            "snapshot {} ({}, namespace {}): its directory {} is missing",
+                            snap.key, snap.snapshotter, snap.namespace, l.upper
+                        ));
+                    }
                     c.layers.upper = Some(l.upper);
                     c.layers.lowers = l.lowers;
                     c.layers.unresolved = None;
@@ -383,7 +389,7 @@ fn pick<'a>(
 mod tests {
     use super::*;
     use crate::evidence::Volume;
-    use crate::evidence::fs::{EvPath, FileSystem, MemFs};
+    use crate::evidence::fs::{EvPath, FileSystem, MemFs, MemNode};
     use crate::store::StorePlace;
     use crate::store::model::{ContainerLayers, SnapshotLayers, SnapshotRef};
     use std::sync::Arc;
@@ -472,9 +478,12 @@ mod tests {
     }
 
     fn catalog(containerd: Option<bool>, twin_state: &str) -> Catalog {
+        let mut fs = MemFs::new();
+        fs.add("snap/a", MemNode::dir())
+            .add("snap/init", MemNode::dir());
         let volume = Volume {
             label: "directory".into(),
-            fs: Arc::new(MemFs::new()),
+            fs: Arc::new(fs),
         };
         let mut stores: Vec<Box<dyn Store>> = vec![Box::new(Fake {
             kind: "docker",
@@ -523,9 +532,12 @@ mod tests {
         // containerd still had its task: running at seizure.
         assert_eq!(a.state, "running");
         assert_eq!(a.problems.len(), 1, "{:?}", a.problems);
+        // Its snapshot is recorded, its directory is gone.
         let b = all.iter().find(|c| c.id == "b").unwrap();
         assert_eq!(b.state, "exited");
-        assert!(b.problems.is_empty());
+        assert_eq!(b.layers.upper, EvPath::parse("snap/b"));
+        assert_eq!(b.problems.len(), 1, "{:?}", b.problems);
+        assert!(b.problems[0].contains("snap/b"), "{:?}", b.problems);
     }
 
     #[test]
