@@ -223,7 +223,7 @@ impl Catalog {
     /// Every container of every store `filter` accepts. A container
     /// whose layers are another store's snapshot (Docker with the
     /// containerd image store) gets them from that store
-    /// ([`Catalog::link_snapshot`]); the containerd record of such a
+    /// on the same volume; the containerd record of such a
     /// container is then the same container and is not listed twice.
     pub fn containers(
         &self,
