@@ -212,6 +212,40 @@ fn pod_container_with_its_writable_snapshot() {
 }
 
 #[test]
+fn pod_container_runs_as_its_stored_spec_says() {
+    let Some((_ev, st)) = store() else { return };
+    let all = st.containers().unwrap();
+    let c = all[0].clone().into_container();
+    let spec: Value = serde_json::from_slice(all[0].spec.as_ref().unwrap()).unwrap();
+    let p = &spec["process"];
+    let args = strs(&p["args"]);
+    assert_eq!(c.path.as_deref(), args.first().map(String::as_str));
+    assert_eq!(c.args, args[1..].to_vec());
+    assert_eq!(c.env, strs(&p["env"]));
+    assert_eq!(c.working_dir.as_deref(), p["cwd"].as_str());
+    let user = format!("{}:{}", p["user"]["uid"], p["user"]["gid"]);
+    assert_eq!(c.user.as_deref(), Some(user.as_str()));
+    let mut caps = strs(&p["capabilities"]["bounding"]);
+    caps.sort();
+    assert_eq!(c.capabilities, Some(caps));
+    // containerd records no `privileged`: not recorded, not `false`.
+    assert_eq!(c.privileged, None);
+    // Every mount of the spec but the runtime's defaults, as recorded.
+    for m in c.mounts.iter() {
+        let rec = spec["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["destination"] == m.destination.as_str())
+            .unwrap_or_else(|| panic!("{m:?} not in the spec"));
+        assert_eq!(rec["source"].as_str(), m.source.as_deref());
+    }
+    assert!(!c.mounts.iter().any(|m| m.destination == "/proc"));
+    let json = serde_json::to_value(&c).unwrap();
+    assert!(json["privileged"].is_null(), "{json}");
+}
+
+#[test]
 fn raw_records_blobs_and_snapshots() {
     let Some((ev, st)) = store() else { return };
     let fs = &*ev.volumes[0].fs;

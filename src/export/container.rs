@@ -285,7 +285,10 @@ fn commit(
     } else {
         c.image_id.clone()
     };
-    let found = catalog.resolve(&wanted, StoreFilter(Some(&c.store)))?;
+    // A Docker container of the containerd image store has its image in
+    // containerd's `moby` namespace.
+    let label = c.image_store.as_deref().unwrap_or(&c.store);
+    let found = catalog.resolve(&wanted, StoreFilter(Some(label)))?;
     let image = &found.image;
     let fs_ = found.store.fs();
     let tmp = dir.join(".image-layers");

@@ -6,7 +6,7 @@
 //! `containerd/<namespace>`, `podman`).
 
 use super::containerd::ContainerdRoot;
-use super::docker::DataRoot;
+use super::docker::{CONTAINERD_IMAGES, DataRoot};
 use super::model::{Container, Image, ImageRow};
 use super::podman::PodmanRoot;
 use super::{Store, StoreError};
@@ -77,7 +77,13 @@ impl Catalog {
             }
             Err(e) => return Err(e),
         }
-        if docker_root.is_none() {
+        // A named data root with the containerd image store has its
+        // images and layers in containerd: read that too.
+        let containerd_images = cat
+            .stores
+            .iter()
+            .any(|s| s.place().what == CONTAINERD_IMAGES);
+        if docker_root.is_none() || containerd_images {
             match ContainerdRoot::discover(ev, None) {
                 Ok(roots) => {
                     for r in roots {
@@ -91,6 +97,8 @@ impl Catalog {
                 }
                 Err(e) => cat.problems.push(format!("containerd: {e}")),
             }
+        }
+        if docker_root.is_none() {
             match PodmanRoot::discover(ev, None) {
                 Ok(roots) => {
                     for r in roots {
@@ -217,21 +225,112 @@ impl Catalog {
         }
     }
 
-    /// Every container of every store `filter` accepts.
+    /// Every container of every store `filter` accepts. A container
+    /// whose layers are another store's snapshot (Docker with the
+    /// containerd image store) gets them from that store
+    /// on the same volume; the containerd record of such a
+    /// container is then the same container and is not listed twice.
     pub fn containers(
         &self,
         filter: StoreFilter<'_>,
     ) -> Vec<(&dyn Store, Result<Container, StoreError>)> {
-        let mut all = Vec::new();
-        for s in self.stores() {
-            for c in s.containers() {
-                if c.as_ref().is_ok_and(|c| !filter.accepts(&c.store)) {
-                    continue;
-                }
-                all.push((s, c));
+        let mut all: Vec<(usize, Result<Container, StoreError>)> = Vec::new();
+        for (i, s) in self.stores.iter().enumerate() {
+            all.extend(s.containers().into_iter().map(|c| (i, c)));
+        }
+        // (store index, namespace label, id) of containerd records that
+        // are a linked container's own.
+        let mut linked: Vec<(usize, String, String)> = Vec::new();
+        for (i, c) in &mut all {
+            if let Ok(c) = c
+                && let Some(at) = self.link_snapshot(*i, c)
+            {
+                linked.push(at);
             }
         }
-        all
+        let mut out = Vec::new();
+        let mut twins: Vec<(usize, String, String, String)> = Vec::new();
+        for (i, c) in all {
+            if let Ok(c) = &c
+                && linked
+                    .iter()
+                    .any(|(j, label, id)| *j == i && *label == c.store && *id == c.id)
+            {
+                twins.push((i, c.store.clone(), c.id.clone(), c.state.clone()));
+                continue;
+            }
+            out.push((i, c));
+        }
+        for (_, c) in &mut out {
+            if let Ok(c) = c
+                && let Some(snap) = &c.layers.snapshot
+                && let Some((_, _, _, state)) = twins.iter().find(|(_, label, id, _)| {
+                    *id == snap.key && *label == format!("containerd/{}", snap.namespace)
+                })
+                && state == "running"
+                && c.state != "running"
+            {
+                c.problems.push(format!(
+                    "its engine recorded it {}, but containerd still had a task for it: running at seizure",
+                    c.state
+                ));
+                c.state = "running".into();
+            }
+        }
+        out.into_iter()
+            .filter(|(_, c)| !c.as_ref().is_ok_and(|c| !filter.accepts(&c.store)))
+            .map(|(i, c)| (&*self.stores[i], c))
+            .collect()
+    }
+
+    /// Fills the layers of container `c` of store `owner` from the store
+    /// that holds the snapshot it names, on the same volume: the
+    /// containerd root Docker manages inside its data root
+    /// (`<data-root>/containerd/daemon`) first, then the others (the
+    /// system one). Returns the linked store, namespace label and snapshot
+    /// key; when no store has it, says why in `unresolved` and `problems`.
+    fn link_snapshot(&self, owner: usize, c: &mut Container) -> Option<(usize, String, String)> {
+        let snap = c.layers.snapshot.clone()?;
+        if c.layers.upper.is_some() {
+            return None;
+        }
+        let home = self.stores[owner].place();
+        let managed = home.path.join("containerd/daemon");
+        let mut order: Vec<usize> = (0..self.stores.len())
+            .filter(|&j| j != owner)
+            .filter(|&j| self.stores[j].place().volume.label == home.volume.label)
+            .collect();
+        order.sort_by_key(|&j| Some(self.stores[j].place().path) != managed);
+        let mut first_err = None;
+        for j in order {
+            match self.stores[j].snapshot_layers(&snap) {
+                Some(Ok(l)) => {
+                    if !self.stores[j].fs().exists(&l.upper) {
+                        c.problems.push(format!(
+                            "snapshot {} ({}, namespace {}): its directory {} is missing",
+                            snap.key, snap.snapshotter, snap.namespace, l.upper
+                        ));
+                    }
+                    c.layers.upper = Some(l.upper);
+                    c.layers.lowers = l.lowers;
+                    c.layers.unresolved = None;
+                    return Some((j, format!("containerd/{}", snap.namespace), snap.key));
+                }
+                Some(Err(e)) => {
+                    first_err.get_or_insert(e.to_string());
+                }
+                None => {}
+            }
+        }
+        let why = first_err.unwrap_or_else(|| {
+            format!(
+                "its driver {} names no store here: no containerd root on {} keeps snapshots of snapshotter {} in namespace {}",
+                snap.snapshotter, home.volume.label, snap.snapshotter, snap.namespace
+            )
+        });
+        c.layers.unresolved = Some(why.clone());
+        c.problems.push(why);
+        None
     }
 
     /// Finds a container by full id, name (with or without the leading
@@ -288,5 +387,175 @@ fn pick<'a>(
                 .map(|(_, c)| format!("{} in {}", c.id, c.store))
                 .collect(),
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::Volume;
+    use crate::evidence::fs::{EvPath, FileSystem, MemFs, MemNode};
+    use crate::store::StorePlace;
+    use crate::store::model::{ContainerLayers, SnapshotLayers, SnapshotRef};
+    use std::sync::Arc;
+
+    /// A store of fixed containers; `snapshots` says whether it keeps
+    /// snapshots (and has the one asked for).
+    struct Fake {
+        kind: &'static str,
+        path: &'static str,
+        containers: Vec<Container>,
+        snapshots: Option<bool>,
+        volume: Volume,
+    }
+
+    impl Store for Fake {
+        fn kind(&self) -> &'static str {
+            self.kind
+        }
+        fn place(&self) -> StorePlace {
+            StorePlace {
+                volume: self.volume.clone(),
+                path: EvPath::parse(self.path).unwrap_or_default(),
+                what: self.kind.into(),
+                reason: "test".into(),
+            }
+        }
+        fn fs(&self) -> &dyn FileSystem {
+            &*self.volume.fs
+        }
+        fn images(&self) -> Result<Vec<ImageRow>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn image_ids(&self) -> Result<Vec<(String, String)>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn image(&self, _: &str, id: &str) -> Result<Image, StoreError> {
+            Err(StoreError::UnknownImage {
+                reference: id.into(),
+                candidates: Vec::new(),
+            })
+        }
+        fn resolve(&self, _: &str, _: &dyn Fn(&str) -> bool) -> Result<Vec<Image>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn names(&self) -> Vec<String> {
+            Vec::new()
+        }
+        fn containers(&self) -> Vec<Result<Container, StoreError>> {
+            self.containers.iter().cloned().map(Ok).collect()
+        }
+        fn snapshot_layers(
+            &self,
+            snap: &SnapshotRef,
+        ) -> Option<Result<SnapshotLayers, StoreError>> {
+            match self.snapshots? {
+                true => Some(Ok(SnapshotLayers {
+                    upper: EvPath::parse(format!("snap/{}", snap.key)).unwrap_or_default(),
+                    lowers: vec![EvPath::parse("snap/init").unwrap_or_default()],
+                })),
+                false => Some(Err(StoreError::Snapshot {
+                    key: snap.key.clone(),
+                    snapshotter: snap.snapshotter.clone(),
+                    namespace: snap.namespace.clone(),
+                    detail: "not here".into(),
+                })),
+            }
+        }
+    }
+
+    fn docker_container(id: &str, state: &str) -> Container {
+        Container {
+            id: id.into(),
+            name: format!("c-{id}"),
+            store: "docker".into(),
+            state: state.into(),
+            layers: ContainerLayers {
+                snapshot: Some(SnapshotRef {
+                    snapshotter: "overlayfs".into(),
+                    namespace: "moby".into(),
+                    key: id.into(),
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn catalog(containerd: Option<bool>, twin_state: &str) -> Catalog {
+        let mut fs = MemFs::new();
+        fs.add("snap/a", MemNode::dir())
+            .add("snap/init", MemNode::dir());
+        let volume = Volume {
+            label: "directory".into(),
+            spec: Default::default(),
+            fs: Arc::new(fs),
+        };
+        let mut stores: Vec<Box<dyn Store>> = vec![Box::new(Fake {
+            kind: "docker",
+            path: "var/lib/docker",
+            containers: vec![
+                docker_container("a", "exited"),
+                docker_container("b", "exited"),
+            ],
+            snapshots: None,
+            volume: volume.clone(),
+        })];
+        if let Some(has) = containerd {
+            stores.push(Box::new(Fake {
+                kind: "containerd",
+                path: "var/lib/containerd",
+                containers: vec![Container {
+                    id: "a".into(),
+                    name: "a".into(),
+                    store: "containerd/moby".into(),
+                    state: twin_state.into(),
+                    ..Default::default()
+                }],
+                snapshots: Some(has),
+                volume,
+            }));
+        }
+        Catalog {
+            stores,
+            problems: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn links_snapshots_and_lists_a_twin_once() {
+        let cat = catalog(Some(true), "running");
+        let all: Vec<Container> = cat
+            .containers(StoreFilter::default())
+            .into_iter()
+            .filter_map(|(_, c)| c.ok())
+            .collect();
+        assert_eq!(all.len(), 2, "{all:?}");
+        let a = all.iter().find(|c| c.id == "a").unwrap();
+        assert_eq!(a.store, "docker");
+        assert_eq!(a.layers.upper, EvPath::parse("snap/a"));
+        assert_eq!(a.layers.lowers.len(), 1);
+        // containerd still had its task: running at seizure.
+        assert_eq!(a.state, "running");
+        assert_eq!(a.problems.len(), 1, "{:?}", a.problems);
+        // Its snapshot is recorded, its directory is gone.
+        let b = all.iter().find(|c| c.id == "b").unwrap();
+        assert_eq!(b.state, "exited");
+        assert_eq!(b.layers.upper, EvPath::parse("snap/b"));
+        assert_eq!(b.problems.len(), 1, "{:?}", b.problems);
+        assert!(b.problems[0].contains("snap/b"), "{:?}", b.problems);
+    }
+
+    #[test]
+    fn a_snapshot_nobody_has_is_one_problem() {
+        for containerd in [None, Some(false)] {
+            let cat = catalog(containerd, "created");
+            for (_, c) in cat.containers(StoreFilter(Some("docker"))) {
+                let c = c.unwrap();
+                assert!(c.layers.upper.is_none());
+                assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
+                assert_eq!(c.layers.unresolved.as_ref(), c.problems.first());
+            }
+        }
     }
 }

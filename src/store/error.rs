@@ -30,7 +30,9 @@ pub enum StoreError {
         /// The places that were searched, for the message.
         looked: String,
     },
-    #[error("{path}: not a Docker data root (no image/<driver>/imagedb inside)")]
+    #[error(
+        "{path}: not a Docker data root (no image/<driver>/imagedb nor containers/<id>/config.v2.json inside)"
+    )]
     /// The directory named as the Docker data root is not one (or is
     /// not a valid path).
     NotADataRoot {
@@ -107,6 +109,19 @@ pub enum StoreError {
         /// The image id.
         image: String,
         /// What is wrong.
+        detail: String,
+    },
+    /// A container's snapshot cannot be turned into directories: not in
+    /// the containerd root, no such snapshotter, a broken parent chain.
+    #[error("snapshot {key} ({snapshotter}, namespace {namespace}): {detail}")]
+    Snapshot {
+        /// The snapshot key (for a Docker container: its id).
+        key: String,
+        /// The snapshotter (`overlayfs`).
+        snapshotter: String,
+        /// The containerd namespace (`moby`).
+        namespace: String,
+        /// What is missing or wrong, and where.
         detail: String,
     },
     /// A store that was found but cannot be read.

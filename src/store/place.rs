@@ -3,7 +3,7 @@
 //! the commands ([`Store`]).
 
 use super::StoreError;
-use super::model::{Container, Image, ImageRow};
+use super::model::{Container, Image, ImageRow, SnapshotLayers, SnapshotRef};
 use crate::evidence::fs::{EvPath, FileSystem};
 use crate::evidence::provenance::Location;
 use crate::evidence::{Evidence, Volume};
@@ -118,4 +118,13 @@ pub trait Store {
     fn names(&self) -> Vec<String>;
     /// Every container; one that cannot be read is an error naming it.
     fn containers(&self) -> Vec<Result<Container, StoreError>>;
+    /// The directories of a snapshot another store's container names
+    /// ([`crate::store::model::ContainerLayers::snapshot`]): `None` when
+    /// this store keeps no snapshots of that snapshotter and namespace
+    /// (the default), else the snapshot's directories or why they cannot
+    /// be found here.
+    fn snapshot_layers(&self, snap: &SnapshotRef) -> Option<Result<SnapshotLayers, StoreError>> {
+        let _ = snap;
+        None
+    }
 }

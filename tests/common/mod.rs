@@ -4,6 +4,7 @@
 //! run the binary.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod disk;
 
 use std::path::{Path, PathBuf};

@@ -110,6 +110,9 @@ pub fn write_timeline(
         Format::Csv => Sink::Csv(ExternalSort::new()?, io::BufWriter::new(out)),
     };
     let mut summary = Summary::default();
+    // Containers as the catalog sees them: with the layers another store
+    // keeps (Docker with the containerd image store) linked in.
+    let containers = catalog.containers(all);
     for store in catalog.stores() {
         let place = store.place().describe();
         let only = |wanted: &Option<(String, String)>| {
@@ -121,7 +124,12 @@ pub fn write_timeline(
             image: only(&wanted_image),
             container: only(&wanted_container),
         };
-        timeline_of_store(store, &store_filter, all, &mut sink, &mut summary)?;
+        let own: Vec<&Container> = containers
+            .iter()
+            .filter(|(s, _)| std::ptr::addr_eq(*s, store))
+            .filter_map(|(_, c)| c.as_ref().ok())
+            .collect();
+        timeline_of_store(store, &own, &store_filter, all, &mut sink, &mut summary)?;
     }
     sink.finish()?;
     Ok(summary)
@@ -146,6 +154,7 @@ fn label_prefix(store_label: &str) -> String {
 
 fn timeline_of_store(
     store: &dyn Store,
+    containers: &[&Container],
     scope: &StoreScope,
     stores: StoreFilter<'_>,
     sink: &mut Sink<impl Write>,
@@ -205,7 +214,7 @@ fn timeline_of_store(
         }
     }
     if scope.image.is_none() && scope.container != Some(None) {
-        for c in store.containers().into_iter().filter_map(Result::ok) {
+        for &c in containers {
             if !stores.accepts(&c.store) {
                 continue;
             }
@@ -215,7 +224,7 @@ fn timeline_of_store(
                 continue;
             }
             let label = format!("{}container {}", label_prefix(&c.store), c.name);
-            container_events(fs, &c, &label, sink, summary)?;
+            container_events(fs, c, &label, sink, summary)?;
             if let Some(upper) = c.layers.upper.as_ref().filter(|u| fs.exists(u)) {
                 walk_fs(fs, upper, &label, sink, summary)?;
             }

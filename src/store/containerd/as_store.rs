@@ -3,7 +3,7 @@
 
 use super::{ContainerdError, ContainerdStore};
 use crate::evidence::fs::FileSystem;
-use crate::store::model::{Container, Image, ImageRow};
+use crate::store::model::{Container, Image, ImageRow, SnapshotLayers, SnapshotRef};
 use crate::store::{Store, StoreError, StorePlace};
 
 impl ContainerdStore {
@@ -77,5 +77,27 @@ impl Store for ContainerdStore {
             Ok(all) => all.into_iter().map(|c| Ok(c.into_container())).collect(),
             Err(e) => vec![Err(self.err(e))],
         }
+    }
+
+    fn snapshot_layers(&self, snap: &SnapshotRef) -> Option<Result<SnapshotLayers, StoreError>> {
+        // Not this root's: no such namespace, or no trace of the
+        // snapshotter in it.
+        let namespaces = self.namespaces().ok()?;
+        if !namespaces.contains(&snap.namespace) {
+            return None;
+        }
+        let used = self.meta.snapshotters(&snap.namespace).unwrap_or_default();
+        if !self.snapshotters.contains_key(&snap.snapshotter) && !used.contains(&snap.snapshotter) {
+            return None;
+        }
+        Some(
+            ContainerdStore::snapshot_layers(self, &snap.namespace, &snap.snapshotter, &snap.key)
+                .map_err(|detail| StoreError::Snapshot {
+                    key: snap.key.clone(),
+                    snapshotter: snap.snapshotter.clone(),
+                    namespace: snap.namespace.clone(),
+                    detail: format!("{detail} (containerd root {})", self.root().describe()),
+                }),
+        )
     }
 }

@@ -4,17 +4,21 @@
 //! snapshot of the snapshotter's database, whose `parent` links lead down
 //! to the image's committed layers (`snapshots/storage/bolt.go`).
 //!
+//! How it runs (command, environment, user, working directory, mounts,
+//! capabilities, hostname) is read from the OCI runtime spec the record
+//! keeps (opencontainers runtime-spec `config.md`, via the `oci-spec`
+//! types); containerd records no `privileged` flag.
+//!
 //! containerd keeps no container state on disk; a task bundle under
 //! `io.containerd.runtime.v2.task/<namespace>/<id>` means the task existed
 //! when the host stopped (reported as `running`). Kubernetes identity
 //! comes from CRI's labels or, failing those, CRI's spec annotations
 //! (containerd `pkg/cri/annotations`).
 
-use super::meta::{ContainerRecord, META_DB};
-use super::store::OVERLAY_SNAPSHOTTERS;
+use super::meta::ContainerRecord;
 use super::{ContainerdError, ContainerdStore};
-use crate::evidence::fs::EvPath;
-use crate::store::model::{KubernetesRef, StoreContainer};
+use crate::store::model::{KubernetesRef, Mount, StoreContainer};
+use oci_spec::runtime::Spec;
 use std::collections::{BTreeMap, HashMap};
 
 impl ContainerdStore {
@@ -53,13 +57,25 @@ impl ContainerdStore {
                     .ok()
             })
             .unwrap_or_default();
+        let spec = match rec.spec.as_deref().map(RunSpec::parse) {
+            Some(Ok(spec)) => spec,
+            Some(Err(why)) => {
+                problems.push(format!("its OCI runtime spec cannot be read: {why}"));
+                RunSpec::default()
+            }
+            None => RunSpec::default(),
+        };
         let kubernetes = KubernetesRef::from_labels(&rec.labels)
             .or_else(|| KubernetesRef::from_labels(&cri_annotations(&annotations)));
         let (writable_dir, parent_dirs) = match (&rec.snapshotter, &rec.snapshot_key) {
-            (Some(sn), Some(key)) => self.snapshot_dirs(ns, sn, key).unwrap_or_else(|why| {
-                problems.push(why);
-                (None, Vec::new())
-            }),
+            (Some(sn), Some(key)) => match self.snapshot_layers(ns, sn, key) {
+                // The model lists a store's parent dirs lowest first.
+                Ok(l) => (Some(l.upper), l.lowers.into_iter().rev().collect()),
+                Err(why) => {
+                    problems.push(why);
+                    (None, Vec::new())
+                }
+            },
             _ => (None, Vec::new()),
         };
         let bundle = self
@@ -91,41 +107,106 @@ impl ContainerdStore {
             runtime: rec.runtime,
             log: None,
             problems,
+            path: spec.path,
+            args: spec.args,
+            env: spec.env,
+            user: spec.user,
+            working_dir: spec.working_dir,
+            hostname: spec.hostname,
+            mounts: spec.mounts,
+            capabilities: spec.capabilities,
+            // containerd records no `privileged`; the spec only shows its
+            // effects, which are not guessed back into a flag.
+            privileged: None,
             ..Default::default()
         })
     }
+}
 
-    /// (writable dir, parent dirs lowest first) of snapshot `key`.
-    fn snapshot_dirs(
-        &self,
-        ns: &str,
-        sn: &str,
-        key: &str,
-    ) -> Result<(Option<EvPath>, Vec<EvPath>), String> {
-        let sref = self
-            .meta
-            .snapshot(ns, sn, key)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("snapshot {key} ({sn}) is not in {}", META_DB))?;
-        let name = sref
-            .name
-            .ok_or_else(|| format!("snapshot {key} ({sn}) has no backing name"))?;
-        let snapshotter = match self.snapshotters.get(sn) {
-            Some(Ok(s)) => s,
-            Some(Err(e)) => return Err(format!("snapshotter {sn}: {e}")),
-            None => return Err(format!("no database for snapshotter {sn}")),
+/// What a container's stored OCI runtime spec (runtime-spec
+/// `config.md`, the `spec` of containerd's container record) says about
+/// how it runs.
+#[derive(Debug, Default)]
+struct RunSpec {
+    path: Option<String>,
+    args: Option<Vec<String>>,
+    env: Option<Vec<String>>,
+    user: Option<String>,
+    working_dir: Option<String>,
+    hostname: Option<String>,
+    mounts: Option<Vec<Mount>>,
+    capabilities: Option<Vec<String>>,
+}
+
+/// Mounts every runtime spec has (runtime-spec `config-linux.md`, the
+/// defaults of containerd's `oci.WithDefaultSpec`), left out of the
+/// container's own mounts.
+const DEFAULT_MOUNTS: [&str; 7] = [
+    "/proc",
+    "/dev",
+    "/dev/pts",
+    "/dev/shm",
+    "/dev/mqueue",
+    "/sys",
+    "/sys/fs/cgroup",
+];
+
+impl RunSpec {
+    fn parse(bytes: &[u8]) -> Result<RunSpec, String> {
+        let spec: Spec = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let mut out = RunSpec {
+            hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
+            ..Default::default()
         };
-        if !OVERLAY_SNAPSHOTTERS.contains(&sn) {
-            return Err(format!("snapshotter {sn} does not keep overlay upper dirs"));
+        if let Some(p) = spec.process() {
+            if let Some((first, rest)) = p.args().as_deref().and_then(|a| a.split_first()) {
+                out.path = Some(first.clone());
+                out.args = Some(rest.to_vec());
+            }
+            out.env = p.env().clone();
+            let u = p.user();
+            out.user = Some(match u.username() {
+                Some(name) if !name.is_empty() => name.clone(),
+                _ => format!("{}:{}", u.uid(), u.gid()),
+            });
+            out.working_dir = Some(p.cwd().to_string_lossy().into_owned());
+            out.capabilities = p.capabilities().as_ref().and_then(|c| {
+                let mut caps: Vec<String> = c
+                    .bounding()
+                    .as_ref()?
+                    .iter()
+                    .filter_map(|c| serde_json::to_value(c).ok())
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect();
+                caps.sort();
+                Some(caps)
+            });
         }
-        let chain = snapshotter.chain(&name)?;
-        let mut dirs: Vec<EvPath> = chain.iter().filter_map(|s| snapshotter.fs_dir(s)).collect();
-        if dirs.len() != chain.len() {
-            return Err(format!("a snapshot in the chain of {name} has no id"));
-        }
-        let top = dirs.remove(0);
-        dirs.reverse();
-        Ok((Some(top), dirs))
+        out.mounts = spec.mounts().as_ref().map(|ms| {
+            ms.iter()
+                .filter(|m| !DEFAULT_MOUNTS.contains(&m.destination().to_string_lossy().as_ref()))
+                .map(|m| {
+                    let opts = m.options().clone().unwrap_or_default();
+                    let bind = opts.iter().any(|o| o == "bind" || o == "rbind");
+                    Mount {
+                        kind: if bind {
+                            "bind".to_string()
+                        } else {
+                            m.typ().clone().unwrap_or_else(|| "bind".into())
+                        },
+                        name: None,
+                        source: m
+                            .source()
+                            .as_ref()
+                            .map(|s| s.to_string_lossy().into_owned()),
+                        destination: m.destination().to_string_lossy().into_owned(),
+                        read_write: !opts.iter().any(|o| o == "ro"),
+                        data_dir: None,
+                    }
+                })
+                .collect()
+        });
+        Ok(out)
     }
 }
 

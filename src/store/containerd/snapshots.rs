@@ -12,10 +12,13 @@
 //! snapshot's own files (its overlay upper directory) in
 //! `snapshots/<id>/fs`.
 
+use super::ContainerdStore;
 use super::encoding::{go_time_rfc3339, uvarint, varint};
-use super::meta::Labels;
+use super::meta::{Labels, META_DB};
+use super::store::OVERLAY_SNAPSHOTTERS;
 use crate::evidence::fs::{EvPath, FileSystem};
 use crate::store::bolt::{BoltDb, BoltError, Value};
+use crate::store::model::SnapshotLayers;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 
@@ -145,5 +148,50 @@ impl Snapshotter {
             next = s.parent.clone();
         }
         Ok(out)
+    }
+}
+
+impl ContainerdStore {
+    /// The directories of snapshot `key` of snapshotter `sn` in namespace
+    /// `ns`: the key's own `fs` directory, and its parent chain nearest
+    /// first (containerd `snapshots/overlay/overlay.go` mounts them as
+    /// `upperdir` and `lowerdir` in that order). The metadata database's
+    /// record names the snapshot in the snapshotter's own database
+    /// (`<namespace>/<n>/<key>`). Shared by containerd's own containers
+    /// and by containers of other stores that name a snapshot (Docker
+    /// with the containerd image store). Why it cannot be found is the
+    /// error, one line naming the snapshot and the database.
+    pub fn snapshot_layers(&self, ns: &str, sn: &str, key: &str) -> Result<SnapshotLayers, String> {
+        let sref = self
+            .meta
+            .snapshot(ns, sn, key)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "snapshot {key} ({sn}) is not in {}",
+                    self.root.path_of(META_DB)
+                )
+            })?;
+        let name = sref
+            .name
+            .ok_or_else(|| format!("snapshot {key} ({sn}) has no backing name"))?;
+        let snapshotter = match self.snapshotters.get(sn) {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => return Err(format!("snapshotter {sn}: {e}")),
+            None => return Err(format!("no database for snapshotter {sn}")),
+        };
+        if !OVERLAY_SNAPSHOTTERS.contains(&sn) {
+            return Err(format!("snapshotter {sn} does not keep overlay upper dirs"));
+        }
+        let chain = snapshotter.chain(&name)?;
+        let mut dirs: Vec<EvPath> = chain.iter().filter_map(|s| snapshotter.fs_dir(s)).collect();
+        if dirs.len() != chain.len() || dirs.is_empty() {
+            return Err(format!("a snapshot in the chain of {name} has no id"));
+        }
+        let upper = dirs.remove(0);
+        Ok(SnapshotLayers {
+            upper,
+            lowers: dirs,
+        })
     }
 }

@@ -185,8 +185,9 @@ impl ContainerdStore {
     }
 
     /// Resolves what a user typed, in namespace `ns`: an image name as
-    /// stored, a familiar reference (`fxbase:1`), or an image id (or
-    /// unique id prefix).
+    /// stored, a familiar reference (`fxbase:1`), the full digest of an
+    /// image's target (Docker's image id with the containerd image
+    /// store), or an image id (or unique id prefix).
     pub fn image(&self, ns: &str, reference: &str) -> Result<Image, ContainerdError> {
         let records = self.meta.images(ns)?;
         let by_name = |n: &str| records.iter().find(|r| r.name == n);
@@ -201,6 +202,12 @@ impl ContainerdStore {
                 (None, None) => r.name.clone(),
             };
             found = by_name(&full);
+        }
+        if found.is_none() && reference.starts_with("sha256:") {
+            // Docker's containerd image store names an image by its
+            // target's digest (index or manifest): `Image` of a
+            // container's `config.v2.json`.
+            found = records.iter().find(|r| r.target.digest == reference);
         }
         if let Some(rec) = found {
             return self.resolve_in(ns, rec, &records);

@@ -2,15 +2,18 @@
 //! and `hostconfig.json` (moby `container/container.go`, `api/types/
 //! container/hostconfig.go`), and the layer store's record of each
 //! container's writable layer (`image/<driver>/layerdb/mounts/<id>/`
-//! with `mount-id`, `init-id`, `parent`).
+//! with `mount-id`, `init-id`, `parent`). With the containerd image
+//! store (moby `daemon/snapshotter`) `Driver` names a snapshotter and the
+//! layers are the containerd snapshot keyed by the container id in
+//! namespace `moby`: the container gets a [`SnapshotRef`] instead.
 
-use super::DataRoot;
+use super::{DataRoot, MOBY_NAMESPACE};
 use crate::digest::{chain_ids, hex_part};
 use crate::evidence::fs::{EvPath, FileKind};
 use crate::store::StoreError;
 use crate::store::model::{
     Container, ContainerLayers, ContainerLog, LogFormat, Mount, PortBinding, RecordedContent,
-    RecordedFile,
+    RecordedFile, SnapshotRef,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -113,7 +116,7 @@ struct HostConfig {
     #[serde(default)]
     restart_policy: Option<RestartPolicy>,
     #[serde(default)]
-    privileged: bool,
+    privileged: Option<bool>,
     #[serde(default)]
     cap_add: Option<Vec<String>>,
     #[serde(default)]
@@ -302,6 +305,9 @@ impl DataRoot {
                 m.data_dir = m.name.as_deref().and_then(|n| self.volume_dir(n));
             }
         }
+        if self.driver_is_snapshotter(container.driver.as_deref()) {
+            container.image_store = Some(format!("containerd/{MOBY_NAMESPACE}"));
+        }
         match self.container_layers(&container) {
             Ok(layers) => container.layers = layers,
             Err(e) => container.layers.unresolved = Some(e.to_string()),
@@ -313,6 +319,33 @@ impl DataRoot {
     /// `layer/mounted_layer.go`: the init layer sits between the image and
     /// the container's own layer).
     pub fn container_layers(&self, c: &Container) -> Result<ContainerLayers, StoreError> {
+        let driver = c.driver.as_deref();
+        if self.driver_is_snapshotter(driver) {
+            // moby `daemon/snapshotter`: the writable layer is the
+            // snapshot keyed by the container id in namespace `moby`.
+            let snapshotter = driver.unwrap_or_default().to_string();
+            return Ok(ContainerLayers {
+                unresolved: Some(format!(
+                    "its layers are snapshot {} of containerd snapshotter {snapshotter} (namespace {MOBY_NAMESPACE}), not looked up",
+                    c.id
+                )),
+                snapshot: Some(SnapshotRef {
+                    snapshotter,
+                    namespace: MOBY_NAMESPACE.to_string(),
+                    key: c.id.clone(),
+                }),
+                ..Default::default()
+            });
+        }
+        if let Some(d) = driver.filter(|d| !d.is_empty() && *d != self.driver) {
+            return Ok(ContainerLayers {
+                unresolved: Some(format!(
+                    "its driver {d} names no store here (the data root {} has no image/{d})",
+                    self.describe()
+                )),
+                ..Default::default()
+            });
+        }
         let mounts = self.image_path(&format!("layerdb/mounts/{}", c.id));
         let read = |name: &str| -> Option<String> {
             let p = mounts.child(name.as_bytes())?;
@@ -371,7 +404,35 @@ impl DataRoot {
             lowers,
             unresolved,
             runtime_paths: &[],
+            snapshot: None,
         })
+    }
+
+    /// Whether a container `Driver` is a containerd snapshotter rather
+    /// than one of this data root's graph drivers: the names only
+    /// snapshotters use, or any name without an `image/<driver>` store
+    /// here (`btrfs`, `zfs` and `fuse-overlayfs` are both).
+    pub fn driver_is_snapshotter(&self, driver: Option<&str>) -> bool {
+        const GRAPH_ONLY: [&str; 7] = [
+            "overlay2",
+            "overlay",
+            "aufs",
+            "vfs",
+            "devicemapper",
+            "windowsfilter",
+            "lcow",
+        ];
+        let Some(d) = driver.filter(|d| !d.is_empty()) else {
+            return false;
+        };
+        if GRAPH_ONLY.contains(&d) {
+            return false;
+        }
+        let own = self
+            .path
+            .join(format!("image/{d}"))
+            .is_some_and(|p| self.fs().metadata(&p).is_ok_and(|m| m.is_dir()));
+        !own
     }
 
     /// A named volume's data directory.

@@ -4,8 +4,11 @@
 //! / `-g` on the `ExecStart` line of the systemd unit or a drop-in), then
 //! the default `/var/lib/docker`, the snap package's and rootless
 //! locations, and finally a bounded scan for `image/<driver>/imagedb`.
+//! A directory is a data root when it holds `image/<driver>/imagedb` or,
+//! whatever its image store, `containers/<id>/config.v2.json` (Docker
+//! with the containerd image store keeps no `image/` directory).
 
-use super::DataRoot;
+use super::{CONTAINERD_IMAGES, DataRoot};
 use crate::evidence::fs::{EvPath, FileKind, FileSystem};
 use crate::evidence::{Evidence, Volume};
 use crate::store::StoreError;
@@ -91,9 +94,15 @@ fn permission_denied(ev: &Evidence, looked: &[String]) -> Option<crate::evidence
     None
 }
 
-/// The data roots (one per graph driver) at `path`, if it is one.
+/// The data roots (one per graph driver) at `path`, if it is one; one
+/// with the containerd image store when it has containers but no image
+/// store of its own.
 fn roots_at(vol: &Volume, path: &EvPath, reason: &str) -> Vec<DataRoot> {
-    drivers_at(&*vol.fs, path)
+    let mut drivers = drivers_at(&*vol.fs, path);
+    if drivers.is_empty() && has_containers(&*vol.fs, path) {
+        drivers.push(CONTAINERD_IMAGES.to_string());
+    }
+    drivers
         .into_iter()
         .map(|driver| DataRoot {
             volume: vol.clone(),
@@ -124,6 +133,30 @@ fn drivers_at(fs: &dyn FileSystem, path: &EvPath) -> Vec<String> {
         .collect();
     drivers.sort();
     drivers
+}
+
+/// How many entries of `containers/` are looked at for a
+/// `config.v2.json`.
+const CONTAINER_PROBE: usize = 1000;
+
+/// Whether `path/containers/<id>/config.v2.json` exists for some id.
+fn has_containers(fs: &dyn FileSystem, path: &EvPath) -> bool {
+    let Some(dir) = path.child(b"containers") else {
+        return false;
+    };
+    let Ok(entries) = fs.read_dir(&dir) else {
+        return false;
+    };
+    entries
+        .into_iter()
+        .filter(|e| e.kind == FileKind::Dir)
+        .take(CONTAINER_PROBE)
+        .filter(|e| std::str::from_utf8(&e.name).is_ok_and(crate::digest::is_sha256_hex))
+        .any(|e| {
+            dir.child(&e.name)
+                .and_then(|d| d.child(b"config.v2.json"))
+                .is_some_and(|c| fs.metadata(&c).is_ok_and(|m| m.is_file()))
+        })
 }
 
 /// Configured and conventional locations, most authoritative first.
@@ -256,10 +289,13 @@ fn scan(fs: &dyn FileSystem) -> Vec<EvPath> {
         let Ok(entries) = fs.read_dir(&dir) else {
             continue;
         };
-        if entries
-            .iter()
-            .any(|e| e.name == b"image" && e.kind == FileKind::Dir)
-            && !drivers_at(fs, &dir).is_empty()
+        let has = |name: &[u8]| {
+            entries
+                .iter()
+                .any(|e| e.name == name && e.kind == FileKind::Dir)
+        };
+        if (has(b"image") && !drivers_at(fs, &dir).is_empty())
+            || (has(b"containers") && has_containers(fs, &dir))
         {
             found.push(dir);
             continue;

@@ -8,6 +8,16 @@
 //! - `image/<driver>/layerdb/sha256/<chainID>/`: `diff`, `cache-id`,
 //!   `size`, `parent`, `tar-split.json.gz` for each layer;
 //! - `<driver>/<cache-id>/diff` (overlay2): the unpacked files.
+//!
+//! With the containerd image store (moby `daemon/containerd`, the
+//! default of Docker 29; `"features": {"containerd-snapshotter": true}`
+//! before) there is no `image/` directory: images live in containerd's
+//! `moby` namespace, and each container's `config.v2.json` names a
+//! snapshotter as its `Driver` (moby `daemon/snapshotter`): its writable
+//! layer is the snapshot keyed by the container id, whose parent
+//! `<id>-init` is Docker's init layer. Such a data root lists no images;
+//! its containers carry a [`crate::store::model::SnapshotRef`] that the
+//! catalog resolves through the containerd store.
 
 mod containers;
 mod discover;
@@ -27,13 +37,28 @@ pub struct DataRoot {
     pub volume: Volume,
     /// The data root, relative to the volume's root.
     pub path: EvPath,
-    /// Graph driver whose image store this is (`overlay2`, `vfs`, ...).
+    /// Graph driver whose image store this is (`overlay2`, `vfs`, ...);
+    /// [`CONTAINERD_IMAGES`] when the data root has no image store of its
+    /// own.
     pub driver: String,
     /// Why this directory was taken as a data root.
     pub reason: String,
 }
 
+/// The `driver` of a data root whose images are in containerd.
+pub const CONTAINERD_IMAGES: &str = "containerd image store";
+
+/// The containerd namespace dockerd keeps its images, containers and
+/// snapshots in (moby `daemon/daemon.go`, `--containerd-namespace`).
+pub const MOBY_NAMESPACE: &str = "moby";
+
 impl DataRoot {
+    /// True when the data root keeps no images of its own: they are in
+    /// containerd's `moby` namespace.
+    pub fn images_in_containerd(&self) -> bool {
+        self.driver == CONTAINERD_IMAGES
+    }
+
     pub fn fs(&self) -> &dyn FileSystem {
         &*self.volume.fs
     }

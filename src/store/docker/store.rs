@@ -1,4 +1,6 @@
-//! Docker's data root as a [`Store`].
+//! Docker's data root as a [`Store`]. A data root with the containerd
+//! image store lists no images of its own: they are containerd's, in
+//! namespace `moby`.
 
 use super::DataRoot;
 use super::images::known_names;
@@ -22,6 +24,9 @@ impl Store for DataRoot {
     }
 
     fn images(&self) -> Result<Vec<ImageRow>, StoreError> {
+        if self.images_in_containerd() {
+            return Ok(Vec::new());
+        }
         let place = self.describe();
         let source = DataRoot::place(self).location();
         Ok(self
@@ -47,6 +52,9 @@ impl Store for DataRoot {
     }
 
     fn image_ids(&self) -> Result<Vec<(String, String)>, StoreError> {
+        if self.images_in_containerd() {
+            return Ok(Vec::new());
+        }
         Ok(DataRoot::image_ids(self)?
             .into_iter()
             .map(|id| (LABEL.to_string(), id))
@@ -58,7 +66,7 @@ impl Store for DataRoot {
     }
 
     fn resolve(&self, name: &str, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<Image>, StoreError> {
-        if !wanted(LABEL) {
+        if !wanted(LABEL) || self.images_in_containerd() {
             return Ok(Vec::new());
         }
         match DataRoot::resolve(self, name) {
@@ -69,6 +77,9 @@ impl Store for DataRoot {
     }
 
     fn names(&self) -> Vec<String> {
+        if self.images_in_containerd() {
+            return Vec::new();
+        }
         match (self.references(), DataRoot::image_ids(self)) {
             (Ok(refs), Ok(ids)) => known_names(&refs, &ids),
             _ => Vec::new(),

@@ -267,6 +267,11 @@ pub struct Container {
     pub store: String,
     /// Image id it was created from.
     pub image_id: String,
+    /// The store label where its image is, when not its own store: a
+    /// Docker container of the containerd image store has its image in
+    /// `containerd/moby`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_store: Option<String>,
     /// The reference it was started with (`fixture/web:1.0`).
     pub image_ref: Option<String>,
     /// created, running, paused, restarting, exited, dead, removing.
@@ -305,12 +310,18 @@ pub struct Container {
     pub ports: Vec<PortBinding>,
     /// Restart policy, `name` or `name:max-retries` (`on-failure:5`).
     pub restart_policy: Option<String>,
-    /// Run with `--privileged` (only a recorded `true` counts).
-    pub privileged: bool,
+    /// Run with `--privileged`: `None` (JSON `null`) where the store
+    /// records nothing about it (containerd), never a guessed `false`.
+    pub privileged: Option<bool>,
     /// Capabilities added to the engine's defaults (`--cap-add`).
     pub cap_add: Vec<String>,
     /// Capabilities dropped (`--cap-drop`).
     pub cap_drop: Vec<String>,
+    /// The bounding capability set of the OCI runtime spec it was
+    /// created with, where the store keeps that spec (containerd,
+    /// Podman); `None` when not recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Vec<String>>,
     /// `--security-opt` values (`seccomp=unconfined`, `apparmor=...`).
     pub security_opt: Vec<String>,
     /// Network mode (`bridge`, `host`, `none`, `container:<id>`, a
@@ -361,6 +372,35 @@ pub struct ContainerLayers {
     /// Paths the engine's own `diff` leaves out because its runtime puts
     /// them into every container (Podman).
     pub runtime_paths: &'static [&'static str],
+    /// The containerd snapshot that holds its layers, when another store
+    /// keeps them (Docker with the containerd image store); the
+    /// [`crate::store::catalog::Catalog`] fills `upper` and `lowers` from
+    /// the store that has it ([`crate::store::Store::snapshot_layers`]).
+    pub snapshot: Option<SnapshotRef>,
+}
+
+/// A snapshot of a containerd snapshotter, as a container of another
+/// store names it (moby `daemon/containerd`: the container's writable
+/// layer is the snapshot keyed by the container id in namespace `moby`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SnapshotRef {
+    /// Snapshotter name (`overlayfs`, `native`, ...), Docker's `Driver`.
+    pub snapshotter: String,
+    /// containerd namespace (`moby`).
+    pub namespace: String,
+    /// The snapshot key in that namespace (the container id).
+    pub key: String,
+}
+
+/// The directories of one snapshot and its ancestors, as a store that
+/// keeps snapshots resolves a [`SnapshotRef`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotLayers {
+    /// The snapshot's own files (overlayfs: `snapshots/<id>/fs`).
+    pub upper: EvPath,
+    /// Its ancestors' directories, nearest first (an init snapshot, then
+    /// the image's layers from the top down).
+    pub lowers: Vec<EvPath>,
 }
 
 /// A record of the engine's about one container, exported as found.

@@ -192,6 +192,8 @@ pub struct StoreContainer {
     pub user: Option<String>,
     /// `process.cwd` of the OCI spec.
     pub working_dir: Option<String>,
+    /// The hostname inside the container (the OCI spec's `hostname`).
+    pub hostname: Option<String>,
     /// Volumes and bind mounts the user asked for, as `podman inspect`
     /// lists them (`source` is the host path the engine recorded).
     pub mounts: Option<Vec<Mount>>,
@@ -288,11 +290,11 @@ impl StoreContainer {
             cmd: self.command,
             user: self.user,
             working_dir: self.working_dir,
+            hostname: self.hostname,
             env: self.env.unwrap_or_default(),
             mounts: mounts_with_data(self.mounts.unwrap_or_default(), &self.named_volumes),
-            // The shared model has no "not recorded" yet: only a
-            // recorded `true` shows as privileged.
-            privileged: self.privileged == Some(true),
+            privileged: self.privileged,
+            capabilities: self.capabilities,
             cap_add: self.cap_add.unwrap_or_default(),
             labels: self.labels,
             kubernetes: self.kubernetes,
@@ -317,6 +319,7 @@ impl StoreContainer {
                 lowers: self.parent_dirs.into_iter().rev().collect(),
                 unresolved,
                 runtime_paths: &[],
+                snapshot: None,
             },
             problems: self.problems,
             id: self.id,

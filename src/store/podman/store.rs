@@ -473,6 +473,7 @@ impl PodmanStore {
             .as_deref()
             .and_then(|s| serde_json::from_slice::<SpecView>(s).ok())
             .unwrap_or_default();
+        let hostname = run.hostname.clone().filter(|h| !h.is_empty());
         let process = run.process.unwrap_or_default();
         let named_volumes: Vec<StoreVolume> = lp
             .map(|l| {
@@ -563,6 +564,7 @@ impl PodmanStore {
             env: process.env,
             user: lp.and_then(|l| l.user.clone()),
             working_dir: process.cwd,
+            hostname,
             mounts,
             named_volumes,
             privileged: lp.and_then(|l| l.privileged),
@@ -631,6 +633,8 @@ const DEFAULT_GRAPH_ROOT: &str = "/var/lib/containers/storage";
 struct SpecView {
     #[serde(default)]
     process: Option<SpecProcess>,
+    #[serde(default)]
+    hostname: Option<String>,
     #[serde(default)]
     mounts: Option<Vec<SpecMount>>,
 }
