@@ -1,0 +1,650 @@
+//! Does an unpacked snapshot still hold what its layer put there?
+//!
+//! Containers run from the unpacked snapshot, not from the blob: a file
+//! changed in the snapshot matters even when the blob still hashes to its
+//! digest. This module reads a layer's tar stream once, as it goes by,
+//! and compares every entry with the snapshot directory the store made
+//! from it, the way containerd's applier writes it (containerd
+//! `pkg/archive/tar.go`, `applyNaive`/`createTarFile`, with the overlay
+//! snapshotter's whiteout conversion `OverlayConvertWhiteout`):
+//!
+//! - a regular file has the entry's size and content (sha256 of both);
+//!   every entry keeps its permission bits (`chmod`, not for symlinks or
+//!   hard links) and owner (`lchown`);
+//! - a symlink has the entry's target, a device its numbers, a hard link
+//!   the inode of the name it links to;
+//! - a whiteout `.wh.<name>` (OCI image-spec `layer.md`, "Whiteouts")
+//!   became `<name>` as a 0/0 character device, and an opaque marker
+//!   `<dir>/.wh..wh..opq` became the `trusted.overlay.opaque=y` attribute
+//!   of `<dir>` (Linux `Documentation/filesystems/overlayfs.rst`,
+//!   "whiteouts and opaque directories"; `user.overlay.opaque` where
+//!   overlayfs runs with `userxattr`);
+//! - nothing in the snapshot is missing from the layer.
+//!
+//! What the applier changes by itself is not a difference: modification
+//! times (directories' change as their entries are written), parent
+//! directories created for entries whose parent the tar does not list,
+//! the root directory (never applied), and the `trusted.overlay.*`
+//! attributes. When a name comes twice in a tar, the last entry is what
+//! was applied: findings about the earlier one are taken back.
+//!
+//! Memory does not grow with the layer's content: the tar is streamed and
+//! files are hashed in small blocks. The names seen are kept (to find
+//! files the layer does not have) up to [`MAX_NAME_BYTES`]; past that,
+//! that last search is skipped and a finding says so. Findings are capped
+//! at [`super::MAX_LAYER_FINDINGS`].
+
+use super::findings::Findings;
+use crate::evidence::fs::{EvPath, FileKind, FileSystem, FsError, Metadata};
+use crate::pipe::Chunk;
+use crate::report::{Finding, FindingKind};
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::sync::mpsc::Receiver;
+use tar::EntryType;
+
+/// Bytes of entry names kept to search the snapshot for files the layer
+/// does not have; a layer naming more is compared entry by entry only.
+pub const MAX_NAME_BYTES: usize = 256 << 20;
+
+const WHITEOUT_PREFIX: &[u8] = b".wh.";
+const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
+/// Size of the blocks files are hashed in.
+const BLOCK: usize = 64 << 10;
+
+/// The unpacked snapshot of one layer.
+#[derive(Clone, Copy)]
+pub struct Snapshot<'a> {
+    /// The filesystem the snapshot is on.
+    pub fs: &'a dyn FileSystem,
+    /// The directory holding the layer's own files (overlay upper dir).
+    pub dir: &'a EvPath,
+    /// The store's name for the snapshot (containerd's snapshot key).
+    pub key: &'a str,
+    /// The layer's diff_id, `sha256:<hex>`, to name it in findings.
+    pub diff_id: &'a str,
+}
+
+/// What the comparison found.
+#[derive(Debug, Default)]
+pub struct SnapshotCheck {
+    /// Differences ([`FindingKind::SnapshotChanged`]), capped per layer,
+    /// and what could not be compared.
+    pub findings: Vec<Finding>,
+    /// Regular files whose content was compared.
+    pub files_checked: u64,
+    /// Tar entries compared.
+    pub entries: u64,
+}
+
+/// Compares the layer tar read from `tar` with `snap`. Reads `tar` to its
+/// end whatever happens, so that a writer feeding it is never blocked.
+pub fn check_snapshot<R: Read>(snap: &Snapshot<'_>, tar: R) -> SnapshotCheck {
+    let mut c = Checker {
+        snap: *snap,
+        findings: Findings::default(),
+        seen: HashMap::new(),
+        name_bytes: 0,
+        names_complete: true,
+        files_checked: 0,
+        entries: 0,
+    };
+    let mut archive = tar::Archive::new(tar);
+    let read_whole = c.entries(&mut archive);
+    // Whatever follows the end-of-archive blocks (or an unreadable entry)
+    // still has to be taken from the stream.
+    let mut rest = archive.into_inner();
+    let _ = io::copy(&mut rest, &mut io::sink());
+    if read_whole && c.names_complete {
+        c.extras();
+    } else if read_whole {
+        c.findings.push(Finding::new(
+            FindingKind::FindingsOmitted,
+            None,
+            format!(
+                "the layer names more than {MAX_NAME_BYTES} bytes of paths: the snapshot {} was compared entry by entry but not searched for files the layer does not have",
+                c.snap.key
+            ),
+        ));
+    }
+    SnapshotCheck {
+        findings: c.findings.into_vec(),
+        files_checked: c.files_checked,
+        entries: c.entries,
+    }
+}
+
+/// [`check_snapshot`] over the chunks of a fan-out, until every sender
+/// is gone.
+pub(crate) fn check_chunks(snap: &Snapshot<'_>, rx: Receiver<Chunk>) -> SnapshotCheck {
+    check_snapshot(
+        snap,
+        ChunkReader {
+            rx,
+            cur: None,
+            pos: 0,
+        },
+    )
+}
+
+/// Reads the chunks a fan-out sends, in order.
+struct ChunkReader {
+    rx: Receiver<Chunk>,
+    cur: Option<Chunk>,
+    pos: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(c) = &self.cur {
+                let data = c.data();
+                if self.pos < data.len() {
+                    let n = buf.len().min(data.len() - self.pos);
+                    buf[..n].copy_from_slice(&data[self.pos..self.pos + n]);
+                    self.pos += n;
+                    return Ok(n);
+                }
+            }
+            match self.rx.recv() {
+                Ok(c) => {
+                    self.cur = Some(c);
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+    }
+}
+
+struct Checker<'a> {
+    snap: Snapshot<'a>,
+    findings: Findings,
+    /// Names in the layer → whether an entry names it (else it is only a
+    /// parent of one).
+    seen: HashMap<Vec<u8>, bool>,
+    name_bytes: usize,
+    /// Every name is in `seen`.
+    names_complete: bool,
+    files_checked: u64,
+    entries: u64,
+}
+
+/// What an entry's header says, read before its content.
+struct Head {
+    kind: EntryType,
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    size: u64,
+    link: Option<Vec<u8>>,
+    dev: (u32, u32),
+}
+
+impl Checker<'_> {
+    /// Reads every entry; false if the tar could not be read to its end.
+    fn entries<R: Read>(&mut self, archive: &mut tar::Archive<R>) -> bool {
+        let entries = match archive.entries() {
+            Ok(e) => e,
+            Err(e) => {
+                self.unreadable(e);
+                return false;
+            }
+        };
+        for entry in entries {
+            let mut entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    self.unreadable(e);
+                    return false;
+                }
+            };
+            if let Err(e) = self.entry(&mut entry) {
+                self.unreadable(e);
+                return false;
+            }
+        }
+        true
+    }
+
+    fn unreadable(&mut self, e: io::Error) {
+        self.findings.push(Finding::new(
+            FindingKind::FileUnreadable,
+            None,
+            format!(
+                "the layer tar could not be read past entry {}: {e}; the snapshot {} was compared only up to there",
+                self.entries, self.snap.key
+            ),
+        ));
+    }
+
+    /// A difference at `rel`, named with the layer and the snapshot.
+    fn changed(&mut self, rel: &EvPath, what: &str) {
+        self.findings.push(Finding::new(
+            FindingKind::SnapshotChanged,
+            Some(rel.display()),
+            format!(
+                "{what} (layer {}, snapshot {} at {})",
+                self.snap.diff_id,
+                self.snap.key,
+                self.snap.dir.display()
+            ),
+        ));
+    }
+
+    /// Remembers `rel` (and its parents) as named by the layer; true when
+    /// an earlier entry named it already.
+    fn remember(&mut self, rel: &EvPath, named: bool) -> bool {
+        if !self.names_complete {
+            return false;
+        }
+        let key = rel.as_bytes();
+        let before = self.seen.get(key).copied();
+        if before.is_none() {
+            self.name_bytes = self.name_bytes.saturating_add(key.len() + 32);
+            if self.name_bytes > MAX_NAME_BYTES {
+                self.names_complete = false;
+                self.seen = HashMap::new();
+                return false;
+            }
+        }
+        self.seen
+            .insert(key.to_vec(), named || before == Some(true));
+        let mut parent = rel.parent();
+        while !parent.is_root() && !self.seen.contains_key(parent.as_bytes()) {
+            self.name_bytes = self.name_bytes.saturating_add(parent.as_bytes().len() + 32);
+            self.seen.insert(parent.as_bytes().to_vec(), false);
+            parent = parent.parent();
+        }
+        named && before == Some(true)
+    }
+
+    fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> io::Result<()> {
+        let kind = e.header().entry_type();
+        if matches!(
+            kind,
+            EntryType::XGlobalHeader
+                | EntryType::XHeader
+                | EntryType::GNULongName
+                | EntryType::GNULongLink
+        ) {
+            return Ok(());
+        }
+        self.entries += 1;
+        // A name that climbs out is refused by the applier as well; the
+        // root is never applied (containerd: "resolved to root").
+        let Some(rel) = EvPath::parse_strict(e.path_bytes()) else {
+            return Ok(());
+        };
+        if rel.is_root() {
+            return Ok(());
+        }
+        let base = rel.file_name().to_vec();
+        if base == OPAQUE_MARKER {
+            let dir = rel.parent();
+            if !dir.is_root() {
+                self.remember(&dir, false);
+            }
+            self.opaque(&dir);
+            return Ok(());
+        }
+        if let Some(name) = base.strip_prefix(WHITEOUT_PREFIX) {
+            let Some(target) = rel.parent().child(name) else {
+                return Ok(());
+            };
+            if self.remember(&target, true) {
+                self.findings.retract(&target.display());
+            }
+            self.whiteout(&target);
+            return Ok(());
+        }
+        if self.remember(&rel, true) {
+            self.findings.retract(&rel.display());
+        }
+        let head = head(e)?;
+        self.compare(&rel, &head, e)
+    }
+
+    fn opaque(&mut self, dir: &EvPath) {
+        let full = self.snap.dir.join_path(dir);
+        match self.snap.fs.xattrs(&full) {
+            Ok(x) => {
+                let opaque = x.iter().any(|(k, v)| {
+                    (k == b"trusted.overlay.opaque" || k == b"user.overlay.opaque") && v == b"y"
+                });
+                if !opaque {
+                    self.changed(
+                        dir,
+                        "the layer makes this directory opaque (.wh..wh..opq); in the snapshot it has no trusted.overlay.opaque=y, so lower layers show through",
+                    );
+                }
+            }
+            Err(e) if e.is_not_found() => self.changed(
+                dir,
+                "the layer makes this directory opaque (.wh..wh..opq); it is not in the snapshot",
+            ),
+            Err(e) => self.changed(dir, &format!("opaque directory unreadable: {e}")),
+        }
+    }
+
+    fn whiteout(&mut self, target: &EvPath) {
+        let full = self.snap.dir.join_path(target);
+        match self.snap.fs.metadata(&full) {
+            Ok(m) if m.is_overlay_whiteout() => {}
+            Ok(m) => self.changed(
+                target,
+                &format!(
+                    "the layer deletes this name (whiteout .wh.{}); in the snapshot it is {}, not the 0/0 character device overlayfs uses, so it shows in the container",
+                    String::from_utf8_lossy(target.file_name()),
+                    describe(&m)
+                ),
+            ),
+            Err(e) if e.is_not_found() => self.changed(
+                target,
+                "the layer deletes this name (whiteout); the snapshot has no 0/0 character device for it, so the lower layers' file shows in the container",
+            ),
+            Err(e) => self.changed(target, &format!("whiteout unreadable: {e}")),
+        }
+    }
+
+    fn compare<R: Read>(&mut self, rel: &EvPath, h: &Head, data: &mut R) -> io::Result<()> {
+        let full = self.snap.dir.join_path(rel);
+        let meta = match self.snap.fs.metadata(&full) {
+            Ok(m) => m,
+            Err(e) if e.is_not_found() => {
+                self.changed(
+                    rel,
+                    &format!("{} in the layer, not in the snapshot", tar_kind(h.kind)),
+                );
+                return Ok(());
+            }
+            Err(e) => {
+                self.changed(rel, &format!("unreadable in the snapshot: {e}"));
+                return Ok(());
+            }
+        };
+        let mut diffs: Vec<String> = Vec::new();
+        let want = match h.kind {
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => FileKind::File,
+            EntryType::Directory => FileKind::Dir,
+            EntryType::Symlink => FileKind::Symlink,
+            EntryType::Char => FileKind::CharDevice,
+            EntryType::Block => FileKind::BlockDevice,
+            EntryType::Fifo => FileKind::Fifo,
+            EntryType::Link => {
+                self.hard_link(rel, &meta, h);
+                return Ok(());
+            }
+            // Kinds the applier does not write.
+            _ => return Ok(()),
+        };
+        if meta.kind != want {
+            self.changed(
+                rel,
+                &format!(
+                    "{} in the layer, {} in the snapshot",
+                    tar_kind(h.kind),
+                    describe(&meta)
+                ),
+            );
+            return Ok(());
+        }
+        if want != FileKind::Symlink && h.mode & 0o7777 != meta.perm & 0o7777 {
+            diffs.push(format!(
+                "mode {:04o} in the layer, {:04o} in the snapshot",
+                h.mode & 0o7777,
+                meta.perm & 0o7777
+            ));
+        }
+        if h.uid != u64::from(meta.uid) || h.gid != u64::from(meta.gid) {
+            diffs.push(format!(
+                "owner {}:{} in the layer, {}:{} in the snapshot",
+                h.uid, h.gid, meta.uid, meta.gid
+            ));
+        }
+        match want {
+            FileKind::File if h.kind != EntryType::GNUSparse => {
+                if let Some(d) = self.content(&full, &meta, h.size, data)? {
+                    diffs.push(d);
+                }
+            }
+            FileKind::Symlink => match self.snap.fs.read_link(&full) {
+                Ok(t) if Some(&t) == h.link.as_ref() => {}
+                Ok(t) => diffs.push(format!(
+                    "symlink to {:?} in the layer, to {:?} in the snapshot",
+                    String::from_utf8_lossy(h.link.as_deref().unwrap_or_default()),
+                    String::from_utf8_lossy(&t)
+                )),
+                Err(e) => diffs.push(format!("symlink unreadable: {e}")),
+            },
+            FileKind::CharDevice | FileKind::BlockDevice
+                if h.dev != (meta.rdev_major, meta.rdev_minor) =>
+            {
+                diffs.push(format!(
+                    "device {}:{} in the layer, {}:{} in the snapshot",
+                    h.dev.0, h.dev.1, meta.rdev_major, meta.rdev_minor
+                ));
+            }
+            _ => {}
+        }
+        if !diffs.is_empty() {
+            self.changed(rel, &diffs.join("; "));
+        }
+        Ok(())
+    }
+
+    /// A hard link: the same inode as the name it links to. Mode and owner
+    /// are those of that inode, checked with it.
+    fn hard_link(&mut self, rel: &EvPath, meta: &Metadata, h: &Head) {
+        let Some(target) = h.link.as_ref().and_then(EvPath::parse_strict) else {
+            return;
+        };
+        let tfull = self.snap.dir.join_path(&target);
+        match self.snap.fs.metadata(&tfull) {
+            Ok(t) if t.ino == meta.ino && meta.kind != FileKind::Dir => {}
+            Ok(_) => self.changed(
+                rel,
+                &format!(
+                    "a hard link to {} in the layer; in the snapshot {}, not the same file",
+                    target.display(),
+                    describe(meta)
+                ),
+            ),
+            Err(e) => self.changed(
+                rel,
+                &format!(
+                    "a hard link to {} in the layer; that name is not readable in the snapshot: {e}",
+                    target.display()
+                ),
+            ),
+        }
+    }
+
+    /// Compares a regular file's content; the difference in words, if any.
+    fn content<R: Read>(
+        &mut self,
+        full: &EvPath,
+        meta: &Metadata,
+        size: u64,
+        data: &mut R,
+    ) -> io::Result<Option<String>> {
+        // The layer's side is read in any case: it is the stream.
+        let mut buf = vec![0u8; BLOCK];
+        let layer = hash(data, &mut buf)?;
+        if meta.size != size {
+            return Ok(Some(format!(
+                "{size} bytes in the layer (sha256:{}), {} in the snapshot",
+                layer.0, meta.size
+            )));
+        }
+        self.files_checked += 1;
+        let snap = match self.snap.fs.open(full) {
+            Ok(f) => hash(&mut f.take(size), &mut buf),
+            Err(e) => return Ok(Some(format!("content unreadable: {e}"))),
+        };
+        Ok(match snap {
+            Ok((hex, n)) if n == size && hex == layer.0 => None,
+            Ok((hex, n)) if n == size => Some(format!(
+                "content changed: sha256:{} in the layer, sha256:{hex} in the snapshot ({size} bytes)",
+                layer.0
+            )),
+            Ok((_, n)) => Some(format!(
+                "content unreadable: only {n} of its {size} bytes could be read"
+            )),
+            Err(e) => Some(format!("content unreadable: {e}")),
+        })
+    }
+
+    /// Everything in the snapshot the layer does not name.
+    fn extras(&mut self) {
+        let mut stack = vec![EvPath::root()];
+        while let Some(rel) = stack.pop() {
+            let full = self.snap.dir.join_path(&rel);
+            let list = match self.snap.fs.read_dir(&full) {
+                Ok(l) => l,
+                Err(e) => {
+                    self.read_dir_failed(&rel, e);
+                    continue;
+                }
+            };
+            let mut list = list;
+            list.sort_by(|a, b| a.name.cmp(&b.name));
+            let mut dirs = Vec::new();
+            for ent in list {
+                let Some(child) = rel.child(&ent.name) else {
+                    continue;
+                };
+                if self.seen.contains_key(child.as_bytes()) {
+                    let dir = match ent.kind {
+                        FileKind::Unknown => self
+                            .snap
+                            .fs
+                            .metadata(&self.snap.dir.join_path(&child))
+                            .is_ok_and(|m| m.is_dir()),
+                        k => k == FileKind::Dir,
+                    };
+                    if dir {
+                        dirs.push(child);
+                    }
+                    continue;
+                }
+                let what = match self.snap.fs.metadata(&self.snap.dir.join_path(&child)) {
+                    Ok(m) => describe(&m),
+                    Err(_) => "an entry".to_string(),
+                };
+                self.changed(
+                    &child,
+                    &format!(
+                        "{what} in the snapshot that the layer does not have{}",
+                        if ent.kind == FileKind::Dir {
+                            " (with everything under it)"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
+            }
+            // Depth first, in name order.
+            stack.extend(dirs.into_iter().rev());
+        }
+    }
+
+    fn read_dir_failed(&mut self, rel: &EvPath, e: FsError) {
+        self.findings.push(Finding::new(
+            FindingKind::FileUnreadable,
+            Some(rel.display()),
+            format!(
+                "directory of snapshot {} unreadable, not searched for files the layer does not have: {e}",
+                self.snap.key
+            ),
+        ));
+    }
+}
+
+/// The header fields compared, with PAX `uid`/`gid` records over the
+/// header's (as Go's `archive/tar` reads them).
+fn head<R: Read>(e: &mut tar::Entry<'_, R>) -> io::Result<Head> {
+    let h = e.header();
+    let kind = h.entry_type();
+    let mode = h.mode()?;
+    let mut uid = h.uid()?;
+    let mut gid = h.gid()?;
+    let dev = if matches!(kind, EntryType::Char | EntryType::Block) {
+        (
+            h.device_major()?.unwrap_or(0),
+            h.device_minor()?.unwrap_or(0),
+        )
+    } else {
+        (0, 0)
+    };
+    let size = e.size();
+    let link = e.link_name_bytes().map(|l| l.into_owned());
+    if let Some(pax) = e.pax_extensions()? {
+        for ext in pax {
+            let ext = ext?;
+            let value = || {
+                std::str::from_utf8(ext.value_bytes())
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+            };
+            match ext.key_bytes() {
+                b"uid" => uid = value().unwrap_or(uid),
+                b"gid" => gid = value().unwrap_or(gid),
+                _ => {}
+            }
+        }
+    }
+    Ok(Head {
+        kind,
+        mode,
+        uid,
+        gid,
+        size,
+        link,
+        dev,
+    })
+}
+
+/// sha256 (hex) and length of everything `r` gives.
+fn hash(r: &mut impl Read, buf: &mut [u8]) -> io::Result<(String, u64)> {
+    let mut h = Sha256::new();
+    let mut n = 0u64;
+    loop {
+        let got = match r.read(buf) {
+            Ok(0) => break,
+            Ok(got) => got,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..got]);
+        n += got as u64;
+    }
+    Ok((hex::encode(h.finalize()), n))
+}
+
+fn tar_kind(kind: EntryType) -> &'static str {
+    match kind {
+        EntryType::Directory => "a directory",
+        EntryType::Symlink => "a symlink",
+        EntryType::Link => "a hard link",
+        EntryType::Char => "a character device",
+        EntryType::Block => "a block device",
+        EntryType::Fifo => "a FIFO",
+        _ => "a regular file",
+    }
+}
+
+fn describe(m: &Metadata) -> String {
+    match m.kind {
+        FileKind::File => format!("a regular file of {} bytes", m.size),
+        FileKind::Dir => "a directory".into(),
+        FileKind::Symlink => "a symlink".into(),
+        FileKind::CharDevice if m.is_overlay_whiteout() => "a whiteout (0/0 device)".into(),
+        FileKind::CharDevice => format!("a character device {}:{}", m.rdev_major, m.rdev_minor),
+        FileKind::BlockDevice => format!("a block device {}:{}", m.rdev_major, m.rdev_minor),
+        FileKind::Fifo => "a FIFO".into(),
+        FileKind::Socket => "a socket".into(),
+        FileKind::Unknown => "an object of unknown kind".into(),
+    }
+}
