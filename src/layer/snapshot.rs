@@ -567,13 +567,15 @@ impl Checker<'_> {
 fn head<R: Read>(e: &mut tar::Entry<'_, R>) -> io::Result<Head> {
     let h = e.header();
     let kind = h.entry_type();
-    let mode = h.mode()?;
-    let mut uid = h.uid()?;
-    let mut gid = h.gid()?;
+    let old = h.as_old();
+    let mode = numeric(h.mode(), &old.mode)?;
+    let mut uid = numeric(h.uid(), &old.uid)?;
+    let mut gid = numeric(h.gid(), &old.gid)?;
+    // Empty device fields read as 0, as Go reads them.
     let dev = if matches!(kind, EntryType::Char | EntryType::Block) {
         (
-            h.device_major()?.unwrap_or(0),
-            h.device_minor()?.unwrap_or(0),
+            h.device_major().ok().flatten().unwrap_or(0),
+            h.device_minor().ok().flatten().unwrap_or(0),
         )
     } else {
         (0, 0)
@@ -604,6 +606,17 @@ fn head<R: Read>(e: &mut tar::Entry<'_, R>) -> io::Result<Head> {
         link,
         dev,
     })
+}
+
+/// A numeric header field as Go's `archive/tar` reads it: empty (only
+/// NULs and spaces) is 0; anything else unreadable stops the check, as it
+/// stops the applier.
+fn numeric<T: Default>(parsed: io::Result<T>, raw: &[u8]) -> io::Result<T> {
+    match parsed {
+        Ok(v) => Ok(v),
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(T::default()),
+        Err(e) => Err(e),
+    }
 }
 
 /// sha256 (hex) and length of everything `r` gives.
@@ -646,5 +659,238 @@ fn describe(m: &Metadata) -> String {
         FileKind::Fifo => "a FIFO".into(),
         FileKind::Socket => "a socket".into(),
         FileKind::Unknown => "an object of unknown kind".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::fs::{MemFs, MemNode};
+    use crate::layer::testutil::path;
+    use tar::{Builder, Header};
+
+    const KEY: &str = "k8s.io/7/sha256:abc";
+    const DIFF_ID: &str = "sha256:0123";
+
+    /// One tar entry: name, kind, mode, content or link target.
+    fn add(b: &mut Builder<Vec<u8>>, name: &str, kind: EntryType, mode: u32, data: &[u8]) {
+        let mut h = Header::new_gnu();
+        h.set_path(name).unwrap();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        if matches!(kind, EntryType::Symlink | EntryType::Link) {
+            h.set_link_name(std::str::from_utf8(data).unwrap()).unwrap();
+            h.set_size(0);
+            h.set_cksum();
+            b.append(&h, &[][..]).unwrap();
+            return;
+        }
+        if kind == EntryType::Char {
+            h.set_device_major(1).unwrap();
+            h.set_device_minor(3).unwrap();
+        }
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+
+    /// A layer with every kind of entry the applier writes.
+    fn layer_tar(extra: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = Builder::new(Vec::new());
+        add(&mut b, "./", EntryType::Directory, 0o755, b"");
+        add(&mut b, "etc/", EntryType::Directory, 0o755, b"");
+        add(
+            &mut b,
+            "etc/passwd",
+            EntryType::Regular,
+            0o644,
+            b"root:x:0:0\n",
+        );
+        add(&mut b, "bin/sh", EntryType::Symlink, 0o777, b"busybox");
+        add(&mut b, "bin/busybox", EntryType::Regular, 0o4755, b"ELF");
+        add(&mut b, "bin/ash", EntryType::Link, 0o755, b"bin/busybox");
+        add(&mut b, "dev/null", EntryType::Char, 0o666, b"");
+        add(&mut b, "var/.wh.old", EntryType::Regular, 0, b"");
+        add(&mut b, "srv/.wh..wh..opq", EntryType::Regular, 0, b"");
+        for (name, data) in extra {
+            add(&mut b, name, EntryType::Regular, 0o644, data);
+        }
+        b.into_inner().unwrap()
+    }
+
+    /// The snapshot containerd makes of [`layer_tar`] (no extra).
+    fn snapshot_fs() -> MemFs {
+        let mut fs = MemFs::new();
+        fs.add("s/etc/passwd", MemNode::file(b"root:x:0:0\n"))
+            .add("s/bin/sh", MemNode::symlink(b"busybox"))
+            .add("s/bin/busybox", MemNode::file(b"ELF").perm(0o4755))
+            .hard_link("s/bin/busybox", "s/bin/ash")
+            .add(
+                "s/dev/null",
+                MemNode::special(FileKind::CharDevice, 1, 3).perm(0o666),
+            )
+            .add("s/var/old", MemNode::whiteout())
+            // An opaque directory; the applier also made `srv` itself.
+            .add(
+                "s/srv",
+                MemNode::dir()
+                    .mtime(5)
+                    .xattr(b"trusted.overlay.opaque", b"y"),
+            );
+        fs
+    }
+
+    fn check(fs: &MemFs, tar: &[u8]) -> SnapshotCheck {
+        let dir = path("s");
+        let snap = Snapshot {
+            fs,
+            dir: &dir,
+            key: KEY,
+            diff_id: DIFF_ID,
+        };
+        check_snapshot(&snap, tar)
+    }
+
+    fn one(fs: &MemFs, tar: &[u8]) -> Finding {
+        let c = check(fs, tar);
+        assert_eq!(c.findings.len(), 1, "{:#?}", c.findings);
+        let f = c.findings[0].clone();
+        assert_eq!(f.kind, FindingKind::SnapshotChanged, "{f}");
+        assert!(f.detail.contains(KEY) && f.detail.contains(DIFF_ID), "{f}");
+        f
+    }
+
+    #[test]
+    fn a_clean_snapshot_has_no_finding() {
+        let c = check(&snapshot_fs(), &layer_tar(&[]));
+        assert!(c.findings.is_empty(), "{:#?}", c.findings);
+        assert_eq!(c.files_checked, 2);
+        assert_eq!(c.entries, 9);
+    }
+
+    #[test]
+    fn each_change_is_named_with_its_path() {
+        let tar = layer_tar(&[]);
+        let cases: [(&str, MemNode, &str, &str); 7] = [
+            (
+                "s/etc/passwd",
+                MemNode::file(b"root:x:0:1\n"),
+                "/etc/passwd",
+                "content changed",
+            ),
+            (
+                "s/etc/passwd",
+                MemNode::file(b"r"),
+                "/etc/passwd",
+                "1 in the snapshot",
+            ),
+            (
+                "s/bin/busybox",
+                MemNode::file(b"ELF").perm(0o755),
+                "/bin/busybox",
+                "mode 4755 in the layer, 0755",
+            ),
+            (
+                "s/bin/sh",
+                MemNode::symlink(b"/tmp/evil"),
+                "/bin/sh",
+                "/tmp/evil",
+            ),
+            (
+                "s/dev/null",
+                MemNode::special(FileKind::CharDevice, 8, 0).perm(0o666),
+                "/dev/null",
+                "device 1:3 in the layer, 8:0",
+            ),
+            ("s/var/old", MemNode::file(b"back"), "/var/old", "whiteout"),
+            ("s/srv", MemNode::dir(), "/srv", "opaque"),
+        ];
+        for (at, node, want_path, want) in cases {
+            let mut fs = snapshot_fs();
+            fs.add(at, node);
+            if at == "s/bin/busybox" {
+                // Replaced by a new inode: linked again.
+                fs.hard_link(at, "s/bin/ash");
+            }
+            let f = one(&fs, &tar);
+            assert_eq!(f.path.as_deref(), Some(want_path), "{f}");
+            assert!(f.detail.contains(want), "{want}: {f}");
+        }
+        // Owner.
+        let mut fs = snapshot_fs();
+        fs.add(
+            "s/etc/passwd",
+            MemNode::file(b"root:x:0:0\n").owner(1000, 0),
+        );
+        assert!(
+            one(&fs, &tar)
+                .detail
+                .contains("owner 0:0 in the layer, 1000:0")
+        );
+        // A hard link that is no longer one.
+        let mut fs = snapshot_fs();
+        fs.add("s/bin/ash", MemNode::file(b"ELF").perm(0o4755));
+        assert_eq!(one(&fs, &tar).path.as_deref(), Some("/bin/ash"));
+        // A file the layer does not have.
+        let mut fs = snapshot_fs();
+        fs.add("s/etc/cron.d/implant", MemNode::file(b"* * * * * x"));
+        let f = one(&fs, &tar);
+        assert_eq!(f.path.as_deref(), Some("/etc/cron.d"));
+        assert!(f.detail.contains("does not have"), "{f}");
+        // A file of the layer that is gone.
+        let f = one(&snapshot_fs(), &layer_tar(&[("etc/hosts", b"127.0.0.1")]));
+        assert_eq!(f.path.as_deref(), Some("/etc/hosts"));
+        assert!(f.detail.contains("not in the snapshot"), "{f}");
+    }
+
+    #[test]
+    fn the_last_entry_of_a_name_is_what_counts() {
+        let tar = layer_tar(&[("etc/passwd", b"second\n")]);
+        let mut fs = snapshot_fs();
+        fs.add("s/etc/passwd", MemNode::file(b"second\n"));
+        let c = check(&fs, &tar);
+        assert!(c.findings.is_empty(), "{:#?}", c.findings);
+    }
+
+    #[test]
+    fn a_truncated_tar_is_read_to_its_end_and_said() {
+        let tar = layer_tar(&[("big", &[7u8; 5000])]);
+        let cut = &tar[..tar.len() - 3000];
+        struct Counted<'a>(&'a [u8], usize);
+        impl Read for Counted<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.read(buf)?;
+                self.1 += n;
+                Ok(n)
+            }
+        }
+        let dir = path("s");
+        let fs = snapshot_fs();
+        let snap = Snapshot {
+            fs: &fs,
+            dir: &dir,
+            key: KEY,
+            diff_id: DIFF_ID,
+        };
+        let mut r = Counted(cut, 0);
+        let c = check_snapshot(&snap, &mut r);
+        assert_eq!(r.1, cut.len());
+        let last = c.findings.last().unwrap();
+        assert_eq!(last.kind, FindingKind::FileUnreadable, "{:#?}", c.findings);
+    }
+
+    #[test]
+    fn findings_are_capped() {
+        let mut fs = snapshot_fs();
+        for i in 0..(crate::layer::MAX_LAYER_FINDINGS + 20) {
+            fs.add(format!("s/x/f{i:05}"), MemNode::file(b""));
+        }
+        // `x` is in the layer (as a directory), its files are not.
+        let mut b = Builder::new(Vec::new());
+        add(&mut b, "x/", EntryType::Directory, 0o755, b"");
+        let c = check(&fs, &b.into_inner().unwrap());
+        let n = crate::layer::MAX_LAYER_FINDINGS;
+        assert_eq!(c.findings.len(), n + 1);
+        assert_eq!(c.findings[n].kind, FindingKind::FindingsOmitted);
     }
 }
