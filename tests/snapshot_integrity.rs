@@ -67,10 +67,10 @@ fn first_file(root: &Path, dir: &Path) -> Option<String> {
             let rel = p.strip_prefix(root).ok()?;
             return Some(format!("/{}", rel.display()));
         }
-        if ft.is_dir() {
-            if let Some(f) = first_file(root, &p) {
-                return Some(f);
-            }
+        if ft.is_dir()
+            && let Some(f) = first_file(root, &p)
+        {
+            return Some(f);
         }
     }
     None
