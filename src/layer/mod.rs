@@ -17,6 +17,7 @@ pub mod snapshot;
 pub mod spool;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod tarsplit;
+mod tarstream;
 #[cfg(test)]
 mod testutil;
 

@@ -19,13 +19,14 @@
 //!   of `<dir>` (Linux `Documentation/filesystems/overlayfs.rst`,
 //!   "whiteouts and opaque directories"; `user.overlay.opaque` where
 //!   overlayfs runs with `userxattr`);
+//! - extended attributes are the layer's (`SCHILY.xattr.*` PAX records);
 //! - nothing in the snapshot is missing from the layer.
 //!
 //! What the applier changes by itself is not a difference: modification
 //! times (directories' change as their entries are written), parent
 //! directories created for entries whose parent the tar does not list,
 //! the root directory (never applied), and the `trusted.overlay.*`
-//! attributes. When a name comes twice in a tar, the last entry is what
+//! attributes (and `security.selinux`, which the host's policy sets). When a name comes twice in a tar, the last entry is what
 //! was applied: findings about the earlier one are taken back.
 //!
 //! Memory does not grow with the layer's content: the tar is streamed and
@@ -35,6 +36,7 @@
 //! at [`super::MAX_LAYER_FINDINGS`].
 
 use super::findings::Findings;
+use super::tarstream::{Member, TarStream};
 use crate::evidence::fs::{EvPath, FileKind, FileSystem, FsError, Metadata};
 use crate::pipe::Chunk;
 use crate::report::{Finding, FindingKind};
@@ -42,7 +44,6 @@ use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::sync::mpsc::Receiver;
-use tar::EntryType;
 
 /// Bytes of entry names kept to search the snapshot for files the layer
 /// does not have; a layer naming more is compared entry by entry only.
@@ -90,11 +91,11 @@ pub fn check_snapshot<R: Read>(snap: &Snapshot<'_>, tar: R) -> SnapshotCheck {
         files_checked: 0,
         entries: 0,
     };
-    let mut archive = tar::Archive::new(tar);
-    let read_whole = c.entries(&mut archive);
-    // Whatever follows the end-of-archive blocks (or an unreadable entry)
+    let mut stream = TarStream::new(tar);
+    let read_whole = c.entries(&mut stream);
+    // Whatever follows the end-of-archive block (or an unreadable entry)
     // still has to be taken from the stream.
-    let mut rest = archive.into_inner();
+    let mut rest = stream.into_inner();
     let _ = io::copy(&mut rest, &mut io::sink());
     if read_whole && c.names_complete {
         c.extras();
@@ -171,41 +172,20 @@ struct Checker<'a> {
     entries: u64,
 }
 
-/// What an entry's header says, read before its content.
-struct Head {
-    kind: EntryType,
-    mode: u32,
-    uid: u64,
-    gid: u64,
-    size: u64,
-    link: Option<Vec<u8>>,
-    dev: (u32, u32),
-}
-
 impl Checker<'_> {
     /// Reads every entry; false if the tar could not be read to its end.
-    fn entries<R: Read>(&mut self, archive: &mut tar::Archive<R>) -> bool {
-        let entries = match archive.entries() {
-            Ok(e) => e,
-            Err(e) => {
-                self.unreadable(e);
-                return false;
-            }
-        };
-        for entry in entries {
-            let mut entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    self.unreadable(e);
-                    return false;
-                }
+    fn entries<R: Read>(&mut self, stream: &mut TarStream<R>) -> bool {
+        loop {
+            let result = match stream.next_member() {
+                Ok(None) => return true,
+                Ok(Some(m)) => self.entry(&m, &mut stream.content()),
+                Err(e) => Err(e),
             };
-            if let Err(e) = self.entry(&mut entry) {
+            if let Err(e) = result {
                 self.unreadable(e);
                 return false;
             }
         }
-        true
     }
 
     fn unreadable(&mut self, e: io::Error) {
@@ -260,21 +240,11 @@ impl Checker<'_> {
         named && before == Some(true)
     }
 
-    fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> io::Result<()> {
-        let kind = e.header().entry_type();
-        if matches!(
-            kind,
-            EntryType::XGlobalHeader
-                | EntryType::XHeader
-                | EntryType::GNULongName
-                | EntryType::GNULongLink
-        ) {
-            return Ok(());
-        }
+    fn entry(&mut self, m: &Member, data: &mut impl Read) -> io::Result<()> {
         self.entries += 1;
-        // A name that climbs out is refused by the applier as well; the
-        // root is never applied (containerd: "resolved to root").
-        let Some(rel) = EvPath::parse_strict(e.path_bytes()) else {
+        // A name that climbs out is not checked; the root is never applied
+        // (containerd: "resolved to root").
+        let Some(rel) = EvPath::parse_strict(&m.name) else {
             return Ok(());
         };
         if rel.is_root() {
@@ -302,8 +272,7 @@ impl Checker<'_> {
         if self.remember(&rel, true) {
             self.findings.retract(&rel.display());
         }
-        let head = head(e)?;
-        self.compare(&rel, &head, e)
+        self.compare(&rel, m, data)
     }
 
     fn opaque(&mut self, dir: &EvPath) {
@@ -348,7 +317,7 @@ impl Checker<'_> {
         }
     }
 
-    fn compare<R: Read>(&mut self, rel: &EvPath, h: &Head, data: &mut R) -> io::Result<()> {
+    fn compare(&mut self, rel: &EvPath, h: &Member, data: &mut impl Read) -> io::Result<()> {
         let full = self.snap.dir.join_path(rel);
         let meta = match self.snap.fs.metadata(&full) {
             Ok(m) => m,
@@ -366,13 +335,13 @@ impl Checker<'_> {
         };
         let mut diffs: Vec<String> = Vec::new();
         let want = match h.kind {
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => FileKind::File,
-            EntryType::Directory => FileKind::Dir,
-            EntryType::Symlink => FileKind::Symlink,
-            EntryType::Char => FileKind::CharDevice,
-            EntryType::Block => FileKind::BlockDevice,
-            EntryType::Fifo => FileKind::Fifo,
-            EntryType::Link => {
+            b'0' | b'7' | b'S' => FileKind::File,
+            b'5' => FileKind::Dir,
+            b'2' => FileKind::Symlink,
+            b'3' => FileKind::CharDevice,
+            b'4' => FileKind::BlockDevice,
+            b'6' => FileKind::Fifo,
+            b'1' => {
                 self.hard_link(rel, &meta, h);
                 return Ok(());
             }
@@ -404,16 +373,16 @@ impl Checker<'_> {
             ));
         }
         match want {
-            FileKind::File if h.kind != EntryType::GNUSparse => {
+            FileKind::File if !h.sparse => {
                 if let Some(d) = self.content(&full, &meta, h.size, data)? {
                     diffs.push(d);
                 }
             }
             FileKind::Symlink => match self.snap.fs.read_link(&full) {
-                Ok(t) if Some(&t) == h.link.as_ref() => {}
+                Ok(t) if t == h.link => {}
                 Ok(t) => diffs.push(format!(
                     "symlink to {:?} in the layer, to {:?} in the snapshot",
-                    String::from_utf8_lossy(h.link.as_deref().unwrap_or_default()),
+                    String::from_utf8_lossy(&h.link),
                     String::from_utf8_lossy(&t)
                 )),
                 Err(e) => diffs.push(format!("symlink unreadable: {e}")),
@@ -428,16 +397,57 @@ impl Checker<'_> {
             }
             _ => {}
         }
+        if want != FileKind::Symlink {
+            self.xattr_diffs(&full, h, &mut diffs);
+        }
         if !diffs.is_empty() {
             self.changed(rel, &diffs.join("; "));
         }
         Ok(())
     }
 
+    /// Extended attributes: every one the snapshot has must be the
+    /// layer's (`SCHILY.xattr.*`), and the layer's must be there, except
+    /// `security.*` and `trusted.*` ones, which containerd does not insist
+    /// on where the kernel refuses them.
+    fn xattr_diffs(&mut self, full: &EvPath, h: &Member, diffs: &mut Vec<String>) {
+        let snap = match self.snap.fs.xattrs(full) {
+            Ok(x) => x,
+            Err(e) => {
+                diffs.push(format!("extended attributes unreadable: {e}"));
+                return;
+            }
+        };
+        let lossy = |k: &[u8]| String::from_utf8_lossy(k).into_owned();
+        for (k, v) in snap.iter().filter(|(k, _)| !host_xattr(k)) {
+            match h.xattrs.iter().find(|(lk, _)| lk == k) {
+                Some((_, lv)) if lv == v => {}
+                Some(_) => diffs.push(format!(
+                    "extended attribute {} differs from the layer's",
+                    lossy(k)
+                )),
+                None => diffs.push(format!(
+                    "extended attribute {} in the snapshot, not in the layer",
+                    lossy(k)
+                )),
+            }
+        }
+        for (k, _) in &h.xattrs {
+            let optional =
+                host_xattr(k) || k.starts_with(b"security.") || k.starts_with(b"trusted.");
+            if !optional && !snap.iter().any(|(sk, _)| sk == k) {
+                diffs.push(format!(
+                    "extended attribute {} of the layer is not in the snapshot",
+                    lossy(k)
+                ));
+            }
+        }
+    }
+
     /// A hard link: the same inode as the name it links to. Mode and owner
     /// are those of that inode, checked with it.
-    fn hard_link(&mut self, rel: &EvPath, meta: &Metadata, h: &Head) {
-        let Some(target) = h.link.as_ref().and_then(EvPath::parse_strict) else {
+    fn hard_link(&mut self, rel: &EvPath, meta: &Metadata, h: &Member) {
+        let Some(target) = EvPath::parse_strict(&h.link) else {
             return;
         };
         let tfull = self.snap.dir.join_path(&target);
@@ -462,12 +472,12 @@ impl Checker<'_> {
     }
 
     /// Compares a regular file's content; the difference in words, if any.
-    fn content<R: Read>(
+    fn content(
         &mut self,
         full: &EvPath,
         meta: &Metadata,
         size: u64,
-        data: &mut R,
+        data: &mut impl Read,
     ) -> io::Result<Option<String>> {
         // The layer's side is read in any case: it is the stream.
         let mut buf = vec![0u8; BLOCK];
@@ -562,63 +572,6 @@ impl Checker<'_> {
     }
 }
 
-/// The header fields compared, with PAX `uid`/`gid` records over the
-/// header's (as Go's `archive/tar` reads them).
-fn head<R: Read>(e: &mut tar::Entry<'_, R>) -> io::Result<Head> {
-    let h = e.header();
-    let kind = h.entry_type();
-    let old = h.as_old();
-    let mode = numeric(h.mode(), &old.mode)?;
-    let mut uid = numeric(h.uid(), &old.uid)?;
-    let mut gid = numeric(h.gid(), &old.gid)?;
-    // Empty device fields read as 0, as Go reads them.
-    let dev = if matches!(kind, EntryType::Char | EntryType::Block) {
-        (
-            h.device_major().ok().flatten().unwrap_or(0),
-            h.device_minor().ok().flatten().unwrap_or(0),
-        )
-    } else {
-        (0, 0)
-    };
-    let size = e.size();
-    let link = e.link_name_bytes().map(|l| l.into_owned());
-    if let Some(pax) = e.pax_extensions()? {
-        for ext in pax {
-            let ext = ext?;
-            let value = || {
-                std::str::from_utf8(ext.value_bytes())
-                    .ok()
-                    .and_then(|s| s.parse::<u64>().ok())
-            };
-            match ext.key_bytes() {
-                b"uid" => uid = value().unwrap_or(uid),
-                b"gid" => gid = value().unwrap_or(gid),
-                _ => {}
-            }
-        }
-    }
-    Ok(Head {
-        kind,
-        mode,
-        uid,
-        gid,
-        size,
-        link,
-        dev,
-    })
-}
-
-/// A numeric header field as Go's `archive/tar` reads it: empty (only
-/// NULs and spaces) is 0; anything else unreadable stops the check, as it
-/// stops the applier.
-fn numeric<T: Default>(parsed: io::Result<T>, raw: &[u8]) -> io::Result<T> {
-    match parsed {
-        Ok(v) => Ok(v),
-        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(T::default()),
-        Err(e) => Err(e),
-    }
-}
-
 /// sha256 (hex) and length of everything `r` gives.
 fn hash(r: &mut impl Read, buf: &mut [u8]) -> io::Result<(String, u64)> {
     let mut h = Sha256::new();
@@ -636,14 +589,22 @@ fn hash(r: &mut impl Read, buf: &mut [u8]) -> io::Result<(String, u64)> {
     Ok((hex::encode(h.finalize()), n))
 }
 
-fn tar_kind(kind: EntryType) -> &'static str {
+/// Attributes overlayfs keeps for itself, or the host's security module
+/// sets on every file: not the layer's.
+fn host_xattr(k: &[u8]) -> bool {
+    k.starts_with(b"trusted.overlay.")
+        || k.starts_with(b"user.overlay.")
+        || k == b"security.selinux"
+}
+
+fn tar_kind(kind: u8) -> &'static str {
     match kind {
-        EntryType::Directory => "a directory",
-        EntryType::Symlink => "a symlink",
-        EntryType::Link => "a hard link",
-        EntryType::Char => "a character device",
-        EntryType::Block => "a block device",
-        EntryType::Fifo => "a FIFO",
+        b'5' => "a directory",
+        b'2' => "a symlink",
+        b'1' => "a hard link",
+        b'3' => "a character device",
+        b'4' => "a block device",
+        b'6' => "a FIFO",
         _ => "a regular file",
     }
 }
@@ -667,7 +628,7 @@ mod tests {
     use super::*;
     use crate::evidence::fs::{MemFs, MemNode};
     use crate::layer::testutil::path;
-    use tar::{Builder, Header};
+    use tar::{Builder, EntryType, Header};
 
     const KEY: &str = "k8s.io/7/sha256:abc";
     const DIFF_ID: &str = "sha256:0123";
@@ -827,6 +788,13 @@ mod tests {
                 .detail
                 .contains("owner 0:0 in the layer, 1000:0")
         );
+        // An attribute added (a capability on a binary).
+        let mut fs = snapshot_fs();
+        fs.add(
+            "s/etc/passwd",
+            MemNode::file(b"root:x:0:0\n").xattr(b"security.capability", b"\x01"),
+        );
+        assert!(one(&fs, &tar).detail.contains("security.capability"));
         // A hard link that is no longer one.
         let mut fs = snapshot_fs();
         fs.add("s/bin/ash", MemNode::file(b"ELF").perm(0o4755));
