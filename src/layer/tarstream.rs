@@ -98,13 +98,21 @@ impl<R: Read> TarStream<R> {
                     }
                     let body = self.body(size)?;
                     match t {
+                        // A later extended header replaces an earlier one.
                         b'x' => {
-                            pax.extend(pax_records(&body).map(|(k, v)| (k.to_vec(), v.to_vec())))
+                            pax = pax_records(&body)
+                                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                                .collect()
                         }
                         b'L' => long_name = Some(c_string(&body).to_vec()),
                         b'K' => long_link = Some(c_string(&body).to_vec()),
-                        // A global header: containerd ignores it.
-                        _ => {}
+                        // A global header is a member of its own for Go,
+                        // which containerd ignores, with what came before.
+                        _ => {
+                            pax.clear();
+                            long_name = None;
+                            long_link = None;
+                        }
                     }
                 }
                 _ => return self.member(&b, size, pax, long_name, long_link).map(Some),
