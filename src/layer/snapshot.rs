@@ -90,6 +90,7 @@ pub fn check_snapshot<R: Read>(snap: &Snapshot<'_>, tar: R) -> SnapshotCheck {
         names_complete: true,
         files_checked: 0,
         entries: 0,
+        buf: vec![0u8; BLOCK],
     };
     let mut stream = TarStream::new(tar);
     let read_whole = c.entries(&mut stream);
@@ -170,6 +171,8 @@ struct Checker<'a> {
     names_complete: bool,
     files_checked: u64,
     entries: u64,
+    /// Where file content is read, block by block.
+    buf: Vec<u8>,
 }
 
 impl Checker<'_> {
@@ -480,20 +483,33 @@ impl Checker<'_> {
         data: &mut impl Read,
     ) -> io::Result<Option<String>> {
         // The layer's side is read in any case: it is the stream.
-        let mut buf = vec![0u8; BLOCK];
-        let layer = hash(data, &mut buf)?;
+        let mut buf = std::mem::take(&mut self.buf);
+        let layer = hash(data, &mut buf);
+        let result = layer.map(|layer| self.compare_content(full, meta, size, layer, &mut buf));
+        self.buf = buf;
+        result
+    }
+
+    fn compare_content(
+        &mut self,
+        full: &EvPath,
+        meta: &Metadata,
+        size: u64,
+        layer: (String, u64),
+        buf: &mut [u8],
+    ) -> Option<String> {
         if meta.size != size {
-            return Ok(Some(format!(
+            return Some(format!(
                 "{size} bytes in the layer (sha256:{}), {} in the snapshot",
                 layer.0, meta.size
-            )));
+            ));
         }
         self.files_checked += 1;
         let snap = match self.snap.fs.open(full) {
-            Ok(f) => hash(&mut f.take(size), &mut buf),
-            Err(e) => return Ok(Some(format!("content unreadable: {e}"))),
+            Ok(f) => hash(&mut f.take(size), buf),
+            Err(e) => return Some(format!("content unreadable: {e}")),
         };
-        Ok(match snap {
+        match snap {
             Ok((hex, n)) if n == size && hex == layer.0 => None,
             Ok((hex, n)) if n == size => Some(format!(
                 "content changed: sha256:{} in the layer, sha256:{hex} in the snapshot ({size} bytes)",
@@ -503,7 +519,7 @@ impl Checker<'_> {
                 "content unreadable: only {n} of its {size} bytes could be read"
             )),
             Err(e) => Some(format!("content unreadable: {e}")),
-        })
+        }
     }
 
     /// Everything in the snapshot the layer does not name.
@@ -845,6 +861,33 @@ mod tests {
         assert_eq!(r.1, cut.len());
         let last = c.findings.last().unwrap();
         assert_eq!(last.kind, FindingKind::FileUnreadable, "{:#?}", c.findings);
+    }
+
+    #[test]
+    fn damaged_tars_neither_panic_nor_stop_early() {
+        let tar = layer_tar(&[("etc/motd", &[b'm'; 700])]);
+        let fs = snapshot_fs();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..300 {
+            let mut bad = tar.clone();
+            for _ in 0..4 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let at = (seed % bad.len() as u64) as usize;
+                bad[at] = (seed >> 32) as u8;
+            }
+            let mut r: &[u8] = &bad;
+            let dir = path("s");
+            let snap = Snapshot {
+                fs: &fs,
+                dir: &dir,
+                key: KEY,
+                diff_id: DIFF_ID,
+            };
+            check_snapshot(&snap, &mut r);
+            assert!(r.is_empty(), "the whole stream is read");
+        }
     }
 
     #[test]
