@@ -222,25 +222,34 @@ impl Checker<'_> {
         if !self.names_complete {
             return false;
         }
-        let key = rel.as_bytes();
-        let before = self.seen.get(key).copied();
-        if before.is_none() {
-            self.name_bytes = self.name_bytes.saturating_add(key.len() + 32);
-            if self.name_bytes > MAX_NAME_BYTES {
-                self.names_complete = false;
-                self.seen = HashMap::new();
-                return false;
-            }
+        let before = self.seen.get(rel.as_bytes()).copied();
+        if before.is_none() && !self.budget(rel) {
+            return false;
         }
         self.seen
-            .insert(key.to_vec(), named || before == Some(true));
+            .insert(rel.as_bytes().to_vec(), named || before == Some(true));
         let mut parent = rel.parent();
         while !parent.is_root() && !self.seen.contains_key(parent.as_bytes()) {
-            self.name_bytes = self.name_bytes.saturating_add(parent.as_bytes().len() + 32);
+            if !self.budget(&parent) {
+                return false;
+            }
             self.seen.insert(parent.as_bytes().to_vec(), false);
             parent = parent.parent();
         }
         named && before == Some(true)
+    }
+
+    /// Counts a new name against [`MAX_NAME_BYTES`] (with what a map entry
+    /// costs besides); past it, names are no longer kept.
+    fn budget(&mut self, rel: &EvPath) -> bool {
+        self.name_bytes = self
+            .name_bytes
+            .saturating_add(rel.as_bytes().len().saturating_add(48));
+        if self.name_bytes > MAX_NAME_BYTES {
+            self.names_complete = false;
+            self.seen = HashMap::new();
+        }
+        self.names_complete
     }
 
     fn entry(&mut self, m: &Member, data: &mut impl Read) -> io::Result<()> {
