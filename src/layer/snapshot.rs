@@ -82,11 +82,17 @@ pub struct SnapshotCheck {
 /// Compares the layer tar read from `tar` with `snap`. Reads `tar` to its
 /// end whatever happens, so that a writer feeding it is never blocked.
 pub fn check_snapshot<R: Read>(snap: &Snapshot<'_>, tar: R) -> SnapshotCheck {
+    check_limited(snap, tar, MAX_NAME_BYTES)
+}
+
+/// [`check_snapshot`], keeping at most `name_limit` bytes of names.
+fn check_limited<R: Read>(snap: &Snapshot<'_>, tar: R, name_limit: usize) -> SnapshotCheck {
     let mut c = Checker {
         snap: *snap,
         findings: Findings::default(),
         seen: HashMap::new(),
         name_bytes: 0,
+        name_limit,
         names_complete: true,
         files_checked: 0,
         entries: 0,
@@ -105,8 +111,8 @@ pub fn check_snapshot<R: Read>(snap: &Snapshot<'_>, tar: R) -> SnapshotCheck {
             FindingKind::FindingsOmitted,
             None,
             format!(
-                "the layer names more than {MAX_NAME_BYTES} bytes of paths: the snapshot {} was compared entry by entry but not searched for files the layer does not have",
-                c.snap.key
+                "the layer names more than {} bytes of paths: the snapshot {} was compared entry by entry but not searched for files the layer does not have",
+                c.name_limit, c.snap.key
             ),
         ));
     }
@@ -167,6 +173,7 @@ struct Checker<'a> {
     /// parent of one).
     seen: HashMap<Vec<u8>, bool>,
     name_bytes: usize,
+    name_limit: usize,
     /// Every name is in `seen`.
     names_complete: bool,
     files_checked: u64,
@@ -245,7 +252,7 @@ impl Checker<'_> {
         self.name_bytes = self
             .name_bytes
             .saturating_add(rel.as_bytes().len().saturating_add(48));
-        if self.name_bytes > MAX_NAME_BYTES {
+        if self.name_bytes > self.name_limit {
             self.names_complete = false;
             self.seen = HashMap::new();
         }
@@ -897,6 +904,29 @@ mod tests {
             check_snapshot(&snap, &mut r);
             assert!(r.is_empty(), "the whole stream is read");
         }
+    }
+
+    #[test]
+    fn past_the_name_budget_entries_are_still_compared() {
+        let mut fs = snapshot_fs();
+        fs.add("s/extra", MemNode::file(b"not in the layer"))
+            .add("s/etc/passwd", MemNode::file(b"changed\n"));
+        let dir = path("s");
+        let snap = Snapshot {
+            fs: &fs,
+            dir: &dir,
+            key: KEY,
+            diff_id: DIFF_ID,
+        };
+        let c = check_limited(&snap, &layer_tar(&[])[..], 100);
+        let kinds: Vec<_> = c.findings.iter().map(|f| f.kind).collect();
+        assert_eq!(
+            kinds,
+            [FindingKind::SnapshotChanged, FindingKind::FindingsOmitted],
+            "{:#?}",
+            c.findings
+        );
+        assert_eq!(c.findings[0].path.as_deref(), Some("/etc/passwd"));
     }
 
     #[test]
