@@ -38,6 +38,12 @@ pub enum FindingKind {
     /// tar-split's file sizes over the layer's recorded size): the layer
     /// was not written past that size.
     SizeImplausible,
+    /// The unpacked snapshot a container runs from differs from its layer
+    /// as the blob gives it (a file's content, size, mode, owner, link
+    /// target or device numbers; a whiteout or opaque directory; a file
+    /// the layer does not have or one it has that is gone), although the
+    /// blob itself may be intact.
+    SnapshotChanged,
     /// A layer had more findings than are listed; this one counts the
     /// rest, by kind.
     FindingsOmitted,
@@ -108,7 +114,9 @@ pub struct LayerReport {
     pub size: u64,
     /// True when `sha256` equals `diff_id`.
     pub verified: bool,
-    /// Files whose content was read and checked against tar-split.
+    /// Files whose content was read and checked: against tar-split, or,
+    /// for a layer read from its blob that also has an unpacked snapshot,
+    /// the snapshot's files against the blob's.
     pub files_checked: u64,
     /// What was found wrong with this layer.
     pub findings: Vec<Finding>,
@@ -177,7 +185,8 @@ pub struct Totals {
     pub layers_rebuilt: usize,
     /// Bytes written: the layer tars plus `image.tar`.
     pub bytes_written: u64,
-    /// Files checked against tar-split, over all layers.
+    /// Files whose content was checked, over all layers
+    /// ([`LayerReport::files_checked`]).
     pub files_checked: u64,
     /// Findings, image-level and per layer.
     pub findings: usize,

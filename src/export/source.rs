@@ -6,11 +6,17 @@
 //! Whatever the source, the tar goes to the layer file; a tee, when given,
 //! receives in the same read either the raw blob bytes (an archive that
 //! keeps the registry's blobs verbatim) or the tar itself.
+//!
+//! A layer read from its blob that the store also unpacked (containerd's
+//! snapshots) has its snapshot compared with the tar in the same pass
+//! ([`crate::layer::snapshot`]): containers run from the snapshot, so a
+//! change there is reported even when the blob is intact.
 
 use super::error::ExportError;
 use super::progress::Bar;
 use crate::digest::hex_part;
 use crate::evidence::fs::FileSystem;
+use crate::layer::snapshot::{Snapshot, SnapshotCheck, check_chunks};
 use crate::layer::{LayerInput, PreparedLayer, Produced, Written, hashed, prepare};
 use crate::pipe::{Chunk, FanOut};
 use crate::report::{Finding, FindingKind, LayerReport, Method};
@@ -240,27 +246,49 @@ fn from_blob<W: Write + Send>(
         path: place.clone(),
         source,
     })?;
-    let (w, mut written) = hashed(out, None, |w| -> Result<Written, Failure> {
-        let mut stream = decompressed(&mut counted, blob.compression);
-        let mut buf = vec![0u8; 1 << 16];
-        let mut size = 0u64;
-        loop {
-            let n = stream.read(&mut buf).map_err(Failure::Evidence)?;
-            if n == 0 {
-                break;
+    let snapshot = l.unpacked.as_ref().map(|u| Snapshot {
+        fs,
+        dir: &u.dir,
+        key: &u.key,
+        diff_id: &l.diff_id,
+    });
+    // The snapshot, if any, is compared with the tar as it is decompressed:
+    // the fan-out that hashes the tar also hands each chunk to a checker.
+    let (result, check) = std::thread::scope(|s| {
+        let (tx, checker) = match snapshot {
+            Some(snap) => {
+                let (tx, rx) = crate::pipe::channel();
+                let h = s.spawn(move || check_chunks(&snap, rx));
+                (Some(tx), Some(h))
             }
-            w.write_all(&buf[..n]).map_err(Failure::Output)?;
-            size += n as u64;
-        }
-        drop(stream);
-        // Whatever the decompressor left unread still belongs to the blob.
-        io::copy(&mut counted, &mut io::sink()).map_err(Failure::Evidence)?;
-        Ok(Written {
-            size,
-            ..Default::default()
-        })
-    })
-    .map_err(|f| match f {
+            None => (None, None),
+        };
+        let result = hashed(out, tx.as_ref(), |w| -> Result<Written, Failure> {
+            let mut stream = decompressed(&mut counted, blob.compression);
+            let mut buf = vec![0u8; 1 << 16];
+            let mut size = 0u64;
+            loop {
+                let n = stream.read(&mut buf).map_err(Failure::Evidence)?;
+                if n == 0 {
+                    break;
+                }
+                w.write_all(&buf[..n]).map_err(Failure::Output)?;
+                size += n as u64;
+            }
+            drop(stream);
+            // Whatever the decompressor left unread still belongs to the blob.
+            io::copy(&mut counted, &mut io::sink()).map_err(Failure::Evidence)?;
+            Ok(Written {
+                size,
+                ..Default::default()
+            })
+        });
+        // The checker reads until every sender is gone.
+        drop(tx);
+        let check = checker.map(|h| h.join().unwrap_or_else(|_| checker_failed(l)));
+        (result, check)
+    });
+    let (w, mut written) = result.map_err(|f| match f {
         Failure::Evidence(e) => evidence_err(e.to_string()),
         Failure::Output(source) => ExportError::Output {
             path: place.clone(),
@@ -296,6 +324,10 @@ fn from_blob<W: Write + Send>(
         ));
     }
     written.findings = Vec::new();
+    if let Some(check) = check {
+        written.files_checked = check.files_checked;
+        findings.extend(check.findings);
+    }
     let p = Produced {
         method: Method::Blob,
         written,
@@ -323,6 +355,24 @@ pub(crate) enum Failure {
 impl From<io::Error> for Failure {
     fn from(e: io::Error) -> Self {
         Failure::Output(e)
+    }
+}
+
+/// What a snapshot check that stopped unexpectedly reports.
+fn checker_failed(l: &LayerSource) -> SnapshotCheck {
+    SnapshotCheck {
+        findings: vec![Finding::new(
+            FindingKind::FileUnreadable,
+            None,
+            format!(
+                "the comparison of the unpacked snapshot {} with the layer stopped unexpectedly",
+                l.unpacked
+                    .as_ref()
+                    .map(|u| u.key.as_str())
+                    .unwrap_or_default()
+            ),
+        )],
+        ..Default::default()
     }
 }
 

@@ -63,23 +63,23 @@ impl VerifiedImage {
     }
 }
 
+/// What makes a layer distinct: its store, its ChainID and its unpacked
+/// copy (containerd keeps one snapshot per namespace: each is compared
+/// with the layer).
+type LayerKey = (String, String, String);
+
 /// One distinct layer to check: its key, filesystem, image and source.
-type Job<'a> = (
-    (String, String),
-    &'a dyn FileSystem,
-    &'a Image,
-    &'a LayerSource,
-);
+type Job<'a> = (LayerKey, &'a dyn FileSystem, &'a Image, &'a LayerSource);
 
 /// Verifies `images` (each with the store that holds it).
 pub fn verify_images(images: &[Found<'_>], opts: &ExportOptions) -> Vec<VerifiedImage> {
-    // Each distinct layer of each store once: (store place, chain id).
-    let mut unique: BTreeMap<(String, String), (usize, &Image, &LayerSource)> = BTreeMap::new();
+    // Each distinct layer of each store once.
+    let mut unique: BTreeMap<LayerKey, (usize, &Image, &LayerSource)> = BTreeMap::new();
     let store_of: Vec<String> = images.iter().map(|f| f.store.place().describe()).collect();
     for (n, f) in images.iter().enumerate() {
         for l in &f.image.layers {
             unique
-                .entry((store_of[n].clone(), l.chain_id.clone()))
+                .entry(layer_key(&store_of[n], l))
                 .or_insert((n, &f.image, l));
         }
     }
@@ -87,7 +87,7 @@ pub fn verify_images(images: &[Found<'_>], opts: &ExportOptions) -> Vec<Verified
         .into_iter()
         .map(|(k, (n, img, l))| (k, images[n].store.fs(), img, l))
         .collect();
-    let checked: BTreeMap<(String, String), LayerReport> = jobs
+    let checked: BTreeMap<LayerKey, LayerReport> = jobs
         .into_par_iter()
         .map(|(key, fs, image, l)| {
             let bar = Bar::start(
@@ -112,7 +112,7 @@ pub fn verify_images(images: &[Found<'_>], opts: &ExportOptions) -> Vec<Verified
                 .layers
                 .iter()
                 .filter_map(|l| {
-                    let mut r = checked.get(&(s.clone(), l.chain_id.clone()))?.clone();
+                    let mut r = checked.get(&layer_key(&s, l))?.clone();
                     // The shared check knows the first image's index.
                     r.index = l.index;
                     Some(r)
@@ -146,6 +146,15 @@ pub fn verify_images(images: &[Found<'_>], opts: &ExportOptions) -> Vec<Verified
             }
         })
         .collect()
+}
+
+fn layer_key(store: &str, l: &LayerSource) -> LayerKey {
+    let unpacked = l
+        .unpacked
+        .as_ref()
+        .map(|u| u.dir.display())
+        .unwrap_or_default();
+    (store.to_string(), l.chain_id.clone(), unpacked)
 }
 
 /// Checks one layer from its best source, writing nothing.

@@ -43,6 +43,13 @@ impl Findings {
         }
     }
 
+    /// Takes back the kept findings about `path` (a later tar entry for
+    /// the same name replaced the one they were about); findings already
+    /// past the cap are only counted and stay counted.
+    pub(crate) fn retract(&mut self, path: &str) {
+        self.kept.retain(|f| f.path.as_deref() != Some(path));
+    }
+
     pub(crate) fn into_vec(mut self) -> Vec<Finding> {
         if !self.omitted.is_empty() {
             let total: u64 = self.omitted.iter().map(|(_, n)| *n).sum();

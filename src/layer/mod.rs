@@ -1,5 +1,7 @@
 //! One layer → a tar stream: the original one replayed from tar-split
-//! ([`replay`]), or a new one built from the unpacked files ([`retar`]).
+//! ([`replay`]), or a new one built from the unpacked files ([`retar`]);
+//! and the check that an unpacked snapshot still holds what its layer put
+//! there ([`snapshot`]).
 
 mod content;
 pub mod diff;
@@ -10,10 +12,12 @@ pub mod produce;
 pub mod replay;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod retar;
+pub mod snapshot;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod spool;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod tarsplit;
+mod tarstream;
 #[cfg(test)]
 mod testutil;
 

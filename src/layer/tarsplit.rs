@@ -360,7 +360,7 @@ fn header_size(area: &[u8], start: u64) -> Result<HeaderSize, String> {
 /// A tar numeric field (Go `archive/tar` `parseNumeric`): octal, trimmed
 /// of spaces and NULs, or base-256 when the top bit of the first byte is
 /// set. `None` for a malformed or negative value.
-fn parse_numeric(field: &[u8]) -> Option<u64> {
+pub(super) fn parse_numeric(field: &[u8]) -> Option<u64> {
     if field.first().is_some_and(|b| b & 0x80 != 0) {
         if field[0] == 0xff {
             return None;
@@ -383,7 +383,7 @@ fn parse_numeric(field: &[u8]) -> Option<u64> {
 
 /// `key=value` of each PAX record (`"%d %s=%s\n"`); stops at the first
 /// malformed one.
-fn pax_records(mut body: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+pub(super) fn pax_records(mut body: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     std::iter::from_fn(move || {
         let sp = body.iter().position(|b| *b == b' ')?;
         let len: usize = std::str::from_utf8(&body[..sp]).ok()?.parse().ok()?;
