@@ -29,6 +29,7 @@ impl Store for DataRoot {
             .map(|i| ImageRow {
                 store: LABEL.into(),
                 data_root: place.clone(),
+                config_digest: i.id.clone(),
                 id: i.id,
                 tags: i.tags,
                 digests: i.digests,

@@ -16,8 +16,10 @@ use std::collections::BTreeMap;
 pub struct StoreImage {
     /// Which store: `containerd/<namespace>` or `podman`.
     pub store: String,
-    /// `sha256:<hex>` of the image config (the image id).
+    /// The image id as the engine shows it (see [`super::Image::id`]).
     pub id: String,
+    /// `sha256:<hex>` of the image config.
+    pub config_digest: String,
     /// Names as the store records them (`registry.example.com/shop/web:2`).
     pub names: Vec<String>,
     /// Creation time (RFC 3339): the config's `created`, else the store's.
@@ -333,6 +335,7 @@ impl StoreImage {
             store: self.store,
             data_root,
             id: self.id,
+            config_digest: self.config_digest,
             // CRI records the image id as one more name; it is the id.
             tags: self
                 .names
