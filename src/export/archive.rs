@@ -141,6 +141,33 @@ impl ArchivePlan {
     }
 }
 
+impl ArchivePlan {
+    /// Points every `index.json` entry at `digest` (of `media_type`,
+    /// `size` bytes): the index (or manifest) the image record pointed
+    /// at, whose blob the archive then carries too. Docker 29's `docker
+    /// load` (containerd `images/archive` importer) names the image after
+    /// it, so it gets the id it had; `manifest.json` still names the
+    /// config and layers, for older engines.
+    pub fn point_index_at(&mut self, media_type: &str, digest: &str, size: u64) {
+        let Ok(mut index) = serde_json::from_slice::<serde_json::Value>(&self.index) else {
+            return;
+        };
+        if let Some(ds) = index
+            .get_mut("manifests")
+            .and_then(serde_json::Value::as_array_mut)
+        {
+            for d in ds {
+                d["mediaType"] = json!(media_type);
+                d["digest"] = json!(digest);
+                d["size"] = json!(size);
+            }
+        }
+        if let Ok(v) = serde_json::to_vec(&index) {
+            self.index = v;
+        }
+    }
+}
+
 /// Where a blob's bytes come from when the archive is written.
 pub enum BlobSource<'a> {
     /// A file we wrote (a layer tar).

@@ -20,6 +20,7 @@ mod error;
 pub mod image;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod logs;
+pub mod provenance;
 mod output;
 mod progress;
 mod source;

@@ -257,13 +257,10 @@ impl Image {
         &hex[..hex.len().min(12)]
     }
 
-    /// The names that are references, not the id repeated as a name.
+    /// The names that are references, not the id repeated as a name
+    /// (CRI) nor the placeholder of an untagged image (`moby-dangling@…`).
     pub fn tags(&self) -> Vec<String> {
-        self.names
-            .iter()
-            .filter(|n| !n.starts_with("sha256:"))
-            .cloned()
-            .collect()
+        self.names.iter().filter(|n| is_tag(n)).cloned().collect()
     }
 
     /// A name for messages: the first tag, else the short id.
@@ -273,6 +270,20 @@ impl Image {
             .next()
             .unwrap_or_else(|| self.short_id().to_string())
     }
+}
+
+/// The name Docker's containerd image store gives an untagged image
+/// (moby `daemon/images/image_prune.go`, `danglingImageName`), followed by
+/// `@<target digest>`.
+pub const MOBY_DANGLING: &str = "moby-dangling";
+
+/// Whether a stored name is a reference a user gave: not the id repeated
+/// as a name (CRI's `sha256:<hex>`) nor `moby-dangling@<digest>`.
+pub fn is_tag(name: &str) -> bool {
+    !name.starts_with("sha256:")
+        && !name
+            .strip_prefix(MOBY_DANGLING)
+            .is_some_and(|rest| rest.starts_with('@'))
 }
 
 /// One row of `images`, whatever the store.

@@ -337,10 +337,12 @@ impl StoreImage {
             id: self.id,
             config_digest: self.config_digest,
             // CRI records the image id as one more name; it is the id.
+            // Docker's containerd image store names an untagged image
+            // `moby-dangling@<target digest>`: not a tag either.
             tags: self
                 .names
                 .into_iter()
-                .filter(|n| !n.starts_with("sha256:"))
+                .filter(|n| super::is_tag(n))
                 .collect(),
             digests: Vec::new(),
             created: self.created,
