@@ -23,24 +23,34 @@ SID_PKGS=${SID_PKGS:-"docker.io docker-cli containerd runc ca-certificates"}
 # shellcheck source=/dev/null
 . "$lib"
 
+# the chroot has what a load needs
+have_engines() {
+  [ -x "$SIDROOT/usr/sbin/dockerd" ] && [ -x "$SIDROOT/usr/bin/containerd" ] && [ -x "$SIDROOT/usr/bin/docker" ]
+}
+
 cmd=${1:-}; shift || true
 case "$cmd" in
 prepare)
   start=$(date +%s)
   trap sid_cleanup EXIT
-  sid_ensure || { echo "sid-dockerd: could not make the sid chroot at $SIDROOT" >&2; exit 3; }
+  if have_engines; then
+    sid_enter   # cached: whatever package list made it, the engines are there
+  else
+    sid_ensure || { echo "sid-dockerd: could not make the sid chroot at $SIDROOT" >&2; exit 3; }
+  fi
   sid dpkg-query -W -f '${Package} ${Version}\n' docker.io docker-cli containerd runc
   echo "sidroot ready in $(($(date +%s) - start)) s"
   ;;
 load)
   [ $# -gt 0 ] || { echo "usage: $0 load ARCHIVE..." >&2; exit 2; }
-  if [ ! -x "$SIDROOT/usr/sbin/dockerd" ] || [ "$(cat "$SIDROOT/.sid-pkgs" 2>/dev/null)" = "" ]; then
+  if ! have_engines; then
     echo "sid-dockerd: no prepared sid chroot at $SIDROOT (run: $0 prepare)" >&2; exit 3
   fi
   host=$(mktemp -d /var/tmp/sidload.XXXXXX)
   cleanup() { sid_cleanup; rm -rf "$host"; }
   trap cleanup EXIT
-  sid_ensure || exit 3
+  # the chroot as prepared (no package run here: another list's marker is left alone)
+  sid_enter
   sid_docker_up "$host"
   # the archives, read-only, at /mnt/N.tar inside the chroot
   mkdir -p "$host/load"

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod disk;
+pub mod dockerd;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
