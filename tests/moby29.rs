@@ -16,7 +16,11 @@ fn expected_images() -> Vec<Value> {
 
 fn strs(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -141,7 +145,10 @@ fn extract_all_keeps_each_image_graph_and_identity() {
             .map(|(n, _)| n.trim_end_matches('/').to_string())
             .collect();
         let desc = &img["descriptor"];
-        let desc_hex = desc["digest"].as_str().unwrap().trim_start_matches("sha256:");
+        let desc_hex = desc["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:");
         let (_, desc_blob) = members
             .iter()
             .find(|(n, _)| *n == format!("blobs/sha256/{desc_hex}"))
@@ -150,10 +157,9 @@ fn extract_all_keeps_each_image_graph_and_identity() {
         for m in strs(&img["save"]["members"]) {
             assert!(names.contains(m.trim_end_matches('/')), "{id}: {m} missing");
         }
-        let index: Value = serde_json::from_slice(
-            &members.iter().find(|(n, _)| n == "index.json").unwrap().1,
-        )
-        .unwrap();
+        let index: Value =
+            serde_json::from_slice(&members.iter().find(|(n, _)| n == "index.json").unwrap().1)
+                .unwrap();
         for d in index["manifests"].as_array().unwrap() {
             assert_eq!(d["digest"], desc["digest"], "{id}");
             assert_eq!(d["mediaType"], desc["mediaType"], "{id}");
@@ -161,7 +167,11 @@ fn extract_all_keeps_each_image_graph_and_identity() {
         }
         // manifest.json still names the config and the layers.
         let manifest: Value = serde_json::from_slice(
-            &members.iter().find(|(n, _)| n == "manifest.json").unwrap().1,
+            &members
+                .iter()
+                .find(|(n, _)| n == "manifest.json")
+                .unwrap()
+                .1,
         )
         .unwrap();
         assert_eq!(
@@ -205,7 +215,13 @@ fn buildkit_images_report_their_provenance() {
         assert_eq!(p["refers_to"], att["refers_to"], "{id}");
         assert_eq!(p["statement"], att["layers"][0]["digest"], "{id}");
         assert_eq!(p["predicate_type"], att["layers"][0]["predicateType"]);
-        for key in ["builder_id", "frontend", "build_args", "materials", "source"] {
+        for key in [
+            "builder_id",
+            "frontend",
+            "build_args",
+            "materials",
+            "source",
+        ] {
             assert!(p.get(key).is_some(), "{id}: no {key} in {p}");
         }
         assert_eq!(p["frontend"], "dockerfile.v0", "{id}");
@@ -213,7 +229,13 @@ fn buildkit_images_report_their_provenance() {
         // the id Docker showed for it.
         let ids: Vec<String> = expected_images()
             .iter()
-            .map(|i| i["id"].as_str().unwrap().trim_start_matches("sha256:").to_string())
+            .map(|i| {
+                i["id"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("sha256:")
+                    .to_string()
+            })
             .collect();
         let materials = p["materials"].as_array().unwrap();
         assert!(!materials.is_empty(), "{id}");

@@ -8,9 +8,9 @@
 
 use super::archive::{ArchivePlan, write_archive};
 use super::dockerfile;
-use super::provenance;
 use super::error::{ExportError, ExportOptions, now, out_err};
 use super::output::{close_dir, settle_config, totals, write_file};
+use super::provenance;
 use super::source::{check_sources, prepare_layer};
 use super::stream::{archive_layers, layers_only, plan, stream_image};
 use crate::digest::sha256_hex;

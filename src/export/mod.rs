@@ -20,9 +20,9 @@ mod error;
 pub mod image;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod logs;
-pub mod provenance;
 mod output;
 mod progress;
+pub mod provenance;
 mod source;
 mod stream;
 pub mod timeline;

@@ -160,8 +160,7 @@ pub fn provenance(attestations: &[Attestation]) -> Option<Provenance> {
 
 /// Parses one statement; `Ok(None)` when it is not SLSA provenance.
 fn from_statement(a: &Attestation, s: &AttestationStatement) -> Result<Option<Provenance>, String> {
-    if s
-        .predicate_type
+    if s.predicate_type
         .as_deref()
         .is_some_and(|t| !is_slsa_provenance(t))
     {
@@ -231,7 +230,12 @@ fn from_statement(a: &Attestation, s: &AttestationStatement) -> Result<Option<Pr
         if let Some(args) = params.get("args").and_then(Value::as_object) {
             p.build_args = args
                 .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), String::from)))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), String::from),
+                    )
+                })
                 .collect();
         }
     }

@@ -25,15 +25,15 @@
 //! image had on the seized host (OCI image-spec `image-layout.md`; moby
 //! `image/tarexport` and `daemon/containerd/image_exporter.go`).
 
+use super::archive::small_entry;
 use super::archive::{ArchivePlan, closing_entries, header, opening_entries, padding};
 use super::error::{ExportError, ExportOptions, out_err};
 use super::progress::Bar;
 use super::source::{LayerOut, Prepared, Tee, write_layer};
-use super::archive::small_entry;
 use crate::digest::{hex_part, sha256_hex};
 use crate::evidence::fs::FileSystem;
-use crate::store::model::GraphBlob;
 use crate::pipe::{Chunk, DirectFile, FanOut, channel, run_sink};
+use crate::store::model::GraphBlob;
 use crate::store::model::Image;
 use std::collections::HashSet;
 use std::fs;
@@ -220,7 +220,11 @@ fn write_graph_blob(
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                problems.push(format!("{}: unreadable after {} bytes: {e}", b.digest, b.size - left));
+                problems.push(format!(
+                    "{}: unreadable after {} bytes: {e}",
+                    b.digest,
+                    b.size - left
+                ));
                 break;
             }
         };

@@ -121,4 +121,3 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
-

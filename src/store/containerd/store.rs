@@ -390,8 +390,11 @@ impl ContainerdStore {
                 BlobKind::Index => {
                     let index: Index = serde_json::from_slice(&bytes).map_err(json_err)?;
                     let chosen = choose_manifest(&index, &self.platform).map_err(|d| ctx.bad(d))?;
-                    let (next_type, next_digest, next_size) =
-                        (chosen.media_type.clone(), chosen.digest.clone(), chosen.size);
+                    let (next_type, next_digest, next_size) = (
+                        chosen.media_type.clone(),
+                        chosen.digest.clone(),
+                        chosen.size,
+                    );
                     let blob = GraphBlob {
                         path: self.blob_path(&digest).unwrap_or_default(),
                         digest,
@@ -582,8 +585,7 @@ impl ContainerdStore {
                 "manifest"
             };
             // Other platforms are often not pulled: only what is there.
-            let Some(bytes) = self.graph_json(ctx, what, &d.digest, d.size, limit, problems)
-            else {
+            let Some(bytes) = self.graph_json(ctx, what, &d.digest, d.size, limit, problems) else {
                 continue;
             };
             let manifest = match blob_kind(&d.media_type, &bytes) {
