@@ -262,3 +262,127 @@ fn buildkit_images_report_their_provenance() {
     assert!(want > 0);
     assert_eq!(with_provenance, want);
 }
+
+/// A writable copy of the fixture host whose `fixture/web` provenance
+/// statement is replaced by `statement`; returns the host and the image.
+fn with_statement(statement: &[u8]) -> Option<(tempfile::TempDir, Value)> {
+    let host = host_copy("moby29")?;
+    let web = expected_images()
+        .into_iter()
+        .find(|i| strs(&i["tags"]).contains(&"fixture/web:1.0".to_string()))
+        .unwrap();
+    let digest = web["save"]["attestations"][0]["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let blob = host.path().join(format!(
+        "var/lib/containerd/io.containerd.content.v1.content/blobs/sha256/{digest}"
+    ));
+    assert!(blob.exists(), "{}", blob.display());
+    std::fs::write(&blob, statement).unwrap();
+    Some((host, web))
+}
+
+fn extract_web(host: &Path, out: &Path) -> (Run, Value, std::path::PathBuf) {
+    let r = run([
+        Path::new("extract"),
+        Path::new("-q"),
+        Path::new("fixture/web:1.0"),
+        host,
+        out,
+    ]);
+    let dir = std::path::PathBuf::from(r.stdout.trim());
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    (r, report, dir)
+}
+
+#[test]
+fn a_recorded_dockerfile_is_written_beside_the_reconstructed_one() {
+    use base64::Engine;
+    let dockerfile = "FROM fxbase:1\nCOPY hello.txt /srv/app/hello.txt\n";
+    // What BuildKit writes with mode=max (SLSA provenance v0.2).
+    let statement = serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v0.1",
+        "predicateType": "https://slsa.dev/provenance/v0.2",
+        "subject": [],
+        "predicate": {
+            "builder": {"id": "https://ci.example.org/run/7"},
+            "buildType": "https://mobyproject.org/buildkit@v1",
+            "materials": [{"uri": "pkg:docker/fxbase@1", "digest": {"sha256": "00"}}],
+            "invocation": {
+                "configSource": {"entryPoint": "Dockerfile"},
+                "parameters": {"frontend": "dockerfile.v0", "args": {"build-arg:VERSION": "7"}}
+            },
+            "metadata": {"https://mobyproject.org/buildkit@v1#metadata": {
+                "vcs": {"source": "https://git.example.org/web.git", "revision": "abc123"},
+                "source": {"infos": [{"filename": "Dockerfile", "language": "Dockerfile",
+                    "data": base64::engine::general_purpose::STANDARD.encode(dockerfile)}]}
+            }}
+        }
+    });
+    let Some((host, _)) = with_statement(&serde_json::to_vec(&statement).unwrap()) else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let (r, report, dir) = extract_web(host.path(), out.path());
+    // The statement no longer hashes to its digest: said, not fatal.
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "blob_mismatch"),
+        "{}",
+        report["findings"]
+    );
+    let p = &report["provenance"];
+    assert_eq!(p["builder_id"], "https://ci.example.org/run/7");
+    assert_eq!(p["build_args"]["build-arg:VERSION"], "7");
+    assert_eq!(p["source"]["vcs"]["revision"], "abc123");
+    let recorded = std::fs::read(dir.join("Dockerfile.recorded")).unwrap();
+    assert_eq!(recorded, dockerfile.as_bytes());
+    assert_eq!(
+        p["dockerfile"]["sha256"],
+        sha256_file(&dir.join("Dockerfile.recorded"))
+    );
+    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+    assert!(
+        sums.lines().any(|l| l.ends_with("Dockerfile.recorded")
+            && l.starts_with(p["dockerfile"]["sha256"].as_str().unwrap())),
+        "{sums}"
+    );
+    assert!(dir.join("Dockerfile").exists());
+}
+
+#[test]
+fn hostile_statements_are_bounded() {
+    // Over the 16 MiB bound: not read at all.
+    let Some((host, _)) = with_statement(&vec![b'['; (16 << 20) + 1]) else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let (r, report, _) = extract_web(host.path(), out.path());
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let findings = report["findings"].to_string();
+    assert!(findings.contains("bound"), "{findings}");
+    assert!(
+        !report["provenance"]["problems"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Small but nested beyond any sense: refused before parsing.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let Some((host, _)) = with_statement(deep.as_bytes()) else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let (r, report, _) = extract_web(host.path(), out.path());
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let problems = report["provenance"]["problems"].to_string();
+    assert!(problems.contains("nested"), "{problems}");
+}
