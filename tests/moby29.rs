@@ -47,7 +47,15 @@ fn tar_members(archive: &Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn images_shows_the_ids_docker_showed() {
     let Some(host) = host("moby29") else { return };
-    let r = run([Path::new("images"), Path::new("--json"), &host]);
+    // The host tree, and the same host as a partitioned EnCase image.
+    let disk = fixtures_dir().join("moby29.disk.E01");
+    for evidence in [host.as_path(), disk.as_path()] {
+        images_of(evidence);
+    }
+}
+
+fn images_of(evidence: &Path) {
+    let r = run([Path::new("images"), Path::new("--json"), evidence]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let rows: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
     let images = expected_images();
