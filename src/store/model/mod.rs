@@ -296,7 +296,7 @@ pub struct ImageRow {
     /// Image id as the engine shows it (see [`Image::id`]).
     pub id: String,
     /// `sha256:<hex>` of the config (equal to `id` but for Docker's
-    /// containerd image store).
+    /// containerd image store); empty when the image could not be read.
     pub config_digest: String,
     /// References (`fixture/web:1.0`), not the id repeated as a name.
     pub tags: Vec<String>,

@@ -18,7 +18,8 @@ pub struct StoreImage {
     pub store: String,
     /// The image id as the engine shows it (see [`super::Image::id`]).
     pub id: String,
-    /// `sha256:<hex>` of the image config.
+    /// `sha256:<hex>` of the image config; empty when the image could not
+    /// be read (`error`).
     pub config_digest: String,
     /// Names as the store records them (`registry.example.com/shop/web:2`).
     pub names: Vec<String>,
