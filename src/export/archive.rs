@@ -508,6 +508,34 @@ mod tests {
     }
 
     #[test]
+    fn index_json_can_point_at_the_original_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let layers = layers(dir.path());
+        let tags = [
+            "fixture/web:1.0".to_string(),
+            "fixture/web:latest".to_string(),
+        ];
+        let mut plan = ArchivePlan::new(CONFIG, &tags, &layers);
+        let before = plan.manifest_json.clone();
+        let index_type = "application/vnd.oci.image.index.v1+json";
+        plan.point_index_at(index_type, "sha256:1f20", 856);
+        let index = json(&plan.index);
+        let ds = index["manifests"].as_array().unwrap();
+        assert_eq!(ds.len(), 2);
+        for d in ds {
+            assert_eq!(d["mediaType"], index_type);
+            assert_eq!(d["digest"], "sha256:1f20");
+            assert_eq!(d["size"], 856);
+        }
+        // Names kept, manifest.json untouched.
+        assert_eq!(
+            ds[1]["annotations"]["io.containerd.image.name"],
+            "docker.io/fixture/web:latest"
+        );
+        assert_eq!(plan.manifest_json, before);
+    }
+
+    #[test]
     fn a_blob_is_exactly_its_announced_size() {
         let dir = tempfile::tempdir().unwrap();
         let short = dir.path().join("short");

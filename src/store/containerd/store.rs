@@ -551,7 +551,9 @@ impl ContainerdStore {
         let mut children = Vec::new();
         for (blob, index, chosen) in indexes {
             seen.insert(blob.digest.clone());
-            if graph.target.size == 0 && blob.digest == graph.target.digest {
+            // The size of the blob the archive carries (a record that
+            // says otherwise is already a problem).
+            if blob.digest == graph.target.digest {
                 graph.target.size = blob.size;
             }
             graph.blobs.push(blob);
