@@ -32,11 +32,17 @@ cmd=${1:-}; shift || true
 case "$cmd" in
 prepare)
   start=$(date +%s)
-  trap sid_cleanup EXIT
+  # any failure (debootstrap, apt) under set -e: status 3, said loudly
+  prepared() {
+    local rc=$?
+    sid_cleanup
+    if [ "$rc" -ne 0 ]; then echo "sid-dockerd: could not make the sid chroot at $SIDROOT (status $rc)" >&2; exit 3; fi
+  }
+  trap prepared EXIT
   if have_engines; then
     sid_enter   # cached: whatever package list made it, the engines are there
   else
-    sid_ensure || { echo "sid-dockerd: could not make the sid chroot at $SIDROOT" >&2; exit 3; }
+    sid_ensure
   fi
   sid dpkg-query -W -f '${Package} ${Version}\n' docker.io docker-cli containerd runc
   echo "sidroot ready in $(($(date +%s) - start)) s"
