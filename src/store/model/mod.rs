@@ -164,8 +164,8 @@ pub struct Image {
     /// References as the store records them, familiar form
     /// (`fixture/web:1.0`); CRI also records the id itself as a name.
     pub names: Vec<String>,
-    /// `name@sha256:…` references, or the manifest digest the store's
-    /// name points at.
+    /// `name@sha256:…` references, or the digest the store's name points
+    /// at (containerd: the record's target, an index or a manifest).
     pub digests: Vec<String>,
     /// Parent image id recorded by the builder, if any.
     pub parent: Option<String>,
