@@ -146,22 +146,34 @@ pub struct ImageReport {
     pub data_root: String,
     /// Why that directory was taken as a store.
     pub data_root_reason: String,
-    /// The image id, `sha256:<hex>` of the stored config.
+    /// The image id as its engine showed it: the config digest, or, for
+    /// Docker's containerd image store, the digest its record points at
+    /// (an index or a manifest).
     pub image_id: String,
+    /// `sha256:<hex>` of the stored config, as its manifest names it.
+    pub config_digest: String,
     /// Names as the store records them.
     pub tags: Vec<String>,
     /// `name@sha256:…` references, or the manifest digest.
     pub digests: Vec<String>,
-    /// sha256 of the stored config equals the image id.
+    /// sha256 of the stored config equals `config_digest`.
     pub config_verified: bool,
-    /// Id of the image in `image.tar`: the original id, unless a layer could
-    /// not be reproduced and a derived config had to be written.
+    /// Id an engine of the image's kind gives `image.tar` when it loads
+    /// it: the original id, unless a layer could not be reproduced and a
+    /// derived config had to be written.
     pub archive_image_id: String,
+    /// Id engines that identify images by config (Docker's own store,
+    /// Podman) give `image.tar`: sha256 of the config it carries.
+    pub archive_config_id: String,
     /// True when `archive_image_id` is not the original id: a layer was
     /// rebuilt and its new diff_id written into a derived config.
     pub derived_config: bool,
     /// Every layer, lowest first.
     pub layers: Vec<LayerReport>,
+    /// What the image's BuildKit provenance attestation says about its
+    /// build, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::export::provenance::Provenance>,
     /// Image-level findings (config, derived config).
     pub findings: Vec<Finding>,
     /// Every layer hashed to its diff_id and nothing was found.

@@ -141,6 +141,33 @@ impl ArchivePlan {
     }
 }
 
+impl ArchivePlan {
+    /// Points every `index.json` entry at `digest` (of `media_type`,
+    /// `size` bytes): the index (or manifest) the image record pointed
+    /// at, whose blob the archive then carries too. Docker 29's `docker
+    /// load` (containerd `images/archive` importer) names the image after
+    /// it, so it gets the id it had; `manifest.json` still names the
+    /// config and layers, for older engines.
+    pub fn point_index_at(&mut self, media_type: &str, digest: &str, size: u64) {
+        let Ok(mut index) = serde_json::from_slice::<serde_json::Value>(&self.index) else {
+            return;
+        };
+        if let Some(ds) = index
+            .get_mut("manifests")
+            .and_then(serde_json::Value::as_array_mut)
+        {
+            for d in ds {
+                d["mediaType"] = json!(media_type);
+                d["digest"] = json!(digest);
+                d["size"] = json!(size);
+            }
+        }
+        if let Ok(v) = serde_json::to_vec(&index) {
+            self.index = v;
+        }
+    }
+}
+
 /// Where a blob's bytes come from when the archive is written.
 pub enum BlobSource<'a> {
     /// A file we wrote (a layer tar).
@@ -478,6 +505,34 @@ mod tests {
             json(&plan.manifest_json)[0]["RepoTags"],
             serde_json::json!([])
         );
+    }
+
+    #[test]
+    fn index_json_can_point_at_the_original_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let layers = layers(dir.path());
+        let tags = [
+            "fixture/web:1.0".to_string(),
+            "fixture/web:latest".to_string(),
+        ];
+        let mut plan = ArchivePlan::new(CONFIG, &tags, &layers);
+        let before = plan.manifest_json.clone();
+        let index_type = "application/vnd.oci.image.index.v1+json";
+        plan.point_index_at(index_type, "sha256:1f20", 856);
+        let index = json(&plan.index);
+        let ds = index["manifests"].as_array().unwrap();
+        assert_eq!(ds.len(), 2);
+        for d in ds {
+            assert_eq!(d["mediaType"], index_type);
+            assert_eq!(d["digest"], "sha256:1f20");
+            assert_eq!(d["size"], 856);
+        }
+        // Names kept, manifest.json untouched.
+        assert_eq!(
+            ds[1]["annotations"]["io.containerd.image.name"],
+            "docker.io/fixture/web:latest"
+        );
+        assert_eq!(plan.manifest_json, before);
     }
 
     #[test]

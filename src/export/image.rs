@@ -1,11 +1,16 @@
 //! `extract`: one image of any store into `OUTPUT_DIR/image_<12 hex>/`
-//! with the loadable archive, each layer tar, the original config, a
-//! reconstructed Dockerfile, `report.json` and `SHA256SUMS`.
+//! (the first 12 hex digits of the image id as its engine shows it) with
+//! the loadable archive, each layer tar, the original config, a
+//! reconstructed Dockerfile, `report.json` and `SHA256SUMS`; for an image
+//! with a BuildKit provenance attestation, its facts in `report.json`
+//! (`provenance`) and, where BuildKit recorded it (`mode=max`), the
+//! Dockerfile itself as `Dockerfile.recorded`.
 
 use super::archive::{ArchivePlan, write_archive};
 use super::dockerfile;
 use super::error::{ExportError, ExportOptions, now, out_err};
 use super::output::{close_dir, settle_config, totals, write_file};
+use super::provenance;
 use super::source::{check_sources, prepare_layer};
 use super::stream::{archive_layers, layers_only, plan, stream_image};
 use crate::digest::sha256_hex;
@@ -68,7 +73,7 @@ fn write_image(
         .collect();
     let (config, derived, config_findings) = settle_config(
         &image.config_bytes,
-        &image.id,
+        &image.config_digest,
         image.config_verified,
         &layers,
     );
@@ -80,7 +85,14 @@ fn write_image(
         .collect();
     let tar_path = dir.join("image.tar");
     let (plan, tar_sha, tar_len) = match streamed {
-        Some(a) if !derived => (a.plan, a.sha256, a.len),
+        Some(a) if !derived => {
+            findings.extend(
+                a.graph_problems
+                    .into_iter()
+                    .map(|p| Finding::new(FindingKind::BlobMismatch, None, p)),
+            );
+            (a.plan, a.sha256, a.len)
+        }
         _ => {
             let plan = ArchivePlan::new(&config, &image.names, &archive_layers);
             let (sha, len) =
@@ -93,6 +105,37 @@ fn write_image(
     sums.push(write_file(dir, "image_metadata.json", &image.config_bytes)?);
     let dockerfile = dockerfile::reconstruct(&image.id, &image.names, &image.config);
     sums.push(write_file(dir, "Dockerfile", dockerfile.as_bytes())?);
+    let provenance = image.graph.as_ref().and_then(|g| {
+        // The attestation of the platform manifest exported, else any.
+        let (own, other): (Vec<_>, Vec<_>) = g
+            .attestations
+            .iter()
+            .cloned()
+            .partition(|a| a.refers_to.is_some() && a.refers_to == image.manifest_digest);
+        provenance::provenance(&own).or_else(|| provenance::provenance(&other))
+    });
+    if let Some(d) = provenance.as_ref().and_then(|p| p.dockerfile.as_ref()) {
+        sums.push(write_file(dir, "Dockerfile.recorded", &d.data)?);
+    }
+
+    // The id engines give image.tar: kept verbatim, the image keeps the
+    // id its engine showed; otherwise the new manifest (containerd image
+    // store) or the config (engines that go by config) names it.
+    let archive_config_id = format!("sha256:{}", sha256_hex(&config));
+    let verbatim = image
+        .manifest_bytes
+        .as_ref()
+        .is_some_and(|m| sha256_hex(m) == sha256_hex(&plan.oci_manifest));
+    let archive_image_id = if image.id == image.config_digest {
+        archive_config_id.clone()
+    } else if verbatim {
+        match &image.graph {
+            Some(g) => g.target.digest.clone(),
+            None => format!("sha256:{}", sha256_hex(&plan.oci_manifest)),
+        }
+    } else {
+        format!("sha256:{}", sha256_hex(&plan.oci_manifest))
+    };
 
     let totals = totals(&layers, findings.len(), tar_len);
     let place = store.place();
@@ -106,11 +149,14 @@ fn write_image(
         data_root: place.path.display(),
         data_root_reason: place.reason.clone(),
         image_id: image.id.clone(),
+        config_digest: image.config_digest.clone(),
         tags: image.names.clone(),
         digests: image.digests.clone(),
         config_verified: image.config_verified,
-        archive_image_id: format!("sha256:{}", sha256_hex(&config)),
+        archive_image_id,
+        archive_config_id,
         derived_config: derived,
+        provenance,
         verified: totals.findings == 0 && totals.layers_verified == totals.layers,
         layers,
         findings,

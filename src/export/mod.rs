@@ -22,6 +22,7 @@ pub mod image;
 pub mod logs;
 mod output;
 mod progress;
+pub mod provenance;
 mod source;
 mod stream;
 pub mod timeline;

@@ -16,14 +16,24 @@
 //!
 //! If a member turns out not to match, the caller writes the archive
 //! again the slow way from the layer files, under a derived config.
+//!
+//! Under [`Plan::Blobs`] the archive also carries the rest of the image's
+//! stored graph ([`crate::store::model::ImageGraph`]: the index, other
+//! platforms' manifests, BuildKit attestation manifests and statements),
+//! each blob verbatim, and `index.json` points at the index the image
+//! record pointed at: Docker 29's `docker load` then reports the id the
+//! image had on the seized host (OCI image-spec `image-layout.md`; moby
+//! `image/tarexport` and `daemon/containerd/image_exporter.go`).
 
+use super::archive::small_entry;
 use super::archive::{ArchivePlan, closing_entries, header, opening_entries, padding};
 use super::error::{ExportError, ExportOptions, out_err};
 use super::progress::Bar;
 use super::source::{LayerOut, Prepared, Tee, write_layer};
-use crate::digest::hex_part;
+use crate::digest::{hex_part, sha256_hex};
 use crate::evidence::fs::FileSystem;
 use crate::pipe::{Chunk, DirectFile, FanOut, channel, run_sink};
+use crate::store::model::GraphBlob;
 use crate::store::model::Image;
 use std::collections::HashSet;
 use std::fs;
@@ -68,6 +78,9 @@ pub(crate) struct StreamedArchive {
     pub sha256: String,
     pub len: u64,
     pub plan: ArchivePlan,
+    /// Blobs of the image's graph that did not come out as their digest
+    /// says (short, unreadable, or hashing otherwise).
+    pub graph_problems: Vec<String>,
 }
 
 /// Writes every layer file and, alongside, `image.tar`. Returns the
@@ -85,6 +98,7 @@ pub(crate) fn stream_image(
         let (img_tx, img_rx) = channel();
         let image_file = DirectFile::create(&tar_path).map_err(out_err(&tar_path))?;
         let sink = s.spawn(move || run_sink(img_rx, image_file, true));
+        let mut graph_problems = Vec::new();
         let result = (|| -> Result<(Vec<WrittenLayer>, Option<ArchivePlan>), ExportError> {
             let mut whole = true;
             send(&img_tx, &opening_entries().map_err(out_err(&tar_path))?)
@@ -126,12 +140,24 @@ pub(crate) fn stream_image(
             if !whole {
                 return Ok((written, None));
             }
-            let archive_plan = match &plan {
+            let mut archive_plan = match &plan {
                 Plan::Blobs(blobs) => verbatim_plan(image, blobs),
                 Plan::Tars(_) => {
                     ArchivePlan::new(&image.config_bytes, &image.names, &archive_layers(&written))
                 }
             };
+            if let (Plan::Blobs(_), Some(graph)) = (&plan, &image.graph) {
+                let t = &graph.target;
+                archive_plan.point_index_at(&t.media_type, &t.digest, t.size);
+                in_archive.insert(sha256_hex(&archive_plan.config));
+                in_archive.insert(sha256_hex(&archive_plan.oci_manifest));
+                for b in &graph.blobs {
+                    if in_archive.insert(hex_part(&b.digest).to_string()) {
+                        write_graph_blob(fs_, &img_tx, b, &mut graph_problems)
+                            .map_err(out_err(&tar_path))?;
+                    }
+                }
+            }
             send(
                 &img_tx,
                 &closing_entries(&archive_plan).map_err(out_err(&tar_path))?,
@@ -150,9 +176,79 @@ pub(crate) fn stream_image(
             sha256: done.sha256.unwrap_or_default(),
             len: done.written,
             plan,
+            graph_problems,
         });
         Ok((written, archive))
     })
+}
+
+/// Writes one blob of the image's graph into the archive: the small
+/// documents from the bytes read (and checked) when the image was
+/// resolved, a layer from the evidence, exactly as long as its descriptor
+/// says, hashed on the way.
+fn write_graph_blob(
+    fs_: &dyn FileSystem,
+    tx: &SyncSender<Chunk>,
+    b: &GraphBlob,
+    problems: &mut Vec<String>,
+) -> io::Result<()> {
+    use sha2::Digest;
+    use std::io::Read;
+    let hex = hex_part(&b.digest);
+    let name = format!("blobs/sha256/{hex}");
+    if let Some(bytes) = &b.bytes {
+        return send(tx, &small_entry(&name, bytes)?);
+    }
+    let mut file = match fs_.open(&b.path) {
+        Ok(f) => f,
+        Err(e) => {
+            problems.push(format!("{}: left out of image.tar: {e}", b.digest));
+            return Ok(());
+        }
+    };
+    send(
+        tx,
+        header(&name, tar::EntryType::Regular, 0o644, b.size)?.as_bytes(),
+    )?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = b.size;
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = match file.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                problems.push(format!(
+                    "{}: unreadable after {} bytes: {e}",
+                    b.digest,
+                    b.size - left
+                ));
+                break;
+            }
+        };
+        hasher.update(&buf[..n]);
+        send(tx, &buf[..n])?;
+        left -= n as u64;
+    }
+    if left > 0 {
+        problems.push(format!(
+            "{}: {left} of its {} bytes missing, zero-filled in image.tar",
+            b.digest, b.size
+        ));
+        buf.fill(0);
+        while left > 0 {
+            let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            send(tx, &buf[..n])?;
+            left -= n as u64;
+        }
+    }
+    let got = hex::encode(hasher.finalize());
+    if got != hex {
+        problems.push(format!("{}: content hashes to sha256:{got}", b.digest));
+    }
+    send(tx, &vec![0u8; padding(b.size)])
 }
 
 /// The plan of an archive that keeps the store's manifest and blobs.

@@ -127,7 +127,7 @@ pub fn verify_images(images: &[Found<'_>], opts: &ExportOptions) -> Vec<Verified
                 findings.push(Finding::new(
                     FindingKind::ConfigHashMismatch,
                     None,
-                    "the stored config does not hash to its id",
+                    "the stored config does not hash to its config digest",
                 ));
             }
             let verified =

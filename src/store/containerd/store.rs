@@ -11,8 +11,21 @@
 //! `name` is the key in the snapshotter's own database (verified on the
 //! ctrd-basic fixture: `k8s.io/8/sha256:a7fb…` → snapshot id 4 →
 //! `snapshots/4/fs`).
+//!
+//! Identity: Docker with the containerd image store (Docker 29's default;
+//! moby `daemon/containerd/image_list.go`) shows an image of namespace
+//! `moby` by the digest its record points at (`img.Target.Digest`, an
+//! index or a manifest); CRI (`crictl images`, namespace `k8s.io`) shows
+//! the config digest. A `moby` namespace is taken as Docker's only where
+//! the evidence shows a dockerd used it (see [`docker_uses_containerd`]);
+//! otherwise (images put there with `ctr`) the config digest is the id.
+//! The rest of the stored graph (the index, other platforms, BuildKit
+//! attestation manifests and their in-toto statements) is kept in
+//! [`ImageGraph`] so the archive can carry it verbatim.
 
-use super::content::{BlobKind, Index, Manifest, Platform, blob_kind, blob_path, choose_manifest};
+use super::content::{
+    BlobKind, Index, Manifest, Platform, blob_kind, blob_path, choose_manifest, is_attestation,
+};
 use super::meta::{ImageRecord, META_DB, MetaDb};
 use super::snapshots::Snapshotter;
 use super::{ContainerdError, ContainerdRoot};
@@ -20,9 +33,12 @@ use crate::digest::{chain_ids, hex_part, sha256_hex};
 use crate::evidence::fs::{EvPath, FileKind, FileSystem};
 use crate::store::blob::{BlobDigests, Compression, decompressed, digest_blob};
 use crate::store::model::ImageConfig;
-use crate::store::model::{Image, LayerBlob, LayerSource, StoreImage, UnpackedLayer};
+use crate::store::model::{
+    Attestation, AttestationStatement, GraphBlob, Image, ImageGraph, LayerBlob, LayerSource,
+    StoreImage, UnpackedLayer,
+};
 use crate::store::reference::Reference;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 
 /// Manifests and indexes larger than this are not believed.
@@ -31,6 +47,13 @@ const MANIFEST_LIMIT: u64 = 8 << 20;
 const CONFIG_LIMIT: u64 = 64 << 20;
 /// Indexes nested deeper than this are not followed.
 const MAX_INDEX_DEPTH: usize = 4;
+/// Attestation manifests and statements larger than this are not read
+/// (BuildKit's are a few KiB).
+pub const ATTESTATION_LIMIT: u64 = 16 << 20;
+/// At most this many blobs of an image's graph besides its own.
+const MAX_GRAPH_BLOBS: usize = 1024;
+/// The namespace Docker's containerd image store uses.
+pub const MOBY_NAMESPACE: &str = "moby";
 const SNAPSHOTTER_PREFIX: &str = "io.containerd.snapshotter.v1.";
 /// Snapshotters that keep a snapshot's own files in `snapshots/<id>/fs`.
 pub(super) const OVERLAY_SNAPSHOTTERS: [&str; 2] = ["overlayfs", "fuse-overlayfs"];
@@ -43,6 +66,38 @@ pub struct ContainerdStore {
     /// Snapshotter databases by name, or why one could not be read.
     pub(super) snapshotters: BTreeMap<String, Result<Snapshotter, String>>,
     platform: Platform,
+    /// A dockerd used namespace `moby` as its image store: its images
+    /// are identified by their records' target digests.
+    docker_images: bool,
+}
+
+/// Whether the evidence shows a dockerd using the containerd image store
+/// beside the containerd root at `root`: `/etc/docker/daemon.json` turns
+/// on `features.containerd-snapshotter`, or the Docker data root beside
+/// it (`/var/lib/docker`) has containers or an engine id but no image
+/// store of its own (`image/`).
+pub fn docker_uses_containerd(fs: &dyn FileSystem, root: &EvPath) -> bool {
+    let lib = root.parent();
+    let docker = lib.child(b"docker");
+    if let Some(d) = &docker
+        && fs.metadata(d).is_ok_and(|m| m.is_dir())
+        && !d.child(b"image").is_some_and(|i| fs.exists(&i))
+        && [&b"containers"[..], b"engine-id", b"buildkit"]
+            .iter()
+            .any(|n| d.child(n).is_some_and(|p| fs.exists(&p)))
+    {
+        return true;
+    }
+    let Some(daemon_json) = lib.parent().parent().join("etc/docker/daemon.json") else {
+        return false;
+    };
+    let Ok(bytes) = fs.read_small(&daemon_json, 1 << 20) else {
+        return false;
+    };
+    serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("features")?.get("containerd-snapshotter")?.as_bool())
+        .unwrap_or(false)
 }
 
 /// Names an image in errors.
@@ -87,11 +142,13 @@ impl ContainerdStore {
             let snap = Snapshotter::open(fs, &name, dir).map_err(|e| e.to_string());
             snapshotters.insert(name, snap);
         }
+        let docker_images = docker_uses_containerd(fs, &root.path);
         Ok(ContainerdStore {
             root,
             meta,
             snapshotters,
             platform: Platform::default(),
+            docker_images,
         })
     }
 
@@ -159,6 +216,7 @@ impl ContainerdStore {
                         rows.push(StoreImage {
                             store: store.clone(),
                             id: img.id.clone(),
+                            config_digest: img.config_digest.clone(),
                             names: vec![rec.name.clone()],
                             created: img.config.created.clone().or(rec.created.clone()),
                             layers: img.layers.len(),
@@ -171,6 +229,7 @@ impl ContainerdStore {
                     Err(e) => rows.push(StoreImage {
                         store: store.clone(),
                         id: rec.target.digest.clone(),
+                        config_digest: String::new(),
                         names: vec![rec.name.clone()],
                         created: rec.created.clone(),
                         layers: 0,
@@ -185,9 +244,9 @@ impl ContainerdStore {
     }
 
     /// Resolves what a user typed, in namespace `ns`: an image name as
-    /// stored, a familiar reference (`fxbase:1`), the full digest of an
-    /// image's target (Docker's image id with the containerd image
-    /// store), or an image id (or unique id prefix).
+    /// stored, a familiar reference (`fxbase:1`), or any digest of the
+    /// image (or a unique prefix of one): its id, its config digest, its
+    /// record's target, its platform manifest.
     pub fn image(&self, ns: &str, reference: &str) -> Result<Image, ContainerdError> {
         let records = self.meta.images(ns)?;
         let by_name = |n: &str| records.iter().find(|r| r.name == n);
@@ -219,7 +278,16 @@ impl ContainerdStore {
                 let Ok(img) = self.resolve_in(ns, rec, &records) else {
                     continue;
                 };
-                if hex_part(&img.id).starts_with(bare) {
+                let digests = [
+                    img.id.as_str(),
+                    img.config_digest.as_str(),
+                    rec.target.digest.as_str(),
+                    img.manifest_digest.as_deref().unwrap_or_default(),
+                ];
+                if digests
+                    .iter()
+                    .any(|d| !d.is_empty() && hex_part(d).starts_with(bare))
+                {
                     match &hit {
                         Some(h) if h.id != img.id => {
                             return Err(ContainerdError::UnknownImage {
@@ -309,6 +377,8 @@ impl ContainerdStore {
         let mut digest = rec.target.digest.clone();
         let mut size = rec.target.size;
         let mut manifest = None;
+        // The indexes walked through, with the child taken from each.
+        let mut indexes: Vec<(GraphBlob, Index, String)> = Vec::new();
         for _ in 0..MAX_INDEX_DEPTH {
             let bytes = self.read_blob(
                 &ctx,
@@ -326,9 +396,22 @@ impl ContainerdStore {
                 BlobKind::Index => {
                     let index: Index = serde_json::from_slice(&bytes).map_err(json_err)?;
                     let chosen = choose_manifest(&index, &self.platform).map_err(|d| ctx.bad(d))?;
-                    media_type = chosen.media_type.clone();
-                    digest = chosen.digest.clone();
-                    size = Some(chosen.size);
+                    let (next_type, next_digest, next_size) = (
+                        chosen.media_type.clone(),
+                        chosen.digest.clone(),
+                        chosen.size,
+                    );
+                    let blob = GraphBlob {
+                        path: self.blob_path(&digest).unwrap_or_default(),
+                        digest,
+                        media_type,
+                        size: bytes.len() as u64,
+                        bytes: Some(bytes),
+                    };
+                    indexes.push((blob, index, next_digest.clone()));
+                    media_type = next_type;
+                    digest = next_digest;
+                    size = Some(next_size);
                 }
                 BlobKind::Manifest => {
                     let m: Manifest = serde_json::from_slice(&bytes).map_err(json_err)?;
@@ -413,11 +496,27 @@ impl ContainerdStore {
             .map(|r| r.name.clone())
             .collect();
         names.sort();
+        let graph = if indexes.is_empty() {
+            None
+        } else {
+            let mut seen: HashSet<String> = [digest.clone(), m.config.digest.clone()]
+                .into_iter()
+                .chain(m.layers.iter().map(|l| l.digest.clone()))
+                .collect();
+            Some(self.graph(&ctx, rec, indexes, &mut seen, &mut problems))
+        };
+        let id = if ns == MOBY_NAMESPACE && self.docker_images {
+            rec.target.digest.clone()
+        } else {
+            m.config.digest.clone()
+        };
         Ok(Image {
-            digests: vec![digest.clone()],
+            digests: vec![rec.target.digest.clone()],
             parent: None,
             store: format!("containerd/{ns}"),
-            id: m.config.digest.clone(),
+            id,
+            config_digest: m.config.digest.clone(),
+            graph,
             names,
             config_bytes,
             config,
@@ -427,6 +526,197 @@ impl ContainerdStore {
             layers,
             problems,
         })
+    }
+
+    /// The rest of an image's graph: each index walked through, and what
+    /// its other entries name that the content store holds (other
+    /// platforms, attestation manifests and their statements). `seen`
+    /// holds the digests already in the image (manifest, config, layers).
+    fn graph(
+        &self,
+        ctx: &Ctx<'_>,
+        rec: &ImageRecord,
+        indexes: Vec<(GraphBlob, Index, String)>,
+        seen: &mut HashSet<String>,
+        problems: &mut Vec<String>,
+    ) -> ImageGraph {
+        let mut graph = ImageGraph {
+            target: GraphBlob {
+                digest: rec.target.digest.clone(),
+                media_type: rec.target.media_type.clone(),
+                size: rec
+                    .target
+                    .size
+                    .and_then(|s| u64::try_from(s).ok())
+                    .unwrap_or_default(),
+                path: self.blob_path(&rec.target.digest).unwrap_or_default(),
+                bytes: None,
+            },
+            ..Default::default()
+        };
+        let mut children = Vec::new();
+        for (blob, index, chosen) in indexes {
+            seen.insert(blob.digest.clone());
+            // The size of the blob the archive carries (a record that
+            // says otherwise is already a problem).
+            if blob.digest == graph.target.digest {
+                graph.target.size = blob.size;
+            }
+            graph.blobs.push(blob);
+            children.extend(
+                index
+                    .manifests
+                    .into_iter()
+                    .filter(|d| d.digest != chosen)
+                    .take(MAX_GRAPH_BLOBS),
+            );
+        }
+        for d in children {
+            if graph.blobs.len() >= MAX_GRAPH_BLOBS {
+                problems.push(format!(
+                    "the image's graph has more than {MAX_GRAPH_BLOBS} blobs; the rest are left out"
+                ));
+                break;
+            }
+            if !seen.insert(d.digest.clone()) {
+                continue;
+            }
+            let attestation = is_attestation(&d);
+            let limit = if attestation {
+                ATTESTATION_LIMIT
+            } else {
+                MANIFEST_LIMIT
+            };
+            let what = if attestation {
+                "attestation manifest"
+            } else {
+                "manifest"
+            };
+            // Other platforms are often not pulled: only what is there.
+            let Some(bytes) = self.graph_json(ctx, what, &d.digest, d.size, limit, problems) else {
+                continue;
+            };
+            let manifest = match blob_kind(&d.media_type, &bytes) {
+                BlobKind::Manifest => serde_json::from_slice::<Manifest>(&bytes).ok(),
+                _ => None,
+            };
+            graph.blobs.push(GraphBlob {
+                path: self.blob_path(&d.digest).unwrap_or_default(),
+                digest: d.digest.clone(),
+                media_type: d.media_type.clone(),
+                size: bytes.len() as u64,
+                bytes: Some(bytes),
+            });
+            let Some(m) = manifest else { continue };
+            if seen.insert(m.config.digest.clone())
+                && let Some(cfg) = self.graph_json(
+                    ctx,
+                    "config",
+                    &m.config.digest,
+                    m.config.size,
+                    if attestation {
+                        ATTESTATION_LIMIT
+                    } else {
+                        CONFIG_LIMIT
+                    },
+                    problems,
+                )
+            {
+                graph.blobs.push(GraphBlob {
+                    path: self.blob_path(&m.config.digest).unwrap_or_default(),
+                    digest: m.config.digest.clone(),
+                    media_type: m.config.media_type.clone(),
+                    size: cfg.len() as u64,
+                    bytes: Some(cfg),
+                });
+            }
+            let mut att = Attestation {
+                manifest_digest: d.digest.clone(),
+                refers_to: d.annotations.get("vnd.docker.reference.digest").cloned(),
+                statements: Vec::new(),
+            };
+            for l in m.layers.iter().take(MAX_GRAPH_BLOBS) {
+                if attestation {
+                    let bytes = self.graph_json(
+                        ctx,
+                        "attestation statement",
+                        &l.digest,
+                        l.size,
+                        ATTESTATION_LIMIT,
+                        problems,
+                    );
+                    if seen.insert(l.digest.clone())
+                        && let Some(b) = &bytes
+                    {
+                        graph.blobs.push(GraphBlob {
+                            path: self.blob_path(&l.digest).unwrap_or_default(),
+                            digest: l.digest.clone(),
+                            media_type: l.media_type.clone(),
+                            size: b.len() as u64,
+                            bytes: Some(b.clone()),
+                        });
+                    }
+                    att.statements.push(AttestationStatement {
+                        digest: l.digest.clone(),
+                        media_type: l.media_type.clone(),
+                        predicate_type: l.annotations.get("in-toto.io/predicate-type").cloned(),
+                        bytes,
+                    });
+                } else if seen.insert(l.digest.clone())
+                    && let Some(path) = self.blob_path(&l.digest)
+                    && let Ok(meta) = self.fs().metadata(&path)
+                    && meta.is_file()
+                    && u64::try_from(l.size).is_ok_and(|s| s == meta.size)
+                {
+                    // Another platform's layer: copied verbatim, as big
+                    // as its descriptor says (and its file is).
+                    graph.blobs.push(GraphBlob {
+                        path,
+                        digest: l.digest.clone(),
+                        media_type: l.media_type.clone(),
+                        size: meta.size,
+                        bytes: None,
+                    });
+                }
+            }
+            if attestation {
+                graph.attestations.push(att);
+            }
+        }
+        graph
+    }
+
+    /// A small JSON blob of an image's graph, if the content store has
+    /// it and it is within `limit`; a digest or size mismatch, or a blob
+    /// over the limit, is recorded in `problems`.
+    fn graph_json(
+        &self,
+        ctx: &Ctx<'_>,
+        what: &str,
+        digest: &str,
+        size: i64,
+        limit: u64,
+        problems: &mut Vec<String>,
+    ) -> Option<Vec<u8>> {
+        let path = self.blob_path(digest)?;
+        let meta = self.fs().metadata(&path).ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        if meta.size > limit {
+            problems.push(format!(
+                "{what} {digest} is {} bytes, over the {limit}-byte bound: not read",
+                meta.size
+            ));
+            return None;
+        }
+        match self.read_blob(ctx, what, digest, Some(size), limit, problems) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                problems.push(format!("{what} {digest}: {e}"));
+                None
+            }
+        }
     }
 
     /// Compression from a blob's magic number (`None` if unreadable).

@@ -148,6 +148,7 @@ impl DataRoot {
         Ok(Image {
             store: "docker".into(),
             config_verified: sha256_hex(&config_bytes) == hex,
+            config_digest: id.clone(),
             id,
             config_bytes,
             config,

@@ -36,6 +36,7 @@ impl Store for DataRoot {
                 store: LABEL.into(),
                 data_root: place.clone(),
                 source: source.clone(),
+                config_digest: i.id.clone(),
                 id: i.id,
                 tags: i.tags,
                 digests: i.digests,

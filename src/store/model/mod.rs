@@ -151,13 +151,21 @@ pub struct HealthCheck {
 pub struct Image {
     /// Which store holds it: `docker`, `containerd/<namespace>`, `podman`.
     pub store: String,
-    /// `sha256:<hex>` of the config.
+    /// The image id as its engine shows it: Docker 29 with the
+    /// containerd image store (namespace `moby`) shows the digest the
+    /// image record points at (an index or a manifest); Docker's own
+    /// store, CRI (`crictl`, namespace `k8s.io`) and Podman show the
+    /// config digest. See [`Image::config_digest`].
     pub id: String,
+    /// `sha256:<hex>` of the config, as the manifest names it: the id
+    /// older engines (and `docker load` from `manifest.json`) give the
+    /// image. Equal to `id` where the engine identifies images by config.
+    pub config_digest: String,
     /// References as the store records them, familiar form
     /// (`fixture/web:1.0`); CRI also records the id itself as a name.
     pub names: Vec<String>,
-    /// `name@sha256:…` references, or the manifest digest the store's
-    /// name points at.
+    /// `name@sha256:…` references, or the digest the store's name points
+    /// at (containerd: the record's target, an index or a manifest).
     pub digests: Vec<String>,
     /// Parent image id recorded by the builder, if any.
     pub parent: Option<String>,
@@ -165,7 +173,7 @@ pub struct Image {
     pub config_bytes: Vec<u8>,
     /// `config_bytes`, parsed.
     pub config: ImageConfig,
-    /// False when sha256(config_bytes) is not the id.
+    /// False when sha256(config_bytes) is not `config_digest`.
     pub config_verified: bool,
     /// The platform manifest the store keeps (digest and bytes), if any.
     pub manifest_digest: Option<String>,
@@ -176,6 +184,70 @@ pub struct Image {
     pub layers: Vec<LayerSource>,
     /// Inconsistencies noticed (a missing blob, a digest mismatch, ...).
     pub problems: Vec<String>,
+    /// The rest of the stored graph (containerd): the index the record
+    /// points at, the other manifests in it, attestations; `None` when
+    /// the record points at the manifest itself, or the store keeps none.
+    pub graph: Option<ImageGraph>,
+}
+
+/// What an image record points at and what hangs off it besides the
+/// platform manifest, its config and its layers (OCI image-spec
+/// `image-index.md`; BuildKit `docs/attestations/attestation-storage.md`).
+#[derive(Debug, Clone, Default)]
+pub struct ImageGraph {
+    /// The descriptor of the image record's target (media type, digest,
+    /// size): what the archive's `index.json` points at.
+    pub target: GraphBlob,
+    /// Every other blob of the graph that is in the content store, each
+    /// once, in the order found: the index (or indexes), the other
+    /// platforms' manifests, configs and layers, attestation manifests
+    /// and their statements. The platform manifest, its config and its
+    /// layers are not repeated here.
+    pub blobs: Vec<GraphBlob>,
+    /// The attestation manifests of the index.
+    pub attestations: Vec<Attestation>,
+}
+
+/// One blob of an image's stored graph.
+#[derive(Debug, Clone, Default)]
+pub struct GraphBlob {
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// Media type, from the descriptor that names it.
+    pub media_type: String,
+    /// Size, from the descriptor that names it.
+    pub size: u64,
+    /// Where it is in the evidence.
+    pub path: EvPath,
+    /// The bytes, for the small JSON documents (indexes, manifests,
+    /// configs, attestation statements), read and checked once; `None`
+    /// for layers, copied from `path` when the archive is written.
+    pub bytes: Option<Vec<u8>>,
+}
+
+/// A BuildKit attestation manifest: in-toto statements about one
+/// platform manifest of the index.
+#[derive(Debug, Clone, Default)]
+pub struct Attestation {
+    /// Digest of the attestation manifest.
+    pub manifest_digest: String,
+    /// The manifest it attests (`vnd.docker.reference.digest`).
+    pub refers_to: Option<String>,
+    /// Its layers: the in-toto statements.
+    pub statements: Vec<AttestationStatement>,
+}
+
+/// One in-toto statement layer of an attestation manifest.
+#[derive(Debug, Clone, Default)]
+pub struct AttestationStatement {
+    /// Digest of the statement blob.
+    pub digest: String,
+    /// `application/vnd.in-toto+json`.
+    pub media_type: String,
+    /// `in-toto.io/predicate-type` annotation, if given.
+    pub predicate_type: Option<String>,
+    /// The statement's bytes, when present and within bounds.
+    pub bytes: Option<Vec<u8>>,
 }
 
 impl Image {
@@ -185,13 +257,10 @@ impl Image {
         &hex[..hex.len().min(12)]
     }
 
-    /// The names that are references, not the id repeated as a name.
+    /// The names that are references, not the id repeated as a name
+    /// (CRI) nor the placeholder of an untagged image (`moby-dangling@…`).
     pub fn tags(&self) -> Vec<String> {
-        self.names
-            .iter()
-            .filter(|n| !n.starts_with("sha256:"))
-            .cloned()
-            .collect()
+        self.names.iter().filter(|n| is_tag(n)).cloned().collect()
     }
 
     /// A name for messages: the first tag, else the short id.
@@ -201,6 +270,20 @@ impl Image {
             .next()
             .unwrap_or_else(|| self.short_id().to_string())
     }
+}
+
+/// The name Docker's containerd image store gives an untagged image
+/// (moby `daemon/images/image_prune.go`, `danglingImageName`), followed by
+/// `@<target digest>`.
+pub const MOBY_DANGLING: &str = "moby-dangling";
+
+/// Whether a stored name is a reference a user gave: not the id repeated
+/// as a name (CRI's `sha256:<hex>`) nor `moby-dangling@<digest>`.
+pub fn is_tag(name: &str) -> bool {
+    !name.starts_with("sha256:")
+        && !name
+            .strip_prefix(MOBY_DANGLING)
+            .is_some_and(|rest| rest.starts_with('@'))
 }
 
 /// One row of `images`, whatever the store.
@@ -213,8 +296,11 @@ pub struct ImageRow {
     /// The same, typed: evidence file → partition → LV → filesystem →
     /// the store's directory.
     pub source: crate::evidence::provenance::Location,
-    /// Image id, `sha256:<hex>` of the config.
+    /// Image id as the engine shows it (see [`Image::id`]).
     pub id: String,
+    /// `sha256:<hex>` of the config (equal to `id` but for Docker's
+    /// containerd image store); empty when the image could not be read.
+    pub config_digest: String,
     /// References (`fixture/web:1.0`), not the id repeated as a name.
     pub tags: Vec<String>,
     /// `name@sha256:…` references (Docker's `repositories.json`).
@@ -230,7 +316,7 @@ pub struct ImageRow {
     /// Docker: tagged, intermediate or dangling.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<ImageKind>,
-    /// containerd/podman: the manifest the name points at.
+    /// containerd/podman: the platform manifest the image resolves to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest_digest: Option<String>,
     /// containerd/podman: every layer is unpacked on disk.

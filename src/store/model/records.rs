@@ -16,8 +16,11 @@ use std::collections::BTreeMap;
 pub struct StoreImage {
     /// Which store: `containerd/<namespace>` or `podman`.
     pub store: String,
-    /// `sha256:<hex>` of the image config (the image id).
+    /// The image id as the engine shows it (see [`super::Image::id`]).
     pub id: String,
+    /// `sha256:<hex>` of the image config; empty when the image could not
+    /// be read (`error`).
+    pub config_digest: String,
     /// Names as the store records them (`registry.example.com/shop/web:2`).
     pub names: Vec<String>,
     /// Creation time (RFC 3339): the config's `created`, else the store's.
@@ -337,11 +340,14 @@ impl StoreImage {
             store: self.store,
             data_root: place.describe(),
             id: self.id,
+            config_digest: self.config_digest,
             // CRI records the image id as one more name; it is the id.
+            // Docker's containerd image store names an untagged image
+            // `moby-dangling@<target digest>`: not a tag either.
             tags: self
                 .names
                 .into_iter()
-                .filter(|n| !n.starts_with("sha256:"))
+                .filter(|n| super::is_tag(n))
                 .collect(),
             digests: Vec::new(),
             created: self.created,

@@ -200,6 +200,7 @@ impl PodmanStore {
                 Ok(img) => StoreImage {
                     store: "podman".into(),
                     id: img.id.clone(),
+                    config_digest: img.config_digest.clone(),
                     names: img.names.clone(),
                     created: img.config.created.clone().or(rec.created.clone()),
                     layers: img.layers.len(),
@@ -210,6 +211,7 @@ impl PodmanStore {
                 Err(e) => StoreImage {
                     store: "podman".into(),
                     id: format!("sha256:{}", rec.id),
+                    config_digest: format!("sha256:{}", rec.id),
                     names: rec.names.clone(),
                     created: rec.created.clone(),
                     layers: 0,
@@ -372,6 +374,7 @@ impl PodmanStore {
             digests: rec.digest.iter().cloned().collect(),
             parent: None,
             store: "podman".into(),
+            config_digest: id_key.clone(),
             id: id_key,
             names: rec.names.clone(),
             config_bytes,
@@ -381,6 +384,7 @@ impl PodmanStore {
             manifest_bytes,
             layers,
             problems,
+            graph: None,
         })
     }
 
