@@ -47,12 +47,13 @@ pub mod report;
 pub mod store;
 
 pub use evidence::{Evidence, EvidenceError, OpenOptions};
+pub use export::ImageReport;
 pub use export::{
     ContainerReport, ExportError, ExportOptions, VerifiedImage, export_container, export_image,
     verify_images,
 };
 pub use layer::diff::{Change, container_changes};
-pub use report::{Finding, FindingKind, ImageReport, LayerReport};
+pub use report::{Finding, FindingKind, LayerReport};
 pub use store::catalog::{Catalog, Found, FoundContainer, StoreFilter};
 pub use store::model::{Container, Image, ImageRow};
 pub use store::{Store, StoreError, StorePlace};

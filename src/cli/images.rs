@@ -5,8 +5,8 @@ use super::args::{ExtractArgs, Global, ListArgs, VerifyArgs};
 use super::context::{bars, check_output, clean_up_on_interrupt, hint, open};
 use anyhow::{Context, Result, bail};
 use docker_forensics::digest::hex_part;
+use docker_forensics::export::ImageReport;
 use docker_forensics::export::{VerifiedImage, export_image, image_dir, verify_images};
-use docker_forensics::report::ImageReport;
 use docker_forensics::store::catalog::Found;
 use std::path::{Path, PathBuf};
 

@@ -9,12 +9,13 @@
 use super::archive::{ArchivePlan, write_archive};
 use super::dockerfile;
 use super::error::{ExportError, ExportOptions, now, out_err};
+use super::image_report::ImageReport;
 use super::output::{close_dir, settle_config, totals, write_file};
 use super::provenance;
 use super::source::{check_sources, prepare_layer};
 use super::stream::{archive_layers, layers_only, plan, stream_image};
 use crate::digest::sha256_hex;
-use crate::report::{Finding, FindingKind, ImageReport};
+use crate::report::{Finding, FindingKind};
 use crate::store::Store;
 use crate::store::model::Image;
 use std::path::{Path, PathBuf};

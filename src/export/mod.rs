@@ -18,6 +18,7 @@ pub mod container;
 pub mod dockerfile;
 mod error;
 pub mod image;
+mod image_report;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod logs;
 mod output;
@@ -31,6 +32,7 @@ pub mod verify;
 pub use container::{ContainerReport, container_dir, export_container};
 pub use error::{ExportError, ExportOptions};
 pub use image::{export_image, image_dir};
+pub use image_report::{ImageReport, Totals};
 pub use output::{PARTIAL, partial_name};
 pub use progress::{LayerProgress, ProgressSink};
 pub use verify::{VerifiedImage, verify_images};

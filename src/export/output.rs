@@ -186,8 +186,8 @@ pub fn totals(
     layers: &[LayerReport],
     image_findings: usize,
     archive_len: u64,
-) -> crate::report::Totals {
-    crate::report::Totals {
+) -> super::image_report::Totals {
+    super::image_report::Totals {
         layers: layers.len(),
         layers_verified: layers.iter().filter(|l| l.verified).count(),
         layers_rebuilt: layers
