@@ -30,9 +30,26 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!(
                 "docker-forensics: error: {}",
-                docker_forensics::escape::visible(&format!("{e:#}"))
+                docker_forensics::escape::visible(&one_line(&e))
             );
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes on one line, each cause said once: many
+/// errors already quote their source in their own message.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if text.contains(&c) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&c);
+    }
+    text
 }

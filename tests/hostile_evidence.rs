@@ -54,6 +54,9 @@ fn unreadable_data_root_is_a_permission_problem() {
     assert!(err[0].contains("permission denied"), "{}", err[0]);
     assert!(err[0].contains("/var/lib/docker"), "{}", err[0]);
     assert!(!r.stderr.contains("no Docker data root"), "{}", r.stderr);
+    // Each cause is said once.
+    let parts: Vec<&str> = err[0].split(": ").collect();
+    assert!(parts.windows(2).all(|w| w[0] != w[1]), "{}", err[0]);
 }
 
 fn evil_web_dir(host: &Path) -> (String, PathBuf) {
@@ -235,5 +238,80 @@ fn sigkill_leaves_nothing_that_looks_complete() {
         } else {
             assert!(name.contains(".partial-"), "{name}");
         }
+    }
+}
+
+/// A gzip layer blob replaced by a gzip bomb (64 MiB of zeros in about
+/// 300 KiB) that does not match its digest is inflated no further than 64
+/// times its size, by `verify` and by `extract`, and named.
+#[test]
+fn decompression_bomb_is_stopped_and_named() {
+    let Some(copy) = host_copy("moby29") else {
+        return;
+    };
+    let host = copy.path();
+    // The first gzip layer any stored manifest names.
+    let blobs = host.join("var/lib/containerd/io.containerd.content.v1.content/blobs/sha256");
+    let mut layer = None;
+    for e in std::fs::read_dir(&blobs).unwrap() {
+        let p = e.unwrap().path();
+        if std::fs::metadata(&p).unwrap().len() > 65536 {
+            continue;
+        }
+        let Ok(m) = serde_json::from_slice::<Value>(&std::fs::read(&p).unwrap()) else {
+            continue;
+        };
+        if let Some(l) = m["layers"].as_array().and_then(|ls| {
+            ls.iter()
+                .find(|l| l["mediaType"].as_str().is_some_and(|t| t.ends_with("gzip")))
+        }) {
+            layer = Some(l["digest"].as_str().unwrap().to_string());
+            break;
+        }
+    }
+    let digest = layer.expect("a gzip layer in moby29");
+    let blob = blobs.join(digest.trim_start_matches("sha256:"));
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "head -c 67108864 /dev/zero | gzip -1 > '{}'",
+            blob.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let bomb = std::fs::metadata(&blob).unwrap().len();
+    let cap = (bomb * 64).max(1 << 20);
+    assert!(cap < 64 << 20, "the bomb inflates past the cap");
+
+    let r = run([
+        Path::new("verify"),
+        host,
+        Path::new("--json"),
+        Path::new("-q"),
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let named = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| i["layers"].as_array().unwrap().iter())
+        .flat_map(|l| l["findings"].as_array().unwrap().iter())
+        .any(|f| f["kind"] == "size_implausible");
+    assert!(named, "{}", r.stdout);
+
+    let out = tempfile::tempdir().unwrap();
+    let r = run([
+        Path::new("extract"),
+        Path::new("--all"),
+        host,
+        out.path(),
+        Path::new("-q"),
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    for e in walkdir(out.path()) {
+        let len = std::fs::metadata(&e).unwrap().len();
+        assert!(len <= cap + (4 << 20), "{}: {len} bytes", e.display());
     }
 }

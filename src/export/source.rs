@@ -246,6 +246,13 @@ fn from_blob<W: Write + Send>(
         path: place.clone(),
         source,
     })?;
+    // A blob that inflates past this is checked against its digest
+    // before it may go on (a decompression bomb that is not the blob its
+    // manifest names stops here).
+    let cap = blob_file_size(fs, blob)
+        .saturating_mul(INFLATE_RATIO)
+        .max(1 << 20);
+    let mut bombed: Option<u64> = None;
     let snapshot = l.unpacked.as_ref().map(|u| Snapshot {
         fs,
         dir: &u.dir,
@@ -264,10 +271,36 @@ fn from_blob<W: Write + Send>(
             None => (None, None),
         };
         let result = hashed(out, tx.as_ref(), |w| -> Result<Written, Failure> {
-            let mut stream = decompressed(&mut counted, blob.compression);
+            let mut stream: Box<dyn Read + Send + '_> =
+                decompressed(&mut counted, blob.compression);
             let mut buf = vec![0u8; 1 << 16];
             let mut size = 0u64;
+            let mut vouched = false;
             loop {
+                if size > cap && !vouched {
+                    // Past the ratio no honest blob needs to prove itself:
+                    // finish hashing the blob (not inflating it) and go on
+                    // only if it is the one its manifest names.
+                    drop(stream);
+                    io::copy(&mut counted, &mut io::sink()).map_err(Failure::Evidence)?;
+                    let hex = hex::encode(counted.hash.clone().finalize());
+                    if hex != hex_part(&blob.digest) || counted.len != blob.size {
+                        bombed = Some(size);
+                        return Ok(Written {
+                            size,
+                            ..Default::default()
+                        });
+                    }
+                    vouched = true;
+                    // Authentic: inflate again from the start, past what
+                    // was written (only such rare blobs are read twice).
+                    let again = fs
+                        .open(&blob.path)
+                        .map_err(|e| Failure::Evidence(io::Error::other(e.to_string())))?;
+                    stream = decompressed(again, blob.compression);
+                    io::copy(&mut (&mut stream).take(size), &mut io::sink())
+                        .map_err(Failure::Evidence)?;
+                }
                 let n = stream.read(&mut buf).map_err(Failure::Evidence)?;
                 if n == 0 {
                     break;
@@ -323,6 +356,16 @@ fn from_blob<W: Write + Send>(
             ),
         ));
     }
+    if let Some(at) = bombed {
+        findings.push(Finding::new(
+            FindingKind::SizeImplausible,
+            Some(blob.path.display()),
+            format!(
+                "the blob does not match its digest {} and inflates past {INFLATE_RATIO} times its size: inflating stopped at {at} bytes, the layer tar is cut there",
+                blob.digest
+            ),
+        ));
+    }
     written.findings = Vec::new();
     if let Some(check) = check {
         written.files_checked = check.files_checked;
@@ -343,6 +386,16 @@ fn from_blob<W: Write + Send>(
             teed,
         },
     ))
+}
+
+/// How many times its stored size a blob may inflate to before its digest
+/// must vouch for it (honest layers rarely pass 20; a bomb passes 1000).
+const INFLATE_RATIO: u64 = 64;
+
+/// The blob file's size in the evidence (0 when unknown): what the blob
+/// really is, whatever its manifest claims.
+fn blob_file_size(fs: &dyn FileSystem, blob: &LayerBlob) -> u64 {
+    fs.metadata(&blob.path).map(|m| m.size).unwrap_or(0)
 }
 
 /// A failure while a blob is turned into a layer tar: reading the
