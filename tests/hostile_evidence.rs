@@ -315,3 +315,112 @@ fn decompression_bomb_is_stopped_and_named() {
         assert!(len <= cap + (4 << 20), "{}: {len} bytes", e.display());
     }
 }
+
+/// Rewrites the first file of a layer's tar-split (and the tar header
+/// before it) to claim `claim` bytes; returns the layerdb entry changed.
+fn claim_huge_file(host: &Path, claim: u64) -> PathBuf {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use std::io::{Read, Write};
+    let layerdb = docker_root(host).join("image/overlay2/layerdb/sha256");
+    for e in std::fs::read_dir(&layerdb).unwrap() {
+        let entry = e.unwrap().path();
+        let ts = entry.join("tar-split.json.gz");
+        let Ok(gz) = std::fs::read(&ts) else { continue };
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        let mut lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let Some(i) = (1..lines.len()).find(|&i| {
+            lines[i]["type"] == 1
+                && lines[i]["size"].as_u64().is_some_and(|s| s > 0)
+                && lines[i - 1]["type"] == 2
+        }) else {
+            continue;
+        };
+        let mut seg = STANDARD
+            .decode(lines[i - 1]["payload"].as_str().unwrap())
+            .unwrap();
+        let h = seg.len() - 512;
+        // Size as base-256, as GNU tar writes sizes past 8 GiB.
+        let field = &mut seg[h + 124..h + 136];
+        field.fill(0);
+        field[0] = 0x80;
+        field[4..12].copy_from_slice(&claim.to_be_bytes());
+        seg[h + 148..h + 156].copy_from_slice(b"        ");
+        let sum: u32 = seg[h..h + 512].iter().map(|&b| u32::from(b)).sum();
+        seg[h + 148..h + 156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        lines[i - 1]["payload"] = STANDARD.encode(&seg).into();
+        lines[i]["size"] = claim.into();
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for l in &lines {
+            writeln!(enc, "{l}").unwrap();
+        }
+        std::fs::write(&ts, enc.finish().unwrap()).unwrap();
+        return entry;
+    }
+    panic!("no tar-split with a file");
+}
+
+/// Every file under `dir` is small.
+fn assert_small_outputs(dir: &Path) {
+    for e in walkdir(dir) {
+        let len = std::fs::metadata(&e).unwrap().len();
+        assert!(len < 256 << 20, "{}: {len} bytes", e.display());
+    }
+}
+
+#[test]
+fn a_one_terabyte_claim_is_never_padded() {
+    let Some(copy) = host_copy("basic") else {
+        return;
+    };
+    let host = copy.path();
+    let entry = claim_huge_file(host, 1 << 40);
+    // With the layer's recorded size: the claim is implausible, the layer
+    // is rebuilt from its files.
+    let out = tempfile::tempdir().unwrap();
+    let r = run([
+        Path::new("extract"),
+        Path::new("--all"),
+        host,
+        out.path(),
+        Path::new("-q"),
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_small_outputs(out.path());
+    let reports: Vec<Value> = walkdir(out.path())
+        .into_iter()
+        .filter(|p| p.ends_with("report.json"))
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .collect();
+    assert!(
+        reports.iter().any(
+            |r| r["layers"].as_array().unwrap().iter().any(|l| l["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["kind"] == "size_implausible"))
+        ),
+        "size_implausible named"
+    );
+    // Without it: more than the output can hold is refused, by name.
+    std::fs::remove_file(entry.join("size")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let r = run([
+        Path::new("extract"),
+        Path::new("--all"),
+        host,
+        out.path(),
+        Path::new("-q"),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("bytes free"), "{}", r.stderr);
+    assert_small_outputs(out.path());
+    // The other images were still written.
+    assert!(r.stdout.lines().count() > 0);
+}

@@ -60,6 +60,24 @@ fn write_image(
         .iter()
         .map(|l| prepare_layer(fs, image, l, opts.rebuild))
         .collect::<Result<Vec<_>, _>>()?;
+    // A tar-split may claim a layer far larger than the output can hold
+    // (a hostile 1 TB entry): refuse it before padding the disk full.
+    if let Some(free) = free_space(dir) {
+        for (l, p) in image.layers.iter().zip(&prepared) {
+            if let Some(len) = p.tar_len().filter(|len| *len > free) {
+                return Err(ExportError::Output {
+                    path: dir.display().to_string(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::StorageFull,
+                        format!(
+                            "layer {} would be {len} bytes as its tar-split claims (size_implausible?), more than the {free} bytes free on the output filesystem",
+                            l.index
+                        ),
+                    ),
+                });
+            }
+        }
+    }
     let (written, streamed) = match plan(image, &prepared) {
         Some(plan) => stream_image(fs, image, dir, plan, prepared, opts)?,
         None => (layers_only(fs, image, dir, prepared, opts)?, None),
@@ -167,4 +185,10 @@ fn write_image(
     };
     close_dir(dir, &report, sums)?;
     Ok(report)
+}
+
+/// Bytes free for us on the filesystem holding `dir`, when it says.
+fn free_space(dir: &Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }

@@ -388,13 +388,13 @@ impl ContainerdStore {
                 MANIFEST_LIMIT,
                 &mut problems,
             )?;
-            let json_err = |e: serde_json::Error| ContainerdError::CorruptJson {
+            let json_err = |e: crate::json::JsonError| ContainerdError::CorruptJson {
                 path: self.blob_path(&digest).unwrap_or_default().display(),
                 detail: e.to_string(),
             };
             match blob_kind(&media_type, &bytes) {
                 BlobKind::Index => {
-                    let index: Index = serde_json::from_slice(&bytes).map_err(json_err)?;
+                    let index: Index = crate::json::parse(&bytes).map_err(json_err)?;
                     let chosen = choose_manifest(&index, &self.platform).map_err(|d| ctx.bad(d))?;
                     let (next_type, next_digest, next_size) = (
                         chosen.media_type.clone(),
@@ -414,7 +414,7 @@ impl ContainerdStore {
                     size = Some(next_size);
                 }
                 BlobKind::Manifest => {
-                    let m: Manifest = serde_json::from_slice(&bytes).map_err(json_err)?;
+                    let m: Manifest = crate::json::parse(&bytes).map_err(json_err)?;
                     manifest = Some((m, bytes));
                     break;
                 }
@@ -435,7 +435,7 @@ impl ContainerdStore {
             &mut problems,
         )?;
         let config: ImageConfig =
-            serde_json::from_slice(&config_bytes).map_err(|e| ContainerdError::CorruptJson {
+            crate::json::parse(&config_bytes).map_err(|e| ContainerdError::CorruptJson {
                 path: self
                     .blob_path(&m.config.digest)
                     .unwrap_or_default()
@@ -597,7 +597,7 @@ impl ContainerdStore {
                 continue;
             };
             let manifest = match blob_kind(&d.media_type, &bytes) {
-                BlobKind::Manifest => serde_json::from_slice::<Manifest>(&bytes).ok(),
+                BlobKind::Manifest => crate::json::parse::<Manifest>(&bytes).ok(),
                 _ => None,
             };
             graph.blobs.push(GraphBlob {

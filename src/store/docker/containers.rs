@@ -180,7 +180,7 @@ impl DataRoot {
         let run_config = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
             .and_then(|v| v.get("Config").cloned());
-        let c: ConfigV2 = serde_json::from_slice(&bytes).map_err(|e| StoreError::CorruptJson {
+        let c: ConfigV2 = crate::json::parse(&bytes).map_err(|e| StoreError::CorruptJson {
             path: cfg_path.display(),
             detail: e.to_string(),
         })?;

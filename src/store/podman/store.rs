@@ -309,7 +309,7 @@ impl PodmanStore {
             .ok_or_else(|| bad(format!("unusable image id {:?}", rec.id)))?;
         let config_bytes = self.fs().read_small(&config_path, BIG_DATA_LIMIT)?;
         let config: ImageConfig =
-            serde_json::from_slice(&config_bytes).map_err(|e| PodmanError::CorruptJson {
+            crate::json::parse(&config_bytes).map_err(|e| PodmanError::CorruptJson {
                 path: config_path.display(),
                 detail: e.to_string(),
             })?;
