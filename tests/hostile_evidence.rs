@@ -113,19 +113,7 @@ fn absurdly_deep_config_is_named_never_nulled() {
         return;
     };
     let host = copy.path();
-    let web = expected("basic")["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["tags"][0] == "fixture/web:1.0")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let cfg = docker_root(host).join(format!(
-        "image/overlay2/imagedb/content/sha256/{}",
-        web.trim_start_matches("sha256:")
-    ));
+    let (cfg, _) = image_config_path(host, "basic", "fixture/web:1.0");
     // A label nested 100,000 arrays deep, spliced into the config text.
     let text = String::from_utf8(std::fs::read(&cfg).unwrap()).unwrap();
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
@@ -146,28 +134,12 @@ fn absurdly_deep_config_is_named_never_nulled() {
         r.stderr
     );
     // Whatever was written, no archive carries a `null` config.
-    for e in walkdir(out.path()) {
+    for e in files_under(out.path()) {
         if e.ends_with("manifest.json") {
             let m: Value = serde_json::from_slice(&std::fs::read(&e).unwrap()).unwrap();
             assert!(!m.is_null());
         }
     }
-}
-
-fn walkdir(p: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![p.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_dir() {
-                stack.push(e.path());
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out
 }
 
 /// Starts `extract --all` on the basic host, waits for its first finished
@@ -302,15 +274,9 @@ fn decompression_bomb_is_stopped_and_named() {
     assert!(named, "{}", r.stdout);
 
     let out = tempfile::tempdir().unwrap();
-    let r = run([
-        Path::new("extract"),
-        Path::new("--all"),
-        host,
-        out.path(),
-        Path::new("-q"),
-    ]);
+    let r = extract_all(host, out.path());
     assert_eq!(r.code, 3, "{}", r.stderr);
-    for e in walkdir(out.path()) {
+    for e in files_under(out.path()) {
         let len = std::fs::metadata(&e).unwrap().len();
         assert!(len <= cap + (4 << 20), "{}: {len} bytes", e.display());
     }
@@ -368,7 +334,7 @@ fn claim_huge_file(host: &Path, claim: u64) -> PathBuf {
 
 /// Every file under `dir` is small.
 fn assert_small_outputs(dir: &Path) {
-    for e in walkdir(dir) {
+    for e in files_under(dir) {
         let len = std::fs::metadata(&e).unwrap().len();
         assert!(len < 256 << 20, "{}: {len} bytes", e.display());
     }
@@ -384,16 +350,10 @@ fn a_one_terabyte_claim_is_never_padded() {
     // With the layer's recorded size: the claim is implausible, the layer
     // is rebuilt from its files.
     let out = tempfile::tempdir().unwrap();
-    let r = run([
-        Path::new("extract"),
-        Path::new("--all"),
-        host,
-        out.path(),
-        Path::new("-q"),
-    ]);
+    let r = extract_all(host, out.path());
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert_small_outputs(out.path());
-    let reports: Vec<Value> = walkdir(out.path())
+    let reports: Vec<Value> = files_under(out.path())
         .into_iter()
         .filter(|p| p.ends_with("report.json"))
         .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
@@ -411,13 +371,7 @@ fn a_one_terabyte_claim_is_never_padded() {
     // Without it: more than the output can hold is refused, by name.
     std::fs::remove_file(entry.join("size")).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let r = run([
-        Path::new("extract"),
-        Path::new("--all"),
-        host,
-        out.path(),
-        Path::new("-q"),
-    ]);
+    let r = extract_all(host, out.path());
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("bytes free"), "{}", r.stderr);
     assert_small_outputs(out.path());

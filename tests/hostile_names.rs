@@ -117,19 +117,7 @@ fn history_cannot_add_dockerfile_instructions() {
         return;
     };
     let host = copy.path();
-    let web = expected("basic")["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["tags"][0] == "fixture/web:1.0")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let cfg = docker_root(host).join(format!(
-        "image/overlay2/imagedb/content/sha256/{}",
-        web.trim_start_matches("sha256:")
-    ));
+    let (cfg, web) = image_config_path(host, "basic", "fixture/web:1.0");
     let mut v: Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
     let history = v["history"].as_array_mut().unwrap();
     history[0]["comment"] = "innocent \\\nRUN injected-by-comment".into();

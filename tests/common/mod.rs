@@ -150,3 +150,49 @@ pub fn image_dir(out: &Path, id: &str) -> PathBuf {
 pub fn docker_root(host: &Path) -> PathBuf {
     host.join("var/lib/docker")
 }
+
+/// The config file of fixture image `tag` in a Docker host tree, and its id.
+pub fn image_config_path(host: &Path, fixture: &str, tag: &str) -> (PathBuf, String) {
+    let id = expected(fixture)["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .find(|i| i["tags"][0] == tag)
+        .unwrap_or_else(|| panic!("{tag} in {fixture}"))["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let path = docker_root(host).join(format!(
+        "image/overlay2/imagedb/content/sha256/{}",
+        id.trim_start_matches("sha256:")
+    ));
+    (path, id)
+}
+
+/// Every regular file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir") {
+            let e = e.expect("entry");
+            if e.file_type().expect("type").is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// `extract --all EVIDENCE OUT -q`.
+pub fn extract_all(evidence: &Path, out: &Path) -> Run {
+    run([
+        Path::new("extract"),
+        Path::new("--all"),
+        evidence,
+        out,
+        Path::new("-q"),
+    ])
+}
