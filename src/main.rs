@@ -28,11 +28,16 @@ fn main() -> ExitCode {
     match cli::run(parsed) {
         Ok(outcome) => ExitCode::from(outcome as u8),
         Err(e) => {
+            let code = if e.downcast_ref::<cli::UsageError>().is_some() {
+                2
+            } else {
+                1
+            };
             eprintln!(
                 "docker-forensics: error: {}",
                 docker_forensics::escape::visible(&one_line(&e))
             );
-            ExitCode::from(1)
+            ExitCode::from(code)
         }
     }
 }

@@ -153,24 +153,32 @@ const SUBCOMMANDS: &[&str] = &[
     "help",
 ];
 
-/// Turns the short form `IMAGE EVIDENCE OUT` into `extract IMAGE EVIDENCE OUT`.
+/// Turns the short form `IMAGE EVIDENCE OUT` into `extract IMAGE EVIDENCE
+/// OUT`: only when the first word is no subcommand and exactly three
+/// words that are not options are given, so that a mistyped subcommand
+/// gets clap's "did you mean" instead of an extract.
 pub fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let takes_value = |a: &str| a == "--docker-root" || a == "--partition" || a == "--store";
+    let mut first = None;
+    let mut positionals = 0;
     let mut i = 1;
     while i < args.len() {
         let a = args[i].to_string_lossy();
-        if a == "--docker-root" || a == "--partition" || a == "--store" {
+        if takes_value(&a) {
             i += 2;
             continue;
         }
-        if a.starts_with('-') {
-            i += 1;
-            continue;
+        if !a.starts_with('-') {
+            first.get_or_insert(i);
+            positionals += 1;
         }
-        if !SUBCOMMANDS.contains(&a.as_ref()) {
-            // Global flags are accepted after the subcommand too.
+        i += 1;
+    }
+    if let Some(f) = first {
+        let word = args[f].to_string_lossy();
+        if !SUBCOMMANDS.contains(&word.as_ref()) && positionals == 3 {
             args.insert(1, "extract".into());
         }
-        break;
     }
     args
 }

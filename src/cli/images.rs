@@ -1,8 +1,8 @@
 //! `extract`, `images` and `verify`.
 
-use super::Outcome;
 use super::args::{ExtractArgs, Global, ListArgs, VerifyArgs};
 use super::context::{bars, check_output, clean_up_on_interrupt, hint, open};
+use super::{Outcome, UsageError};
 use anyhow::{Context, Result, bail};
 use docker_forensics::digest::hex_part;
 use docker_forensics::export::ImageReport;
@@ -14,18 +14,23 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     let n = a.args.len();
     let (wanted, evidence, out) = match (a.all, n) {
         (true, 2) => (Vec::new(), &a.args[0], &a.args[1]),
-        (true, _) => bail!("extract --all takes EVIDENCE OUTPUT_DIR and no image names"),
+        (true, _) => {
+            return Err(UsageError(
+                "extract --all takes EVIDENCE OUTPUT_DIR and no image names".into(),
+            )
+            .into());
+        }
         (false, n) if n >= 3 => (a.args[..n - 2].to_vec(), &a.args[n - 2], &a.args[n - 1]),
         (false, _) => {
-            bail!("extract needs IMAGE... EVIDENCE OUTPUT_DIR (or --all EVIDENCE OUTPUT_DIR)")
+            return Err(UsageError(
+                "extract needs IMAGE... EVIDENCE OUTPUT_DIR (or --all EVIDENCE OUTPUT_DIR)".into(),
+            )
+            .into());
         }
     };
     let out = PathBuf::from(out);
     check_output(Path::new(evidence), &out)?;
     let ctx = open(g, Path::new(evidence))?;
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("{}: cannot create output directory", out.display()))?;
-    clean_up_on_interrupt(&out);
 
     let mut jobs: Vec<Found<'_>> = Vec::new();
     let mut outcome = Outcome::Verified;
@@ -49,6 +54,12 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
                 }
             }
         }
+    }
+    // Only now, with something to write, is the output created.
+    if !jobs.is_empty() {
+        std::fs::create_dir_all(&out)
+            .with_context(|| format!("{}: cannot create output directory", out.display()))?;
+        clean_up_on_interrupt(&out);
     }
     let bars = bars(g);
     let mut opts = ctx.export_options(bars.as_ref());
