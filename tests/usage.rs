@@ -72,3 +72,40 @@ fn typos_and_wrong_counts_are_usage_errors_that_create_nothing() {
     assert_eq!(code, 0, "{err}");
     assert!(cwd.path().join("t5").is_dir());
 }
+
+#[test]
+fn unknown_store_is_refused_with_the_stores_found() {
+    let Some(host) = host("ctrd-basic") else {
+        return;
+    };
+    let r = run([
+        Path::new("images"),
+        &host,
+        Path::new("--store"),
+        Path::new("dockr"),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("containerd/k8s.io"), "{}", r.stderr);
+    let r = run([
+        Path::new("images"),
+        &host,
+        Path::new("--store"),
+        Path::new("containerd"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run([
+        Path::new("containers"),
+        &host,
+        Path::new("--store"),
+        Path::new("containerd/moby"),
+        Path::new("--json"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["store"] == "containerd/moby")
+    );
+}

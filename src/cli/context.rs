@@ -115,6 +115,17 @@ pub fn open(g: &Global, path: &Path) -> Result<Opened> {
             tell!("note: {p}");
         }
     }
+    if let Some(wanted) = &g.store {
+        let labels = catalog.labels();
+        let filter = StoreFilter(Some(wanted));
+        if !labels.iter().any(|l| filter.accepts(l)) {
+            return Err(super::UsageError(format!(
+                "--store {wanted}: no such store in this evidence; stores here: {}",
+                labels.into_iter().collect::<Vec<_>>().join(", ")
+            ))
+            .into());
+        }
+    }
     Ok(Opened {
         evidence,
         catalog,

@@ -146,6 +146,19 @@ impl Catalog {
         self.stores.iter().map(|s| &**s)
     }
 
+    /// The labels of every store found (`docker`, `containerd/k8s.io`,
+    /// `podman`, ...), for validating a `--store` filter.
+    pub fn labels(&self) -> std::collections::BTreeSet<String> {
+        let mut labels = std::collections::BTreeSet::new();
+        for s in self.stores() {
+            labels.insert(s.kind().to_string());
+            if let Ok(ids) = s.image_ids() {
+                labels.extend(ids.into_iter().map(|(label, _)| label));
+            }
+        }
+        labels
+    }
+
     /// Each store's place and why it was taken, for the examiner.
     pub fn describe(&self) -> Vec<String> {
         self.stores()
