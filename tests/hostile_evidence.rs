@@ -378,3 +378,37 @@ fn a_one_terabyte_claim_is_never_padded() {
     // The other images were still written.
     assert!(r.stdout.lines().count() > 0);
 }
+
+/// A container whose writable layer cannot be resolved is named on the
+/// timeline's stderr (exit 3), never silently left out.
+#[test]
+fn timeline_names_what_it_cannot_place() {
+    let Some(copy) = host_copy("basic") else {
+        return;
+    };
+    let host = copy.path();
+    let id = expected("basic")["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "evil-web")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::remove_file(
+        docker_root(host).join(format!("image/overlay2/layerdb/mounts/{id}/mount-id")),
+    )
+    .unwrap();
+    let r = run([Path::new("timeline"), host, Path::new("-q")]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l.contains("warning") && l.contains("evil-web")),
+        "{}",
+        r.stderr
+    );
+    // The images' files are still there.
+    assert!(r.stdout.lines().count() > 10);
+}

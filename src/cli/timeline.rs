@@ -26,6 +26,9 @@ pub fn run(g: &Global, a: &TimelineArgs) -> Result<Outcome> {
         Err(TimelineError::Store(e)) => return Err(hint(e)),
         Err(e) => return Err(e.into()),
     };
+    for p in &s.problems {
+        tell!("docker-forensics: warning: {p}");
+    }
     if !g.quiet {
         tell!(
             "{} file(s) in {} layer(s) and {} container(s), {} event(s)",
@@ -35,5 +38,9 @@ pub fn run(g: &Global, a: &TimelineArgs) -> Result<Outcome> {
             s.events
         );
     }
-    Ok(ctx.outcome(Outcome::Verified))
+    Ok(ctx.outcome(if s.problems.is_empty() {
+        Outcome::Verified
+    } else {
+        Outcome::Findings
+    }))
 }

@@ -68,6 +68,10 @@ pub struct Summary {
     pub layers: u64,
     /// Containers listed (with their writable layer, where present).
     pub containers: u64,
+    /// What could not be put on the timeline, one line each (an image
+    /// that cannot be read, a writable layer that cannot be found): never
+    /// a silent omission.
+    pub problems: Vec<String>,
 }
 
 /// One object or event on the timeline.
@@ -180,8 +184,14 @@ fn timeline_of_store(
             {
                 continue;
             }
-            let Ok(img) = store.image(&label, &id) else {
-                continue;
+            let img = match store.image(&label, &id) {
+                Ok(img) => img,
+                Err(e) => {
+                    summary
+                        .problems
+                        .push(format!("image {id} in {label}: not on the timeline: {e}"));
+                    continue;
+                }
             };
             let name = img.display_name();
             let prefix = label_prefix(&img.store);
@@ -207,9 +217,16 @@ fn timeline_of_store(
                 o.index,
                 &o.diff[..12.min(o.diff.len())]
             );
-            if let Some(dir) = &o.dir {
-                walk_fs(fs, dir, &label, sink, summary)?;
-                summary.layers += 1;
+            match &o.dir {
+                Some(dir) if fs.exists(dir) => {
+                    walk_fs(fs, dir, &label, sink, summary)?;
+                    summary.layers += 1;
+                }
+                Some(dir) => summary
+                    .problems
+                    .push(format!("{label}: its directory {dir} is missing")),
+                // Content-only layers (a blob, never unpacked) have no files.
+                None => {}
             }
         }
     }
@@ -225,8 +242,16 @@ fn timeline_of_store(
             }
             let label = format!("{}container {}", label_prefix(&c.store), c.name);
             container_events(fs, c, &label, sink, summary)?;
-            if let Some(upper) = c.layers.upper.as_ref().filter(|u| fs.exists(u)) {
-                walk_fs(fs, upper, &label, sink, summary)?;
+            match &c.layers.upper {
+                Some(upper) if fs.exists(upper) => walk_fs(fs, upper, &label, sink, summary)?,
+                _ if c.state == "created" => {}
+                Some(upper) => summary.problems.push(format!(
+                    "{label}: its writable layer {upper} is missing; its files are not on the timeline"
+                )),
+                None => summary.problems.push(format!(
+                    "{label}: its writable layer cannot be found ({}); its files are not on the timeline",
+                    c.layers.unresolved.as_deref().unwrap_or("no record of it")
+                )),
             }
             summary.containers += 1;
         }
