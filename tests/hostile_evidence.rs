@@ -412,3 +412,77 @@ fn timeline_names_what_it_cannot_place() {
     // The images' files are still there.
     assert!(r.stdout.lines().count() > 10);
 }
+
+/// A tar-split of ten million file entries (no tar headers between them,
+/// as a hostile one can be): bounded in time, memory and report size.
+#[test]
+fn ten_million_tar_split_entries_stay_bounded() {
+    let Some(copy) = host_copy("basic") else {
+        return;
+    };
+    let host = copy.path();
+    let (cfg, web) = image_config_path(host, "basic", "fixture/web:1.0");
+    let config: Value = serde_json::from_slice(&std::fs::read(cfg).unwrap()).unwrap();
+    let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect();
+    let top = docker_forensics::digest::chain_ids(&diff_ids)
+        .pop()
+        .unwrap();
+    let ts = docker_root(host).join(format!(
+        "image/overlay2/layerdb/sha256/{}/tar-split.json.gz",
+        top.trim_start_matches("sha256:")
+    ));
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "python3 -c 'import sys\nw=sys.stdout.write\nfor i in range(10000000): w(\"{{\\\"type\\\":1,\\\"name\\\":\\\"f%d\\\",\\\"size\\\":0,\\\"position\\\":%d}}\\n\" % (i, i))' | gzip -1 > '{}'",
+            ts.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(std::fs::metadata(&ts).unwrap().len() > 10 << 20);
+
+    let out = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let r = run([
+        Path::new("fixture/web:1.0"),
+        host,
+        out.path(),
+        Path::new("-q"),
+    ]);
+    let took = started.elapsed();
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    // The largest child so far: the runs of this test binary.
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: getrusage fills the struct it is given.
+    let usage = unsafe {
+        assert_eq!(
+            libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()),
+            0
+        );
+        usage.assume_init()
+    };
+    assert!(
+        usage.ru_maxrss < 64 * 1024,
+        "max RSS {} KiB",
+        usage.ru_maxrss
+    );
+    let report = image_dir(out.path(), &web).join("report.json");
+    let len = std::fs::metadata(&report).unwrap().len();
+    assert!(len < 10 << 20, "report.json {len} bytes");
+    let rep: Value = serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+    let kinds: Vec<&str> = rep["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["findings"].as_array().unwrap().iter())
+        .filter_map(|f| f["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"tar_split_corrupt"), "{kinds:?}");
+}
