@@ -18,6 +18,7 @@ pub mod bytes;
 pub mod fs;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod image;
+mod path;
 pub mod provenance;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod volume;

@@ -9,7 +9,7 @@
 //! `type`) for JSON reports, and display as a short chain for people:
 //! `basic.disk.E01 (ewf) → GPT partition 1 @ 1048576 → ext4`.
 
-use super::fs::EvPath;
+use super::path::EvPath;
 use serde::Serialize;
 use std::fmt;
 

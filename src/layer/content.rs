@@ -3,7 +3,6 @@
 //! the file gives less, with its CRC-64 and true length), and the overlay
 //! opaque-directory test.
 
-use super::replay::Written;
 use crate::evidence::fs::{EvPath, FileReader, FileSystem};
 use crate::report::Finding;
 use std::io::{self, Read, Write};
@@ -214,4 +213,18 @@ mod tests {
         assert_eq!(read_to(b"hel", 5), (b"hel\0\0".to_vec(), Length::Short(3)));
         assert_eq!(read_to(b"hello!", 5), (b"hello".to_vec(), Length::Longer));
     }
+}
+
+/// What a replay (or rebuild) produced.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    /// Hex sha256 of the stream (filled in by whoever hashed it, see
+    /// [`crate::layer::hashed`]).
+    pub sha256: String,
+    /// Length of the stream in bytes.
+    pub size: u64,
+    /// Files whose content was read and checked.
+    pub files_checked: u64,
+    /// What was noticed while writing it (changed, missing files, ...).
+    pub findings: Vec<Finding>,
 }

@@ -27,17 +27,7 @@ impl std::fmt::Debug for LayerDir<'_> {
     }
 }
 
-/// What a replay (or rebuild) produced.
-#[derive(Debug, Clone, Default)]
-pub struct Written {
-    /// Hex sha256 of the stream (filled in by whoever hashed it, see
-    /// [`super::hashed`]).
-    pub sha256: String,
-    pub size: u64,
-    /// Files whose content was read and checked.
-    pub files_checked: u64,
-    pub findings: Vec<Finding>,
-}
+pub use super::content::Written;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {

@@ -18,14 +18,13 @@ mod ext4;
 mod host;
 mod lookup;
 mod mem;
-mod path;
 mod reader;
 pub mod xfs;
 
+pub use crate::evidence::path::EvPath;
 pub use ext4::Ext4Fs;
 pub use host::HostDir;
 pub use mem::{MemFs, MemNode};
-pub use path::EvPath;
 pub use xfs::XfsFs;
 
 use std::io::Read;

@@ -36,7 +36,10 @@ impl Store for ContainerdStore {
     fn images(&self) -> Result<Vec<ImageRow>, StoreError> {
         let place = self.root().place();
         let rows = ContainerdStore::images(self).map_err(|e| self.err(e))?;
-        Ok(rows.into_iter().map(|r| r.into_row(&place)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| r.into_row(place.describe(), place.location()))
+            .collect())
     }
 
     fn image_ids(&self) -> Result<Vec<(String, String)>, StoreError> {

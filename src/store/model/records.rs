@@ -333,12 +333,16 @@ impl StoreContainer {
 
 impl StoreImage {
     /// The row `images` shows; `data_root` is where the store is.
-    pub fn into_row(self, place: &crate::store::StorePlace) -> super::ImageRow {
+    pub fn into_row(
+        self,
+        data_root: String,
+        source: crate::evidence::provenance::Location,
+    ) -> super::ImageRow {
         super::ImageRow {
-            source: place.location(),
+            source,
             config_verified: self.error.is_none(),
             store: self.store,
-            data_root: place.describe(),
+            data_root,
             id: self.id,
             config_digest: self.config_digest,
             // CRI records the image id as one more name; it is the id.

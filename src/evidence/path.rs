@@ -71,10 +71,12 @@ impl EvPath {
         Some(self.join_path(&EvPath(name.to_vec())))
     }
 
+    /// True for the filesystem's root (no components).
     pub fn is_root(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The path as stored, components joined by `/`, without a leading one.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
