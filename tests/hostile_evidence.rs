@@ -493,3 +493,130 @@ fn run_measured(args: &[&Path]) -> (i32, i64) {
     drop(child);
     (libc::WEXITSTATUS(status), usage.ru_maxrss)
 }
+
+/// An authentic highly compressed layer (64 MiB of zeros in a gzip blob
+/// of about 65 KiB whose digest matches), imported by the real `ctr` into
+/// a containerd root of the test's own: past the ratio, its digest
+/// vouches for it, and it is written whole and verified, not cut.
+#[test]
+fn authentic_highly_compressed_layer_is_not_cut() {
+    use sha2::{Digest, Sha256};
+    if !is_root()
+        || Command::new("containerd")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        skip("needs root and containerd (Debian's containerd package)");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let sh = |script: &str| {
+        let st = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(w)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{script}");
+    };
+    sh(
+        "mkdir -p d oci/blobs/sha256 && head -c 67108864 /dev/zero > d/zeros && tar -C d -cf layer.tar zeros && gzip -1 -c layer.tar > layer.tar.gz",
+    );
+    let sha = |p: &Path| hex::encode(Sha256::digest(std::fs::read(p).unwrap()));
+    let diff_id = sha(&w.join("layer.tar"));
+    let gz = std::fs::read(w.join("layer.tar.gz")).unwrap();
+    let blob = hex::encode(Sha256::digest(&gz));
+    let put = |bytes: &[u8]| {
+        let d = hex::encode(Sha256::digest(bytes));
+        std::fs::write(w.join(format!("oci/blobs/sha256/{d}")), bytes).unwrap();
+        (d, bytes.len())
+    };
+    put(&gz);
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
+        "history": [{"created_by": "zeros"}],
+    });
+    let (config_d, config_n) = put(&serde_json::to_vec(&config).unwrap());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": format!("sha256:{config_d}"), "size": config_n},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": format!("sha256:{blob}"), "size": gz.len()}],
+    });
+    let (man_d, man_n) = put(&serde_json::to_vec(&manifest).unwrap());
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": format!("sha256:{man_d}"), "size": man_n,
+                       "annotations": {"io.containerd.image.name": "docker.io/library/zeros:1",
+                                       "org.opencontainers.image.ref.name": "1"}}],
+    });
+    std::fs::write(
+        w.join("oci/index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        w.join("oci/oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    sh("tar -C oci -cf image.oci.tar oci-layout index.json blobs");
+    // A containerd of the test's own: its own root, state and socket.
+    let mut daemon = Command::new("containerd")
+        .args([
+            "--root",
+            "root",
+            "--state",
+            "state",
+            "--address",
+            "ctr.sock",
+        ])
+        .current_dir(w)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ctr = |args: &[&str]| {
+        Command::new("ctr")
+            .args(["--address", "ctr.sock", "-n", "k8s.io"])
+            .args(args)
+            .current_dir(w)
+            .output()
+            .unwrap()
+    };
+    let mut up = false;
+    for _ in 0..100 {
+        if ctr(&["version"]).status.success() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let imported = up
+        && ctr(&["images", "import", "--no-unpack", "image.oci.tar"])
+            .status
+            .success();
+    let _ = Command::new("kill").arg(daemon.id().to_string()).status();
+    let _ = daemon.wait();
+    if !imported {
+        skip("the test's containerd did not start or import");
+        return;
+    }
+    let root = w.join("root");
+    let r = run([Path::new("verify"), &root, Path::new("-q")]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let out = w.join("out");
+    let r = extract_all(&root, &out);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let layer = files_under(&out)
+        .into_iter()
+        .find(|p| p.ends_with("layer_0/layer.tar"))
+        .expect("layer written");
+    assert_eq!(sha(&layer), diff_id, "the whole layer, byte for byte");
+}
