@@ -120,4 +120,10 @@ pub struct LayerReport {
     pub files_checked: u64,
     /// What was found wrong with this layer.
     pub findings: Vec<Finding>,
+    /// When this run had already written the same layer for another image:
+    /// that file (relative to the output directory), of which this one is
+    /// a hard link (or, across filesystems, a copy). Its bytes are counted
+    /// once in the totals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub same_as: Option<String>,
 }

@@ -110,6 +110,9 @@ pub struct ExtractArgs {
     /// Every image, tagged or not
     #[arg(long)]
     pub all: bool,
+    /// With --all: only tagged images and images containers were made from
+    #[arg(long, requires = "all")]
+    pub tagged: bool,
     /// Replace existing image_<id> directories
     #[arg(long)]
     pub force: bool,

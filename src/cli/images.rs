@@ -35,8 +35,22 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     let mut jobs: Vec<Found<'_>> = Vec::new();
     let mut outcome = Outcome::Verified;
     if a.all {
+        // Images containers were made from, for --tagged.
+        let in_use: std::collections::BTreeSet<String> = ctx
+            .catalog
+            .containers(ctx.filter())
+            .into_iter()
+            .filter_map(|(_, c)| c.ok().map(|c| c.image_id))
+            .collect();
         for job in ctx.catalog.all_images(ctx.filter())? {
             match job {
+                Ok(found)
+                    if a.tagged
+                        && found.image.tags().is_empty()
+                        && ![&found.image.id, &found.image.config_digest]
+                            .into_iter()
+                            .chain(&found.image.digests)
+                            .any(|d| in_use.contains(d)) => {}
                 Ok(found) => jobs.push(found),
                 Err((what, e)) => {
                     tell!("docker-forensics: error: {what}: {e}");
@@ -65,6 +79,8 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     let mut opts = ctx.export_options(bars.as_ref());
     opts.force = a.force;
     opts.rebuild = a.rebuild;
+    // Layers several images share are written once, then hard-linked.
+    opts.written = Some(Default::default());
     for job in &jobs {
         let result = export_image(job.store, &job.image, &out, &opts);
         if let Some(b) = &bars {

@@ -2,6 +2,7 @@
 
 use super::progress::ProgressSink;
 use crate::layer::ProduceError;
+use crate::report::LayerReport;
 use crate::store::StoreError;
 use std::io;
 use std::path::Path;
@@ -20,6 +21,43 @@ pub struct ExportOptions {
     pub evidence: String,
     /// What the acquisition tool recorded, for a disk image (EWF).
     pub acquisition: Option<crate::evidence::image::Acquisition>,
+    /// The layers this run has written, so that a layer several images
+    /// share is written once and hard-linked into the others.
+    pub written: Option<Arc<LayersWritten>>,
+}
+
+/// The verified layers a run has written: diff_id → the file under the
+/// output directory and its report.
+#[derive(Debug, Default)]
+pub struct LayersWritten {
+    layers: std::sync::Mutex<
+        std::collections::HashMap<String, (std::path::PathBuf, String, LayerReport)>,
+    >,
+}
+
+impl LayersWritten {
+    /// The file and report of a verified layer with this diff_id written
+    /// before in this run (a verified layer's bytes are its diff_id's,
+    /// whichever store it came from).
+    pub(crate) fn get(&self, diff_id: &str) -> Option<(std::path::PathBuf, String, LayerReport)> {
+        let map = self.layers.lock().ok()?;
+        map.get(diff_id).cloned()
+    }
+
+    /// Records a verified layer file (`shown` is its path as the report
+    /// names it, relative to the output directory).
+    pub(crate) fn insert(
+        &self,
+        diff_id: &str,
+        file: std::path::PathBuf,
+        shown: String,
+        report: LayerReport,
+    ) {
+        if let Ok(mut map) = self.layers.lock() {
+            map.entry(diff_id.to_string())
+                .or_insert((file, shown, report));
+        }
+    }
 }
 
 /// Errors of an export; each says whether the evidence or the output is

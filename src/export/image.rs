@@ -41,9 +41,27 @@ pub fn export_image(
     // image with a missing piece leaves no directory behind.
     check_sources(image, opts.rebuild)?;
     let dir = image_dir(out, image);
-    super::output::in_fresh_dir(&dir, opts.force, |dir| {
+    let report = super::output::in_fresh_dir(&dir, opts.force, |dir| {
         write_image(store, image, dir, opts, started)
-    })
+    })?;
+    // Later images of this run that share a verified layer link to it.
+    if let Some(cache) = &opts.written {
+        for r in report
+            .layers
+            .iter()
+            .filter(|r| r.verified && r.same_as.is_none())
+        {
+            let rel = format!("layer_{}/layer.tar", r.index);
+            let shown = format!(
+                "{}/{rel}",
+                dir.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+            );
+            cache.insert(&r.diff_id, dir.join(&rel), shown, r.clone());
+        }
+    }
+    Ok(report)
 }
 
 fn write_image(

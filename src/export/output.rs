@@ -194,7 +194,13 @@ pub fn totals(
             .iter()
             .filter(|l| l.method == crate::report::Method::Rebuilt)
             .count(),
-        bytes_written: layers.iter().map(|l| l.size).sum::<u64>() + archive_len,
+        // A layer linked to one written before is counted there.
+        bytes_written: layers
+            .iter()
+            .filter(|l| l.same_as.is_none())
+            .map(|l| l.size)
+            .sum::<u64>()
+            + archive_len,
         files_checked: layers.iter().map(|l| l.files_checked).sum(),
         findings: image_findings + layers.iter().map(|l| l.findings.len()).sum::<usize>(),
     }

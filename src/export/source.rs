@@ -94,6 +94,7 @@ pub(crate) fn layer_report(l: &LayerSource, p: Produced, cache_id: Option<String
         verified: p.verified,
         files_checked: p.written.files_checked,
         findings,
+        same_as: None,
     }
 }
 

@@ -332,6 +332,9 @@ fn write_one(
     opts: &ExportOptions,
 ) -> Result<LayerOut, ExportError> {
     let l = &image.layers[i];
+    if let Some(out) = linked(image, i, file, tee, opts)? {
+        return Ok(out);
+    }
     let bar = Bar::start(
         opts.progress.as_ref(),
         &format!("{} layer {}", image.short_id(), l.index),
@@ -349,4 +352,47 @@ fn write_one(
     w.finish().map_err(out_err(file))?;
     bar.finish();
     Ok(out)
+}
+
+/// The layer as a hard link (or, across filesystems, a copy) of the same
+/// verified layer this run already wrote for another image, when there is
+/// one; its bytes also go to a tar tee. `None`: write it.
+fn linked(
+    image: &Image,
+    i: usize,
+    file: &Path,
+    tee: Tee<'_>,
+    opts: &ExportOptions,
+) -> Result<Option<LayerOut>, ExportError> {
+    let l = &image.layers[i];
+    let Some(cache) = opts.written.as_ref().filter(|_| !opts.rebuild) else {
+        return Ok(None);
+    };
+    if matches!(tee, Tee::Blob(_)) {
+        return Ok(None);
+    }
+    let Some((src, shown, report)) = cache.get(&l.diff_id) else {
+        return Ok(None);
+    };
+    if fs::hard_link(&src, file).is_err() && fs::copy(&src, file).is_err() {
+        return Ok(None);
+    }
+    let mut teed = false;
+    if let Tee::Tar(tx) = tee {
+        let mut f = FanOut::new(vec![tx.clone()]);
+        let mut input = fs::File::open(file).map_err(out_err(file))?;
+        io::copy(&mut input, &mut f).map_err(out_err(file))?;
+        f.finish().map_err(out_err(file))?;
+        teed = true;
+    }
+    let mut r = report;
+    r.index = l.index;
+    r.chain_id = l.chain_id.clone();
+    r.findings = l.findings.iter().cloned().chain(r.findings).collect();
+    r.same_as = Some(shown);
+    Ok(Some(LayerOut {
+        report: r,
+        blob_ok: false,
+        teed,
+    }))
 }

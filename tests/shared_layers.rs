@@ -1,0 +1,118 @@
+//! `extract --all` writes each distinct layer once: the layer tars of
+//! images that share a layer are hard links to one file, counted once.
+
+mod common;
+
+use common::*;
+use std::collections::{BTreeSet, HashMap};
+use std::os::unix::fs::MetadataExt;
+
+#[test]
+fn shared_layers_are_written_once_and_hard_linked() {
+    let Some(host) = host("basic") else { return };
+    let out = tempfile::tempdir().unwrap();
+    let r = extract_all(&host, out.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut by_inode: HashMap<u64, Vec<String>> = HashMap::new();
+    let mut diff_ids = BTreeSet::new();
+    let mut tars = 0;
+    let mut written = 0u64;
+    for dir in std::fs::read_dir(out.path()).unwrap() {
+        let dir = dir.unwrap().path();
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+        assert_eq!(report["verified"], true);
+        written += report["totals"]["bytes_written"].as_u64().unwrap();
+        for l in report["layers"].as_array().unwrap() {
+            let file = dir.join(format!("layer_{}/layer.tar", l["index"]));
+            let meta = std::fs::metadata(&file).unwrap();
+            by_inode
+                .entry(meta.ino())
+                .or_default()
+                .push(l["diff_id"].as_str().unwrap().to_string());
+            diff_ids.insert(l["diff_id"].as_str().unwrap().to_string());
+            tars += 1;
+            if let Some(first) = l["same_as"].as_str() {
+                let first = std::fs::metadata(out.path().join(first)).unwrap();
+                assert_eq!(first.ino(), meta.ino(), "a hard link of {first:?}");
+            }
+        }
+        // Every file still checks, links included.
+        let st = std::process::Command::new("sha256sum")
+            .args(["-c", "--quiet", "SHA256SUMS"])
+            .current_dir(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    assert!(tars > diff_ids.len(), "the fixture shares layers");
+    assert_eq!(
+        by_inode.len(),
+        diff_ids.len(),
+        "one file per distinct layer"
+    );
+    for ids in by_inode.values() {
+        assert!(ids.iter().all(|d| d == &ids[0]), "one layer per file");
+    }
+    // Each distinct layer's bytes are counted once in the totals.
+    let archives: u64 = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|d| {
+            std::fs::metadata(d.unwrap().path().join("image.tar"))
+                .unwrap()
+                .len()
+        })
+        .sum();
+    let layer_bytes: u64 = {
+        let mut seen = BTreeSet::new();
+        let mut total = 0;
+        for dir in std::fs::read_dir(out.path()).unwrap() {
+            for e in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+                let p = e.unwrap().path();
+                if p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("layer_")
+                {
+                    let m = std::fs::metadata(p.join("layer.tar")).unwrap();
+                    if seen.insert(m.ino()) {
+                        total += m.len();
+                    }
+                }
+            }
+        }
+        total
+    };
+    assert_eq!(written, archives + layer_bytes);
+}
+
+#[test]
+fn tagged_limits_all_to_tagged_and_used_images() {
+    let Some(host) = host("basic") else { return };
+    let exp = expected("basic");
+    let images = exp["images"].as_array().unwrap();
+    let used: Vec<&str> = exp["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["image"].as_str().unwrap())
+        .collect();
+    let want = images
+        .iter()
+        .filter(|i| {
+            !i["tags"].as_array().unwrap().is_empty() || used.contains(&i["id"].as_str().unwrap())
+        })
+        .count();
+    assert!(want < images.len(), "the fixture has untagged images");
+    let out = tempfile::tempdir().unwrap();
+    let r = run([
+        std::path::Path::new("extract"),
+        std::path::Path::new("--all"),
+        std::path::Path::new("--tagged"),
+        &host,
+        out.path(),
+        std::path::Path::new("-q"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), want, "{}", r.stdout);
+}
