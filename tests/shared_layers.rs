@@ -116,3 +116,50 @@ fn tagged_limits_all_to_tagged_and_used_images() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout.lines().count(), want, "{}", r.stdout);
 }
+
+/// A changed file in a layer several images share is said once by
+/// `verify`, with the images it affects; each further image points back.
+#[test]
+fn a_finding_on_a_shared_layer_is_said_once() {
+    let Some(copy) = host_copy("basic") else {
+        return;
+    };
+    let host = copy.path();
+    // The lowest layer of fixture/web:1.0, which its build parents share.
+    let (cfg, _) = image_config_path(host, "basic", "fixture/web:1.0");
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(cfg).unwrap()).unwrap();
+    let first = config["rootfs"]["diff_ids"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let entry = docker_root(host).join(format!(
+        "image/overlay2/layerdb/sha256/{}",
+        first.trim_start_matches("sha256:")
+    ));
+    let cache = std::fs::read_to_string(entry.join("cache-id")).unwrap();
+    let diff = docker_root(host).join(format!("overlay2/{}/diff", cache.trim()));
+    // Change the first regular file found, keeping its size.
+    let victim = files_under(&diff)
+        .into_iter()
+        .find(|p| {
+            let m = std::fs::symlink_metadata(p).unwrap();
+            m.is_file() && m.len() > 0
+        })
+        .unwrap();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(&victim, bytes).unwrap();
+    let rel = victim.strip_prefix(&diff).unwrap().display().to_string();
+
+    let r = run([std::path::Path::new("verify"), host]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let said: Vec<&str> = r.stdout.lines().filter(|l| l.contains(&rel)).collect();
+    assert_eq!(said.len(), 1, "said once: {}", r.stdout);
+    assert!(r.stdout.contains("shared by"), "{}", r.stdout);
+    assert!(r.stdout.contains("said above"), "{}", r.stdout);
+    assert!(
+        r.stderr.lines().any(|l| l.starts_with("summary: ")),
+        "{}",
+        r.stderr
+    );
+}

@@ -11,6 +11,7 @@ use docker_forensics::store::catalog::Found;
 use std::path::{Path, PathBuf};
 
 pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
+    let started = std::time::Instant::now();
     let n = a.args.len();
     let (wanted, evidence, out) = match (a.all, n) {
         (true, 2) => (Vec::new(), &a.args[0], &a.args[1]),
@@ -81,6 +82,7 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     opts.rebuild = a.rebuild;
     // Layers several images share are written once, then hard-linked.
     opts.written = Some(Default::default());
+    let mut done = Done::default();
     for job in &jobs {
         let result = export_image(job.store, &job.image, &out, &opts);
         if let Some(b) = &bars {
@@ -90,6 +92,17 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
             Ok(report) => {
                 say!("{}", image_dir(&out, &job.image).display());
                 summarise(g, &report);
+                done.images += 1;
+                for l in &report.layers {
+                    if l.same_as.is_none() {
+                        done.layers += 1;
+                        done.verified += usize::from(l.verified);
+                        done.rebuilt +=
+                            usize::from(l.method == docker_forensics::report::Method::Rebuilt);
+                    }
+                }
+                done.findings += report.totals.findings;
+                done.bytes += report.totals.bytes_written;
                 outcome = outcome.worst(if report.verified {
                     Outcome::Verified
                 } else {
@@ -98,9 +111,23 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
             }
             Err(e) => {
                 tell!("docker-forensics: error: {e}");
+                done.failed += 1;
                 outcome = Outcome::Failed;
             }
         }
+    }
+    if !g.quiet && !jobs.is_empty() {
+        tell!(
+            "summary: {} image(s) written, {} failed; {} distinct layer(s) written, {} verified, {} rebuilt; {} finding(s); {} written in {:.1} s",
+            done.images,
+            done.failed,
+            done.layers,
+            done.verified,
+            done.rebuilt,
+            done.findings,
+            human(done.bytes),
+            started.elapsed().as_secs_f64()
+        );
     }
     if jobs.is_empty() && outcome == Outcome::Verified {
         bail!("no images found in {}", ctx.evidence.source);
@@ -225,6 +252,7 @@ pub fn images(g: &Global, a: &ListArgs) -> Result<Outcome> {
 }
 
 pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
+    let started = std::time::Instant::now();
     let ctx = open(g, &a.evidence)?;
     let bars = bars(g);
     let mut opts = ctx.export_options(bars.as_ref());
@@ -253,6 +281,20 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&all)?);
     } else {
+        // A layer several images share is checked once: its findings are
+        // said once, at the first image, with the images it affects.
+        let mut sharing: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for v in &all {
+            for l in &v.layers {
+                sharing.entry(l.diff_id.as_str()).or_default().push(
+                    v.tags
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| short(&v.image_id)),
+                );
+            }
+        }
+        let mut said = std::collections::BTreeSet::new();
         for v in &all {
             let name = v
                 .tags
@@ -261,9 +303,10 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
                 .unwrap_or_else(|| "<untagged>".into());
             let status = if v.verified { "OK  " } else { "FAIL" };
             say!(
-                "{status} {} {name} ({} layers)",
-                &hex_part(&v.image_id)[..12],
-                v.layers.len()
+                "{status} {} {name} ({} layer{})",
+                short(&v.image_id),
+                v.layers.len(),
+                if v.layers.len() == 1 { "" } else { "s" }
             );
             if let Some(e) = &v.error {
                 say!("     {e}");
@@ -271,16 +314,52 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
             for f in &v.findings {
                 say!("     {f}");
             }
-            for l in &v.layers {
-                for f in &l.findings {
+            for l in v.layers.iter().filter(|l| !l.findings.is_empty()) {
+                if !said.insert(l.diff_id.as_str()) {
                     say!(
-                        "     layer {} ({}): {f}",
+                        "     layer {} ({}): {} finding(s), said above",
                         l.index,
-                        &hex_part(&l.diff_id)[..12]
+                        short(&l.diff_id),
+                        l.findings.len()
                     );
+                    continue;
+                }
+                let users = &sharing[l.diff_id.as_str()];
+                if users.len() > 1 {
+                    say!(
+                        "     layer {} ({}), shared by {}:",
+                        l.index,
+                        short(&l.diff_id),
+                        users.join(", ")
+                    );
+                }
+                for f in &l.findings {
+                    say!("     layer {} ({}): {f}", l.index, short(&l.diff_id));
                 }
             }
         }
+    }
+    let layers: std::collections::BTreeMap<&str, bool> = all
+        .iter()
+        .flat_map(|v| v.layers.iter().map(|l| (l.diff_id.as_str(), l.verified)))
+        .collect();
+    let findings_n: usize = all.iter().map(|v| v.findings.len()).sum::<usize>()
+        + all
+            .iter()
+            .flat_map(|v| &v.layers)
+            .map(|l| (l.diff_id.as_str(), l.findings.len()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+            .values()
+            .sum::<usize>();
+    if !g.quiet {
+        tell!(
+            "summary: {} image(s), {} distinct layer(s) of which {} verified, {} finding(s), in {:.1} s",
+            all.len(),
+            layers.len(),
+            layers.values().filter(|v| **v).count(),
+            findings_n,
+            started.elapsed().as_secs_f64()
+        );
     }
     let failed = all.iter().any(|v| v.error.is_some());
     let findings = all.iter().any(|v| !v.verified);
@@ -306,4 +385,21 @@ fn human(n: u64) -> String {
     } else {
         format!("{v:.1}{}", UNITS[u])
     }
+}
+
+/// The first 12 hex characters of a digest, as `docker images` shows.
+fn short(digest: &str) -> String {
+    hex_part(digest).chars().take(12).collect()
+}
+
+/// What an `extract` run did, for its closing line.
+#[derive(Default)]
+struct Done {
+    images: usize,
+    failed: usize,
+    layers: usize,
+    verified: usize,
+    rebuilt: usize,
+    findings: usize,
+    bytes: u64,
 }
