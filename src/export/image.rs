@@ -138,6 +138,7 @@ fn write_image(
         }
     };
     sums.push((tar_sha, "image.tar".into()));
+    sums.extend(save_changed_files(fs, image, &layers, dir)?);
     sums.push(write_file(dir, "manifest.json", &plan.manifest_json)?);
     sums.push(write_file(dir, "image_metadata.json", &image.config_bytes)?);
     let dockerfile = dockerfile::reconstruct(&image.id, &image.names, &image.config);
@@ -209,4 +210,61 @@ fn write_image(
 fn free_space(dir: &Path) -> Option<u64> {
     let st = rustix::fs::statvfs(dir).ok()?;
     Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// Each file a layer's tar-split says was changed on disk
+/// (`content_changed`, `size_changed`), copied as found to
+/// `findings/layer_<i>/<path>`, so that the examiner has both the
+/// original layer and the file as it was seized. Returns their
+/// `SHA256SUMS` lines.
+fn save_changed_files(
+    fs: &dyn crate::evidence::fs::FileSystem,
+    image: &Image,
+    layers: &[crate::report::LayerReport],
+    dir: &Path,
+) -> Result<Vec<(String, String)>, ExportError> {
+    use crate::evidence::fs::EvPath;
+    use crate::report::FindingKind;
+    let mut sums = Vec::new();
+    for (l, r) in image.layers.iter().zip(layers) {
+        let Some(unpacked) = &l.unpacked else {
+            continue;
+        };
+        for f in r.findings.iter().filter(|f| {
+            matches!(
+                f.kind,
+                FindingKind::ContentChanged | FindingKind::SizeChanged
+            )
+        }) {
+            // The path is the tar-split's claim: only a clean relative
+            // path inside the layer is followed, one component at a time.
+            let Some(rel) = f.path.as_deref().and_then(EvPath::parse) else {
+                continue;
+            };
+            let src = unpacked.dir.join_path(&rel);
+            let Ok(mut input) = fs.open(&src) else {
+                continue;
+            };
+            let shown: Vec<String> = rel
+                .display()
+                .trim_start_matches('/')
+                .split('/')
+                .map(crate::escape::file_name)
+                .collect();
+            let name = format!("findings/layer_{}/{}", l.index, shown.join("/"));
+            let path = dir.join(&name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(out_err(parent))?;
+            }
+            let out = std::fs::File::create(&path).map_err(out_err(&path))?;
+            let mut w = crate::digest::HashingWriter::new(std::io::BufWriter::new(out));
+            std::io::copy(&mut input, &mut w).map_err(|e| ExportError::Evidence {
+                place: src.display(),
+                detail: e.to_string(),
+            })?;
+            let (_, sha, _) = w.finish().map_err(out_err(&path))?;
+            sums.push((sha, name));
+        }
+    }
+    Ok(sums)
 }

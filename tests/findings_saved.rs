@@ -1,0 +1,57 @@
+//! A file changed on disk after its layer was written is saved, as found,
+//! beside the original layer: `findings/layer_<i>/<path>`, in SHA256SUMS.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+
+#[test]
+fn changed_file_is_saved_as_found() {
+    let Some(copy) = host_copy("basic") else {
+        return;
+    };
+    let host = copy.path();
+    let (cfg, web) = image_config_path(host, "basic", "fixture/web:1.0");
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(cfg).unwrap()).unwrap();
+    let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect();
+    // Layer 3 holds srv/app/hello.txt (as tests/bad_input.rs uses it).
+    let chain = docker_forensics::digest::chain_ids(&diff_ids)[3].clone();
+    let entry = docker_root(host).join(format!(
+        "image/overlay2/layerdb/sha256/{}",
+        chain.trim_start_matches("sha256:")
+    ));
+    let cache = std::fs::read_to_string(entry.join("cache-id")).unwrap();
+    let hello = docker_root(host).join(format!("overlay2/{}/diff/srv/app/hello.txt", cache.trim()));
+    let mut bytes = std::fs::read(&hello).unwrap();
+    bytes[0] ^= 0x20;
+    std::fs::write(&hello, &bytes).unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let r = run([
+        Path::new("fixture/web:1.0"),
+        host,
+        out.path(),
+        Path::new("-q"),
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let dir = image_dir(out.path(), &web);
+    let saved: PathBuf = dir.join("findings/layer_3/srv/app/hello.txt");
+    assert_eq!(std::fs::read(&saved).unwrap(), bytes, "the file as found");
+    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+    assert!(
+        sums.contains("  findings/layer_3/srv/app/hello.txt\n"),
+        "{sums}"
+    );
+    let st = std::process::Command::new("sha256sum")
+        .args(["-c", "--quiet", "SHA256SUMS"])
+        .current_dir(&dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
