@@ -191,3 +191,41 @@ fn reports_carry_the_chain() {
             .all(|row| row["source"] == want)
     );
 }
+
+/// `report.json` records how the tool was run, and the `--verify-image`
+/// verdict with the stored and computed hashes.
+#[test]
+fn reports_record_the_run_and_the_media_verdict() {
+    let Some(fx) = fixtures() else { return };
+    let e01 = fx.join("basic.disk.E01");
+    let out = tempfile::tempdir().unwrap();
+    let r = common::run([
+        std::path::Path::new("--verify-image"),
+        std::path::Path::new("fixture/web:1.0"),
+        &e01,
+        out.path(),
+        std::path::Path::new("-q"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let dir = std::path::PathBuf::from(r.stdout.lines().next().unwrap());
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    let run = &report["run"];
+    assert!(
+        run["command_line"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "--verify-image")
+    );
+    assert!(run["host"].as_str().is_some_and(|h| !h.is_empty()));
+    assert!(run["started"].as_str().unwrap().ends_with('Z'));
+    let m = &run["media_verification"];
+    assert_eq!(m["md5_matches"], true);
+    assert_eq!(m["md5"], m["stored_md5"]);
+    let want = std::fs::read_to_string(fx.join("basic.disk.raw.sha256")).unwrap();
+    assert_eq!(
+        m["sha256"].as_str().unwrap(),
+        want.split_whitespace().next().unwrap()
+    );
+}

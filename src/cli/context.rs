@@ -22,6 +22,7 @@ pub struct Opened {
     /// whatever the command did, that is an integrity finding (exit 3).
     media_mismatch: bool,
     store: Option<String>,
+    run: docker_forensics::export::RunRecord,
 }
 
 impl Opened {
@@ -45,6 +46,7 @@ impl Opened {
             progress: bars.cloned().map(|b| b as Arc<dyn ProgressSink>),
             evidence: self.evidence.source.clone(),
             acquisition: self.evidence.acquisition.clone(),
+            run: Some(self.run.clone()),
             ..Default::default()
         }
     }
@@ -81,6 +83,18 @@ pub fn open(g: &Global, path: &Path) -> Result<Opened> {
         }
     }
     let mut media_mismatch = false;
+    let mut run = docker_forensics::export::RunRecord {
+        command_line: std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        host: rustix::system::uname()
+            .nodename()
+            .to_str()
+            .ok()
+            .map(String::from),
+        started: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        media_verification: None,
+    };
     if g.verify_image {
         match evidence.verify_image()? {
             None => tell!(
@@ -103,6 +117,7 @@ pub fn open(g: &Global, path: &Path) -> Result<Opened> {
                     v.sha256
                 );
                 media_mismatch = v.md5_matches == Some(false) || v.sha1_matches == Some(false);
+                run.media_verification = Some(v);
             }
         }
     }
@@ -131,6 +146,7 @@ pub fn open(g: &Global, path: &Path) -> Result<Opened> {
         catalog,
         media_mismatch,
         store: g.store.clone(),
+        run,
     })
 }
 

@@ -38,6 +38,10 @@ const RECORD_LIMIT: u64 = 64 << 20;
 pub struct ContainerReport {
     /// `docker-forensics <version>` that wrote the report.
     pub tool: String,
+    /// How the tool was run (command line, examiner's host, start time,
+    /// `--verify-image` verdict).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<super::RunRecord>,
     /// The evidence as the examiner named it.
     pub evidence: String,
     /// Where the container's store is (volume, path, what it holds).
@@ -215,6 +219,7 @@ fn write_container(
             .iter()
             .all(|l| l.verified && l.findings.is_empty());
     let report = ContainerReport {
+        run: opts.run.clone(),
         tool: format!("docker-forensics {}", env!("CARGO_PKG_VERSION")),
         evidence: opts.evidence.clone(),
         data_root: found.store.place().describe(),

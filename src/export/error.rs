@@ -24,6 +24,23 @@ pub struct ExportOptions {
     /// The layers this run has written, so that a layer several images
     /// share is written once and hard-linked into the others.
     pub written: Option<Arc<LayersWritten>>,
+    /// How the examiner ran the tool, for the report.
+    pub run: Option<RunRecord>,
+}
+
+/// How and where the tool was run, recorded in every report.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RunRecord {
+    /// The command line, word by word, as given.
+    pub command_line: Vec<String>,
+    /// The examiner's machine (its host name).
+    pub host: Option<String>,
+    /// When the run started (RFC 3339 UTC).
+    pub started: String,
+    /// `--verify-image`: the medium's hashes, computed and stored, and
+    /// whether they agree; absent when it was not asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_verification: Option<crate::evidence::image::MediaVerification>,
 }
 
 /// The verified layers a run has written: diff_id → the file under the

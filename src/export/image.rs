@@ -178,6 +178,7 @@ fn write_image(
     let totals = totals(&layers, findings.len(), tar_len);
     let place = store.place();
     let report = ImageReport {
+        run: opts.run.clone(),
         tool: format!("docker-forensics {}", env!("CARGO_PKG_VERSION")),
         evidence: opts.evidence.clone(),
         acquisition: opts.acquisition.clone(),

@@ -6,6 +6,10 @@ use serde::Serialize;
 /// Everything `report.json` says about one exported image.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImageReport {
+    /// How the tool was run: command line, examiner's host, start time,
+    /// and the `--verify-image` verdict when it was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<super::RunRecord>,
     /// `docker-forensics <version>` that wrote the report.
     pub tool: String,
     /// The evidence as the examiner named it (path given on the command

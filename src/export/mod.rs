@@ -30,7 +30,7 @@ pub mod timeline;
 pub mod verify;
 
 pub use container::{ContainerReport, container_dir, export_container};
-pub use error::{ExportError, ExportOptions, LayersWritten};
+pub use error::{ExportError, ExportOptions, LayersWritten, RunRecord};
 pub use image::{export_image, image_dir};
 pub use image_report::{ImageReport, Totals};
 pub use output::{PARTIAL, partial_name};
