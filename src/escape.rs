@@ -9,7 +9,9 @@
 //! isolates, zero-width joiners; "Trojan Source", CVE-2021-42574), as an
 //! escape (`\n`, `\x1b`, `\u{202e}`), and a backslash as `\\`, so the
 //! escaped text is unambiguous. JSON outputs need none of this: JSON
-//! escapes control characters itself and keeps the exact text.
+//! escapes control characters itself and keeps the exact text; for
+//! JSON-lines files, [`json_line`] also writes the characters JSON leaves
+//! raw (DEL, C1, reordering, line separators) as `\uXXXX` escapes.
 
 use std::borrow::Cow;
 
@@ -106,6 +108,43 @@ pub fn file_name(name: &str) -> String {
     out
 }
 
+/// `value` as one line of JSON (for JSON-lines files) whose raw bytes are
+/// as safe as [`visible`] text: besides what JSON escapes itself, every
+/// control character (DEL, C1), reordering or hiding format character and
+/// Unicode line or paragraph separator is written as a `\uXXXX` escape.
+/// A JSON reader gets the exact text back; a terminal, `less` or `grep`
+/// over the file sees nothing that acts on it or breaks the line.
+pub fn json_line<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    let mut out = Vec::with_capacity(256);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, SafeJson);
+    value.serialize(&mut ser)?;
+    // Only valid UTF-8 is ever written (strings and ASCII escapes).
+    Ok(String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+/// serde_json's compact output with [`json_line`]'s extra escapes.
+struct SafeJson;
+
+impl serde_json::ser::Formatter for SafeJson {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if c.is_control() || is_format_control(c) || matches!(c, '\u{2028}' | '\u{2029}') {
+                writer.write_all(&fragment.as_bytes()[start..i])?;
+                // Every such character is in the Basic Multilingual Plane.
+                write!(writer, "\\u{:04x}", c as u32)?;
+                start = i + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
 fn needs_escape(c: char) -> bool {
     c == '\\' || c.is_control() || is_format_control(c)
 }
@@ -169,6 +208,19 @@ mod tests {
         assert_eq!(file_name("com1.tar"), "%com1.tar");
         assert_eq!(file_name("a\nb"), "a%0Ab");
         assert_ne!(file_name("a%2Fb"), file_name("a/b"));
+    }
+
+    #[test]
+    fn json_lines_escape_what_json_leaves_raw() {
+        let name = "a\u{1b}[2J\u{9b}b\u{202e}c\u{2028}d\u{7f}\n\"ü";
+        let line = json_line(&serde_json::json!({ "path": name })).unwrap();
+        assert_eq!(
+            line,
+            r#"{"path":"a\u001b[2J\u009bb\u202ec\u2028d\u007f\n\"ü"}"#
+        );
+        assert!(!line.chars().any(|c| c.is_control() || is_format_control(c)));
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back["path"], name);
     }
 
     #[test]

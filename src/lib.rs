@@ -45,6 +45,7 @@ pub mod layer;
 pub mod pipe;
 pub mod report;
 pub mod store;
+pub mod time;
 
 pub use evidence::{Evidence, EvidenceError, OpenOptions};
 pub use export::ImageReport;

@@ -111,6 +111,50 @@ fn container_and_file_names_are_escaped_everywhere() {
     }
 }
 
+/// JSON lines keep a hostile name's exact text, one object a line, yet
+/// the file's raw bytes carry no control or reordering character (they
+/// are `\uXXXX` escapes), so `less` or `grep` over it is safe.
+#[test]
+fn jsonl_timeline_keeps_names_exact_and_its_bytes_clean() {
+    let Some(copy) = host_copy("basic") else {
+        return;
+    };
+    let host = copy.path();
+    let (id, upper) = evil_web(host);
+    let cfg = docker_root(host).join(format!("containers/{id}/config.v2.json"));
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    let name = "evil\u{1b}[2J\u{9b}\nforged\u{202e}";
+    v["Name"] = format!("/{name}").into();
+    std::fs::write(&cfg, serde_json::to_vec(&v).unwrap()).unwrap();
+    let file = "x\u{1b}]0;pwned\u{7}\nA \u{2028}rtl\u{202e}txt.sh";
+    std::fs::write(upper.join(file), b"1").unwrap();
+
+    let r = run([
+        Path::new("timeline"),
+        host,
+        Path::new("--container"),
+        Path::new(&id),
+        Path::new("--format"),
+        Path::new("jsonl"),
+        Path::new("-q"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_clean("timeline jsonl", &r.stdout);
+    assert!(!r.stdout.contains(['\u{202e}', '\u{2028}']), "{}", r.stdout);
+    let lines: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert!(lines.iter().all(|l| l["container"] == name), "{}", r.stdout);
+    let path = format!("/{file}");
+    assert!(
+        lines.iter().any(|l| l["path"] == path.as_str()),
+        "{}",
+        r.stdout
+    );
+}
+
 #[test]
 fn history_cannot_add_dockerfile_instructions() {
     let Some(copy) = host_copy("basic") else {

@@ -89,6 +89,8 @@ pub enum TimelineFormat {
     Bodyfile,
     /// Comma-separated, one row per timestamp, sorted by time
     Csv,
+    /// JSON lines Timesketch imports, one per timestamp, sorted by time
+    Jsonl,
 }
 
 #[derive(Debug, Args)]

@@ -56,10 +56,11 @@ pub fn list(g: &Global, a: &ListArgs) -> Result<Outcome> {
             .cloned()
             .chain(c.args.iter().cloned())
             .collect();
+        // In UTC to the second, whatever offset the engine wrote.
         let short = |t: &Option<String>| {
-            t.as_deref()
-                .map(|t| t.get(..19).unwrap_or(t).to_string())
-                .unwrap_or_else(|| "-".into())
+            t.as_deref().map_or("-".into(), |t| {
+                docker_forensics::time::to_seconds(t).into_owned()
+            })
         };
         say!(
             "{:<14} {:<20} {:<24} {:<10} {:>4} {:<21} {:<21} {}",

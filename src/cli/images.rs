@@ -231,8 +231,7 @@ pub fn images(g: &Global, a: &ListArgs) -> Result<Outcome> {
                 tags,
                 r.created
                     .as_deref()
-                    .map(|c| c.get(..19).unwrap_or(c))
-                    .unwrap_or("-"),
+                    .map_or("-".into(), docker_forensics::time::to_seconds),
                 r.layers,
                 r.size.map(human).unwrap_or_else(|| "-".into()),
                 kind,

@@ -16,6 +16,7 @@ pub fn run(g: &Global, a: &TimelineArgs) -> Result<Outcome> {
     let format = match a.format {
         TimelineFormat::Bodyfile => Format::Bodyfile,
         TimelineFormat::Csv => Format::Csv,
+        TimelineFormat::Jsonl => Format::Jsonl,
     };
     let s = match write_timeline(&ctx.catalog, &filter, format, std::io::stdout().lock()) {
         Ok(s) => s,

@@ -4,11 +4,16 @@
 //! dated (image and build-step creation from configs, container created /
 //! started / finished, first and last log lines).
 //!
-//! Two formats: The Sleuth Kit's body file (TSK 3: `MD5|name|inode|
+//! Three formats: The Sleuth Kit's body file (TSK 3: `MD5|name|inode|
 //! mode_as_string|UID|GID|size|atime|mtime|ctime|crtime`, which `mactime
-//! -b` sorts and renders), streamed as the layers are walked; and CSV, one
-//! row per distinct timestamp of an object (its `macb` letters combined,
-//! as mactime does), sorted by time with a bounded-memory external sort.
+//! -b` sorts and renders), streamed as the layers are walked; CSV, one row
+//! per distinct timestamp of an object (its `macb` letters combined, as
+//! mactime does); and JSON lines as Timesketch imports them (`message`,
+//! `datetime`, `timestamp_desc`, `timestamp` in microseconds, plus the
+//! object's attribution and metadata), one line per distinct timestamp
+//! too. CSV and JSON lines are sorted by time with a bounded-memory
+//! external sort; their times are RFC 3339 in UTC (`Z`), to the
+//! nanosecond.
 
 mod sort;
 
@@ -29,6 +34,9 @@ pub enum Format {
     Bodyfile,
     /// CSV, one row per distinct timestamp of an object, sorted by time.
     Csv,
+    /// JSON lines in the form Timesketch imports, one line per distinct
+    /// timestamp of an object, sorted by time.
+    Jsonl,
 }
 
 /// What to include (everything when both are `None`).
@@ -78,12 +86,73 @@ pub struct Summary {
 struct Row<'a> {
     /// `[image fixture/web:1.0 layer 3]`-style attribution.
     label: &'a str,
+    /// The same attribution, field by field.
+    whose: &'a Whose,
     path: String,
     meta: Option<&'a Metadata>,
     link: Option<String>,
     deleted: bool,
-    /// For events: when and what.
-    event: Option<(Timestamp, String)>,
+    /// For events: when, what and which kind.
+    event: Option<Event>,
+}
+
+/// Which store, image(s) and container a row belongs to.
+#[derive(Debug)]
+struct Whose {
+    /// The store's label (`docker`, `containerd/k8s.io`, `podman`).
+    store: String,
+    /// The image (a layer's images, as in its label; a container's image
+    /// reference).
+    image: Option<String>,
+    /// The container's name.
+    container: Option<String>,
+}
+
+/// A dated event from the engine's records.
+struct Event {
+    when: Timestamp,
+    what: String,
+    kind: EventKind,
+}
+
+/// The kinds of dated events.
+#[derive(Debug, Clone, Copy)]
+enum EventKind {
+    ImageCreated,
+    BuildStep,
+    ContainerCreated,
+    ContainerStarted,
+    ContainerFinished,
+    FirstLogLine,
+    LastLogLine,
+}
+
+impl EventKind {
+    /// The `event` field of a JSON line.
+    fn key(self) -> &'static str {
+        match self {
+            EventKind::ImageCreated => "image_created",
+            EventKind::BuildStep => "build_step",
+            EventKind::ContainerCreated => "container_created",
+            EventKind::ContainerStarted => "container_started",
+            EventKind::ContainerFinished => "container_finished",
+            EventKind::FirstLogLine => "first_log_line",
+            EventKind::LastLogLine => "last_log_line",
+        }
+    }
+
+    /// Its `timestamp_desc`, in Timesketch's (and plaso's) style.
+    fn description(self) -> &'static str {
+        match self {
+            EventKind::ImageCreated => "Image Created",
+            EventKind::BuildStep => "Build Step Created",
+            EventKind::ContainerCreated => "Container Created",
+            EventKind::ContainerStarted => "Container Started",
+            EventKind::ContainerFinished => "Container Finished",
+            EventKind::FirstLogLine => "First Log Line",
+            EventKind::LastLogLine => "Last Log Line",
+        }
+    }
 }
 
 /// Writes the timeline of every store in `catalog` to `out`.
@@ -112,6 +181,7 @@ pub fn write_timeline(
     let mut sink = match format {
         Format::Bodyfile => Sink::Body(io::BufWriter::new(out)),
         Format::Csv => Sink::Csv(ExternalSort::new()?, io::BufWriter::new(out)),
+        Format::Jsonl => Sink::Jsonl(ExternalSort::new()?, io::BufWriter::new(out)),
     };
     let mut summary = Summary::default();
     // Containers as the catalog sees them: with the layers another store
@@ -168,6 +238,7 @@ fn timeline_of_store(
     // Images and which layers (by chain id) each holds.
     struct Owned {
         label: String,
+        store: String,
         diff: String,
         index: usize,
         dir: Option<EvPath>,
@@ -195,12 +266,24 @@ fn timeline_of_store(
             };
             let name = img.display_name();
             let prefix = label_prefix(&img.store);
-            image_events(&img, &format!("{prefix}image {name}"), sink, summary)?;
+            let whose = Whose {
+                store: img.store.clone(),
+                image: Some(name.clone()),
+                container: None,
+            };
+            image_events(
+                &img,
+                &format!("{prefix}image {name}"),
+                &whose,
+                sink,
+                summary,
+            )?;
             for l in &img.layers {
                 let entry = layer_owners
                     .entry(l.chain_id.clone())
                     .or_insert_with(|| Owned {
                         label: prefix.clone(),
+                        store: img.store.clone(),
                         diff: hex_part(&l.diff_id).to_string(),
                         index: l.index,
                         dir: l.unpacked.as_ref().map(|u| u.dir.clone()),
@@ -210,16 +293,21 @@ fn timeline_of_store(
             }
         }
         for o in layer_owners.values() {
+            let owners = owners_label(&o.owners);
             let label = format!(
-                "{}image {} layer {} {}",
+                "{}image {owners} layer {} {}",
                 o.label,
-                owners_label(&o.owners),
                 o.index,
                 &o.diff[..12.min(o.diff.len())]
             );
+            let whose = Whose {
+                store: o.store.clone(),
+                image: Some(owners),
+                container: None,
+            };
             match &o.dir {
                 Some(dir) if fs.exists(dir) => {
-                    walk_fs(fs, dir, &label, sink, summary)?;
+                    walk_fs(fs, dir, &label, &whose, sink, summary)?;
                     summary.layers += 1;
                 }
                 Some(dir) => summary
@@ -241,9 +329,19 @@ fn timeline_of_store(
                 continue;
             }
             let label = format!("{}container {}", label_prefix(&c.store), c.name);
-            container_events(fs, c, &label, sink, summary)?;
+            let whose = Whose {
+                store: c.store.clone(),
+                image: c
+                    .image_ref
+                    .clone()
+                    .or_else(|| Some(c.image_id.clone()).filter(|i| !i.is_empty())),
+                container: Some(c.name.clone()),
+            };
+            container_events(fs, c, &label, &whose, sink, summary)?;
             match &c.layers.upper {
-                Some(upper) if fs.exists(upper) => walk_fs(fs, upper, &label, sink, summary)?,
+                Some(upper) if fs.exists(upper) => {
+                    walk_fs(fs, upper, &label, &whose, sink, summary)?
+                }
                 _ if c.state == "created" => {}
                 Some(upper) => summary.problems.push(format!(
                     "{label}: its writable layer {upper} is missing; its files are not on the timeline"
@@ -285,45 +383,61 @@ fn owners_label(owners: &[String]) -> String {
 }
 
 fn parse_time(t: &str) -> Option<Timestamp> {
-    let dt = chrono::DateTime::parse_from_rfc3339(t).ok()?;
+    let dt = crate::time::parse(t)?;
     Some(Timestamp {
         secs: dt.timestamp(),
         nanos: dt.timestamp_subsec_nanos(),
     })
 }
 
-fn event(
-    sink: &mut Sink<impl Write>,
-    summary: &mut Summary,
-    label: &str,
-    when: Option<&str>,
-    what: String,
-) -> io::Result<()> {
-    if let Some(t) = when.and_then(parse_time).filter(|t| t.secs > 0) {
-        summary.events += 1;
-        sink.row(&Row {
-            label,
+/// Where an event goes: its sink, the counts and its attribution.
+struct EventOut<'s, 'w, W: Write> {
+    sink: &'s mut Sink<W>,
+    summary: &'s mut Summary,
+    label: &'w str,
+    whose: &'w Whose,
+}
+
+impl<W: Write> EventOut<'_, '_, W> {
+    /// An event at a recorded time, if it has one (Go's zero time and the
+    /// epoch are none).
+    fn event(&mut self, when: Option<&str>, kind: EventKind, what: String) -> io::Result<()> {
+        let Some(t) = when.and_then(parse_time).filter(|t| t.secs > 0) else {
+            return Ok(());
+        };
+        self.summary.events += 1;
+        self.sink.row(&Row {
+            label: self.label,
+            whose: self.whose,
             path: what.clone(),
             meta: None,
             link: None,
             deleted: false,
-            event: Some((t, what)),
-        })?;
+            event: Some(Event {
+                when: t,
+                what,
+                kind,
+            }),
+        })
     }
-    Ok(())
 }
 
 fn image_events(
     img: &crate::store::model::Image,
     label: &str,
+    whose: &Whose,
     sink: &mut Sink<impl Write>,
     summary: &mut Summary,
 ) -> io::Result<()> {
-    event(
+    let mut out = EventOut {
         sink,
         summary,
         label,
+        whose,
+    };
+    out.event(
         img.config.created.as_deref(),
+        EventKind::ImageCreated,
         format!("image {} created", img.id),
     )?;
     for (i, h) in img.config.history.iter().enumerate() {
@@ -333,11 +447,9 @@ fn image_events(
             .filter(|b| !b.is_empty())
             .or_else(|| h.comment.clone())
             .unwrap_or_default();
-        event(
-            sink,
-            summary,
-            label,
+        out.event(
             h.created.as_deref(),
+            EventKind::BuildStep,
             format!("build step {}: {what}", i + 1),
         )?;
     }
@@ -348,32 +460,33 @@ fn container_events(
     fs: &dyn FileSystem,
     c: &Container,
     label: &str,
+    whose: &Whose,
     sink: &mut Sink<impl Write>,
     summary: &mut Summary,
 ) -> io::Result<()> {
-    event(
+    let mut out = EventOut {
         sink,
         summary,
         label,
+        whose,
+    };
+    out.event(
         c.created.as_deref(),
+        EventKind::ContainerCreated,
         format!(
             "container {} created from {}",
             c.id,
             c.image_ref.clone().unwrap_or_else(|| c.image_id.clone())
         ),
     )?;
-    event(
-        sink,
-        summary,
-        label,
+    out.event(
         c.started.as_deref(),
+        EventKind::ContainerStarted,
         format!("container {} started", c.id),
     )?;
-    event(
-        sink,
-        summary,
-        label,
+    out.event(
         c.finished.as_deref(),
+        EventKind::ContainerFinished,
         format!(
             "container {} finished (exit code {})",
             c.id,
@@ -384,18 +497,14 @@ fn container_events(
         && let Ok(f) = fs.open(&log.path)
         && let Ok(s) = render_as(log.format, BufReader::new(f), io::sink())
     {
-        event(
-            sink,
-            summary,
-            label,
+        out.event(
             s.first_time.as_deref(),
+            EventKind::FirstLogLine,
             format!("container {} first log line", c.id),
         )?;
-        event(
-            sink,
-            summary,
-            label,
+        out.event(
             s.last_time.as_deref(),
+            EventKind::LastLogLine,
             format!("container {} last log line ({} lines)", c.id, s.lines),
         )?;
     }
@@ -407,6 +516,7 @@ fn walk_fs(
     fs: &dyn crate::evidence::fs::FileSystem,
     dir: &EvPath,
     label: &str,
+    whose: &Whose,
     sink: &mut Sink<impl Write>,
     summary: &mut Summary,
 ) -> io::Result<()> {
@@ -434,6 +544,7 @@ fn walk_fs(
             summary.files += 1;
             sink.row(&Row {
                 label,
+                whose,
                 path: child.display(),
                 meta: Some(&meta),
                 link,
@@ -451,6 +562,7 @@ fn walk_fs(
 enum Sink<W: Write> {
     Body(io::BufWriter<W>),
     Csv(ExternalSort, io::BufWriter<W>),
+    Jsonl(ExternalSort, io::BufWriter<W>),
 }
 
 impl<W: Write> Sink<W> {
@@ -463,6 +575,12 @@ impl<W: Write> Sink<W> {
                 }
                 Ok(())
             }
+            Sink::Jsonl(sorter, _) => {
+                for (t, macb) in csv_times(r) {
+                    sorter.push(sort_key(t), json_line(r, t, &macb)?)?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -471,6 +589,10 @@ impl<W: Write> Sink<W> {
             Sink::Body(mut w) => w.flush(),
             Sink::Csv(sorter, mut w) => {
                 writeln!(w, "time,macb,source,path,size,mode,uid,gid,inode,detail")?;
+                sorter.finish(&mut w)?;
+                w.flush()
+            }
+            Sink::Jsonl(sorter, mut w) => {
                 sorter.finish(&mut w)?;
                 w.flush()
             }
@@ -523,7 +645,8 @@ fn mode_string(m: &Metadata, deleted: bool) -> String {
     )
 }
 
-fn name_of(r: &Row<'_>) -> String {
+/// `[label] path -> target (deleted)`, as found (unescaped).
+fn raw_name_of(r: &Row<'_>) -> String {
     let mut name = format!("[{}] {}", r.label, r.path);
     if let Some(l) = &r.link {
         name.push_str(" -> ");
@@ -532,7 +655,11 @@ fn name_of(r: &Row<'_>) -> String {
     if r.deleted {
         name.push_str(" (deleted)");
     }
-    clean(&name)
+    name
+}
+
+fn name_of(r: &Row<'_>) -> String {
+    clean(&raw_name_of(r))
 }
 
 fn bodyfile_line(r: &Row<'_>) -> String {
@@ -550,15 +677,19 @@ fn bodyfile_line(r: &Row<'_>) -> String {
             m.ctime.secs,
             m.btime.map_or(0, |b| b.secs)
         ),
-        (None, Some((t, _))) => format!("0|{}|0|-/----------|0|0|0|0|{}|0|0", name_of(r), t.secs),
+        (None, Some(e)) => format!(
+            "0|{}|0|-/----------|0|0|0|0|{}|0|0",
+            name_of(r),
+            e.when.secs
+        ),
         (None, None) => String::new(),
     }
 }
 
 /// The distinct timestamps of a row with their `macb` letters.
 fn csv_times(r: &Row<'_>) -> Vec<(Timestamp, String)> {
-    if let Some((t, _)) = &r.event {
-        return vec![(*t, "m...".into())];
+    if let Some(e) = &r.event {
+        return vec![(e.when, "m...".into())];
     }
     let Some(m) = r.meta else { return Vec::new() };
     let times = [Some(m.mtime), Some(m.atime), Some(m.ctime), m.btime];
@@ -591,9 +722,7 @@ fn csv_field(s: &str) -> String {
 }
 
 fn csv_line(r: &Row<'_>, t: Timestamp, macb: &str) -> String {
-    let when = chrono::DateTime::from_timestamp(t.secs, t.nanos)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
-        .unwrap_or_else(|| t.secs.to_string());
+    let when = datetime(t);
     let source = csv_field(r.label);
     match (r.meta, &r.event) {
         (Some(m), _) => {
@@ -613,7 +742,214 @@ fn csv_line(r: &Row<'_>, t: Timestamp, macb: &str) -> String {
                 if r.deleted { "deleted (whiteout)" } else { "" }
             )
         }
-        (None, Some((_, what))) => format!("{when},{macb},{source},,,,,,,{}", csv_field(what)),
+        (None, Some(e)) => format!("{when},{macb},{source},,,,,,,{}", csv_field(&e.what)),
         (None, None) => String::new(),
+    }
+}
+
+/// RFC 3339 in UTC to the nanosecond; the bare seconds for a time no date
+/// can show (damaged evidence), so that the row is still there.
+fn datetime(t: Timestamp) -> String {
+    crate::time::rfc3339_nanos(t.secs, t.nanos).unwrap_or_else(|| t.secs.to_string())
+}
+
+/// What each `macb` letter's time is, in Timesketch's (and plaso's) words.
+const MACB_DESCRIPTIONS: [&str; 4] = [
+    "Content Modification Time",
+    "Last Access Time",
+    "Metadata Modification Time",
+    "Creation Time",
+];
+
+/// One line of the JSON-lines timeline: Timesketch's three required
+/// fields and `timestamp`, then ours. Fields that do not apply to a row
+/// are left out.
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    message: String,
+    datetime: String,
+    timestamp_desc: String,
+    /// Microseconds since the epoch.
+    timestamp: i128,
+    label: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<&'a str>,
+    store: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inode: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deleted: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    macb: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<&'static str>,
+}
+
+/// The JSON line of row `r` at its time `t` (`macb` the letters of the
+/// times that equal it). Names keep their exact text; the line's raw
+/// bytes carry no control character ([`crate::escape::json_line`]).
+fn json_line(r: &Row<'_>, t: Timestamp, macb: &str) -> io::Result<String> {
+    let mut line = JsonLine {
+        message: String::new(),
+        datetime: datetime(t),
+        timestamp_desc: String::new(),
+        timestamp: i128::from(t.secs) * 1_000_000 + i128::from(t.nanos / 1_000),
+        label: r.label,
+        path: None,
+        store: &r.whose.store,
+        image: r.whose.image.as_deref(),
+        container: r.whose.container.as_deref(),
+        inode: None,
+        mode: None,
+        uid: None,
+        gid: None,
+        size: None,
+        link: None,
+        deleted: None,
+        macb: None,
+        event: None,
+    };
+    match (r.meta, &r.event) {
+        (Some(m), _) => {
+            line.message = raw_name_of(r);
+            line.timestamp_desc = macb
+                .chars()
+                .zip(MACB_DESCRIPTIONS)
+                .filter(|(c, _)| *c != '.')
+                .map(|(_, d)| d)
+                .collect::<Vec<_>>()
+                .join("; ");
+            line.path = Some(&r.path);
+            line.inode = Some(m.ino);
+            line.mode = Some(mode_string(m, r.deleted));
+            line.uid = Some(m.uid);
+            line.gid = Some(m.gid);
+            line.size = Some(m.size);
+            line.link = r.link.as_deref();
+            line.deleted = Some(r.deleted);
+            line.macb = Some(macb);
+        }
+        (None, Some(e)) => {
+            line.message = format!("[{}] {}", r.label, e.what);
+            line.timestamp_desc = e.kind.description().to_string();
+            line.event = Some(e.kind.key());
+        }
+        (None, None) => return Ok(String::new()),
+    }
+    crate::escape::json_line(&line).map_err(io::Error::other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn whose() -> Whose {
+        Whose {
+            store: "podman".into(),
+            image: Some("app:7".into()),
+            container: Some("web".into()),
+        }
+    }
+
+    #[test]
+    fn an_event_with_an_offset_is_written_in_utc() {
+        let whose = whose();
+        let when = parse_time("2026-11-26T15:32:21.5+01:00").unwrap();
+        let row = Row {
+            label: "podman container web",
+            whose: &whose,
+            path: "container c1 started".into(),
+            meta: None,
+            link: None,
+            deleted: false,
+            event: Some(Event {
+                when,
+                what: "container c1 started".into(),
+                kind: EventKind::ContainerStarted,
+            }),
+        };
+        let times = csv_times(&row);
+        assert_eq!(times.len(), 1);
+        let (t, macb) = &times[0];
+        assert!(csv_line(&row, *t, macb).starts_with("2026-11-26T14:32:21.500000000Z,m...,"));
+        let v: serde_json::Value =
+            serde_json::from_str(&json_line(&row, *t, macb).unwrap()).unwrap();
+        assert_eq!(v["datetime"], "2026-11-26T14:32:21.500000000Z");
+        assert_eq!(v["timestamp"], 1_795_703_541_500_000i64);
+        assert_eq!(v["timestamp_desc"], "Container Started");
+        assert_eq!(v["message"], "[podman container web] container c1 started");
+        assert_eq!(v["event"], "container_started");
+        assert_eq!(v["store"], "podman");
+        assert_eq!(v["container"], "web");
+        assert!(v.get("path").is_none() && v.get("inode").is_none());
+    }
+
+    #[test]
+    fn a_file_has_one_line_per_distinct_time_described_as_timesketch_does() {
+        let whose = whose();
+        let at = |secs| Timestamp { secs, nanos: 7 };
+        let meta = Metadata {
+            kind: FileKind::Symlink,
+            perm: 0o777,
+            uid: 1,
+            gid: 2,
+            size: 3,
+            nlink: 1,
+            ino: 42,
+            rdev_major: 0,
+            rdev_minor: 0,
+            mtime: at(100),
+            atime: at(200),
+            ctime: at(100),
+            btime: Some(at(50)),
+        };
+        let row = Row {
+            label: "container web",
+            whose: &whose,
+            path: "/tmp/x".into(),
+            meta: Some(&meta),
+            link: Some("/etc/passwd".into()),
+            deleted: false,
+            event: None,
+        };
+        let lines: Vec<serde_json::Value> = csv_times(&row)
+            .iter()
+            .map(|(t, macb)| serde_json::from_str(&json_line(&row, *t, macb).unwrap()).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(
+            lines[0]["timestamp_desc"],
+            "Content Modification Time; Metadata Modification Time"
+        );
+        assert_eq!(lines[0]["macb"], "m.c.");
+        assert_eq!(lines[0]["timestamp"], 100_000_000i64);
+        assert_eq!(lines[1]["timestamp_desc"], "Last Access Time");
+        assert_eq!(lines[2]["timestamp_desc"], "Creation Time");
+        assert_eq!(lines[2]["datetime"], "1970-01-01T00:00:50.000000007Z");
+        let l = &lines[0];
+        assert_eq!(l["message"], "[container web] /tmp/x -> /etc/passwd");
+        assert_eq!(l["path"], "/tmp/x");
+        assert_eq!(l["link"], "/etc/passwd");
+        assert_eq!(l["mode"], "l/lrwxrwxrwx");
+        assert_eq!(
+            (&l["inode"], &l["uid"], &l["gid"], &l["size"]),
+            (&42.into(), &1.into(), &2.into(), &3.into())
+        );
+        assert_eq!(l["deleted"], false);
+        assert!(l.get("event").is_none());
     }
 }
