@@ -74,8 +74,20 @@ impl Daemon {
 
     /// Runs the docker client against this daemon: (success, stdout+stderr).
     pub fn docker(&self, args: &[&str]) -> (bool, String) {
-        match Command::new("docker")
+        self.docker_with("docker", &[], args)
+    }
+
+    /// The data root this daemon writes (evidence for the tool).
+    pub fn data_root(&self) -> std::path::PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// Runs `client` (a docker CLI) against this daemon with `env` set:
+    /// (success, stdout+stderr).
+    pub fn docker_with(&self, client: &str, env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
+        match Command::new(client)
             .env("DOCKER_HOST", &self.host)
+            .envs(env.iter().copied())
             .args(args)
             .output()
         {
