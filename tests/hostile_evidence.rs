@@ -473,25 +473,29 @@ fn ten_million_tar_split_entries_stay_bounded() {
     assert!(kinds.contains(&"tar_split_corrupt"), "{kinds:?}");
 }
 
-/// Runs the binary and returns its exit code and its own peak memory
-/// (`wait4`'s rusage of that one child, KiB).
+/// Runs the binary under GNU time and returns its exit code and its own
+/// peak memory in KiB. (Not `wait4` from here: a child spawned with
+/// `vfork`, as std does, is charged the test process's own peak.)
 fn run_measured(args: &[&Path]) -> (i32, i64) {
-    let child = Command::new(env!("CARGO_BIN_EXE_docker-forensics"))
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let st = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(report.path())
+        .arg(env!("CARGO_BIN_EXE_docker-forensics"))
         .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
-    // SAFETY: wait4 on our own child fills the status and usage given.
-    let usage = unsafe {
-        assert_eq!(libc::wait4(pid, &mut status, 0, usage.as_mut_ptr()), pid);
-        usage.assume_init()
-    };
-    drop(child);
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+        .status()
+        .expect("GNU time (Debian package `time`)");
+    let text = std::fs::read_to_string(report.path()).unwrap();
+    let kib = text
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("GNU time said {text:?}"));
+    (st.code().unwrap_or(-1), kib)
 }
 
 /// An authentic highly compressed layer (64 MiB of zeros in a gzip blob
