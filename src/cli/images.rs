@@ -146,7 +146,7 @@ fn summarise(g: &Global, r: &ImageReport) {
         .unwrap_or_else(|| "<untagged>".into());
     tell!(
         "{} {}: {} layer(s), {} verified, {} rebuilt, {} finding(s){}",
-        &hex_part(&r.image_id)[..12],
+        short(&r.image_id),
         name,
         r.totals.layers,
         r.totals.layers_verified,
@@ -227,7 +227,7 @@ pub fn images(g: &Global, a: &ListArgs) -> Result<Outcome> {
             say!(
                 "{}{:<14} {:<40} {:<21} {:>6} {:>10}  {}{}",
                 store_col(&r.store, &r.data_root),
-                &hex[..12.min(hex.len())],
+                short(hex),
                 tags,
                 r.created
                     .as_deref()

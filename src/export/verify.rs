@@ -94,7 +94,7 @@ pub fn verify_images(images: &[Found<'_>], opts: &ExportOptions) -> Vec<Verified
                 opts.progress.as_ref(),
                 &format!(
                     "layer {}",
-                    &hex_part(&l.chain_id)[..12.min(l.chain_id.len())]
+                    hex_part(&l.chain_id).chars().take(12).collect::<String>()
                 ),
                 l.size,
             );

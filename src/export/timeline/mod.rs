@@ -298,7 +298,7 @@ fn timeline_of_store(
                 "{}image {owners} layer {} {}",
                 o.label,
                 o.index,
-                &o.diff[..12.min(o.diff.len())]
+                o.diff.chars().take(12).collect::<String>()
             );
             let whose = Whose {
                 store: o.store.clone(),

@@ -279,7 +279,7 @@ impl PodmanStore {
                 reference: reference.to_string(),
                 candidates: many
                     .iter()
-                    .map(|i| i.id[..12.min(i.id.len())].to_string())
+                    .map(|i| i.id.chars().take(12).collect::<String>())
                     .collect(),
             }),
         }
