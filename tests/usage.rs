@@ -109,3 +109,32 @@ fn unknown_store_is_refused_with_the_stores_found() {
             .all(|c| c["store"] == "containerd/moby")
     );
 }
+
+#[test]
+fn every_help_names_its_arguments_with_examples_and_exit_codes() {
+    for cmd in [
+        "extract",
+        "images",
+        "verify",
+        "containers",
+        "diff",
+        "export-container",
+        "timeline",
+    ] {
+        let r = run([cmd, "-h"]);
+        assert_eq!(r.code, 0, "{cmd}: {}", r.stderr);
+        assert!(r.stdout.contains("Examples:"), "{cmd}: {}", r.stdout);
+        assert!(
+            r.stdout.matches("docker-forensics ").count() >= 3,
+            "{cmd}: two examples"
+        );
+        assert!(r.stdout.contains("Exit status: 0"), "{cmd}: {}", r.stdout);
+        assert!(!r.stdout.contains("<ARGS>"), "{cmd}: {}", r.stdout);
+    }
+    let r = run(["extract", "-h"]);
+    assert!(
+        r.stdout.contains("<IMAGE>... <EVIDENCE> <OUTPUT_DIR>"),
+        "{}",
+        r.stdout
+    );
+}

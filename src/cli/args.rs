@@ -9,7 +9,7 @@ use std::path::PathBuf;
 #[command(name = "docker-forensics", version, about, long_about = None)]
 #[command(
     after_help = "Short form: docker-forensics <IMAGE> <EVIDENCE> <OUTPUT_DIR> (same as extract).\n\
-Exit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings."
+Exit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings; 130 interrupted."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -26,7 +26,7 @@ pub struct Global {
     /// Only this store: docker, containerd, containerd/<namespace>, podman
     #[arg(long, global = true, value_name = "STORE")]
     pub store: Option<String>,
-    /// Use only this partition of a disk image (1-based, as mmls numbers them)
+    /// Use only this partition of a disk image (1-based, as fdisk and sgdisk number them)
     #[arg(long, global = true, value_name = "N")]
     pub partition: Option<u32>,
     /// Hash the whole disk image and compare with the hashes stored in it
@@ -43,18 +43,40 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Rebuild images into OUTPUT_DIR/image_<id>/ (archive, layers, Dockerfile, report)
+    #[command(
+        override_usage = "docker-forensics extract [OPTIONS] <IMAGE>... <EVIDENCE> <OUTPUT_DIR>\n       docker-forensics extract --all [--tagged] [OPTIONS] <EVIDENCE> <OUTPUT_DIR>",
+        after_help = "Examples:\n  docker-forensics extract nginx:latest /mnt/seized out/\n  docker-forensics extract --all --partition 1 host.E01 out/\n\nExit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings; 130 interrupted."
+    )]
     Extract(ExtractArgs),
     /// List every image in the data root(s), tagged or not
+    #[command(
+        after_help = "Examples:\n  docker-forensics images /mnt/seized\n  docker-forensics images host.E01 --store containerd --json\n\nExit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings; 130 interrupted."
+    )]
     Images(ListArgs),
     /// Check every layer of every image against its diff_id, writing nothing
+    #[command(
+        after_help = "Examples:\n  docker-forensics verify /mnt/seized\n  docker-forensics verify host.E01 --verify-image --json\n\nExit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings; 130 interrupted."
+    )]
     Verify(VerifyArgs),
     /// List every container: how it was started, its state and times
+    #[command(
+        after_help = "Examples:\n  docker-forensics containers /mnt/seized\n  docker-forensics containers host.E01 --store podman --json\n\nExit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings; 130 interrupted."
+    )]
     Containers(ListArgs),
     /// What a container changed in its filesystem (as `docker diff`)
+    #[command(
+        after_help = "Examples:\n  docker-forensics diff evil-web /mnt/seized\n  docker-forensics diff 3549030 host.E01 --json\n\nExit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings; 130 interrupted."
+    )]
     Diff(DiffArgs),
     /// Write a container's changes, a committed image, its configs, logs and volumes
+    #[command(
+        after_help = "Examples:\n  docker-forensics export-container evil-web /mnt/seized out/\n  docker-forensics export-container web-0 host.E01 out/ --store containerd/k8s.io\n\nExit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings; 130 interrupted."
+    )]
     ExportContainer(ExportContainerArgs),
     /// Every file of every layer with its times, plus dated Docker events
+    #[command(
+        after_help = "Examples:\n  docker-forensics timeline /mnt/seized > body.txt && mactime -b body.txt\n  docker-forensics timeline host.E01 --format jsonl --container evil-web > t.jsonl\n\nExit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings; 130 interrupted."
+    )]
     Timeline(TimelineArgs),
 }
 
@@ -122,7 +144,7 @@ pub struct ExtractArgs {
     #[arg(long)]
     pub rebuild: bool,
     /// IMAGE... EVIDENCE OUTPUT_DIR (without IMAGE when --all is given)
-    #[arg(required = true, num_args = 2.., value_name = "ARGS")]
+    #[arg(required = true, num_args = 2.., value_name = "ARGS", hide = true)]
     pub args: Vec<String>,
 }
 
