@@ -182,6 +182,10 @@ fn output_refused_unless_force_and_unwritable_output() {
     let Some(host) = host("basic") else { return };
     let out = tempfile::tempdir().unwrap();
     assert_eq!(extract(&host, out.path(), &["-q"]).code, 0);
+    // A rerun keeps a complete directory (its SHA256SUMS checks) ...
+    assert_eq!(extract(&host, out.path(), &["-q"]).code, 0);
+    // ... and refuses one that is not, unless forced.
+    std::fs::remove_file(image_dir(out.path(), &web_id()).join("SHA256SUMS")).unwrap();
     let r = extract(&host, out.path(), &["-q"]);
     assert_clear_error(&r, 1, "--force");
     assert_eq!(extract(&host, out.path(), &["-q", "--force"]).code, 0);

@@ -624,3 +624,58 @@ fn authentic_highly_compressed_layer_is_not_cut() {
         .expect("layer written");
     assert_eq!(sha(&layer), diff_id, "the whole layer, byte for byte");
 }
+
+/// A run killed mid `--all`, then run again into the same output: what
+/// the first run finished is kept (checked, not rewritten), the rest is
+/// written, and everything checks.
+#[test]
+fn a_killed_run_resumes() {
+    let Some((_, out)) = interrupted("KILL") else {
+        return;
+    };
+    let host = host("basic").unwrap();
+    let before: Vec<(PathBuf, std::time::SystemTime)> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("SHA256SUMS").exists())
+        .map(|p| {
+            let t = std::fs::metadata(p.join("SHA256SUMS"))
+                .unwrap()
+                .modified()
+                .unwrap();
+            (p, t)
+        })
+        .collect();
+    assert!(!before.is_empty());
+    let r = extract_all(&host, out.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for (p, t) in &before {
+        let now = std::fs::metadata(p.join("SHA256SUMS"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(*t, now, "{} was not rewritten", p.display());
+    }
+    let done: Vec<PathBuf> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    // The killed run's unfinished directories are gone too.
+    assert!(
+        done.iter()
+            .all(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.')),
+        "{done:?}"
+    );
+    assert_eq!(
+        done.len(),
+        expected("basic")["images"].as_array().unwrap().len()
+    );
+    for p in done {
+        let st = Command::new("sha256sum")
+            .args(["-c", "--quiet", "SHA256SUMS"])
+            .current_dir(&p)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{}", p.display());
+    }
+}

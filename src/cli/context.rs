@@ -211,6 +211,7 @@ pub fn check_output(evidence: &Path, out: &Path) -> Result<()> {
 /// was still writing there (only its own `.partial-<pid>` directories),
 /// say so, and exit with 130. What was finished stays, complete.
 pub fn clean_up_on_interrupt(out: &Path) {
+    remove_stale_partials(out);
     use signal_hook::consts::{SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
         return;
@@ -240,4 +241,24 @@ pub fn clean_up_on_interrupt(out: &Path) {
             std::process::exit(130);
         }
     });
+}
+
+/// Removes the unfinished directories a killed run left in `out`
+/// (`.<name>.partial-<pid>` of a process that no longer runs).
+fn remove_stale_partials(out: &Path) {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((_, pid)) = name.rsplit_once(docker_forensics::export::PARTIAL) else {
+            continue;
+        };
+        let alive = pid
+            .parse::<u32>()
+            .is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        if name.starts_with('.') && !alive && std::fs::remove_dir_all(e.path()).is_ok() {
+            tell!("removed {name}, left unfinished by an earlier run");
+        }
+    }
 }

@@ -109,6 +109,23 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
                     Outcome::Findings
                 });
             }
+            // An earlier run finished it (its SHA256SUMS checks): keep it.
+            Err(docker_forensics::export::ExportError::Complete { path }) => {
+                say!("{path}");
+                if !g.quiet {
+                    tell!("{path}: already complete (its SHA256SUMS checks); kept");
+                }
+                done.kept += 1;
+                let verified = std::fs::read(Path::new(&path).join("report.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .is_some_and(|r| r["verified"] == true);
+                outcome = outcome.worst(if verified {
+                    Outcome::Verified
+                } else {
+                    Outcome::Findings
+                });
+            }
             Err(e) => {
                 tell!("docker-forensics: error: {e}");
                 done.failed += 1;
@@ -118,8 +135,9 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     }
     if !g.quiet && !jobs.is_empty() {
         tell!(
-            "summary: {} image(s) written, {} failed; {} distinct layer(s) written, {} verified, {} rebuilt; {} finding(s); {} written in {:.1} s",
+            "summary: {} image(s) written, {} kept from an earlier run, {} failed; {} distinct layer(s) written, {} verified, {} rebuilt; {} finding(s); {} written in {:.1} s",
             done.images,
+            done.kept,
             done.failed,
             done.layers,
             done.verified,
@@ -395,6 +413,7 @@ fn short(digest: &str) -> String {
 #[derive(Default)]
 struct Done {
     images: usize,
+    kept: usize,
     failed: usize,
     layers: usize,
     verified: usize,

@@ -85,7 +85,15 @@ pub enum ExportError {
     /// source, an image with no layers, a corrupt config).
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The output directory exists and [`ExportOptions::force`] is not set.
+    /// The directory is already there, complete: every file in its
+    /// `SHA256SUMS` checks. A rerun into the same output skips it.
+    #[error("{path}: already complete (its SHA256SUMS checks); skipped")]
+    Complete {
+        /// The directory.
+        path: String,
+    },
+    /// The output directory exists, is not complete, and
+    /// [`ExportOptions::force`] is not set.
     #[error("{path}: already exists; use --force to replace it")]
     Exists {
         /// The output directory.

@@ -35,8 +35,11 @@ pub fn in_fresh_dir<T>(
     write: impl FnOnce(&Path) -> Result<T, ExportError>,
 ) -> Result<T, ExportError> {
     if dir.symlink_metadata().is_ok() && !force {
-        return Err(ExportError::Exists {
-            path: dir.display().to_string(),
+        let path = dir.display().to_string();
+        return Err(if is_complete(dir) {
+            ExportError::Complete { path }
+        } else {
+            ExportError::Exists { path }
         });
     }
     let tmp = partial_name(dir);
@@ -281,4 +284,34 @@ pub fn write_log(
         ],
         finding,
     })
+}
+
+/// True when `dir` has a `SHA256SUMS` and every file it names is there
+/// with that sha256: a directory an earlier run finished.
+pub fn is_complete(dir: &Path) -> bool {
+    let Ok(sums) = fs::read_to_string(dir.join("SHA256SUMS")) else {
+        return false;
+    };
+    let mut any = false;
+    for line in sums.lines() {
+        // Only our own plain lines: `<hex>  <relative name>`.
+        let Some((sha, name)) = line.split_once("  ") else {
+            return false;
+        };
+        if name.starts_with('/') || name.split('/').any(|c| c == "..") {
+            return false;
+        }
+        let Ok(mut f) = fs::File::open(dir.join(name)) else {
+            return false;
+        };
+        let mut h = crate::digest::HashingWriter::new(std::io::sink());
+        if std::io::copy(&mut f, &mut h).is_err() {
+            return false;
+        }
+        match h.finish() {
+            Ok((_, got, _)) if got == sha => any = true,
+            _ => return false,
+        }
+    }
+    any
 }
