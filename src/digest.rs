@@ -19,6 +19,13 @@ pub fn hex_part(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
+/// The first 12 characters of `id` (all of it when shorter), as
+/// `docker images` shows an id; by characters, not bytes, since an id
+/// read from the evidence need not be hex.
+pub fn short_id(id: &str) -> &str {
+    id.char_indices().nth(12).map_or(id, |(end, _)| &id[..end])
+}
+
 /// True for 64 lower-case hex characters.
 pub fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64
@@ -88,6 +95,23 @@ impl<W: Write> Write for HashingWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found while writing the `podman_records` fuzz target (which now
+    /// drives both): an image id from `images.json` with a multi-byte
+    /// character across byte 12 made `Image::short_id`, and the
+    /// candidates listed for an ambiguous short id, slice inside it.
+    #[test]
+    fn short_ids_count_characters() {
+        assert_eq!(short_id("0123456789abcdef"), "0123456789ab");
+        assert_eq!(short_id("abc"), "abc");
+        assert_eq!(short_id("0123456789aé123"), "0123456789aé");
+        let image = crate::store::model::Image {
+            id: "sha256:0123456789aé123".into(),
+            ..Default::default()
+        };
+        assert_eq!(image.short_id(), "0123456789aé");
+        assert_eq!(image.display_name(), "0123456789aé");
+    }
 
     #[test]
     fn chain_ids_follow_the_oci_rule() {

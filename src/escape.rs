@@ -60,6 +60,28 @@ pub fn visible_bytes(bytes: &[u8]) -> String {
     out
 }
 
+/// Serialized JSON (`serde_json` output) with the characters its
+/// serializer leaves as they are but [`visible`] escapes (DEL, the C1
+/// controls, the text-reordering characters) written as `\uXXXX`
+/// escapes: the same JSON value, safe on one line of a text output (a
+/// Dockerfile's exec-form arrays). Such characters only occur inside JSON
+/// strings, where `\uXXXX` is the standard escape; all of them are in
+/// the Basic Multilingual Plane.
+pub fn json_controls(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(|c| c != '\\' && needs_escape(c)) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        if c != '\\' && needs_escape(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// One line of a `SHA256SUMS` file in the form GNU `sha256sum -c` reads
 /// back: a name with a backslash or a newline is escaped (`\\`, `\n`)
 /// and the line starts with a backslash; other control characters are
@@ -177,6 +199,17 @@ fn push_escaped(out: &mut String, c: char) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_keeps_its_value_and_its_line() {
+        let value = "a\u{7f}b\u{85}c\u{202e}d\ne\\";
+        let json = serde_json::to_string(value).unwrap();
+        let safe = json_controls(&json);
+        assert_eq!(safe, r#""a\u007fb\u0085c\u202ed\ne\\""#);
+        assert!(matches!(controls(&safe), Cow::Borrowed(_)));
+        assert_eq!(serde_json::from_str::<String>(&safe).unwrap(), value);
+        assert!(matches!(json_controls(r#"["x","\n"]"#), Cow::Borrowed(_)));
+    }
 
     #[test]
     fn plain_text_is_untouched() {

@@ -37,8 +37,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let Ok(gz) = gz.finish() else { return };
     fs.add("tar-split.json.gz", MemNode::file(&gz));
-    let (Some(dir), Some(ts)) = (EvPath::parse("layer"), EvPath::parse("tar-split.json.gz"))
-    else {
+    let (Some(dir), Some(ts)) = (EvPath::parse("layer"), EvPath::parse("tar-split.json.gz")) else {
         return;
     };
     let input = LayerInput {

@@ -39,8 +39,9 @@ pub fn reconstruct(id: &str, tags: &[String], config: &ImageConfig) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# Reconstructed by docker-forensics {} from the config of image {id}",
-        env!("CARGO_PKG_VERSION")
+        "# Reconstructed by docker-forensics {} from the config of image {}",
+        env!("CARGO_PKG_VERSION"),
+        one_line(id)
     );
     if !tags.is_empty() {
         let _ = writeln!(out, "# Tags: {}", one_line(&tags.join(", ")));
@@ -296,7 +297,7 @@ fn shell_of(rest: &str) -> Option<Vec<String>> {
 fn metadata(rest: &str, shells: &mut Walk, classic: bool) -> String {
     let (kw, arg) = rest.split_once(' ').unwrap_or((rest, ""));
     let arg = arg.trim();
-    let json = |items: &[String]| one_line(&serde_json::to_string(items).unwrap_or_default());
+    let json = |items: &[String]| json(items);
     let verbatim = || one_line(format!("{kw} {arg}").trim_end());
     match kw {
         "SHELL" => match go_list(arg).or_else(|| go_plain_list(arg)) {
@@ -400,7 +401,7 @@ fn healthcheck(arg: &str) -> Option<String> {
     if retries > 0 {
         let _ = write!(opts, "--retries={retries} ");
     }
-    let json = |items: &[String]| one_line(&serde_json::to_string(items).unwrap_or_default());
+    let json = |items: &[String]| json(items);
     Some(match test.first().map(String::as_str) {
         Some("NONE") => "HEALTHCHECK NONE".into(),
         Some("CMD-SHELL") => format!("HEALTHCHECK {opts}CMD {}", one_line(&test[1..].join(" "))),
@@ -508,12 +509,11 @@ fn go_plain_list(s: &str) -> Option<Vec<String>> {
 fn missing_from_history(cfg: Option<&RunConfig>, seen: &[String]) -> Vec<String> {
     let Some(c) = cfg else { return Vec::new() };
     let has = |kw: &str| seen.iter().any(|s| s == kw);
-    let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_default();
     let mut out = Vec::new();
     if let Some(env) = c.env.as_ref().filter(|e| !e.is_empty() && !has("ENV")) {
         for e in env {
             let (k, v) = e.split_once('=').unwrap_or((e, ""));
-            out.push(format!("ENV {k}={}", quote(v)));
+            out.push(format!("ENV {}={}", one_line(k), quote(v)));
         }
     }
     if let Some(l) = c.labels.as_ref().filter(|l| !l.is_empty() && !has("LABEL")) {
@@ -528,7 +528,7 @@ fn missing_from_history(cfg: Option<&RunConfig>, seen: &[String]) -> Vec<String>
     {
         out.push(format!(
             "EXPOSE {}",
-            p.keys().cloned().collect::<Vec<_>>().join(" ")
+            one_line(&p.keys().cloned().collect::<Vec<_>>().join(" "))
         ));
     }
     if let Some(v) = c
@@ -536,7 +536,7 @@ fn missing_from_history(cfg: Option<&RunConfig>, seen: &[String]) -> Vec<String>
         .as_ref()
         .filter(|v| !v.is_empty() && !has("VOLUME"))
     {
-        out.push(format!("VOLUME {}", json(&v.keys().cloned().collect())));
+        out.push(format!("VOLUME {}", json(&v.keys().collect::<Vec<_>>())));
     }
     if let Some(w) = c
         .working_dir
@@ -582,10 +582,7 @@ fn missing_from_history(cfg: Option<&RunConfig>, seen: &[String]) -> Vec<String>
                 "HEALTHCHECK {opts}CMD {}",
                 one_line(&test[1..].join(" "))
             )),
-            _ => out.push(format!(
-                "HEALTHCHECK {opts}CMD {}",
-                json(&test[1..].to_vec())
-            )),
+            _ => out.push(format!("HEALTHCHECK {opts}CMD {}", json(&test[1..]))),
         }
     }
     if let Some(o) = c.on_build.as_ref().filter(|_| !has("ONBUILD")) {
@@ -613,8 +610,16 @@ fn quote(s: &str) -> String {
     {
         s.to_string()
     } else {
-        serde_json::to_string(s).unwrap_or_default()
+        json(s)
     }
+}
+
+/// `value` as JSON on one line: serde_json escapes the C0 controls, and
+/// [`crate::escape::json_controls`] the other characters that could act
+/// on a terminal or hide text.
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    let text = serde_json::to_string(value).unwrap_or_default();
+    crate::escape::json_controls(&text).into_owned()
 }
 
 /// Text from the image config on one line of the Dockerfile: a newline
@@ -886,5 +891,59 @@ mod tests {
                 "{by:?} -> {got:?}"
             );
         }
+    }
+
+    /// Found by the `dockerfile` fuzz target: the image id, a `#(nop)` step whose list
+    /// did not parse, a `COPY`, an instruction word, and the config's
+    /// ENV names, ports and exec-form arrays were written as recorded, so
+    /// a newline in them started an instruction of its own, and DEL, C1
+    /// controls and bidi overrides reached the file raw.
+    #[test]
+    fn hostile_values_stay_on_their_line() {
+        use crate::store::model::History;
+        let step = |by: &str| History {
+            created_by: Some(by.into()),
+            empty_layer: true,
+            ..Default::default()
+        };
+        let config = ImageConfig {
+            history: vec![
+                step("/bin/sh -c #(nop)  CMD [\"a\0\nUSER root"),
+                step("/bin/sh -c #(nop) COPY a in /b\nRUN evil"),
+                step("/bin/sh -c #(nop) ADD x\nRUN evil"),
+                step("/bin/sh -c #(nop) LABEL\nRUN evil"),
+                step("/bin/sh -c #(nop)  ENTRYPOINT [\"\u{202e}x\u{7f}\"]"),
+            ],
+            config: Some(RunConfig {
+                env: Some(vec!["A\nRUN evil=1".into(), "B=\u{85}".into()]),
+                exposed_ports: Some([("80\nRUN evil".to_string(), serde_json::json!({}))].into()),
+                labels: Some([("k".to_string(), "\u{202e}v".to_string())].into()),
+                volumes: Some([("/v\u{7f}".to_string(), serde_json::json!({}))].into()),
+                shell: Some(vec!["sh\u{9b}".into()]),
+                user: Some("u".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        // The id comes from the store's records too (Podman's images.json).
+        let out = reconstruct("sha256:00\nRUN evil", &[], &config);
+        assert!(out.contains("of image sha256:00\\nRUN evil\n"), "{out}");
+        for line in out.lines() {
+            assert!(
+                matches!(crate::escape::controls(line), std::borrow::Cow::Borrowed(_)),
+                "{line:?}"
+            );
+            assert!(
+                !line.starts_with("RUN evil") && !line.starts_with("USER root"),
+                "{line:?}"
+            );
+        }
+        assert!(out.contains("COPY a /b\\nRUN evil\n"), "{out}");
+        assert!(out.contains("ENTRYPOINT [\"\\u202ex\\u007f\"]\n"), "{out}");
+        assert!(out.contains("ENV A\\nRUN evil=1\n"), "{out}");
+        assert!(out.contains("ENV B=\"\\u0085\"\n"), "{out}");
+        assert!(out.contains("LABEL k=\"\\u202ev\"\n"), "{out}");
+        assert!(out.contains("SHELL [\"sh\\u009b\"]\n"), "{out}");
+        assert!(out.contains("USER u\n"), "{out}");
     }
 }

@@ -251,10 +251,9 @@ pub struct AttestationStatement {
 }
 
 impl Image {
-    /// The first 12 hex characters of the id, as `docker images` shows.
+    /// The first 12 characters of the id, as `docker images` shows.
     pub fn short_id(&self) -> &str {
-        let hex = crate::digest::hex_part(&self.id);
-        &hex[..hex.len().min(12)]
+        crate::digest::short_id(crate::digest::hex_part(&self.id))
     }
 
     /// The names that are references, not the id repeated as a name

@@ -7,7 +7,7 @@ use super::libpod::{LibpodContainer, LibpodState, LibpodVolume, read_bolt};
 use super::records::{ContainerRecord, ImageRecord, LayerRecord, big_data_file_name};
 use super::sqlite::read_sqlite;
 use super::{PodmanError, PodmanRoot};
-use crate::digest::{chain_ids, hex_part, sha256_hex};
+use crate::digest::{chain_ids, hex_part, sha256_hex, short_id};
 use crate::evidence::fs::{EvPath, FileSystem};
 use crate::store::model::{
     Image, ImageConfig, KubernetesRef, LayerSource, Mount, StoreContainer, StoreImage, StoreVolume,
@@ -277,10 +277,7 @@ impl PodmanStore {
             }),
             many => Err(PodmanError::AmbiguousImage {
                 reference: reference.to_string(),
-                candidates: many
-                    .iter()
-                    .map(|i| i.id.chars().take(12).collect::<String>())
-                    .collect(),
+                candidates: many.iter().map(|i| short_id(&i.id).to_string()).collect(),
             }),
         }
     }
