@@ -48,10 +48,5 @@ fn changed_file_is_saved_as_found() {
         sums.contains("  findings/layer_3/srv/app/hello.txt\n"),
         "{sums}"
     );
-    let st = std::process::Command::new("sha256sum")
-        .args(["-c", "--quiet", "SHA256SUMS"])
-        .current_dir(&dir)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    assert!(sums_check(&dir));
 }

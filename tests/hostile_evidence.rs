@@ -60,15 +60,7 @@ fn unreadable_data_root_is_a_permission_problem() {
 }
 
 fn evil_web_dir(host: &Path) -> (String, PathBuf) {
-    let id = expected("basic")["containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "evil-web")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = container_id("basic", "evil-web");
     let dir = docker_root(host).join(format!("containers/{id}"));
     (id, dir)
 }
@@ -184,12 +176,7 @@ fn sigint_leaves_only_complete_results() {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         assert!(!name.starts_with('.'), "partial output left: {name}");
         // Every directory left is complete: its sums check.
-        let st = Command::new("sha256sum")
-            .args(["-c", "--quiet", "SHA256SUMS"])
-            .current_dir(&p)
-            .status()
-            .unwrap();
-        assert!(st.success(), "{name} incomplete");
+        assert!(sums_check(&p), "{name} incomplete");
     }
 }
 
@@ -387,15 +374,7 @@ fn timeline_names_what_it_cannot_place() {
         return;
     };
     let host = copy.path();
-    let id = expected("basic")["containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "evil-web")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = container_id("basic", "evil-web");
     std::fs::remove_file(
         docker_root(host).join(format!("image/overlay2/layerdb/mounts/{id}/mount-id")),
     )
@@ -671,11 +650,6 @@ fn a_killed_run_resumes() {
         expected("basic")["images"].as_array().unwrap().len()
     );
     for p in done {
-        let st = Command::new("sha256sum")
-            .args(["-c", "--quiet", "SHA256SUMS"])
-            .current_dir(&p)
-            .status()
-            .unwrap();
-        assert!(st.success(), "{}", p.display());
+        assert!(sums_check(&p), "{}", p.display());
     }
 }

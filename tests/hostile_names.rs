@@ -18,15 +18,7 @@ fn assert_clean(what: &str, text: &str) {
 }
 
 fn evil_web(host: &Path) -> (String, PathBuf) {
-    let want = expected("basic")["containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "evil-web")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let want = container_id("basic", "evil-web");
     let root = docker_root(host);
     let mount = std::fs::read_to_string(
         root.join(format!("image/overlay2/layerdb/mounts/{want}/mount-id")),

@@ -36,13 +36,17 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     let mut jobs: Vec<Found<'_>> = Vec::new();
     let mut outcome = Outcome::Verified;
     if a.all {
-        // Images containers were made from, for --tagged.
-        let in_use: std::collections::BTreeSet<String> = ctx
-            .catalog
-            .containers(ctx.filter())
-            .into_iter()
-            .filter_map(|(_, c)| c.ok().map(|c| c.image_id))
-            .collect();
+        // Images containers were made from, for --tagged only (reading
+        // every container is not free).
+        let in_use: std::collections::BTreeSet<String> = if a.tagged {
+            ctx.catalog
+                .containers(ctx.filter())
+                .into_iter()
+                .filter_map(|(_, c)| c.ok().map(|c| c.image_id))
+                .collect()
+        } else {
+            Default::default()
+        };
         for job in ctx.catalog.all_images(ctx.filter())? {
             match job {
                 Ok(found)

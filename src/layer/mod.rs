@@ -22,8 +22,6 @@ mod tarstream;
 mod testutil;
 
 pub use findings::MAX_LAYER_FINDINGS;
-pub use produce::{
-    LayerInput, PreparedLayer, ProduceError, Produced, hashed, prepare, produce, tar_split_len,
-};
+pub use produce::{LayerInput, PreparedLayer, ProduceError, Produced, hashed, prepare, produce};
 pub use replay::{LayerDir, ReplayError, Written, replay};
 pub use retar::{RetarError, retar, retar_limited};

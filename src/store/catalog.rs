@@ -151,10 +151,7 @@ impl Catalog {
     pub fn labels(&self) -> std::collections::BTreeSet<String> {
         let mut labels = std::collections::BTreeSet::new();
         for s in self.stores() {
-            labels.insert(s.kind().to_string());
-            if let Ok(ids) = s.image_ids() {
-                labels.extend(ids.into_iter().map(|(label, _)| label));
-            }
+            labels.extend(s.labels());
         }
         labels
     }

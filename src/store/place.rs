@@ -107,6 +107,11 @@ pub trait Store {
     fn fs(&self) -> &dyn FileSystem;
     /// Every image, one row each.
     fn images(&self) -> Result<Vec<ImageRow>, StoreError>;
+    /// The labels of this store's parts (`docker`; `containerd/<ns>` for
+    /// each namespace), without reading their images.
+    fn labels(&self) -> Vec<String> {
+        vec![self.kind().to_string()]
+    }
     /// Every image as (store label, id), for `--all` and `verify`.
     fn image_ids(&self) -> Result<Vec<(String, String)>, StoreError>;
     /// One image by store label and id, with its layers located.

@@ -196,3 +196,26 @@ pub fn extract_all(evidence: &Path, out: &Path) -> Run {
         Path::new("-q"),
     ])
 }
+
+/// The id of container `name` in fixture `fixture`, as the engine gave it.
+pub fn container_id(fixture: &str, name: &str) -> String {
+    expected(fixture)["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("{name} in {fixture}"))["id"]
+        .as_str()
+        .expect("id")
+        .to_string()
+}
+
+/// True when `sha256sum -c SHA256SUMS` passes in `dir`.
+pub fn sums_check(dir: &Path) -> bool {
+    Command::new("sha256sum")
+        .args(["-c", "--quiet", "SHA256SUMS"])
+        .current_dir(dir)
+        .status()
+        .expect("sha256sum")
+        .success()
+}

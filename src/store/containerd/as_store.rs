@@ -42,6 +42,17 @@ impl Store for ContainerdStore {
             .collect())
     }
 
+    fn labels(&self) -> Vec<String> {
+        let mut labels = vec![self.kind().to_string()];
+        labels.extend(
+            self.namespaces()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|ns| format!("containerd/{ns}")),
+        );
+        labels
+    }
+
     fn image_ids(&self) -> Result<Vec<(String, String)>, StoreError> {
         Ok(ContainerdStore::images(self)
             .map_err(|e| self.err(e))?
