@@ -44,6 +44,7 @@ pub mod layer;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod pipe;
 pub mod report;
+pub mod schema;
 pub mod store;
 pub mod time;
 

@@ -108,7 +108,9 @@ pub struct LayerReport {
     pub cache_id: Option<String>,
     /// How the tar was produced.
     pub method: Method,
-    /// sha256 of the tar we produced.
+    /// sha256 of the tar we produced (kept as hex; JSON says
+    /// `sha256:<hex>`).
+    #[serde(serialize_with = "crate::schema::sha256")]
     pub sha256: String,
     /// Length of that tar in bytes.
     pub size: u64,

@@ -1,7 +1,9 @@
 //! Times as the examiner sees them: every instant shown in a table, a CSV
 //! or a JSON-lines timeline is RFC 3339 in UTC with a `Z`, whatever offset
-//! or precision the engine recorded it with. The JSON listings keep the
-//! engine's value as recorded.
+//! or precision the engine recorded it with. JSON documents keep the
+//! engine's value where it is already UTC (`Z`), with its precision, and
+//! convert any other offset to UTC ([`utc`]); the records as found are
+//! kept, as found, beside an export.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::borrow::Cow;
@@ -24,6 +26,28 @@ pub fn to_seconds(recorded: &str) -> Cow<'_, str> {
     }
 }
 
+/// A recorded time for a JSON document: as recorded when it is already
+/// UTC (`…Z`) or no RFC 3339 time at all (so nothing is hidden), else the
+/// same instant in UTC with the recorded precision (up to nanoseconds).
+pub fn utc(recorded: &str) -> Cow<'_, str> {
+    if recorded.ends_with('Z') || recorded.ends_with('z') {
+        return Cow::Borrowed(recorded);
+    }
+    match parse(recorded) {
+        Some(t) => Cow::Owned(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        None => Cow::Borrowed(recorded),
+    }
+}
+
+/// Serializes an optional recorded time through [`utc`]
+/// (`serialize_with`).
+pub fn serialize_utc<S: serde::Serializer>(t: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_some(&utc(t)),
+        None => s.serialize_none(),
+    }
+}
+
 /// Seconds and nanoseconds since the epoch in UTC, to the nanosecond
 /// (`2026-11-26T14:32:21.130800793Z`); `None` beyond what a date can
 /// show (only damaged evidence has such times).
@@ -34,6 +58,20 @@ pub fn rfc3339_nanos(secs: i64, nanos: u32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_times_are_utc_and_keep_their_precision() {
+        assert_eq!(
+            utc("2026-11-26T14:32:21.130800793Z"),
+            "2026-11-26T14:32:21.130800793Z"
+        );
+        assert_eq!(
+            utc("2026-11-26T15:32:21.130800793+01:00"),
+            "2026-11-26T14:32:21.130800793Z"
+        );
+        assert_eq!(utc("2026-11-26T09:32:21-05:00"), "2026-11-26T14:32:21Z");
+        assert_eq!(utc("yesterday"), "yesterday");
+    }
 
     #[test]
     fn offsets_and_nanoseconds_become_utc_seconds() {

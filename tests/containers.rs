@@ -22,7 +22,7 @@ fn containers_lists_both_with_state_and_env() {
     let Some(host) = host("basic") else { return };
     let r = run([Path::new("containers"), &host, Path::new("--json")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let rows: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    let rows = common::json_list(&r.stdout, "containers");
     assert_eq!(
         rows.len(),
         expected("basic")["containers"].as_array().unwrap().len()
@@ -30,7 +30,7 @@ fn containers_lists_both_with_state_and_env() {
     for name in ["evil-web", "idle"] {
         let want = expected_container(name);
         let got = rows.iter().find(|c| c["name"] == name).expect(name);
-        assert_eq!(got["id"], want["id"]);
+        assert_eq!(got["container_id"], want["id"]);
         assert_eq!(got["image_id"], want["image"]);
         assert_eq!(got["state"], want["status"]);
         assert_eq!(got["exit_code"], want["exit_code"]);
@@ -145,7 +145,7 @@ fn export_container_writes_changes_logs_and_committed_image() {
     assert_eq!(report["verified"], true);
     assert_eq!(
         report["changes_sha256"].as_str().unwrap(),
-        sha256_file(&dir.join("changes.tar"))
+        format!("sha256:{}", sha256_file(&dir.join("changes.tar")))
     );
     // The config as found, byte for byte.
     let cfg = docker_root(&host).join(format!("containers/{id}/config.v2.json"));

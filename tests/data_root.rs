@@ -113,5 +113,6 @@ fn several_roots_are_all_listed_and_ambiguity_asks_for_docker_root() {
         &std::fs::read(std::path::PathBuf::from(r.stdout.trim()).join("report.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(rep["data_root"], "/root/.local/share/docker");
+    assert_eq!(rep["data_root"]["path"], "/root/.local/share/docker");
+    assert_eq!(rep["data_root"]["driver"], "overlay2");
 }

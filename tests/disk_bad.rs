@@ -147,7 +147,7 @@ fn ewf_corrupt_chunk_is_an_error() {
     std::fs::write(&p, &data).unwrap();
     let err = match Evidence::open(&p, &OpenOptions::default()) {
         Err(e) => e,
-        Ok(ev) => ev.verify_image().unwrap_err(),
+        Ok(ev) => ev.verify_image(&|_, _| {}).unwrap_err(),
     };
     let e = err.to_string();
     eprintln!("error (as expected): {e}");

@@ -21,10 +21,15 @@ fn images_and_extract_from_the_e01_match_docker() {
         Path::new("-q"),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let rows: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    let rows = common::json_list(&r.stdout, "images");
     let mut got: Vec<(String, Value)> = rows
         .iter()
-        .map(|r| (r["id"].as_str().unwrap().to_string(), r["tags"].clone()))
+        .map(|r| {
+            (
+                r["image_id"].as_str().unwrap().to_string(),
+                r["tags"].clone(),
+            )
+        })
         .collect();
     let mut want: Vec<(String, Value)> = exp["images"]
         .as_array()
@@ -36,10 +41,9 @@ fn images_and_extract_from_the_e01_match_docker() {
     want.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(got, want);
     assert!(rows.iter().all(|r| {
-        r["data_root"]
-            .as_str()
-            .unwrap()
-            .starts_with("partition 1 (ext4)")
+        r["data_root"]["volume"] == "partition 1 (ext4)"
+            && r["data_root"]["path"] == "/var/lib/docker"
+            && r["data_root"]["driver"] == "overlay2"
     }));
 
     let out = tempfile::tempdir().unwrap();
@@ -66,7 +70,8 @@ fn images_and_extract_from_the_e01_match_docker() {
         }
         let rep: Value =
             serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
-        assert_eq!(rep["volume"], "partition 1 (ext4)");
+        assert_eq!(rep["schema"], "docker-forensics/1");
+        assert_eq!(rep["data_root"]["volume"], "partition 1 (ext4)");
         assert_eq!(rep["acquisition"]["case_number"], "case-fixture");
     }
 }

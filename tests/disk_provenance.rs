@@ -183,13 +183,8 @@ fn reports_carry_the_chain() {
         &e01,
         std::path::Path::new("--json"),
     ]);
-    let rows: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert!(
-        rows.as_array()
-            .unwrap()
-            .iter()
-            .all(|row| row["source"] == want)
-    );
+    let rows = common::json_list(&r.stdout, "images");
+    assert!(rows.iter().all(|row| row["source"] == want));
 }
 
 /// `report.json` records how the tool was run, and the `--verify-image`
@@ -226,6 +221,6 @@ fn reports_record_the_run_and_the_media_verdict() {
     let want = std::fs::read_to_string(fx.join("basic.disk.raw.sha256")).unwrap();
     assert_eq!(
         m["sha256"].as_str().unwrap(),
-        want.split_whitespace().next().unwrap()
+        format!("sha256:{}", want.split_whitespace().next().unwrap())
     );
 }

@@ -43,7 +43,9 @@ fn extract_all_matches_docker_save(fixture: &str) {
         assert_eq!(report["verified"], true, "{id}");
         assert_eq!(report["image_id"], id);
         assert_eq!(report["archive_image_id"], id);
-        assert_eq!(report["data_root"], "/var/lib/docker");
+        assert_eq!(report["schema"], "docker-forensics/1");
+        assert_eq!(report["data_root"]["path"], "/var/lib/docker");
+        assert_eq!(report["data_root"]["driver"], "overlay2");
         check_sums(&dir);
     }
 }
@@ -89,13 +91,13 @@ fn images_lists_every_image_with_its_tags() {
     let Some(host) = host("basic") else { return };
     let r = run([Path::new("images"), &host, Path::new("--json")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let rows: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    let rows = common::json_list(&r.stdout, "images");
     let exp = expected("basic");
     assert_eq!(rows.len(), images_of(&exp).len());
     for img in images_of(&exp) {
         let row = rows
             .iter()
-            .find(|r| r["id"] == img["id"])
+            .find(|r| r["image_id"] == img["id"])
             .expect("image listed");
         assert_eq!(row["tags"], img["tags"], "{}", img["id"]);
         assert_eq!(
@@ -133,14 +135,15 @@ fn verify_checks_every_layer() {
         Path::new("-q"),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let v: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    let v = common::json_list(&r.stdout, "images");
     assert_eq!(v.len(), images_of(&expected("basic")).len());
     for img in &v {
         assert_eq!(img["verified"], true);
         for l in img["layers"].as_array().unwrap() {
             assert_eq!(
                 l["sha256"].as_str().unwrap(),
-                l["diff_id"].as_str().unwrap().trim_start_matches("sha256:")
+                l["diff_id"].as_str().unwrap(),
+                "every sha256 is sha256:<hex>"
             );
         }
     }

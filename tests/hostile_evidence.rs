@@ -250,10 +250,8 @@ fn decompression_bomb_is_stopped_and_named() {
         Path::new("-q"),
     ]);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = common::json_list(&r.stdout, "images");
     let named = v
-        .as_array()
-        .unwrap()
         .iter()
         .flat_map(|i| i["layers"].as_array().unwrap().iter())
         .flat_map(|l| l["findings"].as_array().unwrap().iter())

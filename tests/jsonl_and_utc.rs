@@ -91,7 +91,7 @@ fn jsonl_timeline_is_what_timesketch_imports() {
 
     // Events at the instant the engine recorded.
     let r = run([Path::new("containers"), &host, Path::new("--json")]);
-    let containers: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    let containers = common::json_list(&r.stdout, "containers");
     let evil = containers.iter().find(|c| c["name"] == "evil-web").unwrap();
     let started = lines
         .iter()
@@ -138,13 +138,16 @@ fn check_tables(fixture: &str) {
         Path::new("--json"),
         Path::new("-q"),
     ]);
-    let rows: Vec<Value> = serde_json::from_str(&json.stdout).unwrap();
+    let rows = common::json_list(&json.stdout, "images");
     let mut checked = 0;
     for row in &rows {
         let Some(want) = to_second(&row["created"]) else {
             continue;
         };
-        let hex = row["id"].as_str().unwrap().trim_start_matches("sha256:");
+        let hex = row["image_id"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:");
         let shown: Vec<DateTime<Utc>> = table
             .stdout
             .lines()
@@ -164,10 +167,10 @@ fn check_tables(fixture: &str) {
         Path::new("--json"),
         Path::new("-q"),
     ]);
-    let rows: Vec<Value> = serde_json::from_str(&json.stdout).unwrap();
+    let rows = common::json_list(&json.stdout, "containers");
     assert!(!rows.is_empty());
     for c in &rows {
-        let id = c["id"].as_str().unwrap();
+        let id = c["container_id"].as_str().unwrap();
         let line = table
             .stdout
             .lines()

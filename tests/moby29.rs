@@ -57,14 +57,14 @@ fn images_shows_the_ids_docker_showed() {
 fn images_of(evidence: &Path) {
     let r = run([Path::new("images"), Path::new("--json"), evidence]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let rows: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    let rows = common::json_list(&r.stdout, "images");
     let images = expected_images();
     assert_eq!(rows.len(), images.len(), "{rows:#?}");
     for img in &images {
         let id = img["id"].as_str().unwrap();
         let row = rows
             .iter()
-            .find(|r| r["id"] == id)
+            .find(|r| r["image_id"] == id)
             .unwrap_or_else(|| panic!("{id} not listed in {rows:#?}"));
         assert_eq!(row["store"], "containerd/moby");
         assert_eq!(
@@ -354,12 +354,12 @@ fn a_recorded_dockerfile_is_written_beside_the_reconstructed_one() {
     assert_eq!(recorded, dockerfile.as_bytes());
     assert_eq!(
         p["dockerfile"]["sha256"],
-        sha256_file(&dir.join("Dockerfile.recorded"))
+        format!("sha256:{}", sha256_file(&dir.join("Dockerfile.recorded")))
     );
     let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
     assert!(
         sums.lines().any(|l| l.ends_with("Dockerfile.recorded")
-            && l.starts_with(p["dockerfile"]["sha256"].as_str().unwrap())),
+            && l.starts_with(&p["dockerfile"]["sha256"].as_str().unwrap()[7..])),
         "{sums}"
     );
     assert!(dir.join("Dockerfile").exists());

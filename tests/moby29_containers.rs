@@ -60,7 +60,7 @@ fn containers_match(evidence: &Path) {
         Path::new("-q"),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let got: Vec<Value> = serde_json::from_str(&r.stdout).expect("JSON");
+    let got = common::json_list(&r.stdout, "containers");
     let want = expected_containers();
     assert_eq!(got.len(), want.len(), "{}", r.stdout);
     for w in &want {
@@ -69,7 +69,7 @@ fn containers_match(evidence: &Path) {
             .iter()
             .find(|c| c["name"] == name)
             .unwrap_or_else(|| panic!("{name} not listed: {}", r.stdout));
-        assert_eq!(c["id"], w["id"], "{name}");
+        assert_eq!(c["container_id"], w["id"], "{name}");
         assert_eq!(c["store"], "docker", "{name}");
         assert_eq!(c["state"], w["status"], "{name}");
         assert_eq!(c["exit_code"], w["exit_code"], "{name}");
@@ -159,7 +159,18 @@ fn export_evil_web(evidence: &Path, out: &Path) -> (PathBuf, Value) {
         .into_iter()
         .find(|c| c["name"] == "evil-web")
         .unwrap();
-    let mut diff = sorted_strs(&report["diff"]);
+    let mut diff: Vec<String> = report["diff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}",
+                c["kind"].as_str().unwrap(),
+                c["path"].as_str().unwrap()
+            )
+        })
+        .collect();
     diff.sort();
     assert_eq!(diff, sorted_strs(&w["diff"]));
     assert!(dir.join("changes.tar").is_file());
@@ -236,7 +247,7 @@ fn no_images_of_its_own_in_the_docker_root() {
         Path::new("-q"),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let rows: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    let rows = common::json_list(&r.stdout, "images");
     assert!(!rows.is_empty());
     assert!(
         rows.iter().all(|r| r["store"] == "containerd/moby"),
@@ -326,7 +337,7 @@ fn a_gone_snapshot_and_an_unknown_driver_are_one_line_each() {
 
     let r = run([Path::new("containers"), root, Path::new("--json")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let got: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    let got = common::json_list(&r.stdout, "containers");
     let names: Vec<&str> = got.iter().filter_map(|c| c["name"].as_str()).collect();
     for w in &want {
         assert!(names.contains(&w["name"].as_str().unwrap()), "{names:?}");
@@ -402,7 +413,7 @@ fn a_snapshot_directory_gone_is_one_line() {
 
     let r = run([Path::new("containers"), root, Path::new("--json")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let got: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    let got = common::json_list(&r.stdout, "containers");
     assert_eq!(got.len(), want.len(), "{}", r.stdout);
     let notes: Vec<&str> = r
         .stderr

@@ -185,9 +185,12 @@ fn check_cli(evidence: &Path) {
         Path::new("-q"),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let rows: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    let rows = common::json_list(&r.stdout, "containers");
     for c in exp["containers"].as_array().unwrap() {
-        let row = rows.iter().find(|r| r["id"] == c["id"]).expect("listed");
+        let row = rows
+            .iter()
+            .find(|r| r["container_id"] == c["id"])
+            .expect("listed");
         assert_eq!(row["store"], "podman");
         assert_eq!(row["name"], c["name"]);
         assert_eq!(row["state"], c["status"]);
@@ -324,7 +327,7 @@ fn read_damaged(host: &Path) -> (PodmanStore, String) {
     }
     let r = run([Path::new("containers"), host, Path::new("--json")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let rows: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    let rows = common::json_list(&r.stdout, "containers");
     assert_eq!(rows.len(), all.len());
     let r = run([Path::new("images"), host, Path::new("-q")]);
     assert_eq!(r.code, 0, "{}", r.stderr);

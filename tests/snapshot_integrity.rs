@@ -83,9 +83,7 @@ fn verify(host: &Path) -> (i32, Vec<Value>) {
         "-q".as_ref(),
         host.as_os_str(),
     ]);
-    let v: Value = serde_json::from_str(&r.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {} / {}", r.stdout, r.stderr));
-    let list = v.as_array().expect("a list").clone();
+    let list = common::json_list(&r.stdout, "images");
     (r.code, list)
 }
 

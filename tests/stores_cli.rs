@@ -26,7 +26,7 @@ fn check_ctrd(evidence: &Path) {
         Path::new("-q"),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let rows: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    let rows = common::json_list(&r.stdout, "images");
     for (ns, img) in ctrd_images() {
         let name = img["name"].as_str().unwrap();
         if name.starts_with("sha256:") {
@@ -39,7 +39,7 @@ fn check_ctrd(evidence: &Path) {
                     && r["tags"].as_array().unwrap().iter().any(|t| t == name)
             })
             .unwrap_or_else(|| panic!("{ns} {name} listed in {rows:?}"));
-        assert_eq!(row["id"], img["config_digest"]);
+        assert_eq!(row["image_id"], img["config_digest"]);
         assert_eq!(row["unpacked"], img["unpacked"]);
     }
     let out = tempfile::tempdir().unwrap();
@@ -87,7 +87,7 @@ fn check_ctrd(evidence: &Path) {
         Path::new("-q"),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let changes: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    let changes = common::json_list(&r.stdout, "changes");
     let mut got: Vec<String> = changes
         .iter()
         .filter(|c| c["is_dir"] == false)
@@ -126,10 +126,10 @@ fn check_ctrd(evidence: &Path) {
         Path::new("--json"),
         Path::new("-q"),
     ]);
-    let rows: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    let rows = common::json_list(&r.stdout, "containers");
     let c = rows
         .iter()
-        .find(|c| c["id"] == "web-0")
+        .find(|c| c["container_id"] == "web-0")
         .expect("web-0 listed");
     assert_eq!(c["store"], "containerd/k8s.io");
     assert_eq!(c["labels"]["io.kubernetes.pod.name"], "web-0");
@@ -187,9 +187,12 @@ fn check_podman(evidence: &Path) {
         Path::new("--json"),
         Path::new("-q"),
     ]);
-    let rows: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    let rows = common::json_list(&r.stdout, "containers");
     for c in exp["containers"].as_array().unwrap() {
-        let row = rows.iter().find(|r| r["id"] == c["id"]).expect("listed");
+        let row = rows
+            .iter()
+            .find(|r| r["container_id"] == c["id"])
+            .expect("listed");
         assert_eq!(row["store"], "podman");
         assert_eq!(row["name"], c["name"]);
         assert_eq!(row["state"], c["status"]);

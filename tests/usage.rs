@@ -101,13 +101,8 @@ fn unknown_store_is_refused_with_the_stores_found() {
         Path::new("--json"),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let rows: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert!(
-        rows.as_array()
-            .unwrap()
-            .iter()
-            .all(|c| c["store"] == "containerd/moby")
-    );
+    let rows = common::json_list(&r.stdout, "containers");
+    assert!(rows.iter().all(|c| c["store"] == "containerd/moby"));
 }
 
 #[test]

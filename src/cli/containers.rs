@@ -17,7 +17,7 @@ pub fn list(g: &Global, a: &ListArgs) -> Result<Outcome> {
                 for p in &c.problems {
                     tell!("note: container {}: {p}", c.id);
                 }
-                rows.push((store.place().describe(), c));
+                rows.push((store.place().data_root(), c));
             }
             Err(e) => {
                 tell!("docker-forensics: error: {e}");
@@ -26,17 +26,19 @@ pub fn list(g: &Global, a: &ListArgs) -> Result<Outcome> {
         }
     }
     if a.json {
-        let v: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|(root, c)| {
-                let mut v = serde_json::to_value(c).unwrap_or_default();
-                if let Some(o) = v.as_object_mut() {
-                    o.insert("data_root".into(), root.clone().into());
-                }
-                v
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        let mut list = Vec::new();
+        for (root, c) in &rows {
+            let mut v = serde_json::to_value(c)?;
+            if let Some(o) = v.as_object_mut() {
+                o.insert("data_root".into(), serde_json::to_value(root)?);
+            }
+            list.push(v);
+        }
+        super::document::print(
+            "containers",
+            &a.evidence,
+            vec![("containers", serde_json::Value::Array(list))],
+        )?;
         return Ok(ctx.outcome(outcome));
     }
     say!(
@@ -95,7 +97,19 @@ pub fn diff(g: &Global, a: &DiffArgs) -> Result<Outcome> {
         .map_err(hint)?;
     let list = container_changes(found.store.fs(), &found.container)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        super::document::print(
+            "diff",
+            &a.evidence,
+            vec![
+                ("container_id", found.container.id.clone().into()),
+                ("store", found.container.store.clone().into()),
+                (
+                    "data_root",
+                    serde_json::to_value(found.store.place().data_root())?,
+                ),
+                ("changes", serde_json::to_value(&list)?),
+            ],
+        )?;
     } else {
         for ch in &list {
             say!("{ch}");

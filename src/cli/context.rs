@@ -96,7 +96,17 @@ pub fn open(g: &Global, path: &Path) -> Result<Opened> {
         media_verification: None,
     };
     if g.verify_image {
-        match evidence.verify_image()? {
+        let bar = super::progress::media_bar(g.quiet);
+        let hashed = evidence.verify_image(&|size, done| {
+            if let Some(b) = &bar {
+                b.set_length(size);
+                b.set_position(done);
+            }
+        });
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        match hashed? {
             None => tell!(
                 "--verify-image: {} is not a disk image; nothing to verify",
                 evidence.source

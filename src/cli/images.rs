@@ -197,13 +197,17 @@ pub fn images(g: &Global, a: &ListArgs) -> Result<Outcome> {
     let ctx = open(g, &a.evidence)?;
     let rows = ctx.catalog.images(ctx.filter())?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        super::document::print(
+            "images",
+            &a.evidence,
+            vec![("images", serde_json::to_value(&rows)?)],
+        )?;
     } else {
         // Where rows come from more than one place, say which.
-        let places: std::collections::BTreeSet<(&str, &str)> = rows
-            .iter()
-            .map(|r| (r.store.as_str(), r.data_root.as_str()))
-            .collect();
+        let places: std::collections::BTreeSet<(&str, &docker_forensics::store::DataRootRef)> =
+            rows.iter()
+                .map(|r| (r.store.as_str(), &r.data_root))
+                .collect();
         let many_roots = places
             .iter()
             .map(|p| p.1)
@@ -211,19 +215,19 @@ pub fn images(g: &Global, a: &ListArgs) -> Result<Outcome> {
             .len()
             > 1;
         let many_stores = rows.iter().any(|r| r.store != "docker");
-        let store_col = |store: &str, root: &str| {
+        let store_col = |store: &str, root: &dyn std::fmt::Display| {
             let mut s = String::new();
             if many_stores {
                 s.push_str(&format!("{store:<18} "));
             }
             if many_roots {
-                s.push_str(&format!("{root:<32} "));
+                s.push_str(&format!("{:<32} ", root.to_string()));
             }
             s
         };
         say!(
             "{}{:<14} {:<40} {:<21} {:>6} {:>10}  KIND",
-            store_col("STORE", "DATA ROOT"),
+            store_col("STORE", &"DATA ROOT"),
             "IMAGE ID",
             "TAGS",
             "CREATED",
@@ -289,18 +293,41 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
     let mut all = verify_images(&found, &opts);
     for (what, e) in failed {
         let (id, store) = what.split_once(" in ").unwrap_or((what.as_str(), ""));
-        all.push(VerifiedImage::failed(
-            store,
-            String::new(),
-            id,
-            e.to_string(),
-        ));
+        all.push(VerifiedImage::failed(store, None, id, e.to_string()));
     }
     if let Some(b) = &bars {
         b.clear();
     }
+    let layers: std::collections::BTreeMap<&str, bool> = all
+        .iter()
+        .flat_map(|v| v.layers.iter().map(|l| (l.diff_id.as_str(), l.verified)))
+        .collect();
+    let findings_n: usize = all.iter().map(|v| v.findings.len()).sum::<usize>()
+        + all
+            .iter()
+            .flat_map(|v| &v.layers)
+            .map(|l| (l.diff_id.as_str(), l.findings.len()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+            .values()
+            .sum::<usize>();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        super::document::print(
+            "verify",
+            &a.evidence,
+            vec![
+                ("images", serde_json::to_value(&all)?),
+                (
+                    "summary",
+                    serde_json::json!({
+                        "images": all.len(),
+                        "distinct_layers": layers.len(),
+                        "layers_verified": layers.values().filter(|v| **v).count(),
+                        "findings": findings_n,
+                        "seconds": started.elapsed().as_secs_f64(),
+                    }),
+                ),
+            ],
+        )?;
     } else {
         // A layer several images share is checked once: its findings are
         // said once, at the first image, with the images it affects.
@@ -360,18 +387,6 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
             }
         }
     }
-    let layers: std::collections::BTreeMap<&str, bool> = all
-        .iter()
-        .flat_map(|v| v.layers.iter().map(|l| (l.diff_id.as_str(), l.verified)))
-        .collect();
-    let findings_n: usize = all.iter().map(|v| v.findings.len()).sum::<usize>()
-        + all
-            .iter()
-            .flat_map(|v| &v.layers)
-            .map(|l| (l.diff_id.as_str(), l.findings.len()))
-            .collect::<std::collections::BTreeMap<_, _>>()
-            .values()
-            .sum::<usize>();
     if !g.quiet {
         tell!(
             "summary: {} image(s), {} distinct layer(s) of which {} verified, {} finding(s), in {:.1} s",

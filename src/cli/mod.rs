@@ -20,6 +20,7 @@ macro_rules! tell {
 mod args;
 mod containers;
 mod context;
+mod document;
 mod images;
 mod progress;
 mod timeline;

@@ -63,3 +63,22 @@ impl LayerProgress for LayerBar {
         self.bar.finish_and_clear();
     }
 }
+
+/// The bar `--verify-image` shows while it hashes the whole medium: on a
+/// terminal only, and not with `--quiet`.
+pub fn media_bar(quiet: bool) -> Option<ProgressBar> {
+    use std::io::IsTerminal;
+    if quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>24} [{bar:30}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_prefix("hashing the medium");
+    Some(bar)
+}

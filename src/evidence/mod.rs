@@ -236,16 +236,23 @@ impl Evidence {
     /// For a disk image: hashes the whole medium (MD5, SHA-1, SHA-256) and
     /// compares with the hashes the acquisition tool stored. `None` for a
     /// directory.
-    pub fn verify_image(&self) -> Result<Option<MediaVerification>, EvidenceError> {
+    /// `progress` is told the medium's size and the bytes hashed so far.
+    pub fn verify_image(
+        &self,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<Option<MediaVerification>, EvidenceError> {
         let Some(Media(media)) = &self.media else {
             return Ok(None);
         };
-        image::verify_media(media.as_ref(), self.acquisition.as_ref())
-            .map(Some)
-            .map_err(|source| EvidenceError::Media {
-                path: self.source.clone(),
-                source,
-            })
+        let size = media.size();
+        image::verify_media(media.as_ref(), self.acquisition.as_ref(), &|done| {
+            progress(size, done)
+        })
+        .map(Some)
+        .map_err(|source| EvidenceError::Media {
+            path: self.source.clone(),
+            source,
+        })
     }
 }
 

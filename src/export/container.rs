@@ -36,6 +36,8 @@ const RECORD_LIMIT: u64 = 64 << 20;
 /// What `report.json` of a container export says.
 #[derive(Debug, Clone, Serialize)]
 pub struct ContainerReport {
+    /// `docker-forensics/1`: the schema of this document.
+    pub schema: crate::schema::Schema,
     /// `docker-forensics <version>` that wrote the report.
     pub tool: String,
     /// How the tool was run (command line, examiner's host, start time,
@@ -44,16 +46,17 @@ pub struct ContainerReport {
     pub run: Option<super::RunRecord>,
     /// The evidence as the examiner named it.
     pub evidence: String,
-    /// Where the container's store is (volume, path, what it holds).
-    pub data_root: String,
+    /// Where the container's store is (volume, path, driver, why).
+    pub data_root: crate::store::DataRootRef,
     /// The same, typed: evidence file → partition → LV → filesystem →
     /// the store's directory.
     pub source: crate::evidence::provenance::Location,
     /// The container as its engine recorded it.
     pub container: Container,
-    /// The engine's `diff` of the container.
-    pub diff: Vec<String>,
+    /// The engine's `diff` of the container, one object per change.
+    pub diff: Vec<Change>,
     /// sha256 of `changes.tar` (the new layer's diff_id).
+    #[serde(serialize_with = "crate::schema::sha256_opt")]
     pub changes_sha256: Option<String>,
     /// Image id `docker load` of `committed.tar` reports, and its tag.
     pub committed_image_id: Option<String>,
@@ -219,13 +222,14 @@ fn write_container(
             .iter()
             .all(|l| l.verified && l.findings.is_empty());
     let report = ContainerReport {
+        schema: crate::schema::Schema,
         run: opts.run.clone(),
         tool: format!("docker-forensics {}", env!("CARGO_PKG_VERSION")),
         evidence: opts.evidence.clone(),
-        data_root: found.store.place().describe(),
+        data_root: found.store.place().data_root(),
         source: found.store.place().location(),
         container: c.clone(),
-        diff: diff.iter().map(Change::to_string).collect(),
+        diff: diff.clone(),
         changes_sha256: changes.map(|(s, _)| s),
         committed_image_id: committed,
         committed_tag: tag,

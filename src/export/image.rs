@@ -178,15 +178,14 @@ fn write_image(
     let totals = totals(&layers, findings.len(), tar_len);
     let place = store.place();
     let report = ImageReport {
+        schema: crate::schema::Schema,
         run: opts.run.clone(),
         tool: format!("docker-forensics {}", env!("CARGO_PKG_VERSION")),
         evidence: opts.evidence.clone(),
         acquisition: opts.acquisition.clone(),
         store: image.store.clone(),
         source: place.location(),
-        volume: place.volume.label.clone(),
-        data_root: place.path.display(),
-        data_root_reason: place.reason.clone(),
+        data_root: place.data_root(),
         image_id: image.id.clone(),
         config_digest: image.config_digest.clone(),
         tags: image.names.clone(),

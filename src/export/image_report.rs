@@ -6,6 +6,8 @@ use serde::Serialize;
 /// Everything `report.json` says about one exported image.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImageReport {
+    /// `docker-forensics/1`: the schema of this document.
+    pub schema: crate::schema::Schema,
     /// How the tool was run: command line, examiner's host, start time,
     /// and the `--verify-image` verdict when it was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -25,12 +27,10 @@ pub struct ImageReport {
     /// Where the store is, typed: evidence file, partition, LV,
     /// filesystem and directory (a dfVFS-style path specification).
     pub source: crate::evidence::provenance::Location,
-    /// The evidence volume (`directory`, or a partition/LV label).
-    pub volume: String,
-    /// The store's directory, relative to the volume's root.
-    pub data_root: String,
-    /// Why that directory was taken as a store.
-    pub data_root_reason: String,
+    /// The store's directory: the evidence volume (`directory`, or a
+    /// partition/LV label), its path relative to the volume's root, what
+    /// it holds (driver) and why it was taken as a store.
+    pub data_root: crate::store::DataRootRef,
     /// The image id as its engine showed it: the config digest, or, for
     /// Docker's containerd image store, the digest its record points at
     /// (an index or a manifest).

@@ -28,7 +28,9 @@ struct Line {
 pub struct LogSummary {
     pub lines: u64,
     pub broken_lines: u64,
+    #[serde(serialize_with = "crate::time::serialize_utc")]
     pub first_time: Option<String>,
+    #[serde(serialize_with = "crate::time::serialize_utc")]
     pub last_time: Option<String>,
 }
 

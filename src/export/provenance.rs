@@ -120,7 +120,8 @@ pub struct RecordedDockerfile {
     pub filename: String,
     /// Length in bytes.
     pub size: u64,
-    /// Hex sha256 of its bytes.
+    /// sha256 of its bytes (hex; JSON says `sha256:<hex>`).
+    #[serde(serialize_with = "crate::schema::sha256")]
     pub sha256: String,
     /// The bytes (written to `Dockerfile.recorded`, not to the report).
     #[serde(skip)]

@@ -21,8 +21,10 @@ use std::io;
 pub struct VerifiedImage {
     /// `docker`, `containerd/<namespace>` or `podman`.
     pub store: String,
-    /// Where the store is (volume, path).
-    pub data_root: String,
+    /// Where the store is (volume, path, driver, why); absent when the
+    /// image could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_root: Option<crate::store::DataRootRef>,
     /// The same, typed (evidence file → partition → LV → filesystem →
     /// directory); absent when the image could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,7 +49,12 @@ pub struct VerifiedImage {
 
 impl VerifiedImage {
     /// An image that could not be read.
-    pub fn failed(store: &str, data_root: String, image_id: &str, error: String) -> Self {
+    pub fn failed(
+        store: &str,
+        data_root: Option<crate::store::DataRootRef>,
+        image_id: &str,
+        error: String,
+    ) -> Self {
         VerifiedImage {
             store: store.to_string(),
             data_root,
@@ -105,14 +112,14 @@ pub fn verify_images(images: &[Found<'_>], opts: &ExportOptions) -> Vec<Verified
         .collect();
     images
         .iter()
-        .zip(store_of)
+        .zip(&store_of)
         .map(|(f, s)| {
             let img = &f.image;
             let layers: Vec<LayerReport> = img
                 .layers
                 .iter()
                 .filter_map(|l| {
-                    let mut r = checked.get(&layer_key(&s, l))?.clone();
+                    let mut r = checked.get(&layer_key(s, l))?.clone();
                     // The shared check knows the first image's index.
                     r.index = l.index;
                     Some(r)
@@ -135,7 +142,7 @@ pub fn verify_images(images: &[Found<'_>], opts: &ExportOptions) -> Vec<Verified
             VerifiedImage {
                 store: img.store.clone(),
                 source: Some(f.store.place().location()),
-                data_root: s,
+                data_root: Some(f.store.place().data_root()),
                 image_id: img.id.clone(),
                 tags: img.tags(),
                 config_verified: img.config_verified,

@@ -28,4 +28,4 @@ pub mod podman;
 pub mod reference;
 
 pub use error::StoreError;
-pub use place::{Store, StorePlace};
+pub use place::{DataRootRef, Store, StorePlace};

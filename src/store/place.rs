@@ -40,13 +40,46 @@ impl StorePlace {
         self.path.join_path(&EvPath::parse(rel).unwrap_or_default())
     }
 
+    /// The same, as every JSON document names it: `data_root` with
+    /// `volume`, `path`, `driver` and `reason`.
+    pub fn data_root(&self) -> DataRootRef {
+        DataRootRef {
+            volume: self.volume.label.clone(),
+            path: self.path.display(),
+            driver: self.what.clone(),
+            reason: self.reason.clone(),
+        }
+    }
+
     /// Human-readable place: the volume when the evidence is a disk
     /// image, the path, and what it holds.
     pub fn describe(&self) -> String {
-        if self.volume.is_directory() {
-            format!("{} ({})", self.path, self.what)
+        self.data_root().to_string()
+    }
+}
+
+/// A store's directory as every JSON document names it (`data_root`):
+/// one object, the path and what it holds in separate fields.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct DataRootRef {
+    /// The evidence volume it is on: `directory` for a directory tree,
+    /// else the partition or logical volume (`partition 1 (ext4)`).
+    pub volume: String,
+    /// Its directory, relative to the volume's root (`/var/lib/docker`).
+    pub path: String,
+    /// What it holds: Docker's graph driver (`overlay2`, `aufs`),
+    /// `containerd`, or the containers/storage driver.
+    pub driver: String,
+    /// Why this directory was taken as a store.
+    pub reason: String,
+}
+
+impl std::fmt::Display for DataRootRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.volume == "directory" {
+            write!(f, "{} ({})", self.path, self.driver)
         } else {
-            format!("{}:{} ({})", self.volume.label, self.path, self.what)
+            write!(f, "{}:{} ({})", self.volume, self.path, self.driver)
         }
     }
 }

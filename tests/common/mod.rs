@@ -219,3 +219,15 @@ pub fn sums_check(dir: &Path) -> bool {
         .expect("sha256sum")
         .success()
 }
+
+/// The list a `--json` document holds under `key` (`images`,
+/// `containers`, `changes`), after checking the document's schema.
+pub fn json_list(stdout: &str, key: &str) -> Vec<serde_json::Value> {
+    let doc: serde_json::Value = serde_json::from_str(stdout)
+        .unwrap_or_else(|e| panic!("not a JSON document ({e}): {stdout}"));
+    assert_eq!(doc["schema"], "docker-forensics/1", "{stdout}");
+    doc[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no list {key:?} in {stdout}"))
+        .clone()
+}

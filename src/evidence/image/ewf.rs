@@ -67,6 +67,8 @@ pub struct Acquisition {
     /// The acquisition date as RFC 3339 UTC, when it was stored as epoch seconds.
     pub acquisition_date_utc: Option<String>,
     pub system_date: Option<String>,
+    /// The system date as RFC 3339 UTC, when stored as epoch seconds.
+    pub system_date_utc: Option<String>,
     pub acquisition_software: Option<String>,
     pub acquisition_os: Option<String>,
     pub model: Option<String>,

@@ -163,27 +163,45 @@ pub struct MediaVerification {
     pub size: u64,
     pub md5: String,
     pub sha1: String,
+    /// Hex; JSON says `sha256:<hex>` like every sha256.
+    #[serde(serialize_with = "crate::schema::sha256")]
     pub sha256: String,
     pub stored_md5: Option<String>,
     pub stored_sha1: Option<String>,
     /// `None` when no MD5 was stored.
     pub md5_matches: Option<bool>,
     pub sha1_matches: Option<bool>,
+    /// `verified` (a stored hash exists and none disagrees), `mismatch`
+    /// (a stored hash disagrees) or `no_stored_hash`.
+    pub verdict: MediaVerdict,
+}
+
+/// The verdict of `--verify-image`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaVerdict {
+    /// At least one stored hash, and every stored hash matches.
+    Verified,
+    /// A stored hash does not match the medium.
+    Mismatch,
+    /// The acquisition stored no hash to compare with.
+    NoStoredHash,
 }
 
 impl MediaVerification {
     /// True when at least one stored hash exists and none disagrees.
     pub fn verified(&self) -> bool {
-        let checks = [self.md5_matches, self.sha1_matches];
-        checks.iter().any(Option::is_some) && !checks.contains(&Some(false))
+        self.verdict == MediaVerdict::Verified
     }
 }
 
 /// Reads the whole medium once, in order, and hashes it (MD5, SHA-1,
 /// SHA-256); compares with the stored hashes of `acquisition` if given.
+/// `progress` is told the bytes hashed so far, after every MiB.
 pub fn verify_media(
     media: &dyn ReadAt,
     acquisition: Option<&Acquisition>,
+    progress: &dyn Fn(u64),
 ) -> io::Result<MediaVerification> {
     use md5::Digest as _;
     let mut md5 = md5::Md5::new();
@@ -199,15 +217,27 @@ pub fn verify_media(
         sha1.update(&buf[..want]);
         sha256.update(&buf[..want]);
         off += want as u64;
+        progress(off);
     }
     let md5 = hex::encode(md5.finalize());
     let sha1 = hex::encode(sha1.finalize());
     let stored_md5 = acquisition.and_then(|a| a.md5.clone());
     let stored_sha1 = acquisition.and_then(|a| a.sha1.clone());
+    let md5_matches = stored_md5.as_ref().map(|s| s.eq_ignore_ascii_case(&md5));
+    let sha1_matches = stored_sha1.as_ref().map(|s| s.eq_ignore_ascii_case(&sha1));
+    let checks = [md5_matches, sha1_matches];
+    let verdict = if checks.contains(&Some(false)) {
+        MediaVerdict::Mismatch
+    } else if checks.iter().any(Option::is_some) {
+        MediaVerdict::Verified
+    } else {
+        MediaVerdict::NoStoredHash
+    };
     Ok(MediaVerification {
         size,
-        md5_matches: stored_md5.as_ref().map(|s| s.eq_ignore_ascii_case(&md5)),
-        sha1_matches: stored_sha1.as_ref().map(|s| s.eq_ignore_ascii_case(&sha1)),
+        md5_matches,
+        sha1_matches,
+        verdict,
         md5,
         sha1,
         sha256: hex::encode(sha256.finalize()),

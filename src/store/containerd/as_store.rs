@@ -38,7 +38,7 @@ impl Store for ContainerdStore {
         let rows = ContainerdStore::images(self).map_err(|e| self.err(e))?;
         Ok(rows
             .into_iter()
-            .map(|r| r.into_row(place.describe(), place.location()))
+            .map(|r| r.into_row(place.data_root(), place.location()))
             .collect())
     }
 

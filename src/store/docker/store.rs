@@ -27,7 +27,7 @@ impl Store for DataRoot {
         if self.images_in_containerd() {
             return Ok(Vec::new());
         }
-        let place = self.describe();
+        let place = DataRoot::place(self).data_root();
         let source = DataRoot::place(self).location();
         Ok(self
             .list_images()?

@@ -290,12 +290,13 @@ pub fn is_tag(name: &str) -> bool {
 pub struct ImageRow {
     /// `docker`, `containerd/<namespace>` or `podman`.
     pub store: String,
-    /// Where the store is (volume, path).
-    pub data_root: String,
+    /// Where the store is: volume, directory, driver, why.
+    pub data_root: crate::store::DataRootRef,
     /// The same, typed: evidence file → partition → LV → filesystem →
     /// the store's directory.
     pub source: crate::evidence::provenance::Location,
     /// Image id as the engine shows it (see [`Image::id`]).
+    #[serde(rename = "image_id")]
     pub id: String,
     /// `sha256:<hex>` of the config (equal to `id` but for Docker's
     /// containerd image store); empty when the image could not be read.
@@ -306,6 +307,7 @@ pub struct ImageRow {
     pub digests: Vec<String>,
     /// The config's `created` (RFC 3339, as the builder wrote it);
     /// containerd/Podman fall back to the store's own time.
+    #[serde(serialize_with = "crate::time::serialize_utc")]
     pub created: Option<String>,
     /// Number of layers (`rootfs.diff_ids`); 0 when unreadable.
     pub layers: usize,
@@ -345,6 +347,7 @@ pub enum ImageKind {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Container {
     /// Container id as the store keys it (Docker, Podman: 64 hex digits).
+    #[serde(rename = "container_id")]
     pub id: String,
     /// Name without the leading `/`.
     pub name: String,
@@ -365,10 +368,13 @@ pub struct Container {
     /// recorded.
     pub exit_code: Option<i64>,
     /// When it was created, RFC 3339 as the engine recorded it.
+    #[serde(serialize_with = "crate::time::serialize_utc")]
     pub created: Option<String>,
     /// When its main process last started (RFC 3339); `None` if never.
+    #[serde(serialize_with = "crate::time::serialize_utc")]
     pub started: Option<String>,
     /// When its main process last exited (RFC 3339); `None` if never.
+    #[serde(serialize_with = "crate::time::serialize_utc")]
     pub finished: Option<String>,
     /// Executable and arguments of the main process.
     pub path: Option<String>,

@@ -335,7 +335,7 @@ impl StoreImage {
     /// The row `images` shows; `data_root` is where the store is.
     pub fn into_row(
         self,
-        data_root: String,
+        data_root: crate::store::DataRootRef,
         source: crate::evidence::provenance::Location,
     ) -> super::ImageRow {
         super::ImageRow {

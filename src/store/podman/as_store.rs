@@ -24,7 +24,7 @@ impl Store for PodmanStore {
         let place = self.root().place();
         Ok(PodmanStore::images(self)
             .into_iter()
-            .map(|r| r.into_row(place.describe(), place.location()))
+            .map(|r| r.into_row(place.data_root(), place.location()))
             .collect())
     }
 

@@ -52,19 +52,23 @@ pub(super) fn parse_header_text(text: &str, header2: bool, acq: &mut Acquisition
             "ov" => acq.acquisition_os = v,
             "md" => acq.model = v,
             "sn" => acq.serial_number = v,
-            "u" => acq.system_date = v,
+            "u" => {
+                acq.system_date_utc = if header2 { epoch_utc(&v) } else { None };
+                acq.system_date = v;
+            }
             "m" => {
-                acq.acquisition_date_utc = None;
-                if header2 {
-                    acq.acquisition_date_utc = v
-                        .as_deref()
-                        .and_then(|s| s.parse::<i64>().ok())
-                        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-                        .map(|d| d.to_rfc3339());
-                }
+                acq.acquisition_date_utc = if header2 { epoch_utc(&v) } else { None };
                 acq.acquisition_date = v;
             }
             _ => {}
         }
     }
+}
+
+/// `header2` keeps dates as seconds since the epoch: RFC 3339 UTC (`Z`).
+fn epoch_utc(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
