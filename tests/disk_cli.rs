@@ -157,3 +157,62 @@ fn partition_choice_and_bad_partition() {
         r.stderr
     );
 }
+
+/// `--partition` takes a partition as The Sleuth Kit's `mmls` prints it
+/// (Slot column, or the Start sector) as well as fdisk's number; an
+/// unknown one lists those there are, once. Checked against what `mmls`
+/// itself prints for the E01.
+#[test]
+fn partitions_are_named_as_mmls_prints_them() {
+    if !common::disk::have_tools(&["mmls"]) {
+        return;
+    }
+    let out = std::process::Command::new("mmls")
+        .arg(e01())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    // `004:  000       0000002048   0000151518   0000149471   rootfs`
+    let (slot, start) = text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 5 && f[1].bytes().all(|b| b.is_ascii_digit() || b == b':'))
+                .then(|| (f[1].to_string(), f[2].trim_start_matches('0').to_string()))
+        })
+        .next()
+        .unwrap_or_else(|| panic!("no allocated partition in mmls output:\n{text}"));
+    let images = |part: &str| {
+        run([
+            Path::new("images"),
+            &e01(),
+            Path::new("--partition"),
+            Path::new(part),
+            Path::new("-q"),
+        ])
+    };
+    let by_number = images("1");
+    assert_eq!(by_number.code, 0, "{}", by_number.stderr);
+    for form in [slot.clone(), format!("@{start}")] {
+        let r = images(&form);
+        assert_eq!(r.code, 0, "{form}: {}", r.stderr);
+        assert_eq!(r.stdout, by_number.stdout, "{form}");
+    }
+    // A slot or sector that is no partition: one error line that names
+    // the partition there is, as mmls shows it.
+    for bad in ["005", "@2047", "9"] {
+        let r = images(bad);
+        assert_eq!(r.code, 1, "{bad}: {}", r.stderr);
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{bad}: {}", r.stderr);
+        assert!(
+            lines[0].contains(&format!("mmls slot {slot}"))
+                && lines[0].contains(&format!("sector {start}")),
+            "{bad}: {}",
+            r.stderr
+        );
+    }
+    // Not a partition name at all: a usage error.
+    assert_eq!(images("0x1").code, 2);
+}

@@ -42,7 +42,11 @@ fn basic_e01_docker_store_verifies() {
     let Some(fx) = fixtures() else { return };
     let ev = Evidence::open(
         &fx.join("basic.disk.E01"),
-        &OpenOptions { partition: Some(1) },
+        &OpenOptions {
+            partition: Some(docker_forensics::evidence::volume::PartitionChoice::Number(
+                1,
+            )),
+        },
     )
     .unwrap();
     let roots = docker_forensics::store::docker::DataRoot::discover(&ev, None).unwrap();

@@ -81,7 +81,7 @@ fn basic_e01_spec() {
     );
     assert_eq!(
         v.spec.to_string(),
-        "basic.disk.E01 (ewf) → GPT partition 1 @ 1048576 → ext4 \"rootfs\""
+        "basic.disk.E01 (ewf) → GPT partition 1 (mmls slot 000) @ 1048576 → ext4 \"rootfs\""
     );
     let json = serde_json::to_value(&v.spec).unwrap();
     assert_eq!(json[1]["type"], "partition");
@@ -144,7 +144,7 @@ fn lvm_disk_spec() {
     );
     assert_eq!(
         v.spec.to_string(),
-        "lvm.raw (raw) → MBR partition 1 @ 1048576 → LVM vg0/docker → ext4 \"evlabel\""
+        "lvm.raw (raw) → MBR partition 1 (mmls slot 000:000) @ 1048576 → LVM vg0/docker → ext4 \"evlabel\""
     );
 }
 
@@ -215,8 +215,16 @@ fn reports_record_the_run_and_the_media_verdict() {
     );
     assert!(run["host"].as_str().is_some_and(|h| !h.is_empty()));
     assert!(run["started"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        report["tool"]
+            .as_str()
+            .unwrap()
+            .starts_with("docker-forensics ")
+    );
+    assert!(report["finished"].as_str().unwrap().ends_with('Z'));
     let m = &run["media_verification"];
     assert_eq!(m["md5_matches"], true);
+    assert_eq!(m["verdict"], "verified");
     assert_eq!(m["md5"], m["stored_md5"]);
     let want = std::fs::read_to_string(fx.join("basic.disk.raw.sha256")).unwrap();
     assert_eq!(

@@ -26,9 +26,9 @@ pub struct Global {
     /// Only this store: docker, containerd, containerd/<namespace>, podman
     #[arg(long, global = true, value_name = "STORE")]
     pub store: Option<String>,
-    /// Use only this partition of a disk image (1-based, as fdisk and sgdisk number them)
-    #[arg(long, global = true, value_name = "N")]
-    pub partition: Option<u32>,
+    /// Use only this partition of a disk image: 2 (as fdisk, sgdisk and /dev/sda2 number it), 001 or 000:001 (mmls Slot column), @2048 (start sector, as mmls Start and fls -o)
+    #[arg(long, global = true, value_name = "PART")]
+    pub partition: Option<docker_forensics::evidence::volume::PartitionChoice>,
     /// Hash the whole disk image and compare with the hashes stored in it
     #[arg(long, global = true)]
     pub verify_image: bool,

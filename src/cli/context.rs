@@ -56,7 +56,7 @@ impl Opened {
 /// what was found (unless `--quiet`).
 pub fn open(g: &Global, path: &Path) -> Result<Opened> {
     let opts = OpenOptions {
-        partition: g.partition,
+        partition: g.partition.clone(),
     };
     let evidence = Evidence::open(path, &opts)?;
     if !g.quiet {

@@ -63,8 +63,9 @@ impl std::fmt::Debug for Volume {
 /// Options that change how evidence is opened.
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
-    /// Only use this partition (1-based, as `mmls`/`fdisk` number them).
-    pub partition: Option<u32>,
+    /// Only use this partition (as `fdisk` numbers it, by its `mmls`
+    /// slot, or by its start sector: [`volume::PartitionChoice`]).
+    pub partition: Option<volume::PartitionChoice>,
 }
 
 /// Opened evidence: the source path and the filesystems inside it.
@@ -191,7 +192,7 @@ impl Evidence {
         let shown = path.display().to_string();
         let img = image::open(path)?;
         let (layout, regions) =
-            volume::partitions(&img.media, opts.partition).map_err(|source| {
+            volume::partitions(&img.media, opts.partition.as_ref()).map_err(|source| {
                 EvidenceError::Volume {
                     path: shown.clone(),
                     source,

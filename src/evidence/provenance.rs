@@ -7,7 +7,7 @@
 //! [`super::Volume`]; [`PathSpec::at`] pins a path inside that filesystem
 //! as a [`Location`]. Both serialise with serde (each layer tagged by its
 //! `type`) for JSON reports, and display as a short chain for people:
-//! `basic.disk.E01 (ewf) → GPT partition 1 @ 1048576 → ext4`.
+//! `basic.disk.E01 (ewf) → GPT partition 1 (mmls slot 000) @ 1048576 → ext4`.
 
 use super::path::EvPath;
 use serde::Serialize;
@@ -103,9 +103,16 @@ impl fmt::Display for SpecLayer {
             SpecLayer::Partition {
                 scheme,
                 number,
+                mmls_slot,
                 offset,
                 ..
-            } => write!(f, "{} partition {number} @ {offset}", scheme.to_uppercase()),
+            } => {
+                write!(f, "{} partition {number}", scheme.to_uppercase())?;
+                if let Some(slot) = mmls_slot {
+                    write!(f, " (mmls slot {slot})")?;
+                }
+                write!(f, " @ {offset}")
+            }
             SpecLayer::LogicalVolume { vg, lv } => write!(f, "LVM {vg}/{lv}"),
             SpecLayer::FileSystem { kind, label, .. } => match label {
                 Some(l) => write!(f, "{kind} \"{l}\""),
@@ -234,7 +241,7 @@ mod tests {
         let s = spec();
         assert_eq!(
             s.to_string(),
-            "basic.disk.E01 (ewf) → GPT partition 1 @ 1048576 → LVM vg0/docker → ext4"
+            "basic.disk.E01 (ewf) → GPT partition 1 (mmls slot 000) @ 1048576 → LVM vg0/docker → ext4"
         );
         let at = s.at(&EvPath::parse("var/lib/docker").unwrap());
         assert!(at.to_string().ends_with("→ ext4 → /var/lib/docker"), "{at}");

@@ -181,8 +181,11 @@ pub fn logical_volumes(pv: &Region) -> Result<Vec<LvOutcome>, LvmError> {
         });
         out.push(match on.map_lv(lv, &label) {
             Ok(dev) => Ok(Region {
+                summary: format!("{} in {}", label, pv.summary),
                 label,
                 partition: pv.partition,
+                mmls_slot: pv.mmls_slot.clone(),
+                start_sector: pv.start_sector,
                 dev,
                 layers,
             }),
@@ -324,6 +327,9 @@ mod tests {
         Region {
             label: "pv".into(),
             partition: None,
+            mmls_slot: None,
+            start_sector: 0,
+            summary: "pv".into(),
             dev: Arc::new(MemImage::new(d, "pv")),
             layers: Vec::new(),
         }

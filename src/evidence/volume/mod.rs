@@ -15,6 +15,7 @@
 //! by their index in the entry array, MBR primaries 1–4 by slot and
 //! logical partitions from 5 in chain order.
 
+mod choice;
 pub mod lvm;
 mod names;
 pub mod probe;
@@ -25,12 +26,21 @@ use crate::evidence::provenance::SpecLayer;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
+pub use choice::PartitionChoice;
+
 /// A region of the medium that may hold a filesystem.
 pub struct Region {
     /// For messages and volume labels: "partition 1", "lvm vg0/root", "disk".
     pub label: String,
     /// The partition number (1-based) this region is, or lies inside.
     pub partition: Option<u32>,
+    /// Its slot as `mmls` shows it (`000`, `000:001`).
+    pub mmls_slot: Option<String>,
+    /// Its first sector, in the table's sector size.
+    pub start_sector: u64,
+    /// One line naming it every way (`1 (mmls slot 000, sector 2048,
+    /// Linux filesystem "rootfs")`), for the list of partitions.
+    pub summary: String,
     pub dev: Arc<dyn ReadAt>,
     /// Where it is on the medium: its [`SpecLayer::Partition`] and
     /// [`SpecLayer::LogicalVolume`] layers, outermost first (empty for the
@@ -96,10 +106,11 @@ pub enum Layout {
 const MAX_GPT_ENTRIES: u32 = 16384;
 
 /// Finds the partitions of `dev` (or the whole of it when it has no table).
-/// `only` keeps just that partition number.
+/// `only` keeps just that partition; when there is none such, the error
+/// lists the partitions there are.
 pub fn partitions(
     dev: &Arc<dyn ReadAt>,
-    only: Option<u32>,
+    only: Option<&PartitionChoice>,
 ) -> Result<(Layout, Vec<Region>), VolumeError> {
     let what = "partition table".to_string();
     let io_err = |source| VolumeError::Io {
@@ -113,7 +124,7 @@ pub fn partitions(
     if probe::identify(dev.as_ref()).is_some_and(|s| s.is_volume_content())
         || s0[510..512] != [0x55, 0xaa]
     {
-        if only.is_some_and(|n| n != 1) {
+        if only.is_some_and(|c| *c != PartitionChoice::Number(1)) {
             return Err(VolumeError::Corrupt {
                 what,
                 detail: "no partition table, so there is no partition to choose".into(),
@@ -124,6 +135,9 @@ pub fn partitions(
             vec![Region {
                 label: "disk".into(),
                 partition: None,
+                mmls_slot: None,
+                start_sector: 0,
+                summary: "the whole disk".into(),
                 dev: dev.clone(),
                 layers: Vec::new(),
             }],
@@ -155,7 +169,7 @@ pub fn partitions(
         })?;
         let ss = gpt.sector_size;
         for (n, e) in gpt.iter() {
-            if !e.is_used() || only.is_some_and(|o| o != n) {
+            if !e.is_used() {
                 continue;
             }
             let (start, end) = (e.starting_lba, e.ending_lba);
@@ -165,6 +179,7 @@ pub fn partitions(
                 .and_then(|d| d.checked_mul(ss));
             let at = Placement {
                 scheme: "gpt",
+                start_sector: start,
                 number: n,
                 mmls_slot: n.checked_sub(1).map(|i| format!("{i:03}")),
                 offset: start.saturating_mul(ss),
@@ -187,7 +202,7 @@ pub fn partitions(
         })?;
         for (n, e) in mbr.iter() {
             let n = n as u32;
-            if !e.is_used() || e.is_extended() || only.is_some_and(|o| o != n) {
+            if !e.is_used() || e.is_extended() {
                 continue;
             }
             let len = u64::from(e.sectors) * 512;
@@ -198,6 +213,7 @@ pub fn partitions(
             };
             let at = Placement {
                 scheme: "mbr",
+                start_sector: u64::from(e.starting_lba),
                 number: n,
                 mmls_slot: Some(mmls_slot),
                 offset: u64::from(e.starting_lba) * 512,
@@ -208,13 +224,23 @@ pub fn partitions(
         }
         Layout::Mbr
     };
-    if let Some(n) = only
-        && out.is_empty()
-    {
-        return Err(VolumeError::Corrupt {
-            what,
-            detail: format!("there is no partition {n}"),
+    if let Some(choice) = only {
+        let all: Vec<String> = out.iter().map(|r| r.summary.clone()).collect();
+        out.retain(|r| {
+            r.partition
+                .is_some_and(|n| choice.matches(n, r.mmls_slot.as_deref(), r.start_sector))
         });
+        if out.is_empty() {
+            let list = if all.is_empty() {
+                "it has none".to_string()
+            } else {
+                format!("it has {}", all.join("; "))
+            };
+            return Err(VolumeError::Corrupt {
+                what,
+                detail: format!("there is no partition {choice}: {list}"),
+            });
+        }
     }
     Ok((layout, out))
 }
@@ -240,6 +266,8 @@ fn check_mbr_entries(s0: &[u8; 512]) -> Result<(), String> {
 /// Where a partition table places one partition.
 struct Placement {
     scheme: &'static str,
+    /// In the table's sector size, as `mmls` shows it.
+    start_sector: u64,
     number: u32,
     mmls_slot: Option<String>,
     offset: u64,
@@ -259,9 +287,22 @@ fn region(dev: &Arc<dyn ReadAt>, at: Placement, len: Option<u64>) -> Result<Regi
             what: label.clone(),
             source,
         })?;
+    let kind = at.type_name.as_deref().unwrap_or("unknown type");
+    let summary = format!(
+        "{n} (mmls slot {}, sector {}, {kind}{})",
+        at.mmls_slot.as_deref().unwrap_or("-"),
+        at.start_sector,
+        at.name
+            .as_deref()
+            .map(|s| format!(" {:?}", crate::escape::visible(s)))
+            .unwrap_or_default()
+    );
     Ok(Region {
         label,
         partition: Some(n),
+        mmls_slot: at.mmls_slot.clone(),
+        start_sector: at.start_sector,
+        summary,
         dev: Arc::new(slice),
         layers: vec![SpecLayer::Partition {
             scheme: at.scheme.to_string(),
