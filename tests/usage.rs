@@ -133,3 +133,73 @@ fn every_help_names_its_arguments_with_examples_and_exit_codes() {
         r.stdout
     );
 }
+
+/// Every command ends with one `summary:` line on stderr that counts
+/// what it did; `--quiet` leaves it out.
+#[test]
+fn every_command_ends_with_one_summary_line() {
+    let e01 = fixtures_dir().join("basic.disk.E01");
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().join("o");
+    let cases: Vec<(Vec<&Path>, &str)> = vec![
+        (vec![Path::new("images"), &e01], "15 image(s) in 1 store(s)"),
+        (
+            vec![Path::new("containers"), &e01],
+            "2 container(s) in 1 store(s)",
+        ),
+        (
+            vec![Path::new("diff"), Path::new("evil-web"), &e01],
+            "change(s)",
+        ),
+        (vec![Path::new("timeline"), &e01], "event(s)"),
+        (vec![Path::new("verify"), &e01], "15 image(s)"),
+        (
+            vec![Path::new("extract"), Path::new("fixture/web:1.0"), &e01, &o],
+            "1 image(s) written",
+        ),
+        (
+            vec![
+                Path::new("export-container"),
+                Path::new("evil-web"),
+                &e01,
+                &o,
+            ],
+            "1 container exported",
+        ),
+    ];
+    for (args, counts) in cases {
+        let r = run(&args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        let summaries: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("summary: "))
+            .collect();
+        assert_eq!(summaries.len(), 1, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().last(), Some(summaries[0]), "{args:?}");
+        assert!(summaries[0].contains(counts), "{args:?}: {}", summaries[0]);
+        assert!(summaries[0].ends_with(" s"), "{}", summaries[0]);
+        if args[0] == Path::new("images") || args[0] == Path::new("diff") {
+            let mut quiet = args.clone();
+            quiet.push(Path::new("-q"));
+            let r = run(&quiet);
+            assert!(!r.stderr.contains("summary:"), "{}", r.stderr);
+        }
+    }
+    // The diff's counts are Docker's: evil-web's diff as the engine gave it.
+    let want = expected("basic")["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "evil-web")
+        .unwrap()["diff"]
+        .as_array()
+        .unwrap()
+        .len();
+    let r = run([Path::new("diff"), Path::new("evil-web"), &e01]);
+    assert!(
+        r.stderr.contains(&format!("summary: {want} change(s)")),
+        "{}",
+        r.stderr
+    );
+}

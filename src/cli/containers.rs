@@ -11,6 +11,7 @@ pub fn list(g: &Global, a: &ListArgs) -> Result<Outcome> {
     let ctx = open(g, &a.evidence)?;
     let mut rows = Vec::new();
     let mut outcome = Outcome::Verified;
+    let mut unreadable = 0usize;
     for (store, c) in ctx.catalog.containers(ctx.filter()) {
         match c {
             Ok(c) => {
@@ -22,9 +23,18 @@ pub fn list(g: &Global, a: &ListArgs) -> Result<Outcome> {
             Err(e) => {
                 tell!("docker-forensics: error: {e}");
                 outcome = Outcome::Findings;
+                unreadable += 1;
             }
         }
     }
+    let stores: std::collections::BTreeSet<&str> =
+        rows.iter().map(|(_, c)| c.store.as_str()).collect();
+    ctx.summary(format_args!(
+        "{} container(s) in {} store(s), {} unreadable",
+        rows.len(),
+        stores.len(),
+        unreadable
+    ));
     if a.json {
         let mut list = Vec::new();
         for (root, c) in &rows {
@@ -96,6 +106,14 @@ pub fn diff(g: &Global, a: &DiffArgs) -> Result<Outcome> {
         .find_container(&a.container, ctx.filter())
         .map_err(hint)?;
     let list = container_changes(found.store.fs(), &found.container)?;
+    let count = |k: char| list.iter().filter(|c| c.kind == k).count();
+    ctx.summary(format_args!(
+        "{} change(s): {} added, {} changed, {} deleted",
+        list.len(),
+        count('A'),
+        count('C'),
+        count('D')
+    ));
     if a.json {
         super::document::print(
             "diff",
@@ -156,6 +174,28 @@ pub fn export(g: &Global, a: &ExportContainerArgs) -> Result<Outcome> {
             tell!("  {f}");
         }
     }
+    let written: u64 = std::fs::read_dir(container_dir(&a.output_dir, c))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    ctx.summary(format_args!(
+        "1 container exported, {} change(s), {} image layer(s) of which {} verified, {} finding(s), {} written",
+        report.diff.len(),
+        report.image_layers.len(),
+        report.image_layers.iter().filter(|l| l.verified).count(),
+        report.findings.len()
+            + report
+                .image_layers
+                .iter()
+                .map(|l| l.findings.len())
+                .sum::<usize>(),
+        super::images::human(written)
+    ));
     Ok(ctx.outcome(if report.verified {
         Outcome::Verified
     } else {

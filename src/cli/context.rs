@@ -23,9 +23,22 @@ pub struct Opened {
     media_mismatch: bool,
     store: Option<String>,
     run: docker_forensics::export::RunRecord,
+    started: std::time::Instant,
+    quiet: bool,
 }
 
 impl Opened {
+    /// Ends the command with its one summary line on stderr (unless
+    /// `--quiet`): what it did, then how long it took.
+    pub fn summary(&self, what: std::fmt::Arguments<'_>) {
+        if !self.quiet {
+            tell!(
+                "summary: {what}, in {:.1} s",
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+    }
+
     /// The stores `--store` selects.
     pub fn filter(&self) -> StoreFilter<'_> {
         StoreFilter(self.store.as_deref())
@@ -55,6 +68,7 @@ impl Opened {
 /// Opens the evidence at `path` and finds its stores, saying on stderr
 /// what was found (unless `--quiet`).
 pub fn open(g: &Global, path: &Path) -> Result<Opened> {
+    let started = std::time::Instant::now();
     let opts = OpenOptions {
         partition: g.partition.clone(),
     };
@@ -157,6 +171,8 @@ pub fn open(g: &Global, path: &Path) -> Result<Opened> {
         media_mismatch,
         store: g.store.clone(),
         run,
+        started,
+        quiet: g.quiet,
     })
 }
 

@@ -268,6 +268,13 @@ pub fn images(g: &Global, a: &ListArgs) -> Result<Outcome> {
             );
         }
     }
+    let stores: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.store.as_str()).collect();
+    ctx.summary(format_args!(
+        "{} image(s) in {} store(s), {} unreadable",
+        rows.len(),
+        stores.len(),
+        rows.iter().filter(|r| r.error.is_some()).count()
+    ));
     let bad = rows.iter().any(|r| r.error.is_some() || !r.config_verified);
     Ok(ctx.outcome(if bad {
         Outcome::Findings
@@ -408,7 +415,7 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
     }))
 }
 
-fn human(n: u64) -> String {
+pub(super) fn human(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut v = n as f64;
     let mut u = 0;

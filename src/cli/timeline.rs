@@ -30,15 +30,14 @@ pub fn run(g: &Global, a: &TimelineArgs) -> Result<Outcome> {
     for p in &s.problems {
         tell!("docker-forensics: warning: {p}");
     }
-    if !g.quiet {
-        tell!(
-            "{} file(s) in {} layer(s) and {} container(s), {} event(s)",
-            s.files,
-            s.layers,
-            s.containers,
-            s.events
-        );
-    }
+    ctx.summary(format_args!(
+        "{} file(s) in {} layer(s) and {} container(s), {} event(s), {} warning(s)",
+        s.files,
+        s.layers,
+        s.containers,
+        s.events,
+        s.problems.len()
+    ));
     Ok(ctx.outcome(if s.problems.is_empty() {
         Outcome::Verified
     } else {
