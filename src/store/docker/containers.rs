@@ -7,7 +7,7 @@
 //! layers are the containerd snapshot keyed by the container id in
 //! namespace `moby`: the container gets a [`SnapshotRef`] instead.
 
-use super::{DataRoot, MOBY_NAMESPACE};
+use super::{DataRoot, Layout, MOBY_NAMESPACE};
 use crate::digest::{chain_ids, hex_part};
 use crate::evidence::fs::{EvPath, FileKind};
 use crate::store::StoreError;
@@ -175,7 +175,7 @@ impl DataRoot {
 
     /// Loads one container, with where its layers, records and log are.
     pub fn load_container(&self, id: &str) -> Result<Container, StoreError> {
-        let cfg_path = self.container_file(id, "config.v2.json");
+        let cfg_path = self.container_file(id, self.container_config_name());
         let bytes = self.fs().read_small(&cfg_path, JSON_LIMIT)?;
         let run_config = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
@@ -285,7 +285,7 @@ impl DataRoot {
             log_path: log_size.map(|_| log.display()).or(c.log_path),
             log_size,
             driver: c.driver,
-            records: ["config.v2.json", "hostconfig.json"]
+            records: [self.container_config_name(), "hostconfig.json"]
                 .into_iter()
                 .map(|name| RecordedFile {
                     name: name.into(),
@@ -319,6 +319,9 @@ impl DataRoot {
     /// `layer/mounted_layer.go`: the init layer sits between the image and
     /// the container's own layer).
     pub fn container_layers(&self, c: &Container) -> Result<ContainerLayers, StoreError> {
+        if self.layout == Layout::Graph {
+            return self.v1_container_layers(c);
+        }
         let driver = c.driver.as_deref();
         if self.driver_is_snapshotter(driver) {
             // moby `daemon/snapshotter`: the writable layer is the
@@ -433,6 +436,45 @@ impl DataRoot {
             .join(format!("image/{d}"))
             .is_some_and(|p| self.fs().metadata(&p).is_ok_and(|m| m.is_dir()));
         !own
+    }
+
+    /// The container's own record: `config.v2.json`, `config.json`
+    /// before Docker 1.10.
+    pub fn container_config_name(&self) -> &'static str {
+        match self.layout {
+            Layout::ImageDb => "config.v2.json",
+            Layout::Graph => "config.json",
+        }
+    }
+
+    /// Before Docker 1.10 the driver keys a container's layers by its
+    /// id: `<id>` writable, `<id>-init` the init layer, then the image's
+    /// v1 chain (moby v1.9 `daemon/daemon.go` `createRootfs`).
+    fn v1_container_layers(&self, c: &Container) -> Result<ContainerLayers, StoreError> {
+        let upper = self.driver_dir(&c.id).filter(|d| self.fs().exists(d));
+        let unresolved = upper.is_none().then(|| {
+            format!(
+                "its writable layer {}/{} is not in the evidence",
+                self.driver, c.id
+            )
+        });
+        let mut lowers: Vec<EvPath> = self
+            .driver_dir(&format!("{}-init", c.id))
+            .filter(|d| self.fs().exists(d))
+            .into_iter()
+            .collect();
+        for img in self.v1_chain(&c.image_id)? {
+            if let Some(d) = self.driver_dir(&img.id) {
+                lowers.push(d);
+            }
+        }
+        Ok(ContainerLayers {
+            upper,
+            lowers,
+            unresolved,
+            runtime_paths: &[],
+            snapshot: None,
+        })
     }
 
     /// A named volume's data directory.
