@@ -76,6 +76,20 @@ pub fn list(g: &Global, a: &ListArgs) -> Result<Outcome> {
             truncate(&cmd.join(" "), 60)
         );
     }
+    // Where the host kept its data root, when that is not where the
+    // evidence has it (a root in /tmp, a disk mounted elsewhere).
+    let mut said: Vec<(String, String)> = Vec::new();
+    for (root, c) in &rows {
+        if let Some(r) = &c.recorded_data_root
+            && !said.iter().any(|(a, b)| a == root && b == r)
+        {
+            let here = root.split(" (").next().unwrap_or(root);
+            if here.trim_start_matches('/') != r.trim_start_matches('/') {
+                tell!("note: data root {root}: its containers recorded it as {r} on the host");
+            }
+            said.push((root.clone(), r.clone()));
+        }
+    }
     Ok(ctx.outcome(outcome))
 }
 

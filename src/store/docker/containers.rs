@@ -13,7 +13,7 @@ use crate::evidence::fs::{EvPath, FileKind};
 use crate::store::StoreError;
 use crate::store::model::{
     Container, ContainerLayers, ContainerLog, LogFormat, Mount, PortBinding, RecordedContent,
-    RecordedFile, SnapshotRef,
+    RecordedFile, RecordedPath, SnapshotRef,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -47,6 +47,14 @@ struct ConfigV2 {
     mount_points: BTreeMap<String, MountPointV2>,
     #[serde(default)]
     log_path: Option<String>,
+    #[serde(default)]
+    resolv_conf_path: Option<String>,
+    #[serde(default)]
+    hostname_path: Option<String>,
+    #[serde(default)]
+    hosts_path: Option<String>,
+    #[serde(default)]
+    shm_path: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -211,6 +219,29 @@ impl DataRoot {
         } else {
             "exited"
         };
+        let recorded: Vec<(String, String)> = [
+            ("LogPath", &c.log_path),
+            ("ResolvConfPath", &c.resolv_conf_path),
+            ("HostnamePath", &c.hostname_path),
+            ("HostsPath", &c.hosts_path),
+            ("ShmPath", &c.shm_path),
+        ]
+        .into_iter()
+        .filter_map(|(what, p)| Some((what.to_string(), p.clone().filter(|p| !p.is_empty())?)))
+        .chain(c.mount_points.iter().filter_map(|(dest, m)| {
+            let src = m.source.clone().filter(|s| !s.is_empty())?;
+            Some((format!("MountPoints[{dest}].Source"), src))
+        }))
+        .collect();
+        let recorded_root = recorded_data_root(id, &recorded);
+        let recorded_paths = recorded
+            .into_iter()
+            .map(|(what, p)| RecordedPath {
+                found: self.found_at(recorded_root.as_deref(), &p),
+                what,
+                recorded: p,
+            })
+            .collect();
         let run = c.config.unwrap_or_default();
         let log_name = format!("{id}-json.log");
         let log = self.container_file(id, &log_name);
@@ -285,6 +316,8 @@ impl DataRoot {
             log_path: log_size.map(|_| log.display()).or(c.log_path),
             log_size,
             driver: c.driver,
+            recorded_data_root: recorded_root,
+            recorded_paths,
             records: [self.container_config_name(), "hostconfig.json"]
                 .into_iter()
                 .map(|name| RecordedFile {
@@ -477,8 +510,54 @@ impl DataRoot {
         })
     }
 
+    /// Where a host path the engine recorded is in the evidence: below
+    /// this data root's directory when it is below the data root as
+    /// recorded (`recorded_root`), else the same path on this volume;
+    /// `None` when nothing is there.
+    fn found_at(&self, recorded_root: Option<&str>, recorded: &str) -> Option<String> {
+        let rel = recorded_root
+            .and_then(|r| recorded.strip_prefix(r))
+            .and_then(|rest| rest.strip_prefix('/'));
+        let at = match rel {
+            Some(rel) => self.path.join(rel)?,
+            None => EvPath::parse_strict(recorded)?,
+        };
+        self.fs().exists(&at).then(|| at.display())
+    }
+
     /// A named volume's data directory.
     pub fn volume_dir(&self, name: &str) -> Option<EvPath> {
         self.path.join(format!("volumes/{name}/_data"))
+    }
+}
+
+/// The data root as the host saw it: what precedes
+/// `/containers/<id>/` in the paths the engine recorded for container
+/// `id` (moby `daemon/container.go`: `<root>/containers/<id>/...`).
+fn recorded_data_root(id: &str, recorded: &[(String, String)]) -> Option<String> {
+    let marker = format!("/containers/{id}/");
+    recorded.iter().find_map(|(_, p)| {
+        let at = p.find(&marker)?;
+        let root = p.get(..at)?;
+        Some(if root.is_empty() { "/" } else { root }.to_string())
+    })
+}
+
+#[cfg(test)]
+mod recorded_tests {
+    use super::recorded_data_root;
+
+    #[test]
+    fn the_data_root_is_what_precedes_containers_id() {
+        let rec = |p: &str| vec![("LogPath".to_string(), p.to_string())];
+        assert_eq!(
+            recorded_data_root("abc", &rec("/tmp/docker/containers/abc/abc-json.log")).as_deref(),
+            Some("/tmp/docker")
+        );
+        assert_eq!(
+            recorded_data_root("abc", &rec("/srv/containers/xyz/x.log")),
+            None
+        );
+        assert_eq!(recorded_data_root("abc", &[]), None);
     }
 }

@@ -419,6 +419,17 @@ pub struct Container {
     pub log_size: Option<u64>,
     /// Storage driver of its writable layer.
     pub driver: Option<String>,
+    /// The data root as the host saw it, from the paths the engine
+    /// recorded for the container (`/tmp/docker` when its `LogPath` is
+    /// `/tmp/docker/containers/<id>/<id>-json.log`), whatever directory
+    /// of the evidence holds it now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded_data_root: Option<String>,
+    /// Every host path the engine recorded for it (`LogPath`,
+    /// `ResolvConfPath`, `HostnamePath`, `HostsPath`, mount sources), as
+    /// recorded, beside where it was found in the evidence.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recorded_paths: Vec<RecordedPath>,
     /// Kubernetes identity, from CRI labels or annotations.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kubernetes: Option<KubernetesRef>,
@@ -441,6 +452,21 @@ pub struct Container {
     /// `docker commit` puts into the committed image.
     #[serde(skip)]
     pub run_config: Option<serde_json::Value>,
+}
+
+/// A host path the engine recorded for a container, and where it is in
+/// the evidence.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RecordedPath {
+    /// The engine's name for it: `LogPath`, `ResolvConfPath`,
+    /// `HostnamePath`, `HostsPath`, `ShmPath`, or `MountPoints[<dest>].Source`.
+    pub what: String,
+    /// The path as the engine recorded it (a path on the host then).
+    pub recorded: String,
+    /// Where it is in the evidence (relative to the volume's root), when
+    /// it is there: under the data root's directory for a path under the
+    /// recorded data root, else the same path; `None` when absent.
+    pub found: Option<String>,
 }
 
 /// The directories that make up a container's filesystem.
