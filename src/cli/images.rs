@@ -242,6 +242,7 @@ pub fn images(g: &Global, a: &ListArgs) -> Result<Outcome> {
                     .and_then(|v| v.as_str().map(String::from))
                     .unwrap_or_default(),
                 (None, Some(true)) => "unpacked".into(),
+                (None, Some(false)) if !r.layers_known => "unknown".into(),
                 (None, Some(false)) => "content-only".into(),
                 (None, None) => String::new(),
             };
@@ -249,12 +250,20 @@ pub fn images(g: &Global, a: &ListArgs) -> Result<Outcome> {
             say!(
                 "{}{:<14} {:<40} {:<21} {:>6} {:>10}  {}{}",
                 store_col(&r.store, &r.data_root),
-                short(hex),
+                if hex.is_empty() {
+                    "<unknown>".to_string()
+                } else {
+                    short(hex)
+                },
                 tags,
                 r.created
                     .as_deref()
                     .map_or("-".into(), docker_forensics::time::to_seconds),
-                r.layers,
+                if r.layers_known {
+                    r.layers.to_string()
+                } else {
+                    "?".into()
+                },
                 r.size.map(human).unwrap_or_else(|| "-".into()),
                 kind,
                 r.error
@@ -289,12 +298,16 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
     let mut all = verify_images(&found, &opts);
     for (what, e) in failed {
         let (id, store) = what.split_once(" in ").unwrap_or((what.as_str(), ""));
-        all.push(VerifiedImage::failed(
-            store,
-            String::new(),
-            id,
-            e.to_string(),
-        ));
+        // An image known only by name (its id unknown: a containerd
+        // record whose target is not in the content store).
+        let (id, name) = if id.starts_with("sha256:") {
+            (id, None)
+        } else {
+            ("", Some(id.to_string()))
+        };
+        let mut v = VerifiedImage::failed(store, String::new(), id, e.to_string());
+        v.tags.extend(name);
+        all.push(v);
     }
     if let Some(b) = &bars {
         b.clear();
@@ -323,12 +336,20 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
                 .cloned()
                 .unwrap_or_else(|| "<untagged>".into());
             let status = if v.verified { "OK  " } else { "FAIL" };
-            say!(
-                "{status} {} {name} ({} layer{})",
-                short(&v.image_id),
-                v.layers.len(),
-                if v.layers.len() == 1 { "" } else { "s" }
-            );
+            let id = if v.image_id.is_empty() {
+                "<id unknown>".to_string()
+            } else {
+                short(&v.image_id)
+            };
+            if v.error.is_some() && v.layers.is_empty() {
+                say!("{status} {id} {name} (not read)");
+            } else {
+                say!(
+                    "{status} {id} {name} ({} layer{})",
+                    v.layers.len(),
+                    if v.layers.len() == 1 { "" } else { "s" }
+                );
+            }
             if let Some(e) = &v.error {
                 say!("     {e}");
             }

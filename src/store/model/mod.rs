@@ -309,6 +309,17 @@ pub struct ImageRow {
     pub created: Option<String>,
     /// Number of layers (`rootfs.diff_ids`); 0 when unreadable.
     pub layers: usize,
+    /// False when the number of layers is unknown (the config or
+    /// manifest is not there to count them): `layers` is then no count.
+    pub layers_known: bool,
+    /// What the store's name points at (containerd: the image record's
+    /// target, an index or a manifest), when the image could not be
+    /// resolved past it; the image id is then unknown and `id` empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_digest: Option<String>,
+    /// The media type of `target_digest`, as the record gives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_media_type: Option<String>,
     /// Docker: sum of the layers' unpacked sizes in bytes (layerdb
     /// `size`), when known.
     pub size: Option<u64>,
@@ -366,6 +377,14 @@ pub struct Container {
     pub exit_code: Option<i64>,
     /// When it was created, RFC 3339 as the engine recorded it.
     pub created: Option<String>,
+    /// The last change its store recorded (containerd `updatedat`, RFC
+    /// 3339), where kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated: Option<String>,
+    /// The key of the snapshot that is its writable layer (containerd),
+    /// in the snapshotter `driver` names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_key: Option<String>,
     /// When its main process last started (RFC 3339); `None` if never.
     pub started: Option<String>,
     /// When its main process last exited (RFC 3339); `None` if never.
