@@ -55,7 +55,7 @@ pub enum ContainerdError {
         reference: String,
         candidates: Vec<String>,
     },
-    #[error("{what} blob {digest} is not in the content store ({path})")]
+    #[error("{what} blob {digest} is not in the content store: {path} is missing")]
     MissingBlob {
         what: String,
         digest: String,

@@ -55,6 +55,11 @@ struct ConfigV2 {
     hosts_path: Option<String>,
     #[serde(default)]
     shm_path: Option<String>,
+    /// Before Docker 1.8: destination → host path of each volume.
+    #[serde(default)]
+    volumes: Option<BTreeMap<String, String>>,
+    #[serde(default, rename = "VolumesRW")]
+    volumes_rw: Option<BTreeMap<String, bool>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -232,7 +237,37 @@ impl DataRoot {
             let src = m.source.clone().filter(|s| !s.is_empty())?;
             Some((format!("MountPoints[{dest}].Source"), src))
         }))
+        .chain(
+            c.volumes
+                .iter()
+                .flatten()
+                .filter(|(_, src)| !src.is_empty())
+                .map(|(dest, src)| (format!("Volumes[{dest}]"), src.clone())),
+        )
         .collect();
+        // Docker before 1.8 kept volumes as destination → host path.
+        let old_volumes: Vec<Mount> = c
+            .volumes
+            .iter()
+            .flatten()
+            .filter(|_| c.mount_points.is_empty())
+            .map(|(dest, src)| Mount {
+                kind: if src.contains("/vfs/dir/") || src.contains("/volumes/") {
+                    "volume".into()
+                } else {
+                    "bind".into()
+                },
+                name: None,
+                source: Some(src.clone()).filter(|s| !s.is_empty()),
+                destination: dest.clone(),
+                read_write: c
+                    .volumes_rw
+                    .as_ref()
+                    .and_then(|rw| rw.get(dest).copied())
+                    .unwrap_or(true),
+                data_dir: None,
+            })
+            .collect();
         let recorded_root = recorded_data_root(id, &recorded);
         let recorded_paths = recorded
             .into_iter()
@@ -299,6 +334,7 @@ impl DataRoot {
                     read_write: m.rw,
                     data_dir: None,
                 })
+                .chain(old_volumes)
                 .collect(),
             ports,
             restart_policy: host.restart_policy.map(|r| {
