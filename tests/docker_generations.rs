@@ -661,3 +661,46 @@ fn a_databases_only_containerd_acquisition_says_what_is_missing() {
         );
     }
 }
+
+/// The pre-1.10 image's archive loads in a real dockerd, under the id of
+/// the config it carries (the sha256 the report names), not the v1 id;
+/// and it runs.
+#[test]
+fn a_pre_1_10_image_loads_under_a_new_id() {
+    let Some((dir, root)) = unpack("aufs.v1") else {
+        return;
+    };
+    let repos: Value =
+        serde_json::from_slice(&std::fs::read(root.join("repositories-aufs")).unwrap()).unwrap();
+    let (repo, tags) = repos["Repositories"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap();
+    let (tag, v1) = tags.as_object().unwrap().iter().next().unwrap();
+    let name = format!("{repo}:{tag}");
+    let v1 = v1.as_str().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let r = run([
+        "extract".as_ref(),
+        "-q".as_ref(),
+        name.as_ref(),
+        dir.path().as_os_str(),
+        out.path().as_os_str(),
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let img = out.path().join(format!("image_{}", &v1[..12]));
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(img.join("report.json")).unwrap()).unwrap();
+    let Some(d) = common::daemon::Daemon::start() else {
+        return;
+    };
+    d.load(&img.join("image.tar"));
+    let id = d.image_id(&name);
+    assert_eq!(id, report["archive_image_id"].as_str().unwrap());
+    assert!(!id.contains(v1));
+    let (ok, said) = d.docker(&["run", "--rm", "--network=none", &name, "echo", "ran"]);
+    assert!(ok, "{said}");
+    assert_eq!(said.trim(), "ran");
+}
