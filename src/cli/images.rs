@@ -320,7 +320,7 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
         let mut sharing: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
         for v in &all {
             for l in &v.layers {
-                sharing.entry(l.diff_id.as_str()).or_default().push(
+                sharing.entry(layer_key(l)).or_default().push(
                     v.tags
                         .first()
                         .cloned()
@@ -357,39 +357,39 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
                 say!("     {f}");
             }
             for l in v.layers.iter().filter(|l| !l.findings.is_empty()) {
-                if !said.insert(l.diff_id.as_str()) {
+                if !said.insert(layer_key(l)) {
                     say!(
                         "     layer {} ({}): {} finding(s), said above",
                         l.index,
-                        short(&l.diff_id),
+                        short(layer_key(l)),
                         l.findings.len()
                     );
                     continue;
                 }
-                let users = &sharing[l.diff_id.as_str()];
+                let users = &sharing[layer_key(l)];
                 if users.len() > 1 {
                     say!(
                         "     layer {} ({}), shared by {}:",
                         l.index,
-                        short(&l.diff_id),
+                        short(layer_key(l)),
                         users.join(", ")
                     );
                 }
                 for f in &l.findings {
-                    say!("     layer {} ({}): {f}", l.index, short(&l.diff_id));
+                    say!("     layer {} ({}): {f}", l.index, short(layer_key(l)));
                 }
             }
         }
     }
     let layers: std::collections::BTreeMap<&str, bool> = all
         .iter()
-        .flat_map(|v| v.layers.iter().map(|l| (l.diff_id.as_str(), l.verified)))
+        .flat_map(|v| v.layers.iter().map(|l| (layer_key(l), l.verified)))
         .collect();
     let findings_n: usize = all.iter().map(|v| v.findings.len()).sum::<usize>()
         + all
             .iter()
             .flat_map(|v| &v.layers)
-            .map(|l| (l.diff_id.as_str(), l.findings.len()))
+            .map(|l| (layer_key(l), l.findings.len()))
             .collect::<std::collections::BTreeMap<_, _>>()
             .values()
             .sum::<usize>();
@@ -445,4 +445,14 @@ struct Done {
     rebuilt: usize,
     findings: usize,
     bytes: u64,
+}
+
+/// What names a layer in `verify`'s text: its diff_id, else (a pre-1.10
+/// layer, which has none) its chain id, the v1 id.
+fn layer_key(l: &docker_forensics::report::LayerReport) -> &str {
+    if l.diff_id.is_empty() {
+        &l.chain_id
+    } else {
+        &l.diff_id
+    }
 }

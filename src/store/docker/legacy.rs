@@ -224,7 +224,9 @@ impl DataRoot {
                 index,
                 // Unknown until the layer is replayed: v1 keeps no diff_id.
                 diff_id: String::new(),
-                chain_id: String::new(),
+                // A v1 id names the layer and all below it, as a chain
+                // id does.
+                chain_id: img.id.clone(),
                 size: self.v1_layer_size(&img.id),
                 findings: Vec::new(),
                 blob: None,
