@@ -385,6 +385,92 @@ fn scan(fs: &dyn FileSystem) -> Vec<EvPath> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evidence::fs::{MemFs, MemNode};
+    use std::sync::Arc;
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn volume(fs: MemFs) -> Volume {
+        Volume {
+            label: "directory".into(),
+            spec: Default::default(),
+            fs: Arc::new(fs),
+        }
+    }
+
+    fn drivers(fs: MemFs) -> Vec<(String, Layout, Vec<String>)> {
+        roots_at(&volume(fs), &EvPath::parse("docker").unwrap(), "test")
+            .into_iter()
+            .map(|r| (r.driver, r.layout, r.peers))
+            .collect()
+    }
+
+    fn container(fs: &mut MemFs, id: &str, driver: &str) {
+        let cfg = format!("{{\"ID\":\"{id}\",\"Driver\":\"{driver}\"}}");
+        fs.add(
+            format!("docker/containers/{id}/config.v2.json"),
+            MemNode::file(cfg.as_bytes()),
+        );
+    }
+
+    #[test]
+    fn a_leftover_empty_driver_is_not_a_second_root() {
+        let mut fs = MemFs::new();
+        fs.add(
+            "docker/image/overlay/imagedb/content/sha256",
+            MemNode::dir(),
+        )
+        .add(
+            format!("docker/image/overlay2/imagedb/content/sha256/{A}"),
+            MemNode::file(b"{}"),
+        );
+        container(&mut fs, B, "overlay2");
+        let got = drivers(fs);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0, "overlay2");
+        assert_eq!(got[0].2, vec!["overlay2".to_string()]);
+    }
+
+    #[test]
+    fn a_driver_a_container_names_is_in_use_even_without_images() {
+        let mut fs = MemFs::new();
+        fs.add(
+            "docker/image/overlay/imagedb/content/sha256",
+            MemNode::dir(),
+        )
+        .add(
+            format!("docker/image/overlay2/imagedb/content/sha256/{A}"),
+            MemNode::file(b"{}"),
+        );
+        container(&mut fs, B, "overlay");
+        let got: Vec<String> = drivers(fs).into_iter().map(|d| d.0).collect();
+        assert_eq!(got, vec!["overlay".to_string(), "overlay2".to_string()]);
+    }
+
+    #[test]
+    fn an_empty_root_keeps_its_drivers() {
+        let mut fs = MemFs::new();
+        fs.add("docker/image/vfs/imagedb/content/sha256", MemNode::dir());
+        let got: Vec<String> = drivers(fs).into_iter().map(|d| d.0).collect();
+        assert_eq!(got, vec!["vfs".to_string()]);
+    }
+
+    #[test]
+    fn a_pre_1_10_root_is_one_of_the_graph_layout() {
+        let mut fs = MemFs::new();
+        fs.add(format!("docker/graph/{A}/json"), MemNode::file(b"{}"))
+            .add("docker/repositories-aufs", MemNode::file(b"{}"))
+            .add("docker/aufs/diff", MemNode::dir());
+        let got = drivers(fs);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, "aufs");
+        assert_eq!(got[0].1, Layout::Graph);
+        // Nothing of the kind: no root.
+        let mut fs = MemFs::new();
+        fs.add("docker/graph/notes.txt", MemNode::file(b"x"));
+        assert!(drivers(fs).is_empty());
+    }
 
     #[test]
     fn reads_data_root_flags_from_units() {

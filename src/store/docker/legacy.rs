@@ -302,3 +302,44 @@ fn migrated_config(top: &V1Image, chain: &[V1Image]) -> Vec<u8> {
     );
     serde_json::to_vec(&Value::Object(obj)).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v1(id: &str, parent: Option<&str>, cmd: &[&str]) -> V1Image {
+        let json = serde_json::json!({
+            "id": id, "parent": parent, "Size": 7, "created": "2015-01-01T00:00:00Z",
+            "container_config": {"Cmd": cmd}, "config": {"Cmd": ["sh"]}, "os": "linux",
+        });
+        V1Image {
+            id: id.into(),
+            parent: parent.map(String::from),
+            json,
+        }
+    }
+
+    #[test]
+    fn the_migrated_config_drops_v1_keys_and_keeps_the_chain_as_history() {
+        let chain = [
+            v1(
+                "top",
+                Some("base"),
+                &["/bin/sh", "-c", "#(nop) CMD [\"sh\"]"],
+            ),
+            v1("base", None, &["/bin/sh -c #(nop) ADD file:x in /"]),
+        ];
+        let cfg: Value = serde_json::from_slice(&migrated_config(&chain[0], &chain)).unwrap();
+        for k in ["id", "parent", "Size"] {
+            assert!(cfg.get(k).is_none(), "{k} kept: {cfg}");
+        }
+        assert_eq!(cfg["os"], "linux");
+        assert_eq!(cfg["rootfs"]["type"], "layers");
+        assert_eq!(cfg["rootfs"]["diff_ids"], serde_json::json!([]));
+        let h = cfg["history"].as_array().unwrap();
+        assert_eq!(h.len(), 2);
+        // Oldest first.
+        assert_eq!(h[0]["created_by"], "/bin/sh -c #(nop) ADD file:x in /");
+        assert_eq!(h[1]["created_by"], "/bin/sh -c #(nop) CMD [\"sh\"]");
+    }
+}
