@@ -14,11 +14,14 @@
 //!   `<container id>-init` the init layer.
 //!
 //! In the one model such an image's id is its v1 id, unprefixed (it is
-//! not a sha256 of anything), and its config is the one the 1.10
-//! migration would make of the v1 JSON (moby `image/v1`
+//! not a sha256 of anything), and its config is made as the 1.10
+//! migration makes one of the v1 JSON (moby `image/v1`
 //! `MakeConfigFromV1Config`): the v1-only keys dropped, `history` from
-//! the parent chain, `rootfs.diff_ids` left empty because only replaying
-//! the layers can give them (the exporter fills them in and says so).
+//! the parent chain, keys sorted and HTML characters escaped as Go's
+//! encoder does, `rootfs.diff_ids` left empty because only replaying the
+//! layers can give them (the exporter fills them in and says so). It has
+//! not been compared with what a migrating dockerd writes: the id
+//! `docker load` gives the archive is its sha256, a new id either way.
 
 use super::DataRoot;
 use crate::digest::is_sha256_hex;
@@ -249,7 +252,7 @@ impl DataRoot {
             config,
             config_verified: false,
             problems: vec![format!(
-                "pre-1.10 image {id}: Docker kept no content-addressed config; the config exported is the one Docker 1.10's migration would have made of graph/{id}/json, and the image id `docker load` gives is its sha256, not {id}"
+                "pre-1.10 image {id}: Docker kept no content-addressed config; the config exported is made of graph/{id}/json as Docker 1.10's migration makes one, and the image id `docker load` gives is its sha256, a new id, not {id}"
             )],
             layers,
             ..Default::default()
@@ -300,7 +303,17 @@ fn migrated_config(top: &V1Image, chain: &[V1Image]) -> Vec<u8> {
         "rootfs".into(),
         serde_json::json!({"type": "layers", "diff_ids": []}),
     );
-    serde_json::to_vec(&Value::Object(obj)).unwrap_or_default()
+    // Go marshals a map with its keys sorted, and escapes `<`, `>`, `&`
+    // (and U+2028, U+2029) in strings: do the same, so the config comes
+    // as close as can be to the migration's bytes.
+    obj.sort_keys();
+    let text = serde_json::to_string(&Value::Object(obj)).unwrap_or_default();
+    text.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+        .into_bytes()
 }
 
 #[cfg(test)]
