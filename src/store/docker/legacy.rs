@@ -30,10 +30,11 @@ use crate::store::StoreError;
 use crate::store::model::{Image, ImageConfig, LayerSource, RunConfig, UnpackedLayer};
 use serde_json::Value;
 
-/// A v1 image JSON larger than this is not one.
-const JSON_LIMIT: u64 = 16 << 20;
-/// Longest parent chain followed.
-const CHAIN_LIMIT: usize = 1000;
+/// A v1 image JSON larger than this is not one (they are a few KiB).
+const JSON_LIMIT: u64 = 1 << 20;
+/// Longest parent chain followed (aufs allowed 127 layers): with
+/// `JSON_LIMIT`, what a hostile chain can make us hold is bounded.
+const CHAIN_LIMIT: usize = 256;
 /// Graph drivers of the pre-1.10 era, most common first.
 const DRIVERS: [&str; 6] = ["aufs", "overlay", "devicemapper", "btrfs", "zfs", "vfs"];
 
