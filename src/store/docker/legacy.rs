@@ -334,6 +334,40 @@ mod tests {
     }
 
     #[test]
+    fn a_parent_loop_is_an_error_naming_the_image() {
+        use crate::evidence::Volume;
+        use crate::evidence::fs::{MemFs, MemNode};
+        let a = "a".repeat(64);
+        let b = "b".repeat(64);
+        let mut fs = MemFs::new();
+        for (id, parent) in [(&a, &b), (&b, &a)] {
+            let j = format!("{{\"id\":\"{id}\",\"parent\":\"{parent}\"}}");
+            fs.add(
+                format!("docker/graph/{id}/json"),
+                MemNode::file(j.as_bytes()),
+            );
+        }
+        fs.add("docker/repositories-aufs", MemNode::file(b"{}"));
+        let root = DataRoot {
+            volume: Volume {
+                label: "directory".into(),
+                spec: Default::default(),
+                fs: std::sync::Arc::new(fs),
+            },
+            path: EvPath::parse("docker").unwrap(),
+            driver: "aufs".into(),
+            reason: "test".into(),
+            layout: super::super::Layout::Graph,
+            peers: vec!["aufs".into()],
+        };
+        let e = root.v1_chain(&a).unwrap_err().to_string();
+        assert!(e.contains(&a) && e.contains("loops"), "{e}");
+        let rows = root.list_images().unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| r.error.is_some()));
+    }
+
+    #[test]
     fn the_migrated_config_drops_v1_keys_and_keeps_the_chain_as_history() {
         let chain = [
             v1(
