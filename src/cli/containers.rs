@@ -29,12 +29,14 @@ pub fn list(g: &Global, a: &ListArgs) -> Result<Outcome> {
     }
     let stores: std::collections::BTreeSet<&str> =
         rows.iter().map(|(_, c)| c.store.as_str()).collect();
-    ctx.summary(format_args!(
-        "{} container(s) in {} store(s), {} unreadable",
-        rows.len(),
-        stores.len(),
-        unreadable
-    ));
+    let summary = || {
+        ctx.summary(format_args!(
+            "{} container(s) in {} store(s), {} unreadable",
+            rows.len(),
+            stores.len(),
+            unreadable
+        ))
+    };
     if a.json {
         let mut list = Vec::new();
         for (root, c) in &rows {
@@ -49,6 +51,7 @@ pub fn list(g: &Global, a: &ListArgs) -> Result<Outcome> {
             &a.evidence,
             vec![("containers", serde_json::Value::Array(list))],
         )?;
+        summary();
         return Ok(ctx.outcome(outcome));
     }
     say!(
@@ -88,6 +91,20 @@ pub fn list(g: &Global, a: &ListArgs) -> Result<Outcome> {
             truncate(&cmd.join(" "), 60)
         );
     }
+    // Where the host kept its data root, when that is not where the
+    // evidence has it (a root in /tmp, a disk mounted elsewhere).
+    let mut said: Vec<(&docker_forensics::store::DataRootRef, &String)> = Vec::new();
+    for (root, c) in &rows {
+        if let Some(r) = &c.recorded_data_root
+            && !said.iter().any(|(a, b)| *a == root && *b == r)
+        {
+            if root.path.trim_start_matches('/') != r.trim_start_matches('/') {
+                tell!("note: data root {root}: its containers recorded it as {r} on the host");
+            }
+            said.push((root, r));
+        }
+    }
+    summary();
     Ok(ctx.outcome(outcome))
 }
 

@@ -246,6 +246,7 @@ pub fn images(g: &Global, a: &ListArgs) -> Result<Outcome> {
                     .and_then(|v| v.as_str().map(String::from))
                     .unwrap_or_default(),
                 (None, Some(true)) => "unpacked".into(),
+                (None, Some(false)) if !r.layers_known => "unknown".into(),
                 (None, Some(false)) => "content-only".into(),
                 (None, None) => String::new(),
             };
@@ -253,12 +254,20 @@ pub fn images(g: &Global, a: &ListArgs) -> Result<Outcome> {
             say!(
                 "{}{:<14} {:<40} {:<21} {:>6} {:>10}  {}{}",
                 store_col(&r.store, &r.data_root),
-                short(hex),
+                if hex.is_empty() {
+                    "<unknown>".to_string()
+                } else {
+                    short(hex)
+                },
                 tags,
                 r.created
                     .as_deref()
                     .map_or("-".into(), docker_forensics::time::to_seconds),
-                r.layers,
+                if r.layers_known {
+                    r.layers.to_string()
+                } else {
+                    "?".into()
+                },
                 r.size.map(human).unwrap_or_else(|| "-".into()),
                 kind,
                 r.error
@@ -300,20 +309,29 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
     let mut all = verify_images(&found, &opts);
     for (what, e) in failed {
         let (id, store) = what.split_once(" in ").unwrap_or((what.as_str(), ""));
-        all.push(VerifiedImage::failed(store, None, id, e.to_string()));
+        // An image known only by name (its id unknown: a containerd
+        // record whose target is not in the content store).
+        let (id, name) = if id.starts_with("sha256:") {
+            (id, None)
+        } else {
+            ("", Some(id.to_string()))
+        };
+        let mut v = VerifiedImage::failed(store, None, id, e.to_string());
+        v.tags.extend(name);
+        all.push(v);
     }
     if let Some(b) = &bars {
         b.clear();
     }
     let layers: std::collections::BTreeMap<&str, bool> = all
         .iter()
-        .flat_map(|v| v.layers.iter().map(|l| (l.diff_id.as_str(), l.verified)))
+        .flat_map(|v| v.layers.iter().map(|l| (layer_key(l), l.verified)))
         .collect();
     let findings_n: usize = all.iter().map(|v| v.findings.len()).sum::<usize>()
         + all
             .iter()
             .flat_map(|v| &v.layers)
-            .map(|l| (l.diff_id.as_str(), l.findings.len()))
+            .map(|l| (layer_key(l), l.findings.len()))
             .collect::<std::collections::BTreeMap<_, _>>()
             .values()
             .sum::<usize>();
@@ -341,7 +359,7 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
         let mut sharing: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
         for v in &all {
             for l in &v.layers {
-                sharing.entry(l.diff_id.as_str()).or_default().push(
+                sharing.entry(layer_key(l)).or_default().push(
                     v.tags
                         .first()
                         .cloned()
@@ -357,12 +375,20 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
                 .cloned()
                 .unwrap_or_else(|| "<untagged>".into());
             let status = if v.verified { "OK  " } else { "FAIL" };
-            say!(
-                "{status} {} {name} ({} layer{})",
-                short(&v.image_id),
-                v.layers.len(),
-                if v.layers.len() == 1 { "" } else { "s" }
-            );
+            let id = if v.image_id.is_empty() {
+                "<id unknown>".to_string()
+            } else {
+                short(&v.image_id)
+            };
+            if v.error.is_some() && v.layers.is_empty() {
+                say!("{status} {id} {name} (not read)");
+            } else {
+                say!(
+                    "{status} {id} {name} ({} layer{})",
+                    v.layers.len(),
+                    if v.layers.len() == 1 { "" } else { "s" }
+                );
+            }
             if let Some(e) = &v.error {
                 say!("     {e}");
             }
@@ -370,26 +396,26 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
                 say!("     {f}");
             }
             for l in v.layers.iter().filter(|l| !l.findings.is_empty()) {
-                if !said.insert(l.diff_id.as_str()) {
+                if !said.insert(layer_key(l)) {
                     say!(
                         "     layer {} ({}): {} finding(s), said above",
                         l.index,
-                        short(&l.diff_id),
+                        short(layer_key(l)),
                         l.findings.len()
                     );
                     continue;
                 }
-                let users = &sharing[l.diff_id.as_str()];
+                let users = &sharing[layer_key(l)];
                 if users.len() > 1 {
                     say!(
                         "     layer {} ({}), shared by {}:",
                         l.index,
-                        short(&l.diff_id),
+                        short(layer_key(l)),
                         users.join(", ")
                     );
                 }
                 for f in &l.findings {
-                    say!("     layer {} ({}): {f}", l.index, short(&l.diff_id));
+                    say!("     layer {} ({}): {f}", l.index, short(layer_key(l)));
                 }
             }
         }
@@ -446,4 +472,14 @@ struct Done {
     rebuilt: usize,
     findings: usize,
     bytes: u64,
+}
+
+/// What names a layer in `verify`'s text: its diff_id, else (a pre-1.10
+/// layer, which has none) its chain id, the v1 id.
+fn layer_key(l: &docker_forensics::report::LayerReport) -> &str {
+    if l.diff_id.is_empty() {
+        &l.chain_id
+    } else {
+        &l.diff_id
+    }
 }

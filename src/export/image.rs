@@ -164,7 +164,7 @@ fn write_image(
         .manifest_bytes
         .as_ref()
         .is_some_and(|m| sha256_hex(m) == sha256_hex(&plan.oci_manifest));
-    let archive_image_id = if image.id == image.config_digest {
+    let archive_image_id = if image.id == image.config_digest || image.config_digest.is_empty() {
         archive_config_id.clone()
     } else if verbatim {
         match &image.graph {

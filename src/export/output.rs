@@ -70,7 +70,17 @@ pub fn settle_config(
     layers: &[LayerReport],
 ) -> (Vec<u8>, bool, Vec<Finding>) {
     let mut findings = Vec::new();
-    if !config_verified {
+    if id.is_empty() {
+        // Pre-1.10 Docker: no content-addressed config at all.
+        findings.push(Finding::new(
+            FindingKind::ConfigHashMismatch,
+            None,
+            format!(
+                "the store kept no content-addressed config: image_metadata.json is one made from its v1 JSON (sha256:{}), nothing to verify it against",
+                sha256_hex(original)
+            ),
+        ));
+    } else if !config_verified {
         findings.push(Finding::new(
             FindingKind::ConfigHashMismatch,
             None,
@@ -99,14 +109,18 @@ pub fn settle_config(
             return (original.to_vec(), false, findings);
         }
     };
+    let unknown = layers.iter().all(|l| l.diff_id.is_empty());
     findings.push(Finding::new(
         FindingKind::DerivedConfig,
         None,
-        format!(
+        if unknown { format!(
+            "the store recorded no diff_ids; image.tar carries a config with the diff_ids of the layers as written (image id sha256:{}), which `docker load` takes as the image id",
+            sha256_hex(&cfg)
+        ) } else { format!(
             "layer(s) {} could not be reproduced byte for byte; image.tar carries a derived config (image id sha256:{}) with their new diff_ids; image_metadata.json keeps the original",
             layers.iter().filter(|l| !l.verified).map(|l| l.index.to_string()).collect::<Vec<_>>().join(", "),
             sha256_hex(&cfg)
-        ),
+        ) },
     ));
     (cfg, true, findings)
 }

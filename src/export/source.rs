@@ -351,10 +351,17 @@ fn from_blob<W: Write + Send>(
         findings.push(Finding::new(
             FindingKind::DiffIdMismatch,
             None,
-            format!(
-                "layer tar hashes to sha256:{}, not to its diff_id {}",
-                written.sha256, l.diff_id
-            ),
+            if l.diff_id.is_empty() {
+                format!(
+                    "layer tar hashes to sha256:{}; the store recorded no diff_id to check it against",
+                    written.sha256
+                )
+            } else {
+                format!(
+                    "layer tar hashes to sha256:{}, not to its diff_id {}",
+                    written.sha256, l.diff_id
+                )
+            },
         ));
     }
     if let Some(at) = bombed {

@@ -130,7 +130,13 @@ pub fn verify_images(images: &[Found<'_>], opts: &ExportOptions) -> Vec<Verified
                 .iter()
                 .map(|p| Finding::new(FindingKind::BlobMismatch, None, p.clone()))
                 .collect();
-            if !img.config_verified {
+            if img.config_digest.is_empty() {
+                findings.push(Finding::new(
+                    FindingKind::ConfigHashMismatch,
+                    None,
+                    "the store kept no content-addressed config: nothing to check it against",
+                ));
+            } else if !img.config_verified {
                 findings.push(Finding::new(
                     FindingKind::ConfigHashMismatch,
                     None,

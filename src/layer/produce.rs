@@ -268,7 +268,14 @@ fn mismatch(diff_id: &str, got: &str) -> Finding {
     Finding::new(
         FindingKind::DiffIdMismatch,
         None,
-        format!("layer tar hashes to sha256:{got}, not to its diff_id {diff_id}"),
+        if diff_id.is_empty() {
+            // Pre-1.10 Docker kept no diff_id: nothing to check against.
+            format!(
+                "layer tar hashes to sha256:{got}; the store recorded no diff_id to check it against"
+            )
+        } else {
+            format!("layer tar hashes to sha256:{got}, not to its diff_id {diff_id}")
+        },
     )
 }
 

@@ -88,7 +88,16 @@ impl Catalog {
                 Ok(roots) => {
                     for r in roots {
                         match r.open() {
-                            Ok(s) => cat.stores.push(Box::new(s)),
+                            Ok(s) => {
+                                if r.databases_only() {
+                                    cat.problems.push(format!(
+                                        "containerd root {}: only the databases were acquired ({}): no content blobs and no snapshot directories; images and containers are listed as the databases record them",
+                                        r.describe(),
+                                        r.meta_path()
+                                    ));
+                                }
+                                cat.stores.push(Box::new(s))
+                            }
                             Err(e) => cat
                                 .problems
                                 .push(format!("containerd root {}: {e}", r.describe())),

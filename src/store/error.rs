@@ -31,7 +31,7 @@ pub enum StoreError {
         looked: String,
     },
     #[error(
-        "{path}: not a Docker data root (no image/<driver>/imagedb nor containers/<id>/config.v2.json inside)"
+        "{path}: not a Docker data root (no image/<driver>/imagedb, containers/<id>/config.v2.json nor pre-1.10 graph/<id>/json inside)"
     )]
     /// The directory named as the Docker data root is not one (or is
     /// not a valid path).

@@ -57,7 +57,12 @@ impl Store for ContainerdStore {
         Ok(ContainerdStore::images(self)
             .map_err(|e| self.err(e))?
             .into_iter()
-            .map(|r| (r.store, r.id))
+            // An image not resolved past its record has no known id:
+            // its name finds it again.
+            .map(|r| match (&r.unresolved_target, r.names.first()) {
+                (Some(_), Some(name)) => (r.store, name.clone()),
+                _ => (r.store, r.id),
+            })
             .collect())
     }
 

@@ -70,7 +70,15 @@ impl ContainerdStore {
         let (writable_dir, parent_dirs) = match (&rec.snapshotter, &rec.snapshot_key) {
             (Some(sn), Some(key)) => match self.snapshot_layers(ns, sn, key) {
                 // The model lists a store's parent dirs lowest first.
-                Ok(l) => (Some(l.upper), l.lowers.into_iter().rev().collect()),
+                Ok(l) => {
+                    if !self.fs().exists(&l.upper) {
+                        problems.push(format!(
+                            "snapshot {key} ({sn}): its directory {} is not in the evidence",
+                            l.upper
+                        ));
+                    }
+                    (Some(l.upper), l.lowers.into_iter().rev().collect())
+                }
                 Err(why) => {
                     problems.push(why);
                     (None, Vec::new())
@@ -101,6 +109,8 @@ impl ContainerdStore {
             kubernetes,
             created: rec.created,
             updated: rec.updated,
+            snapshotter: rec.snapshotter.clone(),
+            snapshot_key: rec.snapshot_key.clone(),
             writable_dir,
             parent_dirs,
             spec: rec.spec,

@@ -6,9 +6,11 @@
 //! (`/var/lib/rancher/{k3s,rke2}/agent/containerd`), microk8s
 //! (`/var/snap/microk8s/common/var/lib/containerd`) and rootless
 //! containerd (`~/.local/share/containerd`, nerdctl's rootlesskit setup).
-//! A directory counts when it holds `io.containerd.metadata.v1.bolt/meta.db`.
+//! A directory counts when it holds `io.containerd.metadata.v1.bolt/meta.db`,
+//! or a bare `meta.db` (an acquisition that kept only the databases, as
+//! examiners receive them: `meta.db` beside a snapshotter's `metadata.db`).
 
-use super::meta::META_DB;
+use super::meta::{FLAT_META_DB, META_DB};
 use super::{ContainerdError, ContainerdRoot};
 use crate::evidence::Evidence;
 use crate::evidence::fs::{EvPath, FileKind, FileSystem};
@@ -37,8 +39,10 @@ impl ContainerdRoot {
 }
 
 fn is_root(fs: &dyn FileSystem, path: &EvPath) -> bool {
-    path.join(META_DB)
-        .is_some_and(|db| fs.metadata(&db).is_ok_and(|m| m.is_file()))
+    [META_DB, FLAT_META_DB].into_iter().any(|m| {
+        path.join(m)
+            .is_some_and(|db| fs.metadata(&db).is_ok_and(|m| m.is_file()))
+    })
 }
 
 /// Configured and conventional locations, most authoritative first.

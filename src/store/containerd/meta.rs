@@ -27,6 +27,9 @@ use std::collections::BTreeMap;
 
 /// `meta.db`, relative to a containerd root.
 pub const META_DB: &str = "io.containerd.metadata.v1.bolt/meta.db";
+/// The metadata database of a databases-only acquisition, copied out of
+/// its plugin directory.
+pub const FLAT_META_DB: &str = "meta.db";
 
 /// Labels or annotations.
 pub type Labels = BTreeMap<String, String>;

@@ -55,7 +55,7 @@ pub enum ContainerdError {
         reference: String,
         candidates: Vec<String>,
     },
-    #[error("{what}: blob {digest} is missing from the content store ({path})")]
+    #[error("{what} blob {digest} is not in the content store: {path} is missing")]
     MissingBlob {
         what: String,
         digest: String,
@@ -98,5 +98,22 @@ impl ContainerdRoot {
     /// Where it is, for reports.
     pub fn place(&self) -> StorePlace {
         self.0.clone()
+    }
+
+    /// Its metadata database: `io.containerd.metadata.v1.bolt/meta.db`,
+    /// else a bare `meta.db` (databases-only acquisition).
+    pub fn meta_path(&self) -> crate::evidence::fs::EvPath {
+        let std = self.path_of(meta::META_DB);
+        if self.fs().exists(&std) {
+            return std;
+        }
+        let flat = self.path_of(meta::FLAT_META_DB);
+        if self.fs().exists(&flat) { flat } else { std }
+    }
+
+    /// True for a databases-only acquisition: a bare `meta.db`, no
+    /// plugin directories.
+    pub fn databases_only(&self) -> bool {
+        self.meta_path() != self.path_of(meta::META_DB)
     }
 }

@@ -14,7 +14,7 @@
 
 use super::ContainerdStore;
 use super::encoding::{go_time_rfc3339, uvarint, varint};
-use super::meta::{Labels, META_DB};
+use super::meta::Labels;
 use super::store::OVERLAY_SNAPSHOTTERS;
 use crate::evidence::fs::{EvPath, FileSystem};
 use crate::store::bolt::{BoltDb, BoltError, Value};
@@ -166,12 +166,7 @@ impl ContainerdStore {
             .meta
             .snapshot(ns, sn, key)
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| {
-                format!(
-                    "snapshot {key} ({sn}) is not in {}",
-                    self.root.path_of(META_DB)
-                )
-            })?;
+            .ok_or_else(|| format!("snapshot {key} ({sn}) is not in {}", self.root.meta_path()))?;
         let name = sref
             .name
             .ok_or_else(|| format!("snapshot {key} ({sn}) has no backing name"))?;

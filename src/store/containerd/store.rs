@@ -26,7 +26,7 @@
 use super::content::{
     BlobKind, Index, Manifest, Platform, blob_kind, blob_path, choose_manifest, is_attestation,
 };
-use super::meta::{ImageRecord, META_DB, MetaDb};
+use super::meta::{ImageRecord, MetaDb};
 use super::snapshots::Snapshotter;
 use super::{ContainerdError, ContainerdRoot};
 use crate::digest::{chain_ids, hex_part, sha256_hex};
@@ -119,7 +119,7 @@ impl Ctx<'_> {
 impl ContainerdStore {
     pub(super) fn open(root: ContainerdRoot) -> Result<ContainerdStore, ContainerdError> {
         let fs = root.fs();
-        let meta_path = root.path_of(META_DB);
+        let meta_path = root.meta_path();
         if !fs.metadata(&meta_path).is_ok_and(|m| m.is_file()) {
             return Err(ContainerdError::NotARoot {
                 path: root.path.display(),
@@ -141,6 +141,23 @@ impl ContainerdStore {
             let name = String::from_utf8_lossy(name).into_owned();
             let snap = Snapshotter::open(fs, &name, dir).map_err(|e| e.to_string());
             snapshotters.insert(name, snap);
+        }
+        // A databases-only acquisition: the snapshotter's `metadata.db`
+        // beside `meta.db`, for the one snapshotter `meta.db` names.
+        if root.databases_only()
+            && snapshotters.is_empty()
+            && let Some(db) = root.path.child(b"metadata.db")
+            && fs.metadata(&db).is_ok_and(|m| m.is_file())
+        {
+            let mut names = std::collections::BTreeSet::new();
+            for ns in meta.namespaces().unwrap_or_default() {
+                names.extend(meta.snapshotters(&ns).unwrap_or_default());
+            }
+            if let [name] = names.into_iter().collect::<Vec<_>>().as_slice() {
+                let snap =
+                    Snapshotter::open(fs, name, root.path.clone()).map_err(|e| e.to_string());
+                snapshotters.insert(name.clone(), snap);
+            }
         }
         let docker_images = docker_uses_containerd(fs, &root.path);
         Ok(ContainerdStore {
@@ -221,6 +238,7 @@ impl ContainerdStore {
                             created: img.config.created.clone().or(rec.created.clone()),
                             layers: img.layers.len(),
                             manifest_digest: img.manifest_digest.clone(),
+                            unresolved_target: None,
                             unpacked: !img.layers.is_empty()
                                 && img.layers.iter().all(|l| l.unpacked.is_some()),
                             error: None,
@@ -234,6 +252,10 @@ impl ContainerdStore {
                         created: rec.created.clone(),
                         layers: 0,
                         manifest_digest: Some(rec.target.digest.clone()),
+                        unresolved_target: Some((
+                            rec.target.media_type.clone(),
+                            rec.target.digest.clone(),
+                        )),
                         unpacked: false,
                         error: Some(e.to_string()),
                     }),
@@ -380,14 +402,12 @@ impl ContainerdStore {
         // The indexes walked through, with the child taken from each.
         let mut indexes: Vec<(GraphBlob, Index, String)> = Vec::new();
         for _ in 0..MAX_INDEX_DEPTH {
-            let bytes = self.read_blob(
-                &ctx,
-                "manifest",
-                &digest,
-                size,
-                MANIFEST_LIMIT,
-                &mut problems,
-            )?;
+            let what = if media_type.contains("index") || media_type.contains("manifest.list") {
+                "index"
+            } else {
+                "manifest"
+            };
+            let bytes = self.read_blob(&ctx, what, &digest, size, MANIFEST_LIMIT, &mut problems)?;
             let json_err = |e: crate::json::JsonError| ContainerdError::CorruptJson {
                 path: self.blob_path(&digest).unwrap_or_default().display(),
                 detail: e.to_string(),

@@ -7,13 +7,13 @@
 //! layers are the containerd snapshot keyed by the container id in
 //! namespace `moby`: the container gets a [`SnapshotRef`] instead.
 
-use super::{DataRoot, MOBY_NAMESPACE};
+use super::{DataRoot, Layout, MOBY_NAMESPACE};
 use crate::digest::{chain_ids, hex_part};
 use crate::evidence::fs::{EvPath, FileKind};
 use crate::store::StoreError;
 use crate::store::model::{
     Container, ContainerLayers, ContainerLog, LogFormat, Mount, PortBinding, RecordedContent,
-    RecordedFile, SnapshotRef,
+    RecordedFile, RecordedPath, SnapshotRef,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -47,6 +47,19 @@ struct ConfigV2 {
     mount_points: BTreeMap<String, MountPointV2>,
     #[serde(default)]
     log_path: Option<String>,
+    #[serde(default)]
+    resolv_conf_path: Option<String>,
+    #[serde(default)]
+    hostname_path: Option<String>,
+    #[serde(default)]
+    hosts_path: Option<String>,
+    #[serde(default)]
+    shm_path: Option<String>,
+    /// Before Docker 1.8: destination → host path of each volume.
+    #[serde(default)]
+    volumes: Option<BTreeMap<String, String>>,
+    #[serde(default, rename = "VolumesRW")]
+    volumes_rw: Option<BTreeMap<String, bool>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -175,7 +188,7 @@ impl DataRoot {
 
     /// Loads one container, with where its layers, records and log are.
     pub fn load_container(&self, id: &str) -> Result<Container, StoreError> {
-        let cfg_path = self.container_file(id, "config.v2.json");
+        let cfg_path = self.container_file(id, self.container_config_name());
         let bytes = self.fs().read_small(&cfg_path, JSON_LIMIT)?;
         let run_config = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
@@ -211,6 +224,59 @@ impl DataRoot {
         } else {
             "exited"
         };
+        let recorded: Vec<(String, String)> = [
+            ("LogPath", &c.log_path),
+            ("ResolvConfPath", &c.resolv_conf_path),
+            ("HostnamePath", &c.hostname_path),
+            ("HostsPath", &c.hosts_path),
+            ("ShmPath", &c.shm_path),
+        ]
+        .into_iter()
+        .filter_map(|(what, p)| Some((what.to_string(), p.clone().filter(|p| !p.is_empty())?)))
+        .chain(c.mount_points.iter().filter_map(|(dest, m)| {
+            let src = m.source.clone().filter(|s| !s.is_empty())?;
+            Some((format!("MountPoints[{dest}].Source"), src))
+        }))
+        .chain(
+            c.volumes
+                .iter()
+                .flatten()
+                .filter(|(_, src)| !src.is_empty())
+                .map(|(dest, src)| (format!("Volumes[{dest}]"), src.clone())),
+        )
+        .collect();
+        // Docker before 1.8 kept volumes as destination → host path.
+        let old_volumes: Vec<Mount> = c
+            .volumes
+            .iter()
+            .flatten()
+            .filter(|_| c.mount_points.is_empty())
+            .map(|(dest, src)| Mount {
+                kind: if src.contains("/vfs/dir/") || src.contains("/volumes/") {
+                    "volume".into()
+                } else {
+                    "bind".into()
+                },
+                name: None,
+                source: Some(src.clone()).filter(|s| !s.is_empty()),
+                destination: dest.clone(),
+                read_write: c
+                    .volumes_rw
+                    .as_ref()
+                    .and_then(|rw| rw.get(dest).copied())
+                    .unwrap_or(true),
+                data_dir: None,
+            })
+            .collect();
+        let recorded_root = recorded_data_root(id, &recorded);
+        let recorded_paths = recorded
+            .into_iter()
+            .map(|(what, p)| RecordedPath {
+                found: self.found_at(recorded_root.as_deref(), &p),
+                what,
+                recorded: p,
+            })
+            .collect();
         let run = c.config.unwrap_or_default();
         let log_name = format!("{id}-json.log");
         let log = self.container_file(id, &log_name);
@@ -268,6 +334,7 @@ impl DataRoot {
                     read_write: m.rw,
                     data_dir: None,
                 })
+                .chain(old_volumes)
                 .collect(),
             ports,
             restart_policy: host.restart_policy.map(|r| {
@@ -285,7 +352,9 @@ impl DataRoot {
             log_path: log_size.map(|_| log.display()).or(c.log_path),
             log_size,
             driver: c.driver,
-            records: ["config.v2.json", "hostconfig.json"]
+            recorded_data_root: recorded_root,
+            recorded_paths,
+            records: [self.container_config_name(), "hostconfig.json"]
                 .into_iter()
                 .map(|name| RecordedFile {
                     name: name.into(),
@@ -319,6 +388,9 @@ impl DataRoot {
     /// `layer/mounted_layer.go`: the init layer sits between the image and
     /// the container's own layer).
     pub fn container_layers(&self, c: &Container) -> Result<ContainerLayers, StoreError> {
+        if self.layout == Layout::Graph {
+            return self.v1_container_layers(c);
+        }
         let driver = c.driver.as_deref();
         if self.driver_is_snapshotter(driver) {
             // moby `daemon/snapshotter`: the writable layer is the
@@ -435,8 +507,93 @@ impl DataRoot {
         !own
     }
 
+    /// The container's own record: `config.v2.json`, `config.json`
+    /// before Docker 1.10.
+    pub fn container_config_name(&self) -> &'static str {
+        match self.layout {
+            Layout::ImageDb => "config.v2.json",
+            Layout::Graph => "config.json",
+        }
+    }
+
+    /// Before Docker 1.10 the driver keys a container's layers by its
+    /// id: `<id>` writable, `<id>-init` the init layer, then the image's
+    /// v1 chain (moby v1.9 `daemon/daemon.go` `createRootfs`).
+    fn v1_container_layers(&self, c: &Container) -> Result<ContainerLayers, StoreError> {
+        let upper = self.driver_dir(&c.id).filter(|d| self.fs().exists(d));
+        let unresolved = upper.is_none().then(|| {
+            format!(
+                "its writable layer {}/{} is not in the evidence",
+                self.driver, c.id
+            )
+        });
+        let mut lowers: Vec<EvPath> = self
+            .driver_dir(&format!("{}-init", c.id))
+            .filter(|d| self.fs().exists(d))
+            .into_iter()
+            .collect();
+        for img in self.v1_chain(&c.image_id)? {
+            if let Some(d) = self.driver_dir(&img.id) {
+                lowers.push(d);
+            }
+        }
+        Ok(ContainerLayers {
+            upper,
+            lowers,
+            unresolved,
+            runtime_paths: &[],
+            snapshot: None,
+        })
+    }
+
+    /// Where a host path the engine recorded is in the evidence: below
+    /// this data root's directory when it is below the data root as
+    /// recorded (`recorded_root`), else the same path on this volume;
+    /// `None` when nothing is there.
+    fn found_at(&self, recorded_root: Option<&str>, recorded: &str) -> Option<String> {
+        let rel = recorded_root
+            .and_then(|r| recorded.strip_prefix(r))
+            .and_then(|rest| rest.strip_prefix('/'));
+        let at = match rel {
+            Some(rel) => self.path.join(rel)?,
+            None => EvPath::parse_strict(recorded)?,
+        };
+        self.fs().exists(&at).then(|| at.display())
+    }
+
     /// A named volume's data directory.
     pub fn volume_dir(&self, name: &str) -> Option<EvPath> {
         self.path.join(format!("volumes/{name}/_data"))
+    }
+}
+
+/// The data root as the host saw it: what precedes
+/// `/containers/<id>/` in the paths the engine recorded for container
+/// `id` (moby `daemon/container.go`: `<root>/containers/<id>/...`).
+fn recorded_data_root(id: &str, recorded: &[(String, String)]) -> Option<String> {
+    let marker = format!("/containers/{id}/");
+    recorded.iter().find_map(|(_, p)| {
+        let at = p.find(&marker)?;
+        let root = p.get(..at)?;
+        Some(if root.is_empty() { "/" } else { root }.to_string())
+    })
+}
+
+#[cfg(test)]
+mod recorded_tests {
+    use super::recorded_data_root;
+
+    #[test]
+    fn the_data_root_is_what_precedes_containers_id() {
+        let rec = |p: &str| vec![("LogPath".to_string(), p.to_string())];
+        assert_eq!(
+            recorded_data_root("abc", &rec("/tmp/docker/containers/abc/abc-json.log")).as_deref(),
+            Some("/tmp/docker")
+        );
+        assert_eq!(
+            recorded_data_root("abc", &rec("/srv/containers/xyz/x.log")),
+            None
+        );
+        assert_eq!(recorded_data_root("abc", &[]), None);
     }
 }

@@ -6,9 +6,10 @@
 //! locations, and finally a bounded scan for `image/<driver>/imagedb`.
 //! A directory is a data root when it holds `image/<driver>/imagedb` or,
 //! whatever its image store, `containers/<id>/config.v2.json` (Docker
-//! with the containerd image store keeps no `image/` directory).
+//! with the containerd image store keeps no `image/` directory), or the
+//! pre-1.10 `graph/<id>/json` with `repositories-<driver>`.
 
-use super::{CONTAINERD_IMAGES, DataRoot};
+use super::{CONTAINERD_IMAGES, DataRoot, Layout};
 use crate::evidence::fs::{EvPath, FileKind, FileSystem};
 use crate::evidence::{Evidence, Volume};
 use crate::store::StoreError;
@@ -94,14 +95,36 @@ fn permission_denied(ev: &Evidence, looked: &[String]) -> Option<crate::evidence
     None
 }
 
-/// The data roots (one per graph driver) at `path`, if it is one; one
-/// with the containerd image store when it has containers but no image
-/// store of its own.
+/// The data root at `path`, if it is one: one [`DataRoot`] per graph
+/// driver *in use* there. A host that changed storage driver keeps the
+/// old `image/<driver>/` (often empty) beside the new one; that is still
+/// one data root. The drivers in use are those whose image database
+/// holds images or that a container's `config.v2.json` names as its
+/// `Driver`; in an empty data root, every driver with an image database. One with
+/// the containerd image store when it has containers but no image store
+/// of its own; one of the pre-1.10 `graph/` layout when it has that.
 fn roots_at(vol: &Volume, path: &EvPath, reason: &str) -> Vec<DataRoot> {
-    let mut drivers = drivers_at(&*vol.fs, path);
-    if drivers.is_empty() && has_containers(&*vol.fs, path) {
-        drivers.push(CONTAINERD_IMAGES.to_string());
+    let fs = &*vol.fs;
+    let all = drivers_at(fs, path);
+    let named = container_drivers(fs, path);
+    let mut drivers: Vec<String> = all
+        .iter()
+        .filter(|d| has_images(fs, path, d) || named.contains(*d))
+        .cloned()
+        .collect();
+    if drivers.is_empty() {
+        drivers = all;
     }
+    let mut layout = Layout::ImageDb;
+    if drivers.is_empty() {
+        if let Some(d) = super::legacy::graph_driver(fs, path) {
+            drivers.push(d);
+            layout = Layout::Graph;
+        } else if has_containers(fs, path) {
+            drivers.push(CONTAINERD_IMAGES.to_string());
+        }
+    }
+    let peers = drivers.clone();
     drivers
         .into_iter()
         .map(|driver| DataRoot {
@@ -109,8 +132,49 @@ fn roots_at(vol: &Volume, path: &EvPath, reason: &str) -> Vec<DataRoot> {
             path: path.clone(),
             driver,
             reason: reason.to_string(),
+            layout,
+            peers: peers.clone(),
         })
         .collect()
+}
+
+/// Whether `image/<driver>/imagedb/content/sha256/` holds any entry.
+fn has_images(fs: &dyn FileSystem, path: &EvPath, driver: &str) -> bool {
+    path.join(format!("image/{driver}/imagedb/content/sha256"))
+        .and_then(|d| fs.read_dir(&d).ok())
+        .is_some_and(|e| e.iter().any(|e| e.kind == FileKind::File))
+}
+
+/// The graph drivers the containers under `path/containers/` name
+/// (`Driver` of `config.v2.json`), each once.
+fn container_drivers(fs: &dyn FileSystem, path: &EvPath) -> Vec<String> {
+    let Some(dir) = path.child(b"containers") else {
+        return Vec::new();
+    };
+    let Ok(entries) = fs.read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for e in entries
+        .into_iter()
+        .filter(|e| e.kind == FileKind::Dir)
+        .take(CONTAINER_PROBE)
+    {
+        let Some(cfg) = dir.child(&e.name).and_then(|d| d.child(b"config.v2.json")) else {
+            continue;
+        };
+        let Ok(bytes) = fs.read_small(&cfg, 16 << 20) else {
+            continue;
+        };
+        if let Some(d) = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("Driver")?.as_str().map(String::from))
+            && !out.contains(&d)
+        {
+            out.push(d);
+        }
+    }
+    out
 }
 
 /// Graph drivers with an image database under `path/image/`.
@@ -296,6 +360,7 @@ fn scan(fs: &dyn FileSystem) -> Vec<EvPath> {
         };
         if (has(b"image") && !drivers_at(fs, &dir).is_empty())
             || (has(b"containers") && has_containers(fs, &dir))
+            || (has(b"graph") && super::legacy::graph_driver(fs, &dir).is_some())
         {
             found.push(dir);
             continue;
@@ -320,6 +385,92 @@ fn scan(fs: &dyn FileSystem) -> Vec<EvPath> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evidence::fs::{MemFs, MemNode};
+    use std::sync::Arc;
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn volume(fs: MemFs) -> Volume {
+        Volume {
+            label: "directory".into(),
+            spec: Default::default(),
+            fs: Arc::new(fs),
+        }
+    }
+
+    fn drivers(fs: MemFs) -> Vec<(String, Layout, Vec<String>)> {
+        roots_at(&volume(fs), &EvPath::parse("docker").unwrap(), "test")
+            .into_iter()
+            .map(|r| (r.driver, r.layout, r.peers))
+            .collect()
+    }
+
+    fn container(fs: &mut MemFs, id: &str, driver: &str) {
+        let cfg = format!("{{\"ID\":\"{id}\",\"Driver\":\"{driver}\"}}");
+        fs.add(
+            format!("docker/containers/{id}/config.v2.json"),
+            MemNode::file(cfg.as_bytes()),
+        );
+    }
+
+    #[test]
+    fn a_leftover_empty_driver_is_not_a_second_root() {
+        let mut fs = MemFs::new();
+        fs.add(
+            "docker/image/overlay/imagedb/content/sha256",
+            MemNode::dir(),
+        )
+        .add(
+            format!("docker/image/overlay2/imagedb/content/sha256/{A}"),
+            MemNode::file(b"{}"),
+        );
+        container(&mut fs, B, "overlay2");
+        let got = drivers(fs);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0, "overlay2");
+        assert_eq!(got[0].2, vec!["overlay2".to_string()]);
+    }
+
+    #[test]
+    fn a_driver_a_container_names_is_in_use_even_without_images() {
+        let mut fs = MemFs::new();
+        fs.add(
+            "docker/image/overlay/imagedb/content/sha256",
+            MemNode::dir(),
+        )
+        .add(
+            format!("docker/image/overlay2/imagedb/content/sha256/{A}"),
+            MemNode::file(b"{}"),
+        );
+        container(&mut fs, B, "overlay");
+        let got: Vec<String> = drivers(fs).into_iter().map(|d| d.0).collect();
+        assert_eq!(got, vec!["overlay".to_string(), "overlay2".to_string()]);
+    }
+
+    #[test]
+    fn an_empty_root_keeps_its_drivers() {
+        let mut fs = MemFs::new();
+        fs.add("docker/image/vfs/imagedb/content/sha256", MemNode::dir());
+        let got: Vec<String> = drivers(fs).into_iter().map(|d| d.0).collect();
+        assert_eq!(got, vec!["vfs".to_string()]);
+    }
+
+    #[test]
+    fn a_pre_1_10_root_is_one_of_the_graph_layout() {
+        let mut fs = MemFs::new();
+        fs.add(format!("docker/graph/{A}/json"), MemNode::file(b"{}"))
+            .add("docker/repositories-aufs", MemNode::file(b"{}"))
+            .add("docker/aufs/diff", MemNode::dir());
+        let got = drivers(fs);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, "aufs");
+        assert_eq!(got[0].1, Layout::Graph);
+        // Nothing of the kind: no root.
+        let mut fs = MemFs::new();
+        fs.add("docker/graph/notes.txt", MemNode::file(b"x"));
+        assert!(drivers(fs).is_empty());
+    }
 
     #[test]
     fn reads_data_root_flags_from_units() {

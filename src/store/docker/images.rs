@@ -3,7 +3,7 @@
 //! (moby `daemon/images/image.go` `GetImage`: a full id, a tag, a digest,
 //! then a unique id prefix).
 
-use super::DataRoot;
+use super::{DataRoot, Layout};
 use crate::digest::{hex_part, is_sha256_hex, sha256_hex};
 use crate::evidence::fs::{EvPath, FileKind};
 use crate::store::StoreError;
@@ -41,7 +41,7 @@ pub struct References {
 }
 
 impl References {
-    fn refs_of(&self, id: &str) -> (Vec<String>, Vec<String>) {
+    pub(super) fn refs_of(&self, id: &str) -> (Vec<String>, Vec<String>) {
         let mut tags = Vec::new();
         let mut digests = Vec::new();
         for (r, target) in &self.by_ref {
@@ -62,13 +62,52 @@ impl References {
 }
 
 impl DataRoot {
+    /// One `images` row of a pre-1.10 image: its v1 id, tags, the
+    /// number of v1 layers in its chain and their recorded sizes.
+    fn v1_summary(&self, id: &str, refs: &References) -> ImageSummary {
+        let (tags, digests) = refs.refs_of(id);
+        let mut row = ImageSummary {
+            id: id.to_string(),
+            tags,
+            digests,
+            created: None,
+            layers: 0,
+            size: None,
+            parent: None,
+            kind: ImageKind::Dangling,
+            config_verified: false,
+            error: None,
+        };
+        match self.v1_chain(id) {
+            Ok(chain) => {
+                row.created = chain.first().and_then(|t| {
+                    t.json
+                        .get("created")
+                        .and_then(|c| c.as_str())
+                        .map(String::from)
+                });
+                row.parent = chain.first().and_then(|t| t.parent.clone());
+                row.layers = chain.len();
+                row.size = chain
+                    .iter()
+                    .map(|i| self.v1_layer_size(&i.id))
+                    .sum::<Option<u64>>();
+            }
+            Err(e) => row.error = Some(e.to_string()),
+        }
+        row
+    }
+
     fn content_dir(&self) -> EvPath {
         self.image_path("imagedb/content/sha256")
     }
 
     /// The reference store; a missing file means no tags.
     pub fn references(&self) -> Result<References, StoreError> {
-        let path = self.image_path("repositories.json");
+        let path = match self.layout {
+            Layout::ImageDb => self.image_path("repositories.json"),
+            Layout::Graph => self.v1_repositories(),
+        };
         let bytes = match self.fs().read_small(&path, CONFIG_LIMIT) {
             Ok(b) => b,
             Err(e) if e.is_not_found() => return Ok(References::default()),
@@ -84,8 +123,14 @@ impl DataRoot {
             detail: e.to_string(),
         })?;
         let mut by_ref = BTreeMap::new();
-        for refs in repos.repositories.into_values() {
+        for (repo, refs) in repos.repositories {
             for (r, id) in refs {
+                // Before 1.10 the inner keys are bare tags (or digests).
+                let r = match self.layout {
+                    Layout::ImageDb => r,
+                    Layout::Graph if r.contains(':') => format!("{repo}@{r}"),
+                    Layout::Graph => format!("{repo}:{r}"),
+                };
                 // Stored in familiar form; keep the normalised form.
                 let key = Reference::parse(&r).map_or(r, |p| {
                     let mut k = p.name.clone();
@@ -105,6 +150,9 @@ impl DataRoot {
 
     /// Ids (`sha256:<hex>`) of every config in the image database.
     pub fn image_ids(&self) -> Result<Vec<String>, StoreError> {
+        if self.layout == Layout::Graph {
+            return self.v1_ids();
+        }
         let mut ids: Vec<String> = self
             .fs()
             .read_dir(&self.content_dir())?
@@ -161,6 +209,9 @@ impl DataRoot {
 
     /// Loads one image and locates its layers.
     pub fn load_located(&self, id: &str, refs: &References) -> Result<Image, StoreError> {
+        if self.layout == Layout::Graph {
+            return self.load_v1(id);
+        }
         let mut image = self.load_image(id, refs)?;
         image.layers = self.locate_layers(&image)?;
         Ok(image)
@@ -173,6 +224,10 @@ impl DataRoot {
         let ids = self.image_ids()?;
         let mut rows = Vec::new();
         for id in &ids {
+            if self.layout == Layout::Graph {
+                rows.push(self.v1_summary(id, &refs));
+                continue;
+            }
             rows.push(match self.load_image(id, &refs) {
                 Ok(img) => {
                     let size = self.layer_sizes(&img);
@@ -230,7 +285,10 @@ impl DataRoot {
         // A full id, with or without its algorithm.
         let bare = input.strip_prefix("sha256:").unwrap_or(input);
         if is_sha256_hex(bare) {
-            let id = format!("sha256:{bare}");
+            let id = match self.layout {
+                Layout::ImageDb => format!("sha256:{bare}"),
+                Layout::Graph => bare.to_string(),
+            };
             return if ids.contains(&id) {
                 Ok(id)
             } else {

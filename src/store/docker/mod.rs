@@ -23,6 +23,7 @@ mod containers;
 mod discover;
 mod images;
 mod layers;
+mod legacy;
 mod store;
 
 pub use crate::store::model::ImageKind;
@@ -43,6 +44,23 @@ pub struct DataRoot {
     pub driver: String,
     /// Why this directory was taken as a data root.
     pub reason: String,
+    /// How its images are kept.
+    pub layout: Layout,
+    /// Every graph driver in use in this directory (this one included),
+    /// sorted: a container whose `Driver` is none of them is listed by
+    /// the first.
+    pub peers: Vec<String>,
+}
+
+/// How a data root keeps its images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Docker 1.10 and later: `image/<driver>/imagedb`, `layerdb`,
+    /// content-addressed image ids.
+    ImageDb,
+    /// Before Docker 1.10: `graph/<id>/json`, `repositories-<driver>`,
+    /// random v1 image ids, `containers/<id>/config.json`.
+    Graph,
 }
 
 /// The `driver` of a data root whose images are in containerd.

@@ -42,6 +42,9 @@ impl Store for DataRoot {
                 digests: i.digests,
                 created: i.created,
                 layers: i.layers,
+                layers_known: i.error.is_none(),
+                target_digest: None,
+                target_media_type: None,
                 size: i.size,
                 kind: Some(i.kind),
                 manifest_digest: None,
@@ -87,7 +90,16 @@ impl Store for DataRoot {
         }
     }
 
+    /// The containers this driver's part of the data root reads: those
+    /// whose `Driver` is this driver; a container naming no driver in
+    /// use here (and one that cannot be read) goes to the first, so that
+    /// each is listed once.
     fn containers(&self) -> Vec<Result<Container, StoreError>> {
+        let first = self.peers.first().is_none_or(|p| *p == self.driver);
+        let mine = |c: &Container| match c.driver.as_deref().filter(|d| !d.is_empty()) {
+            Some(d) if self.peers.iter().any(|p| p == d) => d == self.driver,
+            _ => first,
+        };
         match self.container_ids() {
             Ok(ids) => ids
                 .iter()
@@ -98,8 +110,13 @@ impl Store for DataRoot {
                             detail: e.to_string(),
                         })
                 })
+                .filter(|c| match c {
+                    Ok(c) => mine(c),
+                    Err(_) => first,
+                })
                 .collect(),
-            Err(e) => vec![Err(e)],
+            Err(e) if first => vec![Err(e)],
+            Err(_) => Vec::new(),
         }
     }
 }

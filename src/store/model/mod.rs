@@ -311,6 +311,17 @@ pub struct ImageRow {
     pub created: Option<String>,
     /// Number of layers (`rootfs.diff_ids`); 0 when unreadable.
     pub layers: usize,
+    /// False when the number of layers is unknown (the config or
+    /// manifest is not there to count them): `layers` is then no count.
+    pub layers_known: bool,
+    /// What the store's name points at (containerd: the image record's
+    /// target, an index or a manifest), when the image could not be
+    /// resolved past it; the image id is then unknown and `id` empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_digest: Option<String>,
+    /// The media type of `target_digest`, as the record gives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_media_type: Option<String>,
     /// Docker: sum of the layers' unpacked sizes in bytes (layerdb
     /// `size`), when known.
     pub size: Option<u64>,
@@ -370,6 +381,17 @@ pub struct Container {
     /// When it was created, RFC 3339 as the engine recorded it.
     #[serde(serialize_with = "crate::time::serialize_utc")]
     pub created: Option<String>,
+    /// The last change its store recorded (containerd `updatedat`, RFC
+    /// 3339), where kept.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::time::serialize_utc"
+    )]
+    pub updated: Option<String>,
+    /// The key of the snapshot that is its writable layer (containerd),
+    /// in the snapshotter `driver` names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_key: Option<String>,
     /// When its main process last started (RFC 3339); `None` if never.
     #[serde(serialize_with = "crate::time::serialize_utc")]
     pub started: Option<String>,
@@ -425,6 +447,17 @@ pub struct Container {
     pub log_size: Option<u64>,
     /// Storage driver of its writable layer.
     pub driver: Option<String>,
+    /// The data root as the host saw it, from the paths the engine
+    /// recorded for the container (`/tmp/docker` when its `LogPath` is
+    /// `/tmp/docker/containers/<id>/<id>-json.log`), whatever directory
+    /// of the evidence holds it now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded_data_root: Option<String>,
+    /// Every host path the engine recorded for it (`LogPath`,
+    /// `ResolvConfPath`, `HostnamePath`, `HostsPath`, mount sources), as
+    /// recorded, beside where it was found in the evidence.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recorded_paths: Vec<RecordedPath>,
     /// Kubernetes identity, from CRI labels or annotations.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kubernetes: Option<KubernetesRef>,
@@ -447,6 +480,21 @@ pub struct Container {
     /// `docker commit` puts into the committed image.
     #[serde(skip)]
     pub run_config: Option<serde_json::Value>,
+}
+
+/// A host path the engine recorded for a container, and where it is in
+/// the evidence.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RecordedPath {
+    /// The engine's name for it: `LogPath`, `ResolvConfPath`,
+    /// `HostnamePath`, `HostsPath`, `ShmPath`, or `MountPoints[<dest>].Source`.
+    pub what: String,
+    /// The path as the engine recorded it (a path on the host then).
+    pub recorded: String,
+    /// Where it is in the evidence (relative to the volume's root), when
+    /// it is there: under the data root's directory for a path under the
+    /// recorded data root, else the same path; `None` when absent.
+    pub found: Option<String>,
 }
 
 /// The directories that make up a container's filesystem.

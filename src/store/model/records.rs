@@ -29,6 +29,9 @@ pub struct StoreImage {
     pub layers: usize,
     /// Digest of the manifest (or index) the name points at, if any.
     pub manifest_digest: Option<String>,
+    /// The image record's target (media type, digest) when the image
+    /// could not be resolved past it: the id is then unknown.
+    pub unresolved_target: Option<(String, String)>,
     /// True when every layer is unpacked on disk (snapshots / layer dirs).
     pub unpacked: bool,
     /// Why the image could not be read completely, if it could not.
@@ -155,6 +158,10 @@ pub struct StoreContainer {
     /// Last change the store recorded (RFC 3339, UTC): containerd's
     /// `updatedat`; for Podman, the last finish, else start.
     pub updated: Option<String>,
+    /// The snapshotter its writable layer is a snapshot of (containerd).
+    pub snapshotter: Option<String>,
+    /// The key of that snapshot (containerd `snapshotKey`).
+    pub snapshot_key: Option<String>,
     /// The container's writable layer (overlay upper dir).
     #[serde(serialize_with = "ser_opt_path")]
     pub writable_dir: Option<EvPath>,
@@ -285,6 +292,9 @@ impl StoreContainer {
             state: self.state.unwrap_or_else(|| "unknown".into()),
             exit_code: self.exit_code,
             created: self.created,
+            updated: self.updated,
+            driver: self.snapshotter,
+            snapshot_key: self.snapshot_key,
             started: self.started,
             finished: self.finished,
             path: self.path,
@@ -338,12 +348,21 @@ impl StoreImage {
         data_root: crate::store::DataRootRef,
         source: crate::evidence::provenance::Location,
     ) -> super::ImageRow {
+        // An image that could not be resolved past its record: its id
+        // (the config digest) is unknown, the target is not it.
+        let (id, manifest_digest, target) = match self.unresolved_target {
+            Some((media_type, digest)) => (String::new(), None, Some((media_type, digest))),
+            None => (self.id, self.manifest_digest, None),
+        };
         super::ImageRow {
+            layers_known: self.error.is_none(),
+            target_media_type: target.as_ref().map(|t| t.0.clone()),
+            target_digest: target.map(|t| t.1),
             source,
             config_verified: self.error.is_none(),
             store: self.store,
             data_root,
-            id: self.id,
+            id,
             config_digest: self.config_digest,
             // CRI records the image id as one more name; it is the id.
             // Docker's containerd image store names an untagged image
@@ -358,7 +377,7 @@ impl StoreImage {
             layers: self.layers,
             size: None,
             kind: None,
-            manifest_digest: self.manifest_digest,
+            manifest_digest,
             unpacked: Some(self.unpacked),
             error: self.error,
         }

@@ -205,6 +205,7 @@ impl PodmanStore {
                     created: img.config.created.clone().or(rec.created.clone()),
                     layers: img.layers.len(),
                     manifest_digest: img.manifest_digest.clone(),
+                    unresolved_target: None,
                     unpacked: img.layers.iter().all(|l| l.unpacked.is_some()),
                     error: None,
                 },
@@ -216,6 +217,7 @@ impl PodmanStore {
                     created: rec.created.clone(),
                     layers: 0,
                     manifest_digest: rec.digest.clone(),
+                    unresolved_target: None,
                     unpacked: false,
                     error: Some(e.to_string()),
                 },
@@ -529,6 +531,8 @@ impl PodmanStore {
             .and_then(|a| (!a.is_empty()).then(|| a.remove(0)));
         StoreContainer {
             store: "podman".into(),
+            snapshotter: None,
+            snapshot_key: None,
             id: rec.id.clone(),
             name: lp
                 .and_then(|l| l.name.clone())
