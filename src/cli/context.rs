@@ -101,11 +101,7 @@ pub fn open(g: &Global, path: &Path) -> Result<Opened> {
         command_line: std::env::args_os()
             .map(|a| a.to_string_lossy().into_owned())
             .collect(),
-        host: rustix::system::uname()
-            .nodename()
-            .to_str()
-            .ok()
-            .map(String::from),
+        host: host_name(),
         started: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         media_verification: None,
     };
@@ -238,6 +234,15 @@ pub fn check_output(evidence: &Path, out: &Path) -> Result<()> {
 /// say so, and exit with 130. What was finished stays, complete.
 pub fn clean_up_on_interrupt(out: &Path) {
     remove_stale_partials(out);
+    #[cfg(unix)]
+    remove_partials_on_signal(out);
+}
+
+/// Where signals are caught (Unix): the thread that removes this run's
+/// partial directories on SIGINT/SIGTERM. Elsewhere a run stopped by
+/// Ctrl-C leaves `.partial-` directories, which the next run removes.
+#[cfg(unix)]
+fn remove_partials_on_signal(out: &Path) {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
         return;
@@ -287,4 +292,20 @@ fn remove_stale_partials(out: &Path) {
             tell!("removed {name}, left unfinished by an earlier run");
         }
     }
+}
+
+/// The examiner's machine, for the report.
+#[cfg(unix)]
+fn host_name() -> Option<String> {
+    rustix::system::uname()
+        .nodename()
+        .to_str()
+        .ok()
+        .map(String::from)
+}
+
+/// The examiner's machine, for the report.
+#[cfg(not(unix))]
+fn host_name() -> Option<String> {
+    std::env::var("COMPUTERNAME").ok()
 }

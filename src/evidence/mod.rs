@@ -180,7 +180,7 @@ impl Evidence {
                 }],
                 format: None,
                 acquisition: None,
-                notes: Vec::new(),
+                notes: fs::host_limits().map(String::from).into_iter().collect(),
                 media: None,
             });
         }

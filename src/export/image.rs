@@ -207,9 +207,16 @@ fn write_image(
 }
 
 /// Bytes free for us on the filesystem holding `dir`, when it says.
+#[cfg(unix)]
 fn free_space(dir: &Path) -> Option<u64> {
     let st = rustix::fs::statvfs(dir).ok()?;
     Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// Not asked elsewhere: a full disk is still a clear error when it comes.
+#[cfg(not(unix))]
+fn free_space(_dir: &Path) -> Option<u64> {
+    None
 }
 
 /// Each file a layer's tar-split says was changed on disk

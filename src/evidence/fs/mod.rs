@@ -24,6 +24,7 @@ pub mod xfs;
 pub use crate::evidence::path::EvPath;
 pub use ext4::Ext4Fs;
 pub use host::HostDir;
+pub use host::limits_of_this_os as host_limits;
 pub use mem::{MemFs, MemNode};
 pub use xfs::XfsFs;
 

@@ -37,7 +37,6 @@ use lru::LruCache;
 use std::fs::File;
 use std::io;
 use std::num::NonZeroUsize;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -266,8 +265,7 @@ impl EwfImage {
             return Err(ewf_error(&seg.path, EwfError::Truncated(short)));
         }
         let mut buf = vec![0u8; len as usize];
-        seg.file
-            .read_exact_at(&mut buf, off)
+        super::pread::read_exact_at(&seg.file, &mut buf, off)
             .map_err(|e| ImageError::io(&seg.path, e))?;
         Ok(buf)
     }

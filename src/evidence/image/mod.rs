@@ -11,6 +11,7 @@
 
 pub mod ewf;
 pub mod mem;
+pub mod pread;
 pub mod raw;
 pub mod slice;
 

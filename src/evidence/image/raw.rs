@@ -5,7 +5,6 @@
 use super::{ImageError, ReadAt};
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 struct Piece {
@@ -91,7 +90,7 @@ impl ReadAt for RawImage {
         let p = &self.pieces[idx];
         let within = offset - p.start;
         let n = (p.len - within).min(buf.len() as u64) as usize;
-        p.file.read_at(&mut buf[..n], within).map_err(|e| {
+        super::pread::read_at(&p.file, &mut buf[..n], within).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("{}: offset {within}: {e}", p.path.display()),

@@ -1,14 +1,13 @@
-//! A directory on the examiner's machine (a mounted evidence filesystem,
-//! or an extracted copy of one) seen through [`FileSystem`].
-//!
-//! Every lookup starts from a descriptor of the evidence root and resolves
-//! with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` (Linux 5.6+; a
+//! Linux: lookups anchored at the evidence root's descriptor with
+//! `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` (Linux 5.6+; a
 //! component-by-component `O_NOFOLLOW` walk elsewhere), so neither a symlink
 //! nor `..` inside the evidence can lead outside it. Objects are `statx`ed
 //! before they are opened: device nodes and FIFOs are never opened, and
 //! files are opened `O_NOATIME` where allowed so reading leaves no trace.
 
-use super::{DirEntry, EvPath, FileKind, FileReader, FileSystem, FsError, Metadata, Timestamp};
+use super::super::{
+    DirEntry, EvPath, FileKind, FileReader, FileSystem, FsError, Metadata, Timestamp,
+};
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, StatxFlags};
 use rustix::io::Errno;
 use std::ffi::OsStr;
