@@ -102,6 +102,9 @@ pub struct ExportContainerArgs {
     /// Replace an existing container_<id> directory
     #[arg(long)]
     pub force: bool,
+    /// Also write export.tar: the container's whole filesystem as `docker export` writes it
+    #[arg(long)]
+    pub flat: bool,
 }
 
 /// Output formats of `timeline`.

@@ -120,6 +120,7 @@ pub fn export(g: &Global, a: &ExportContainerArgs) -> Result<Outcome> {
     clean_up_on_interrupt(&a.output_dir);
     let mut opts = ctx.export_options(None);
     opts.force = a.force;
+    opts.flat = a.flat;
     let report = export_container(&ctx.catalog, &found, &a.output_dir, &opts)?;
     let c = &found.container;
     say!("{}", container_dir(&a.output_dir, c).display());

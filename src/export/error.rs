@@ -26,6 +26,9 @@ pub struct ExportOptions {
     pub written: Option<Arc<LayersWritten>>,
     /// How the examiner ran the tool, for the report.
     pub run: Option<RunRecord>,
+    /// `export-container` also writes the container's whole filesystem
+    /// as `docker export` would (`export.tar`).
+    pub flat: bool,
 }
 
 /// How and where the tool was run, recorded in every report.

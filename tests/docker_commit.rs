@@ -1,0 +1,360 @@
+//! `export-container` against a real dockerd 20.10: a container that
+//! adds, changes and deletes files and directories (a new directory, a
+//! replaced one, a chmod, a chown, hard and symbolic links, a FIFO, a
+//! device, a file with a capability and one with a user attribute, long
+//! and non-ASCII names, deletions under an opaque directory) is stopped,
+//! `docker commit`ed and `docker export`ed; then dockerd is stopped and
+//! the tool reads its data root: `changes.tar` must hash to the diff_id
+//! of the layer Docker's commit made, and `export.tar` (`--flat`) must be
+//! byte for byte what `docker export` wrote. The data root sits in a
+//! host-like tree whose `etc/passwd` and `etc/group` are this host's,
+//! where dockerd looked user names up. Skipped loudly where no dockerd
+//! can start (or, for overlay v1, where this kernel and dockerd refuse
+//! the driver).
+
+mod common;
+
+use common::daemon::Daemon;
+use common::*;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use tar::{Builder, EntryType, Header};
+
+const T0: u64 = 1_500_000_000;
+const APPLETS: &[&str] = &[
+    "sh", "echo", "mkdir", "rm", "chmod", "ln", "touch", "chown", "mkfifo", "mknod", "cat",
+];
+const LONG_DIR: &str = "a-directory-with-a-rather-long-name-to-push-paths-past-one-hundred-bytes";
+
+/// What the container does to the image's files.
+fn script() -> String {
+    format!(
+        "set -e
+echo new > /new.txt
+mkdir -p /newdir/sub && echo x > /newdir/sub/f
+echo changed >> /etc/passwd
+rm /keep/gone1
+rm -rf /olddir
+rm -rf /repl && mkdir /repl && echo y > /repl/z
+chmod 700 /chm
+ln /new.txt /newlink
+ln -s /etc/passwd /sym
+touch /capfile /userx /hard1
+rm /opq/c
+chown 1234:1234 /newdir/sub/f
+chown 1:1 /new.txt
+mkfifo /fifo
+mknod /nulldev c 1 3
+mkdir -p /{LONG_DIR}/and-a-subdirectory
+echo l > /{LONG_DIR}/and-a-subdirectory/file-{}
+echo m > /{}
+echo u > /caf\u{e9}
+",
+        "n".repeat(40),
+        "z".repeat(110)
+    )
+}
+
+fn header(kind: EntryType, mode: u32, size: u64) -> Header {
+    let mut h = Header::new_ustar();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_size(size);
+    h.set_mtime(T0);
+    h.set_uid(0);
+    h.set_gid(0);
+    h
+}
+
+fn dir(b: &mut Builder<Vec<u8>>, name: &str, mode: u32) {
+    let mut h = header(EntryType::Directory, mode, 0);
+    b.append_data(&mut h, name, std::io::empty()).unwrap();
+}
+
+fn file(b: &mut Builder<Vec<u8>>, name: &str, mode: u32, data: &[u8]) {
+    let mut h = header(EntryType::Regular, mode, data.len() as u64);
+    b.append_data(&mut h, name, data).unwrap();
+}
+
+fn link(b: &mut Builder<Vec<u8>>, kind: EntryType, name: &str, target: &str) {
+    let mut h = header(kind, 0o777, 0);
+    b.append_link(&mut h, name, target).unwrap();
+}
+
+/// The image: two layers, the second making `opq` opaque and deleting
+/// `gone2`.
+fn layers() -> Vec<Vec<u8>> {
+    let mut b = Builder::new(Vec::new());
+    for d in [
+        "bin/",
+        "etc/",
+        "keep/",
+        "olddir/",
+        "olddir/sub/",
+        "repl/",
+        "opq/",
+    ] {
+        dir(&mut b, d, 0o755);
+    }
+    dir(&mut b, "tmp/", 0o1777);
+    file(
+        &mut b,
+        "bin/busybox",
+        0o755,
+        &std::fs::read("/bin/busybox").unwrap(),
+    );
+    for a in APPLETS {
+        link(&mut b, EntryType::Symlink, &format!("bin/{a}"), "busybox");
+    }
+    file(
+        &mut b,
+        "etc/passwd",
+        0o644,
+        b"root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/:/bin/false\n",
+    );
+    file(&mut b, "etc/group", 0o644, b"root:x:0:\ndaemon:x:1:\n");
+    for f in [
+        "keep/gone1",
+        "keep/stay",
+        "olddir/a",
+        "olddir/sub/b",
+        "repl/x",
+        "opq/a",
+        "opq/b",
+        "chm",
+        "gone2",
+    ] {
+        file(&mut b, f, 0o644, f.as_bytes());
+    }
+    // cap_net_raw, permitted and effective (VFS_CAP_REVISION_2).
+    let mut cap = vec![0x01, 0, 0, 0x02, 0, 0x20, 0, 0];
+    cap.extend_from_slice(&[0u8; 12]);
+    b.append_pax_extensions([("SCHILY.xattr.security.capability", &cap[..])])
+        .unwrap();
+    file(&mut b, "capfile", 0o755, b"cap");
+    b.append_pax_extensions([("SCHILY.xattr.user.test", &b"v"[..])])
+        .unwrap();
+    file(&mut b, "userx", 0o644, b"user");
+    file(&mut b, "hard1", 0o644, b"hard");
+    link(&mut b, EntryType::Link, "hard2", "hard1");
+    let one = b.into_inner().unwrap();
+
+    let mut b = Builder::new(Vec::new());
+    dir(&mut b, "opq/", 0o755);
+    file(&mut b, "opq/.wh..wh..opq", 0o644, b"");
+    file(&mut b, "opq/c", 0o644, b"c");
+    file(&mut b, ".wh.gone2", 0o644, b"");
+    let two = b.into_inner().unwrap();
+    vec![one, two]
+}
+
+fn sha(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// A `docker load` archive of the image, tagged `dfx/commit:1`.
+fn image_archive(path: &Path) {
+    let ls = layers();
+    let diff_ids: Vec<String> = ls.iter().map(|l| format!("sha256:{}", sha(l))).collect();
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "created": "2017-07-14T02:40:00Z",
+        "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created": "2017-07-14T02:40:00Z"}, {"created": "2017-07-14T02:40:00Z"}],
+    });
+    let config = serde_json::to_vec(&config).unwrap();
+    let mut b = Builder::new(Vec::new());
+    let mut names = Vec::new();
+    for (i, l) in ls.iter().enumerate() {
+        let name = format!("l{i}/layer.tar");
+        file(&mut b, &name, 0o644, l);
+        names.push(name);
+    }
+    file(&mut b, "config.json", 0o644, &config);
+    let manifest = serde_json::json!([{
+        "Config": "config.json", "RepoTags": ["dfx/commit:1"], "Layers": names,
+    }]);
+    file(
+        &mut b,
+        "manifest.json",
+        0o644,
+        &serde_json::to_vec(&manifest).unwrap(),
+    );
+    std::fs::write(path, b.into_inner().unwrap()).unwrap();
+}
+
+/// The last layer of a `docker save` archive.
+fn top_layer(saved: &[u8]) -> Vec<u8> {
+    let mut files = std::collections::HashMap::new();
+    let mut a = tar::Archive::new(saved);
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().display().to_string();
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut v).unwrap();
+        files.insert(name, v);
+    }
+    let m: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let last = m[0]["Layers"].as_array().unwrap().last().unwrap();
+    files[last.as_str().unwrap()].clone()
+}
+
+/// Where two tars first differ, block by block, for the failure message.
+fn first_difference(ours: &[u8], theirs: &[u8]) -> String {
+    let at = ours
+        .iter()
+        .zip(theirs)
+        .position(|(a, b)| a != b)
+        .unwrap_or(ours.len().min(theirs.len()));
+    let blk = at / 512 * 512;
+    let show = |b: &[u8]| {
+        let end = (blk + 512).min(b.len());
+        String::from_utf8_lossy(&b[blk.min(end)..end])
+            .replace('\0', "·")
+            .to_string()
+    };
+    format!(
+        "lengths {} vs {}; first difference at byte {at} (block at {blk}):\nours:   {}\ndocker: {}",
+        ours.len(),
+        theirs.len(),
+        show(ours),
+        show(theirs)
+    )
+}
+
+fn docker_ok(d: &Daemon, args: &[&str]) -> String {
+    let (ok, out) = d.docker(args);
+    assert!(ok, "docker {args:?}: {out}\n{}", d.log());
+    out
+}
+
+/// Runs the whole comparison on a dockerd with `driver`.
+fn commit_and_export_match(driver: &str) {
+    let Some(mut d) = Daemon::start_with(&["--storage-driver", driver], "host/var/lib/docker")
+    else {
+        return;
+    };
+    let host = d.dir().join("host");
+    std::fs::create_dir_all(host.join("etc")).unwrap();
+    for f in ["passwd", "group"] {
+        std::fs::copy(Path::new("/etc").join(f), host.join("etc").join(f)).unwrap();
+    }
+    let work = tempfile::tempdir().unwrap();
+    let image = work.path().join("image.tar");
+    image_archive(&image);
+    d.load(&image);
+    let s = script();
+    docker_ok(
+        &d,
+        &[
+            "run",
+            "--name",
+            "c1",
+            "--network",
+            "none",
+            "dfx/commit:1",
+            "/bin/sh",
+            "-c",
+            &s,
+        ],
+    );
+    let diff = docker_ok(&d, &["diff", "c1"]);
+    docker_ok(&d, &["commit", "c1", "dfx/committed:1"]);
+    let layers = docker_ok(
+        &d,
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .RootFS.Layers}}",
+            "dfx/committed:1",
+        ],
+    );
+    let layers: Vec<String> = serde_json::from_str(layers.trim()).unwrap();
+    let diff_id = layers
+        .last()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let saved = work.path().join("saved.tar");
+    let exported = work.path().join("exported.tar");
+    docker_ok(
+        &d,
+        &["save", "-o", saved.to_str().unwrap(), "dfx/committed:1"],
+    );
+    docker_ok(&d, &["export", "-o", exported.to_str().unwrap(), "c1"]);
+    let docker_layer = top_layer(&std::fs::read(&saved).unwrap());
+    assert_eq!(sha(&docker_layer), diff_id, "docker save's top layer");
+    d.stop();
+
+    let out = work.path().join("out");
+    let r = run([
+        "export-container".as_ref(),
+        "c1".as_ref(),
+        host.as_os_str(),
+        out.as_os_str(),
+        "--flat".as_ref(),
+    ]);
+    assert!(r.code == 0 || r.code == 3, "{}", r.stderr);
+    let cdir = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cdir.join("report.json")).unwrap()).unwrap();
+    let ours = std::fs::read(cdir.join("changes.tar")).unwrap();
+    if std::env::var_os("DFX_KEEP").is_some() {
+        let keep = Path::new("/tmp/dfx-commit-keep");
+        let _ = std::fs::create_dir_all(keep);
+        std::fs::write(keep.join("docker-layer.tar"), &docker_layer).unwrap();
+        std::fs::copy(&exported, keep.join("docker-export.tar")).unwrap();
+        std::fs::copy(cdir.join("changes.tar"), keep.join("changes.tar")).unwrap();
+        std::fs::copy(cdir.join("export.tar"), keep.join("export.tar")).unwrap();
+        eprintln!("docker diff:\n{diff}\nkept in {}", keep.display());
+    }
+    // Our diff is Docker's.
+    let mut want: Vec<&str> = diff.lines().collect();
+    want.sort();
+    let mut got: Vec<String> = report["diff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    got.sort();
+    assert_eq!(got, want, "docker diff");
+    assert_eq!(
+        report["changes_user_names"],
+        "the evidence's /etc/passwd and /etc/group"
+    );
+    assert_eq!(
+        sha(&ours),
+        diff_id,
+        "changes.tar is not docker commit's layer: {}",
+        first_difference(&ours, &docker_layer)
+    );
+    assert_eq!(report["changes_sha256"].as_str().unwrap(), diff_id);
+    let ours = std::fs::read(cdir.join("export.tar")).unwrap();
+    let theirs = std::fs::read(&exported).unwrap();
+    assert!(
+        ours == theirs,
+        "export.tar is not docker export's: {}",
+        first_difference(&ours, &theirs)
+    );
+    assert_eq!(report["export_sha256"].as_str().unwrap(), sha(&theirs));
+    // The committed image loads and carries the same layer.
+    if let Some(mut d2) = Daemon::start() {
+        let said = d2.load(&cdir.join("committed.tar"));
+        assert!(said.contains("Loaded image"), "{said}");
+        d2.stop();
+    }
+}
+
+#[test]
+fn overlay2_commit_and_export_are_dockers() {
+    commit_and_export_match("overlay2");
+}
