@@ -230,6 +230,39 @@ fn docker_ok(d: &Daemon, args: &[&str]) -> String {
     out
 }
 
+/// Sets the time of every `.wh.<name>` entry (not an opaque marker) to
+/// zero, checksum mended; returns how many there were and their times.
+fn zero_whiteout_times(tar: &mut [u8]) -> Vec<i64> {
+    let mut times = Vec::new();
+    let mut at = 0;
+    while at + 512 <= tar.len() && tar[at..at + 512].iter().any(|b| *b != 0) {
+        let h = tar[at..at + 512].to_vec();
+        let field = |r: std::ops::Range<usize>| {
+            let f = &h[r];
+            let end = f.iter().position(|b| *b == 0).unwrap_or(f.len());
+            String::from_utf8_lossy(&f[..end]).to_string()
+        };
+        let name = field(0..100);
+        let size = i64::from_str_radix(field(124..136).trim(), 8).unwrap_or(0);
+        let base = name.rsplit('/').next().unwrap_or("");
+        if h[156] == b'0' && base.starts_with(".wh.") && base != ".wh..wh..opq" {
+            times.push(i64::from_str_radix(field(136..148).trim(), 8).unwrap());
+            let b = &mut tar[at..at + 512];
+            b[136..148].copy_from_slice(b"00000000000\0");
+            b[148..156].fill(b' ');
+            let sum: u32 = b.iter().map(|x| u32::from(*x)).sum();
+            b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        }
+        let data = if matches!(h[156], b'0' | b'x' | 0) {
+            (size as usize).div_ceil(512) * 512
+        } else {
+            0
+        };
+        at += 512 + data;
+    }
+    times
+}
+
 /// Runs the whole comparison on a dockerd with `driver`.
 fn commit_and_export_match(driver: &str) {
     let Some(mut d) = Daemon::start_with(&["--storage-driver", driver], "host/var/lib/docker")
@@ -331,13 +364,28 @@ fn commit_and_export_match(driver: &str) {
         report["changes_user_names"],
         "the evidence's /etc/passwd and /etc/group"
     );
-    assert_eq!(
-        sha(&ours),
-        diff_id,
-        "changes.tar is not docker commit's layer: {}",
-        first_difference(&ours, &docker_layer)
-    );
-    assert_eq!(report["changes_sha256"].as_str().unwrap(), diff_id);
+    if driver == "overlay" {
+        // The naive diff stamps each deletion with the time of the
+        // commit, which the data root does not keep: equal but for those.
+        let (mut a, mut b) = (ours.clone(), docker_layer.clone());
+        let ours_t = zero_whiteout_times(&mut a);
+        let docker_t = zero_whiteout_times(&mut b);
+        assert_eq!(ours_t.len(), 4, "{ours_t:?}");
+        assert_eq!(docker_t.len(), 4, "{docker_t:?}");
+        assert!(
+            a == b,
+            "changes.tar is not docker commit's layer (whiteout times aside): {}",
+            first_difference(&a, &b)
+        );
+    } else {
+        assert_eq!(
+            sha(&ours),
+            diff_id,
+            "changes.tar is not docker commit's layer: {}",
+            first_difference(&ours, &docker_layer)
+        );
+        assert_eq!(report["changes_sha256"].as_str().unwrap(), diff_id);
+    }
     let ours = std::fs::read(cdir.join("export.tar")).unwrap();
     let theirs = std::fs::read(&exported).unwrap();
     assert!(
@@ -357,4 +405,9 @@ fn commit_and_export_match(driver: &str) {
 #[test]
 fn overlay2_commit_and_export_are_dockers() {
     commit_and_export_match("overlay2");
+}
+
+#[test]
+fn overlay_v1_commit_and_export_are_dockers() {
+    commit_and_export_match("overlay");
 }
