@@ -100,7 +100,7 @@ fn naive_diff(upper: &Path, lowers: &[PathBuf]) -> BTreeSet<String> {
                     || o.uid() != new.uid()
                     || o.gid() != new.gid()
                     || o.rdev() != new.rdev()
-                    || (!new.is_dir() && (o.size() != new.size() || !same_time(&o, &new)));
+                    || (!new.is_dir() && (o.size() != new.size() || !same_time(o, &new)));
                 differs.then_some('C')
             }
         };
