@@ -105,6 +105,10 @@ pub struct ExportContainerArgs {
     /// Also write export.tar: the container's whole filesystem as `docker export` writes it
     #[arg(long)]
     pub flat: bool,
+    /// The host's dockerd logged "Not using native diff for overlay2": write changes.tar as
+    /// that naive diff does
+    #[arg(long)]
+    pub naive_diff: bool,
 }
 
 /// Output formats of `timeline`.

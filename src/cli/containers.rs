@@ -121,6 +121,7 @@ pub fn export(g: &Global, a: &ExportContainerArgs) -> Result<Outcome> {
     let mut opts = ctx.export_options(None);
     opts.force = a.force;
     opts.flat = a.flat;
+    opts.naive_diff = a.naive_diff;
     let report = export_container(&ctx.catalog, &found, &a.output_dir, &opts)?;
     let c = &found.container;
     say!("{}", container_dir(&a.output_dir, c).display());

@@ -153,7 +153,8 @@ fn write_container(
                 place: u.display(),
                 detail: e.to_string(),
             })?;
-            let (changes, how, names) = write_changes(fs_, c, u, &list, dir, &mut findings)?;
+            let (changes, how, names) =
+                write_changes(fs_, c, u, &list, dir, opts.naive_diff, &mut findings)?;
             written_as = Some((how, names));
             sums.push((changes.0.clone(), "changes.tar".into()));
             if opts.flat {
@@ -286,11 +287,12 @@ enum CommitForm {
     Changes,
 }
 
-fn commit_form(c: &Container) -> Option<CommitForm> {
+fn commit_form(c: &Container, naive: bool) -> Option<CommitForm> {
     if c.store != "docker" || c.layers.snapshot.is_some() {
         return None;
     }
     match c.driver.as_deref().unwrap_or("overlay2") {
+        "overlay2" if naive => Some(CommitForm::Changes),
         "overlay2" => Some(CommitForm::Upper(Whiteouts::Overlay)),
         "aufs" => Some(CommitForm::Upper(Whiteouts::Aufs)),
         "overlay" => Some(CommitForm::Changes),
@@ -320,10 +322,11 @@ fn write_changes(
     upper: &EvPath,
     list: &[Change],
     dir: &Path,
+    naive: bool,
     findings: &mut Vec<Finding>,
 ) -> Result<((String, u64), String, Option<String>), ExportError> {
     let driver = c.driver.as_deref().unwrap_or("overlay2");
-    let Some(form) = commit_form(c) else {
+    let Some(form) = commit_form(c, naive) else {
         let t = write_tree(fs_, upper, dir, "changes.tar", findings, |w| {
             retar(
                 LayerDir {

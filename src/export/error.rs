@@ -29,6 +29,10 @@ pub struct ExportOptions {
     /// `export-container` also writes the container's whole filesystem
     /// as `docker export` would (`export.tar`).
     pub flat: bool,
+    /// The host's dockerd used overlay2's naive diff (its kernel has
+    /// overlayfs `redirect_dir` on): `changes.tar` is written as that diff
+    /// writes it.
+    pub naive_diff: bool,
 }
 
 /// How and where the tool was run, recorded in every report.
