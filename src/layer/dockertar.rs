@@ -41,6 +41,9 @@ use crate::report::{Finding, FindingKind};
 use std::collections::HashMap;
 use std::io::{self, Write};
 
+/// Directory depth walked at most (a hostile filesystem may loop).
+const MAX_DEPTH: usize = 1024;
+
 /// `docker commit`'s layer where the driver tars the writable layer
 /// `upper` itself.
 pub fn upper_tar<W: Write>(
@@ -209,6 +212,9 @@ impl<'a, W: Write> Appender<'a, W> {
 
     /// `filepath.Walk` of one directory tree (below `top`).
     fn walk_dir(&mut self, top: &EvPath, rel: &EvPath, style: Whiteouts) -> io::Result<()> {
+        if self.too_deep(rel) {
+            return Ok(());
+        }
         let dir = top.join_path(rel);
         let mut entries = match self.fs.read_dir(&dir) {
             Ok(e) => e,
@@ -253,6 +259,9 @@ impl<'a, W: Write> Appender<'a, W> {
 
     /// `filepath.Walk` of the union view.
     fn walk_merged(&mut self, view: &Merged<'_>, dir: &Node, rel: &EvPath) -> io::Result<()> {
+        if self.too_deep(rel) {
+            return Ok(());
+        }
         for (name, node) in view.children(dir) {
             let Some(child) = rel.child(&name) else {
                 continue;
@@ -263,6 +272,18 @@ impl<'a, W: Write> Appender<'a, W> {
             }
         }
         Ok(())
+    }
+
+    fn too_deep(&mut self, rel: &EvPath) -> bool {
+        let deep = rel.components().count() >= MAX_DEPTH;
+        if deep {
+            self.note(
+                FindingKind::SizeImplausible,
+                rel,
+                format!("directories nested deeper than {MAX_DEPTH}: not walked further"),
+            );
+        }
+        deep
     }
 
     /// `addTarFile(full, name)`; only writing errors end the tar.
@@ -418,5 +439,121 @@ impl<'a, W: Write> Appender<'a, W> {
             x.iter()
                 .any(|(k, v)| k == b"trusted.overlay.opaque" && v == b"y")
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::fs::{MemFs, MemNode};
+    use crate::layer::testutil::path;
+
+    /// (name, type flag, mode, linkname) of each header.
+    fn headers(tar: &[u8]) -> Vec<(String, u8, String, String)> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at + 512 <= tar.len() && tar[at..at + 512].iter().any(|b| *b != 0) {
+            let h = &tar[at..at + 512];
+            let s = |r: std::ops::Range<usize>| {
+                let f = &h[r];
+                let end = f.iter().position(|b| *b == 0).unwrap_or(f.len());
+                String::from_utf8_lossy(&f[..end]).into_owned()
+            };
+            let size = u64::from_str_radix(&s(124..136), 8).unwrap();
+            out.push((s(0..100), h[156], s(100..108), s(157..257)));
+            let data = if h[156] == TYPE_REG || h[156] == b'x' {
+                size.div_ceil(512) * 512
+            } else {
+                0
+            };
+            at += 512 + data as usize;
+        }
+        out
+    }
+
+    fn upper(fs: &MemFs, style: Whiteouts) -> Vec<u8> {
+        let names = UserNames::assumed();
+        upper_tar(fs, &path("up"), style, &names, Vec::new(), &|_| {})
+            .unwrap()
+            .0
+    }
+
+    /// Kernels since 5.8 make whiteouts links of one inode: the second
+    /// is converted after Go marked it a link, and keeps the link name.
+    #[test]
+    fn shared_whiteout_inode_keeps_the_link_name() {
+        let mut fs = MemFs::new();
+        fs.add("up/a/x", MemNode::whiteout())
+            .hard_link("up/a/x", "up/b/y")
+            .add(
+                "up/c",
+                MemNode::dir().xattr(b"trusted.overlay.opaque", b"y"),
+            );
+        let h = headers(&upper(&fs, Whiteouts::Overlay));
+        let row =
+            |n: &str, t: u8, m: &str, l: &str| (n.to_string(), t, m.to_string(), l.to_string());
+        assert_eq!(
+            h,
+            [
+                row("a/", TYPE_DIR, "0040755", ""),
+                row("a/.wh.x", TYPE_REG, "0000600", ""),
+                row("b/", TYPE_DIR, "0040755", ""),
+                row("b/.wh.y", TYPE_REG, "0000600", "a/x"),
+                row("c/", TYPE_DIR, "0040755", ""),
+                row("c/.wh..wh..opq", TYPE_REG, "0000755", ""),
+            ]
+        );
+    }
+
+    /// aufs: the branch's bookkeeping stays out, its whiteouts and opaque
+    /// markers are written as the files they are; a version 3 capability
+    /// becomes version 2.
+    #[test]
+    fn aufs_branch_and_capabilities() {
+        let mut cap = vec![0, 0, 0, 3];
+        cap.extend_from_slice(&[7u8; 20]);
+        let mut fs = MemFs::new();
+        fs.add("up/.wh..wh.aufs", MemNode::file(b""))
+            .add("up/.wh..wh.plnk/1.2", MemNode::file(b""))
+            .add("up/.wh..wh.orph", MemNode::dir())
+            .add("up/.wh.gone", MemNode::file(b""))
+            .add("up/d/.wh..wh..opq", MemNode::file(b""))
+            .add(
+                "up/bin",
+                MemNode::file(b"x").xattr(b"security.capability", &cap),
+            );
+        let out = upper(&fs, Whiteouts::Aufs);
+        let names: Vec<String> = headers(&out).into_iter().map(|h| h.0).collect();
+        assert_eq!(
+            names,
+            [
+                ".wh.gone",
+                "PaxHeaders.0/bin",
+                "bin",
+                "d/",
+                "d/.wh..wh..opq"
+            ]
+        );
+        let want = b"57 SCHILY.xattr.security.capability=\0\0\0\x02\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\n";
+        assert_eq!(&out[1024..1024 + want.len()], want);
+    }
+
+    #[test]
+    fn depth_is_bounded() {
+        let mut fs = MemFs::new();
+        let deep = format!("up/{}f", "d/".repeat(MAX_DEPTH + 5));
+        fs.add(&deep, MemNode::file(b"x"));
+        let names = UserNames::assumed();
+        let (_, w) = upper_tar(
+            &fs,
+            &path("up"),
+            Whiteouts::Overlay,
+            &names,
+            Vec::new(),
+            &|_| {},
+        )
+        .unwrap();
+        assert_eq!(w.findings.len(), 1);
+        assert_eq!(w.findings[0].kind, FindingKind::SizeImplausible);
     }
 }
