@@ -224,6 +224,16 @@ fn first_difference(ours: &[u8], theirs: &[u8]) -> String {
     )
 }
 
+/// The one `container_<id>` directory under `out`.
+fn cdir_in(out: &Path) -> std::path::PathBuf {
+    std::fs::read_dir(out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
 fn docker_ok(d: &Daemon, args: &[&str]) -> String {
     let (ok, out) = d.docker(args);
     assert!(ok, "docker {args:?}: {out}\n{}", d.log());
@@ -341,12 +351,7 @@ fn commit_and_export_match(driver: &str) {
     }
     let r = run(args);
     assert!(r.code == 0 || r.code == 3, "{}", r.stderr);
-    let cdir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let cdir = cdir_in(&out);
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(cdir.join("report.json")).unwrap()).unwrap();
     let ours = std::fs::read(cdir.join("changes.tar")).unwrap();
@@ -382,6 +387,12 @@ fn commit_and_export_match(driver: &str) {
         let docker_t = zero_whiteout_times(&mut b);
         assert_eq!(ours_t.len(), 4, "{ours_t:?}");
         assert_eq!(docker_t.len(), 4, "{docker_t:?}");
+        // Ours stand for the commit time with the container's finish time.
+        let finished = report["container"]["finished"].as_str().unwrap();
+        let finished = chrono::DateTime::parse_from_rfc3339(finished)
+            .unwrap()
+            .timestamp();
+        assert!(ours_t.iter().all(|t| *t == finished), "{ours_t:?}");
         assert!(
             a == b,
             "changes.tar is not docker commit's layer (whiteout times aside): {}",
@@ -404,6 +415,28 @@ fn commit_and_export_match(driver: &str) {
         first_difference(&ours, &theirs)
     );
     assert_eq!(report["export_sha256"].as_str().unwrap(), sha(&theirs));
+    // With the data root alone the host's user database is not there:
+    // uid 0 is taken for root, uid 1 (`daemon` on this host) gets no name,
+    // and the report says so.
+    let out2 = work.path().join("out2");
+    let r = run([
+        "export-container".as_ref(),
+        "c1".as_ref(),
+        host.join("var/lib/docker").as_os_str(),
+        out2.as_os_str(),
+    ]);
+    assert!(r.code == 0 || r.code == 3, "{}", r.stderr);
+    let report2: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cdir_in(&out2).join("report.json")).unwrap())
+            .unwrap();
+    assert!(
+        report2["changes_user_names"]
+            .as_str()
+            .unwrap()
+            .starts_with("assumed"),
+        "{}",
+        report2["changes_user_names"]
+    );
     // The committed image loads and carries the same layer.
     if let Some(mut d2) = Daemon::start() {
         let said = d2.load(&cdir.join("committed.tar"));
