@@ -284,6 +284,10 @@ fn commit_and_export_match(driver: &str) {
     for f in ["passwd", "group"] {
         std::fs::copy(Path::new("/etc").join(f), host.join("etc").join(f)).unwrap();
     }
+    // The package database that says which Docker this is.
+    std::fs::create_dir_all(host.join("var/lib/dpkg")).unwrap();
+    std::fs::copy("/var/lib/dpkg/status", host.join("var/lib/dpkg/status")).unwrap();
+    let (_, version) = d.docker(&["version", "--format", "{{.Server.Version}}"]);
     let work = tempfile::tempdir().unwrap();
     let image = work.path().join("image.tar");
     image_archive(&image);
@@ -379,6 +383,11 @@ fn commit_and_export_match(driver: &str) {
         report["changes_user_names"],
         "the evidence's /etc/passwd and /etc/group"
     );
+    let how = report["changes_written_as"].as_str().unwrap();
+    assert!(
+        how.contains(version.trim()) && how.contains("dpkg"),
+        "{how} (server {version})"
+    );
     if driver == "overlay" || naive {
         // The naive diff stamps each deletion with the time of the
         // commit, which the data root does not keep: equal but for those.
@@ -437,6 +446,26 @@ fn commit_and_export_match(driver: &str) {
         "{}",
         report2["changes_user_names"]
     );
+    // Docker 24 and later write no names and no file-type bits (moby
+    // `FileInfoHeader`); told so, the tool follows.
+    let out3 = work.path().join("out3");
+    let r = run([
+        "export-container".as_ref(),
+        "c1".as_ref(),
+        host.as_os_str(),
+        out3.as_os_str(),
+        "--docker-version".as_ref(),
+        "24.0.7".as_ref(),
+    ]);
+    assert!(r.code == 0 || r.code == 3, "{}", r.stderr);
+    let t24 = std::fs::read(cdir_in(&out3).join("changes.tar")).unwrap();
+    let mut a = tar::Archive::new(&t24[..]);
+    for e in a.entries().unwrap() {
+        let e = e.unwrap();
+        let h = e.header();
+        assert_eq!(h.mode().unwrap() & 0o170000, 0, "{:?}", e.path());
+        assert_eq!(h.username_bytes(), Some(&b""[..]), "{:?}", e.path());
+    }
     // The committed image loads and carries the same layer.
     if let Some(mut d2) = Daemon::start() {
         let said = d2.load(&cdir.join("committed.tar"));

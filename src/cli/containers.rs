@@ -122,6 +122,7 @@ pub fn export(g: &Global, a: &ExportContainerArgs) -> Result<Outcome> {
     opts.force = a.force;
     opts.flat = a.flat;
     opts.naive_diff = a.naive_diff;
+    opts.docker_version = a.docker_version.clone();
     let report = export_container(&ctx.catalog, &found, &a.output_dir, &opts)?;
     let c = &found.container;
     say!("{}", container_dir(&a.output_dir, c).display());

@@ -18,6 +18,7 @@
 //! - `report.json` and `SHA256SUMS`.
 
 use super::archive::ArchiveLayer;
+use super::docker_version::docker_form;
 use super::error::{ExportError, ExportOptions, out_err};
 use super::logs::{LogSummary, render_as};
 use super::output::{close_dir, in_fresh_dir, write_committed, write_file, write_log};
@@ -153,12 +154,11 @@ fn write_container(
                 place: u.display(),
                 detail: e.to_string(),
             })?;
-            let (changes, how, names) =
-                write_changes(fs_, c, u, &list, dir, opts.naive_diff, &mut findings)?;
+            let (changes, how, names) = write_changes(fs_, c, u, &list, dir, opts, &mut findings)?;
             written_as = Some((how, names));
             sums.push((changes.0.clone(), "changes.tar".into()));
             if opts.flat {
-                let (sha, names) = write_flat(fs_, c, u, dir, &mut findings)?;
+                let (sha, names) = write_flat(fs_, c, u, dir, opts, &mut findings)?;
                 sums.push((sha.clone(), "export.tar".into()));
                 flat = Some((sha, names));
             }
@@ -234,7 +234,7 @@ fn write_container(
         let rel = format!("volumes/{}.tar", crate::escape::file_name(name));
         let tree =
             |w: &mut FanOut| retar(LayerDir { fs: fs_, dir: vdir }, w, &|_| {}).map(|(_, w)| w);
-        match write_tree(fs_, vdir, dir, &rel, &mut findings, tree) {
+        match write_tree(dir, &rel, vdir, &mut findings, tree) {
             Ok((sha, _)) => {
                 sums.push((sha, rel));
                 volumes.push(name.clone());
@@ -322,12 +322,12 @@ fn write_changes(
     upper: &EvPath,
     list: &[Change],
     dir: &Path,
-    naive: bool,
+    opts: &ExportOptions,
     findings: &mut Vec<Finding>,
 ) -> Result<((String, u64), String, Option<String>), ExportError> {
     let driver = c.driver.as_deref().unwrap_or("overlay2");
-    let Some(form) = commit_form(c, naive) else {
-        let t = write_tree(fs_, upper, dir, "changes.tar", findings, |w| {
+    let Some(form) = commit_form(c, opts.naive_diff) else {
+        let t = write_tree(dir, "changes.tar", upper, findings, |w| {
             retar(
                 LayerDir {
                     fs: fs_,
@@ -344,14 +344,29 @@ fn write_changes(
             None,
         ));
     };
-    let names = host_names(fs_);
+    let docker = docker_form(fs_, opts.docker_version.as_deref());
+    let names = if docker.lookups {
+        host_names(fs_)
+    } else {
+        UserNames::none(format!("none: {} looks no names up", docker.said))
+    };
+    let mut layers = vec![upper.clone()];
+    layers.extend(c.layers.lowers.iter().cloned());
+    let union = |style| Union {
+        fs: fs_,
+        layers: &layers,
+        style,
+        names: &names,
+        type_bits: docker.type_bits,
+    };
     let (t, how) = match form {
         CommitForm::Upper(style) => (
-            write_tree(fs_, upper, dir, "changes.tar", findings, |w| {
-                upper_tar(fs_, upper, style, &names, w, &|_| {}).map(|(_, w)| w)
+            write_tree(dir, "changes.tar", upper, findings, |w| {
+                upper_tar(&union(style), w, &|_| {}).map(|(_, w)| w)
             })?,
             format!(
-                "as docker commit writes it: the {driver} writable layer, tarred as moby 20.10's {driver} Diff does"
+                "as docker commit writes it: the {driver} writable layer, tarred as {}'s {driver} Diff does",
+                docker.said
             ),
         ),
         CommitForm::Changes => {
@@ -360,26 +375,13 @@ fn write_changes(
                 .flatten()
                 .find_map(|t| crate::time::parse(t))
                 .map_or(0, |t| t.timestamp());
-            let mut layers = vec![upper.clone()];
-            layers.extend(c.layers.lowers.iter().cloned());
             (
-                write_tree(fs_, upper, dir, "changes.tar", findings, |w| {
-                    changes_tar(
-                        &Union {
-                            fs: fs_,
-                            layers: &layers,
-                            style: Whiteouts::Overlay,
-                            names: &names,
-                        },
-                        list,
-                        when,
-                        w,
-                        &|_| {},
-                    )
-                    .map(|(_, w)| w)
+                write_tree(dir, "changes.tar", upper, findings, |w| {
+                    changes_tar(&union(Whiteouts::Overlay), list, when, w, &|_| {}).map(|(_, w)| w)
                 })?,
                 format!(
-                    "as docker commit writes it: the {driver} driver's naive diff (the docker diff list); a deletion's .wh. entry carries the time of the commit, unknown here, written as the container's finish time {when}"
+                    "as docker commit writes it: {}'s {driver} naive diff (the docker diff list); a deletion's .wh. entry carries the time of the commit, unknown here, written as the container's finish time {when}",
+                    docker.said
                 ),
             )
         }
@@ -388,13 +390,15 @@ fn write_changes(
 }
 
 /// `export.tar`: the container's whole filesystem as `docker export`
-/// writes it, its user names from the container's own `/etc/passwd` and
-/// `/etc/group` (Docker tars it from inside a chroot).
+/// writes it, its user names (where that Docker looks them up) from the
+/// container's own `/etc/passwd` and `/etc/group` (Docker tars it from
+/// inside a chroot).
 fn write_flat(
     fs_: &dyn FileSystem,
     c: &Container,
     upper: &EvPath,
     dir: &Path,
+    opts: &ExportOptions,
     findings: &mut Vec<Finding>,
 ) -> Result<(String, String), ExportError> {
     let style = if c.driver.as_deref() == Some("aufs") {
@@ -416,18 +420,24 @@ fn write_flat(
             .then(|| fs_.read_small(&n.path, NAMES_LIMIT).ok())
             .flatten()
     };
-    let names = UserNames::parse(
-        &read("etc/passwd").unwrap_or_default(),
-        &read("etc/group").unwrap_or_default(),
-        "the container's /etc/passwd and /etc/group",
-    );
-    let (sha, _) = write_tree(fs_, upper, dir, "export.tar", findings, |w| {
+    let docker = docker_form(fs_, opts.docker_version.as_deref());
+    let names = if docker.lookups {
+        UserNames::parse(
+            &read("etc/passwd").unwrap_or_default(),
+            &read("etc/group").unwrap_or_default(),
+            "the container's /etc/passwd and /etc/group",
+        )
+    } else {
+        UserNames::none(format!("none: {} looks no names up", docker.said))
+    };
+    let (sha, _) = write_tree(dir, "export.tar", upper, findings, |w| {
         merged_tar(
             &Union {
                 fs: fs_,
                 layers: &layers,
                 style,
                 names: &names,
+                type_bits: docker.type_bits,
             },
             w,
             &|_| {},
@@ -439,17 +449,15 @@ fn write_flat(
 
 /// A tar `make` writes into `dir/name`; returns its sha256 and length.
 fn write_tree<F>(
-    fs_: &dyn FileSystem,
-    tree: &EvPath,
     dir: &Path,
     name: &str,
+    tree: &EvPath,
     findings: &mut Vec<Finding>,
     make: F,
 ) -> Result<(String, u64), ExportError>
 where
     F: FnOnce(&mut FanOut) -> Result<Written, RetarError>,
 {
-    let _ = fs_;
     let path = dir.join(name);
     let file = BufWriter::with_capacity(1 << 20, File::create(&path).map_err(out_err(&path))?);
     let (mut w, written) = hashed(file, None, |w| {

@@ -33,6 +33,9 @@ pub struct ExportOptions {
     /// overlayfs `redirect_dir` on): `changes.tar` is written as that diff
     /// writes it.
     pub naive_diff: bool,
+    /// The Docker version that wrote the data root, as the examiner
+    /// knows it (else the evidence's package database says, else 20.10).
+    pub docker_version: Option<String>,
 }
 
 /// How and where the tool was run, recorded in every report.

@@ -13,8 +13,10 @@
 //!   mounted filesystem.
 //!
 //! Every entry is `tarAppender.addTarFile`: Go's `FileInfoHeader` with
-//! the file-type bits in the mode (`040755` for a directory), times cut
-//! to the second, user and group names looked up by id, device numbers;
+//! the file-type bits in the mode (`040755` for a directory; Docker 24
+//! dropped them: `0755`), times cut to the second, user and group names
+//! looked up by id (up to Docker 20.10.26; later ones write none), device
+//! numbers;
 //! of the extended attributes only `security.capability` (a version 3
 //! capability written as version 2); a regular file with more than one
 //! link that was already written becomes a hard link to its first name.
@@ -44,18 +46,22 @@ use std::io::{self, Write};
 /// Directory depth walked at most (a hostile filesystem may loop).
 const MAX_DEPTH: usize = 1024;
 
-/// `docker commit`'s layer where the driver tars the writable layer
-/// `upper` itself.
+/// `docker commit`'s layer where the driver tars the writable layer (the
+/// union's first) itself.
 pub fn upper_tar<W: Write>(
-    fs: &dyn FileSystem,
-    upper: &EvPath,
-    style: Whiteouts,
-    names: &UserNames,
+    u: &Union<'_>,
     out: W,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(W, Written), RetarError> {
+    let (fs, style) = (u.fs, u.style);
+    let upper = u.layers.first().ok_or_else(|| RetarError::Dir {
+        path: String::new(),
+        source: FsError::NotADirectory {
+            path: "no writable layer".into(),
+        },
+    })?;
     is_dir(fs, upper)?;
-    let mut a = Appender::new(fs, names, style == Whiteouts::Overlay, out, progress);
+    let mut a = Appender::new(u, style == Whiteouts::Overlay, out, progress);
     a.walk_dir(upper, &EvPath::root(), style)
         .map_err(RetarError::Output)?;
     a.finish()
@@ -72,6 +78,8 @@ pub struct Union<'a> {
     pub style: Whiteouts,
     /// Where `Uname`/`Gname` come from.
     pub names: &'a UserNames,
+    /// The mode carries the file-type bits (Docker before 24).
+    pub type_bits: bool,
 }
 
 /// `docker export`: the filesystem of the union.
@@ -91,7 +99,7 @@ pub fn merged_tar<W: Write>(
             path: "the container's layers".into(),
         },
     })?;
-    let mut a = Appender::new(u.fs, u.names, false, out, progress);
+    let mut a = Appender::new(u, false, out, progress);
     a.walk_merged(&view, &root, &EvPath::root())
         .map_err(RetarError::Output)?;
     a.finish()
@@ -114,7 +122,7 @@ pub fn changes_tar<W: Write>(
         layers: u.layers,
         style: u.style,
     };
-    let mut a = Appender::new(u.fs, u.names, false, out, progress);
+    let mut a = Appender::new(u, false, out, progress);
     let mut sorted: Vec<&Change> = changes.iter().collect();
     sorted.sort_by(|x, y| x.path.as_bytes().cmp(y.path.as_bytes()));
     for ch in sorted {
@@ -173,23 +181,20 @@ struct Appender<'a, W: Write> {
     seen: HashMap<u64, Vec<u8>>,
     /// The overlay whiteout converter is on.
     convert: bool,
+    /// Modes carry the file-type bits.
+    type_bits: bool,
     findings: Findings,
     files: u64,
     progress: &'a (dyn Fn(u64) + Sync),
 }
 
 impl<'a, W: Write> Appender<'a, W> {
-    fn new(
-        fs: &'a dyn FileSystem,
-        names: &'a UserNames,
-        convert: bool,
-        out: W,
-        progress: &'a (dyn Fn(u64) + Sync),
-    ) -> Self {
+    fn new(u: &Union<'a>, convert: bool, out: W, progress: &'a (dyn Fn(u64) + Sync)) -> Self {
         Appender {
-            fs,
+            fs: u.fs,
             tar: GoTar::new(Counting::new(out)),
-            names,
+            names: u.names,
+            type_bits: u.type_bits,
             seen: HashMap::new(),
             convert,
             findings: Findings::default(),
@@ -301,7 +306,7 @@ impl<'a, W: Write> Appender<'a, W> {
         let mut h = GoHeader {
             name: name.to_vec(),
             typeflag,
-            mode: i64::from(meta.perm & 0o7777) | type_bits,
+            mode: i64::from(meta.perm & 0o7777) | if self.type_bits { type_bits } else { 0 },
             uid: i64::from(meta.uid),
             gid: i64::from(meta.gid),
             size: if meta.is_file() {
@@ -471,9 +476,25 @@ mod tests {
         out
     }
 
+    fn union<'a>(
+        fs: &'a MemFs,
+        layers: &'a [EvPath],
+        style: Whiteouts,
+        names: &'a UserNames,
+    ) -> Union<'a> {
+        Union {
+            fs,
+            layers,
+            style,
+            names,
+            type_bits: true,
+        }
+    }
+
     fn upper(fs: &MemFs, style: Whiteouts) -> Vec<u8> {
         let names = UserNames::assumed();
-        upper_tar(fs, &path("up"), style, &names, Vec::new(), &|_| {})
+        let layers = [path("up")];
+        upper_tar(&union(fs, &layers, style, &names), Vec::new(), &|_| {})
             .unwrap()
             .0
     }
@@ -544,15 +565,9 @@ mod tests {
         let deep = format!("up/{}f", "d/".repeat(MAX_DEPTH + 5));
         fs.add(&deep, MemNode::file(b"x"));
         let names = UserNames::assumed();
-        let (_, w) = upper_tar(
-            &fs,
-            &path("up"),
-            Whiteouts::Overlay,
-            &names,
-            Vec::new(),
-            &|_| {},
-        )
-        .unwrap();
+        let layers = [path("up")];
+        let u = union(&fs, &layers, Whiteouts::Overlay, &names);
+        let (_, w) = upper_tar(&u, Vec::new(), &|_| {}).unwrap();
         assert_eq!(w.findings.len(), 1);
         assert_eq!(w.findings[0].kind, FindingKind::SizeImplausible);
     }

@@ -43,6 +43,14 @@ impl UserNames {
         }
     }
 
+    /// No names at all (Docker from 20.10.27 and 23 on looks none up).
+    pub fn none(why: impl Into<String>) -> Self {
+        UserNames {
+            source: why.into(),
+            ..Default::default()
+        }
+    }
+
     /// The user name of `uid`, empty when the database has none.
     pub fn user(&self, uid: u32) -> &[u8] {
         self.users.get(&uid).map_or(&[], Vec::as_slice)
