@@ -407,7 +407,7 @@ fn check(driver: &str, docker: &Docker, work: &Path) {
     if std::env::var_os("DFX_KEEP").is_some() {
         let keep = Path::new("/tmp/dfx-commit-keep");
         let _ = std::fs::create_dir_all(keep);
-        std::fs::write(keep.join("docker-layer.tar"), &docker_layer).unwrap();
+        std::fs::write(keep.join("docker-layer.tar"), docker_layer).unwrap();
         std::fs::copy(&exported, keep.join("docker-export.tar")).unwrap();
         std::fs::copy(cdir.join("changes.tar"), keep.join("changes.tar")).unwrap();
         std::fs::copy(cdir.join("export.tar"), keep.join("export.tar")).unwrap();
