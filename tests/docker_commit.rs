@@ -408,7 +408,7 @@ fn check(driver: &str, docker: &Docker, work: &Path) {
         let keep = Path::new("/tmp/dfx-commit-keep");
         let _ = std::fs::create_dir_all(keep);
         std::fs::write(keep.join("docker-layer.tar"), docker_layer).unwrap();
-        std::fs::copy(&exported, keep.join("docker-export.tar")).unwrap();
+        std::fs::copy(exported, keep.join("docker-export.tar")).unwrap();
         std::fs::copy(cdir.join("changes.tar"), keep.join("changes.tar")).unwrap();
         std::fs::copy(cdir.join("export.tar"), keep.join("export.tar")).unwrap();
         eprintln!("docker diff:\n{diff}\nkept in {}", keep.display());
@@ -466,12 +466,12 @@ fn check(driver: &str, docker: &Docker, work: &Path) {
             sha(&ours),
             diff_id,
             "changes.tar is not docker commit's layer: {}",
-            first_difference(&ours, &docker_layer)
+            first_difference(&ours, docker_layer)
         );
         assert_eq!(report["changes_sha256"].as_str().unwrap(), diff_id);
     }
     let ours = std::fs::read(cdir.join("export.tar")).unwrap();
-    let theirs = std::fs::read(&exported).unwrap();
+    let theirs = std::fs::read(exported).unwrap();
     assert!(
         ours == theirs,
         "export.tar is not docker export's: {}",
