@@ -13,6 +13,9 @@
 //!   `.wh.<name>` file is `D`, a path some lower branch has is `C` (a
 //!   directory only if its size, mode or mtime differ), else `A`, the
 //!   directory of an `A`/`D` is `C`.
+//!
+//! `export.tar` (`--flat`) holds the init layer's files and the image's,
+//! and no whiteout or aufs bookkeeping name.
 
 mod common;
 
@@ -212,6 +215,7 @@ fn check_root(
             id.as_ref(),
             evidence.as_os_str(),
             out.path().as_os_str(),
+            "--flat".as_ref(),
         ]);
         assert!(r.code == 0 || r.code == 3, "{id}: {}", r.stderr);
         let dir = out.path().join(format!("container_{}", &id[..12]));
@@ -227,6 +231,15 @@ fn check_root(
         let tar = dir.join("changes.tar");
         if !tar.exists() {
             continue;
+        }
+        // The whole filesystem: the init layer's files in, no whiteout or
+        // bookkeeping names.
+        let flat = entries(&dir.join("export.tar"));
+        assert!(flat.iter().any(|n| n == ".dockerenv"), "{id}: {flat:?}");
+        assert!(flat.iter().any(|n| n == "bin/busybox"), "{id}: {flat:?}");
+        for n in &flat {
+            let base = n.trim_end_matches('/').rsplit('/').next().unwrap();
+            assert!(!base.starts_with(".wh."), "{id}: {n} in export.tar");
         }
         let names = entries(&tar);
         for n in &names {
