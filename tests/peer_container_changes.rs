@@ -1,12 +1,13 @@
 //! Container changes on data roots other people captured (Google's
 //! docker-explorer test data, `../shared/peer-real/data/docker-explorer`):
-//! an overlay (v1) root of 2018 and an aufs root of 2017. For every
+//! an overlay (v1) root of 2018, an aufs root of 2017 and an overlay2 root
+//! of 2020. For every
 //! container: `changes.tar` holds neither the init layer's files nor aufs
 //! bookkeeping, and `diff` lists what Docker's rules give, derived here
 //! from the writable layer and the layers below it with plain `std::fs`:
-//! - overlay v1 (the daemon's naive diff, moby `ChangesDirs`): a path of
-//!   the container's upper directory is `A` when neither the init
-//!   layer's upper nor the image's root has it, `C` when its type,
+//! - overlay v1 and overlay2 (the daemon's naive diff, moby
+//!   `ChangesDirs`): a path of the container's upper directory is `A` when
+//!   neither the init layer nor the image's layers have it, `C` when its type,
 //!   permissions, owner or (non-directory) size or mtime differ from the
 //!   topmost of those, and a directory with a change below it is `C`;
 //! - aufs (moby `archive.Changes`): `.wh..wh.*` at the top skipped, a
@@ -277,7 +278,8 @@ fn check_root(
         if driver == "overlay" {
             assert_eq!(names_sorted, want, "{id}: changes.tar entries");
         } else {
-            // aufs tars the branch as it is: every path but bookkeeping.
+            // aufs and overlay2 tar the writable layer as it is: every
+            // path but aufs bookkeeping.
             let mut all = Vec::new();
             walk(&upper, "", &mut all);
             let mut branch: Vec<String> = all
@@ -345,5 +347,33 @@ fn aufs_changes_leave_the_bookkeeping_out() {
             (au.join("diff").join(mount), lowers)
         },
         aufs_diff,
+    );
+}
+
+#[test]
+fn overlay2_changes_leave_the_init_layer_out() {
+    let Some(t) = unpack("vols.v2.tgz") else {
+        return;
+    };
+    let root = t.path().join("docker");
+    let o2 = root.join("overlay2");
+    check_root(
+        t.path(),
+        &root,
+        "overlay2",
+        |mount| {
+            // `lower` names the layers below as links in `l/`, topmost
+            // first: the init layer, then the image's.
+            let lowers = read(&o2.join(mount).join("lower"))
+                .split(':')
+                .map(|l| {
+                    let link = o2.join(l);
+                    let target = std::fs::read_link(&link).unwrap();
+                    link.parent().unwrap().join(target)
+                })
+                .collect();
+            (o2.join(mount).join("diff"), lowers)
+        },
+        naive_diff,
     );
 }
