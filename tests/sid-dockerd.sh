@@ -7,6 +7,13 @@
 # usage: sid-dockerd.sh prepare
 #          make the chroot once (debootstrap + docker.io docker-cli containerd runc
 #          ca-certificates); prints "sidroot ready in N s"
+#        sid-dockerd.sh commit HOST WORK
+#          dockerd 28.5 with the overlay2 GRAPH DRIVER (containerd image store off) on the fresh
+#          host tree HOST (HOST/var/lib/docker, HOST/etc/docker/daemon.json): `docker load` WORK/image.tar
+#          (tagged dfx/commit:1), run container c1 with `sh -c "$(cat WORK/script.sh)"`, then
+#          write WORK/diff.txt, WORK/layers.json (the committed image's RootFS.Layers),
+#          WORK/saved.tar (`docker save` of the commit), WORK/exported.tar (`docker export c1`),
+#          WORK/version.txt; stop the engines and leave HOST for the caller
 #        sid-dockerd.sh load ARCHIVE...
 #          start containerd + dockerd on FRESH, EMPTY data roots (never the fixture's),
 #          `docker load` each archive and print one line per image it loaded:
@@ -81,6 +88,29 @@ load)
   done
   sid docker version --format 'engine {{.Server.Version}}' >&2 || true
   ;;
+commit)
+  [ $# -eq 2 ] || { echo "usage: $0 commit HOST WORK" >&2; exit 2; }
+  if ! have_engines; then
+    echo "sid-dockerd: no prepared sid chroot at $SIDROOT (run: $0 prepare)" >&2; exit 3
+  fi
+  host=$1; work=$2
+  trap sid_cleanup EXIT
+  sid_enter
+  mkdir -p "$host/etc/docker"
+  printf '{"storage-driver":"overlay2","features":{"containerd-snapshotter":false}}\n' > "$host/etc/docker/daemon.json"
+  sid_bind "$work" /dfx-work
+  sid_docker_up "$host"
+  sid docker load -i /dfx-work/image.tar >&2
+  sid docker run --name c1 --network none dfx/commit:1 /bin/sh -c "$(cat "$work/script.sh")" >&2
+  sid docker diff c1 > "$work/diff.txt"
+  sid docker commit c1 dfx/committed:1 >&2
+  sid docker image inspect --format '{{json .RootFS.Layers}}' dfx/committed:1 > "$work/layers.json"
+  sid docker save -o /dfx-work/saved.tar dfx/committed:1
+  sid docker export -o /dfx-work/exported.tar c1
+  sid docker version --format '{{.Server.Version}}' > "$work/version.txt"
+  sid docker info --format '{{.Driver}}' > "$work/driver.txt"
+  sid_docker_down
+  ;;
 *)
-  echo "usage: $0 prepare | load ARCHIVE..." >&2; exit 2 ;;
+  echo "usage: $0 prepare | load ARCHIVE... | commit HOST WORK" >&2; exit 2 ;;
 esac

@@ -102,6 +102,17 @@ pub struct ExportContainerArgs {
     /// Replace an existing container_<id> directory
     #[arg(long)]
     pub force: bool,
+    /// Also write export.tar: the container's whole filesystem as `docker export` writes it
+    #[arg(long)]
+    pub flat: bool,
+    /// The host's dockerd logged "Not using native diff for overlay2": write changes.tar as
+    /// that naive diff does
+    #[arg(long)]
+    pub naive_diff: bool,
+    /// The Docker version that ran the host (e.g. 20.10.24), where the evidence's package
+    /// database does not say: user names and mode bits in changes.tar follow it
+    #[arg(long, value_name = "VERSION", value_parser = docker_version)]
+    pub docker_version: Option<String>,
 }
 
 /// Output formats of `timeline`.
@@ -208,4 +219,11 @@ pub fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::
         }
     }
     args
+}
+
+/// A Docker version as `--docker-version` takes it (`20.10.24`, `24.0`).
+fn docker_version(v: &str) -> Result<String, String> {
+    docker_forensics::export::docker_version::numbers(v)
+        .map(|_| v.to_string())
+        .ok_or_else(|| format!("{v:?} is not a Docker version such as 20.10.24"))
 }

@@ -169,6 +169,9 @@ pub fn export(g: &Global, a: &ExportContainerArgs) -> Result<Outcome> {
     clean_up_on_interrupt(&a.output_dir);
     let mut opts = ctx.export_options(None);
     opts.force = a.force;
+    opts.flat = a.flat;
+    opts.naive_diff = a.naive_diff;
+    opts.docker_version = a.docker_version.clone();
     let report = export_container(&ctx.catalog, &found, &a.output_dir, &opts)?;
     let c = &found.container;
     say!("{}", container_dir(&a.output_dir, c).display());

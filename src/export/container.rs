@@ -1,7 +1,13 @@
 //! `export-container`: everything an examiner takes away about one
 //! container of any store, in `OUTPUT_DIR/container_<12 hex>/`:
-//! - `changes.tar`: its writable layer as an image layer (whiteouts
-//!   converted, as `docker commit` writes it);
+//! - `changes.tar`: its writable layer as an image layer; for a Docker
+//!   container, byte for byte the layer `docker commit` (moby 20.10)
+//!   writes, so its sha256 is the diff_id Docker's commit gives
+//!   ([`crate::layer::dockertar`]): overlay2 and aufs tar the writable
+//!   layer (without the init layer below it, nor aufs bookkeeping),
+//!   overlay v1 tars the `docker diff` list;
+//! - `export.tar` with `--flat`: the container's whole filesystem as
+//!   `docker export` writes it;
 //! - `committed.tar`: its image plus that layer, with the config `docker
 //!   commit` would write (moby `daemon/commit.go`: the container's
 //!   `Config`, a history entry, the new diff_id), loadable by `docker load`;
@@ -12,6 +18,7 @@
 //! - `report.json` and `SHA256SUMS`.
 
 use super::archive::ArchiveLayer;
+use super::docker_version::docker_form;
 use super::error::{ExportError, ExportOptions, out_err};
 use super::logs::{LogSummary, render_as};
 use super::output::{close_dir, in_fresh_dir, write_committed, write_file, write_log};
@@ -20,7 +27,11 @@ use super::source::{Failure, Tee, prepare_layer, write_layer};
 use crate::digest::hex_part;
 use crate::evidence::fs::{EvPath, FileSystem};
 use crate::layer::diff::{Change, container_changes};
-use crate::layer::{LayerDir, RetarError, hashed, retar};
+use crate::layer::dockertar::{Union, changes_tar, merged_tar, upper_tar};
+use crate::layer::merged::Whiteouts;
+use crate::layer::usernames::UserNames;
+use crate::layer::{LayerDir, RetarError, Written, hashed, retar};
+use crate::pipe::FanOut;
 use crate::report::{Finding, FindingKind, LayerReport};
 use crate::store::catalog::{Catalog, FoundContainer, StoreFilter};
 use crate::store::model::{Container, RecordedContent};
@@ -58,6 +69,19 @@ pub struct ContainerReport {
     /// sha256 of `changes.tar` (the new layer's diff_id).
     #[serde(serialize_with = "crate::schema::sha256_opt")]
     pub changes_sha256: Option<String>,
+    /// How `changes.tar` was written (which of Docker's ways, or a
+    /// rebuild of the writable layer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes_written_as: Option<String>,
+    /// Where the user and group names in `changes.tar` came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes_user_names: Option<String>,
+    /// sha256 of `export.tar` (`--flat`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export_sha256: Option<String>,
+    /// Where the user and group names in `export.tar` came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export_user_names: Option<String>,
     /// Image id `docker load` of `committed.tar` reports, and its tag.
     pub committed_image_id: Option<String>,
     /// The tag given to it, `forensics/<container name>:<12 hex of id>`.
@@ -125,14 +149,22 @@ fn write_container(
 
     // The writable layer: diff and changes.tar.
     let upper = c.layers.upper.clone().filter(|u| fs_.exists(u));
+    let mut written_as = None;
+    let mut flat = None;
     let (diff, changes) = match &upper {
         Some(u) => {
             let list = container_changes(fs_, c).map_err(|e| ExportError::Evidence {
                 place: u.display(),
                 detail: e.to_string(),
             })?;
-            let changes = write_tree(fs_, u, dir, "changes.tar", &mut findings)?;
+            let (changes, how, names) = write_changes(fs_, c, u, &list, dir, opts, &mut findings)?;
+            written_as = Some((how, names));
             sums.push((changes.0.clone(), "changes.tar".into()));
+            if opts.flat {
+                let (sha, names) = write_flat(fs_, c, u, dir, opts, &mut findings)?;
+                sums.push((sha.clone(), "export.tar".into()));
+                flat = Some((sha, names));
+            }
             (list, Some(changes))
         }
         None if c.state == "created" => (Vec::new(), None),
@@ -203,7 +235,9 @@ fn write_container(
         let vd = dir.join("volumes");
         fs::create_dir_all(&vd).map_err(out_err(&vd))?;
         let rel = format!("volumes/{}.tar", crate::escape::file_name(name));
-        match write_tree(fs_, vdir, dir, &rel, &mut findings) {
+        let tree =
+            |w: &mut FanOut| retar(LayerDir { fs: fs_, dir: vdir }, w, &|_| {}).map(|(_, w)| w);
+        match write_tree(dir, &rel, vdir, &mut findings, tree) {
             Ok((sha, _)) => {
                 sums.push((sha, rel));
                 volumes.push(name.clone());
@@ -231,6 +265,10 @@ fn write_container(
         container: c.clone(),
         diff: diff.clone(),
         changes_sha256: changes.map(|(s, _)| s),
+        changes_written_as: written_as.as_ref().map(|(h, _)| h.clone()),
+        changes_user_names: written_as.and_then(|(_, n)| n),
+        export_sha256: flat.as_ref().map(|(s, _)| s.clone()),
+        export_user_names: flat.map(|(_, n)| n),
         committed_image_id: committed,
         committed_tag: tag,
         image_layers,
@@ -243,24 +281,194 @@ fn write_container(
     Ok(report)
 }
 
-/// A directory of the evidence as a new tar (`docker commit`'s form);
-/// returns its sha256 and length.
-fn write_tree(
+/// How Docker's graph driver writes a container's layer on commit
+/// (moby 20.10 `daemon/graphdriver/<driver>`, `Diff`).
+enum CommitForm {
+    /// The driver tars the writable layer (overlay2, aufs).
+    Upper(Whiteouts),
+    /// The driver has no diff of its own: `ExportChanges` of the change
+    /// list (overlay v1's `NaiveDiffDriver`).
+    Changes,
+}
+
+fn commit_form(c: &Container, naive: bool) -> Option<CommitForm> {
+    if c.store != "docker" || c.layers.snapshot.is_some() {
+        return None;
+    }
+    match c.driver.as_deref().unwrap_or("overlay2") {
+        "overlay2" if naive => Some(CommitForm::Changes),
+        "overlay2" => Some(CommitForm::Upper(Whiteouts::Overlay)),
+        "aufs" => Some(CommitForm::Upper(Whiteouts::Aufs)),
+        "overlay" => Some(CommitForm::Changes),
+        _ => None,
+    }
+}
+
+/// The user database `docker commit` looked names up in: the daemon
+/// host's, where the evidence holds the host's root.
+fn host_names(fs_: &dyn FileSystem) -> UserNames {
+    let read = |p: &str| EvPath::parse(p).and_then(|p| fs_.read_small(&p, NAMES_LIMIT).ok());
+    match (read("etc/passwd"), read("etc/group")) {
+        (Some(p), Some(g)) => UserNames::parse(&p, &g, "the evidence's /etc/passwd and /etc/group"),
+        _ => UserNames::assumed(),
+    }
+}
+
+/// `/etc/passwd` and `/etc/group` larger than this are not read.
+const NAMES_LIMIT: u64 = 16 << 20;
+
+/// `changes.tar`: its sha256 and length, how it was written, and where
+/// its user names came from.
+#[allow(clippy::type_complexity)]
+fn write_changes(
     fs_: &dyn FileSystem,
-    tree: &EvPath,
+    c: &Container,
+    upper: &EvPath,
+    list: &[Change],
+    dir: &Path,
+    opts: &ExportOptions,
+    findings: &mut Vec<Finding>,
+) -> Result<((String, u64), String, Option<String>), ExportError> {
+    let driver = c.driver.as_deref().unwrap_or("overlay2");
+    let Some(form) = commit_form(c, opts.naive_diff) else {
+        let t = write_tree(dir, "changes.tar", upper, findings, |w| {
+            retar(
+                LayerDir {
+                    fs: fs_,
+                    dir: upper,
+                },
+                w,
+                &|_| {},
+            )
+            .map(|(_, w)| w)
+        })?;
+        return Ok((
+            t,
+            "the writable layer rebuilt as an image layer".into(),
+            None,
+        ));
+    };
+    let docker = docker_form(fs_, opts.docker_version.as_deref());
+    let names = if docker.lookups {
+        host_names(fs_)
+    } else {
+        UserNames::none(format!("none: {} looks no names up", docker.said))
+    };
+    let mut layers = vec![upper.clone()];
+    layers.extend(c.layers.lowers.iter().cloned());
+    let union = |style| Union {
+        fs: fs_,
+        layers: &layers,
+        style,
+        names: &names,
+        type_bits: docker.type_bits,
+    };
+    let (t, how) = match form {
+        CommitForm::Upper(style) => (
+            write_tree(dir, "changes.tar", upper, findings, |w| {
+                upper_tar(&union(style), w, &|_| {}).map(|(_, w)| w)
+            })?,
+            format!(
+                "as docker commit writes it: the {driver} writable layer, tarred as {}'s {driver} Diff does",
+                docker.said
+            ),
+        ),
+        CommitForm::Changes => {
+            let when = [&c.finished, &c.started, &c.created]
+                .into_iter()
+                .flatten()
+                .find_map(|t| crate::time::parse(t))
+                .map_or(0, |t| t.timestamp());
+            (
+                write_tree(dir, "changes.tar", upper, findings, |w| {
+                    changes_tar(&union(Whiteouts::Overlay), list, when, w, &|_| {}).map(|(_, w)| w)
+                })?,
+                format!(
+                    "as docker commit writes it: {}'s {driver} naive diff (the docker diff list); a deletion's .wh. entry carries the time of the commit, unknown here, written as the container's finish time {when}",
+                    docker.said
+                ),
+            )
+        }
+    };
+    Ok((t, how, Some(names.source)))
+}
+
+/// `export.tar`: the container's whole filesystem as `docker export`
+/// writes it, its user names (where that Docker looks them up) from the
+/// container's own `/etc/passwd` and `/etc/group` (Docker tars it from
+/// inside a chroot).
+fn write_flat(
+    fs_: &dyn FileSystem,
+    c: &Container,
+    upper: &EvPath,
+    dir: &Path,
+    opts: &ExportOptions,
+    findings: &mut Vec<Finding>,
+) -> Result<(String, String), ExportError> {
+    let style = if c.driver.as_deref() == Some("aufs") {
+        Whiteouts::Aufs
+    } else {
+        Whiteouts::Overlay
+    };
+    let mut layers = vec![upper.clone()];
+    layers.extend(c.layers.lowers.iter().cloned());
+    let view = crate::layer::merged::Merged {
+        fs: fs_,
+        layers: &layers,
+        style,
+    };
+    let read = |p: &str| {
+        let n = view.lookup(&EvPath::parse(p)?)?;
+        n.meta
+            .is_file()
+            .then(|| fs_.read_small(&n.path, NAMES_LIMIT).ok())
+            .flatten()
+    };
+    let docker = docker_form(fs_, opts.docker_version.as_deref());
+    let names = if docker.lookups {
+        UserNames::parse(
+            &read("etc/passwd").unwrap_or_default(),
+            &read("etc/group").unwrap_or_default(),
+            "the container's /etc/passwd and /etc/group",
+        )
+    } else {
+        UserNames::none(format!("none: {} looks no names up", docker.said))
+    };
+    let (sha, _) = write_tree(dir, "export.tar", upper, findings, |w| {
+        merged_tar(
+            &Union {
+                fs: fs_,
+                layers: &layers,
+                style,
+                names: &names,
+                type_bits: docker.type_bits,
+            },
+            w,
+            &|_| {},
+        )
+        .map(|(_, w)| w)
+    })?;
+    Ok((sha, names.source))
+}
+
+/// A tar `make` writes into `dir/name`; returns its sha256 and length.
+fn write_tree<F>(
     dir: &Path,
     name: &str,
+    tree: &EvPath,
     findings: &mut Vec<Finding>,
-) -> Result<(String, u64), ExportError> {
+    make: F,
+) -> Result<(String, u64), ExportError>
+where
+    F: FnOnce(&mut FanOut) -> Result<Written, RetarError>,
+{
     let path = dir.join(name);
     let file = BufWriter::with_capacity(1 << 20, File::create(&path).map_err(out_err(&path))?);
     let (mut w, written) = hashed(file, None, |w| {
-        retar(LayerDir { fs: fs_, dir: tree }, w, &|_| {})
-            .map(|(_, written)| written)
-            .map_err(|e| match e {
-                RetarError::Output(e) => Failure::Output(e),
-                other => Failure::Evidence(io::Error::other(other.to_string())),
-            })
+        make(w).map_err(|e| match e {
+            RetarError::Output(e) => Failure::Output(e),
+            other => Failure::Evidence(io::Error::other(other.to_string())),
+        })
     })
     .map_err(|f| match f {
         Failure::Evidence(e) => ExportError::Evidence {

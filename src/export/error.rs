@@ -26,6 +26,16 @@ pub struct ExportOptions {
     pub written: Option<Arc<LayersWritten>>,
     /// How the examiner ran the tool, for the report.
     pub run: Option<RunRecord>,
+    /// `export-container` also writes the container's whole filesystem
+    /// as `docker export` would (`export.tar`).
+    pub flat: bool,
+    /// The host's dockerd used overlay2's naive diff (its kernel has
+    /// overlayfs `redirect_dir` on): `changes.tar` is written as that diff
+    /// writes it.
+    pub naive_diff: bool,
+    /// The Docker version that wrote the data root, as the examiner
+    /// knows it (else the evidence's package database says, else 20.10).
+    pub docker_version: Option<String>,
 }
 
 /// How and where the tool was run, recorded in every report.

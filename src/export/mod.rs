@@ -15,6 +15,7 @@
 pub mod archive;
 pub mod container;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
+pub mod docker_version;
 pub mod dockerfile;
 mod error;
 pub mod image;

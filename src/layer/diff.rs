@@ -15,6 +15,9 @@
 //!   whiteout (0/0 character device), or an entry of the image's directory
 //!   hidden by an opaque directory (`trusted.overlay.opaque=y`).
 //!
+//! aufs containers follow the rules of the daemon's aufs driver instead
+//! ([`aufs_changes`]).
+//!
 //! Only paths in the writable layer can differ, so only it is walked; the
 //! image's view of a path is looked up through the lower layers, topmost
 //! first, honouring their whiteouts and opaque directories. Nothing is
@@ -226,6 +229,111 @@ fn old_capability(view: &LowerView<'_>, rel: &EvPath) -> Option<Vec<u8>> {
     capability(view.fs, &view.lowers[i].join_path(rel))
 }
 
+/// Changes of an aufs writable layer `upper` over `lowers`, as moby
+/// 20.10's aufs driver lists them (`pkg/archive/changes.go`, `Changes`
+/// with `aufsDeletedFile` and `aufsMetadataSkip`), walking the writable
+/// layer alone:
+/// - the branch's `.wh..wh.*` bookkeeping at its top is skipped (what it
+///   holds is not: moby walks into it);
+/// - a `.wh.<name>` file is `D <name>`;
+/// - any other path is `C` when some lower layer has it (whatever their
+///   whiteouts say), else `A`; a directory some lower layer has with the
+///   same size, mode and mtime is no change;
+/// - the directory of an `A` or `D` is `C` unless already listed (or it
+///   is `/`).
+///
+/// moby's "has it" follows symlinks (`os.Stat`); here a lower path is
+/// looked at as it is, never followed.
+pub fn aufs_changes(
+    fs: &dyn FileSystem,
+    upper: &EvPath,
+    lowers: &[EvPath],
+) -> Result<Vec<Change>, FsError> {
+    let mut out = Vec::new();
+    let mut changed_dirs = BTreeSet::new();
+    aufs_walk(
+        fs,
+        upper,
+        lowers,
+        &EvPath::root(),
+        &mut out,
+        &mut changed_dirs,
+    )?;
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn aufs_walk(
+    fs: &dyn FileSystem,
+    upper: &EvPath,
+    lowers: &[EvPath],
+    rel: &EvPath,
+    out: &mut Vec<Change>,
+    changed_dirs: &mut BTreeSet<EvPath>,
+) -> Result<(), FsError> {
+    let mut entries = fs.read_dir(&upper.join_path(rel))?;
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    for e in entries {
+        let Some(child) = rel.child(&e.name) else {
+            continue;
+        };
+        let meta = fs.metadata(&upper.join_path(&child))?;
+        let walk_in = |out: &mut Vec<Change>, dirs: &mut BTreeSet<EvPath>| {
+            if meta.is_dir() {
+                aufs_walk(fs, upper, lowers, &child, out, dirs)
+            } else {
+                Ok(())
+            }
+        };
+        if rel.is_root() && e.name.starts_with(b".wh..wh.") {
+            walk_in(out, changed_dirs)?;
+            continue;
+        }
+        let below = lowers
+            .iter()
+            .find_map(|l| fs.metadata(&l.join_path(&child)).ok());
+        let (kind, path, is_dir) = if let Some(name) = e.name.strip_prefix(b".wh.") {
+            let Some(gone) = rel.child(name) else {
+                continue;
+            };
+            let was_dir = lowers
+                .iter()
+                .find_map(|l| fs.metadata(&l.join_path(&gone)).ok())
+                .is_some_and(|m| m.is_dir());
+            ('D', gone, was_dir)
+        } else {
+            match &below {
+                None => ('A', child.clone(), meta.is_dir()),
+                Some(old) => {
+                    let same_dir = old.is_dir()
+                        && meta.is_dir()
+                        && old.size == meta.size
+                        && old.perm == meta.perm
+                        && same_time(old.mtime, meta.mtime);
+                    if same_dir {
+                        walk_in(out, changed_dirs)?;
+                        continue;
+                    }
+                    ('C', child.clone(), meta.is_dir())
+                }
+            }
+        };
+        if meta.is_dir() {
+            changed_dirs.insert(child.clone());
+        }
+        if kind != 'C' {
+            let parent = path.parent();
+            if !parent.is_root() && changed_dirs.insert(parent.clone()) {
+                out.push(change('C', &parent, true));
+            }
+        }
+        out.push(change(kind, &path, is_dir));
+        walk_in(out, changed_dirs)?;
+    }
+    Ok(())
+}
+
 /// Why a container's changes cannot be listed.
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerDiffError {
@@ -263,7 +371,11 @@ pub fn container_changes(
     let layers = &c.layers;
     match &layers.upper {
         Some(upper) if fs.exists(upper) => {
-            let mut list = changes(fs, upper, &layers.lowers)?;
+            let mut list = if c.store == "docker" && c.driver.as_deref() == Some("aufs") {
+                aufs_changes(fs, upper, &layers.lowers)?
+            } else {
+                changes(fs, upper, &layers.lowers)?
+            };
             list.retain(|ch| !layers.runtime_paths.contains(&ch.path.as_str()));
             Ok(list)
         }
@@ -279,5 +391,53 @@ pub fn container_changes(
                 .clone()
                 .unwrap_or_else(|| "its writable layer is unknown".into()),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::fs::{MemFs, MemNode};
+    use crate::layer::testutil::path;
+
+    fn listed(v: Vec<Change>) -> Vec<String> {
+        v.iter().map(Change::to_string).collect()
+    }
+
+    /// moby's aufs `Changes`: bookkeeping skipped, `.wh.` files are
+    /// deletions, anything a lower branch has is `C` (an unchanged
+    /// directory excepted), parents of `A`/`D` are `C`.
+    #[test]
+    fn aufs_rules() {
+        let mut fs = MemFs::new();
+        fs.add("lo/etc/passwd", MemNode::file(b"root"))
+            .add("lo/same", MemNode::dir().mtime(5))
+            .add("lo/same/f", MemNode::file(b"f"))
+            .add("lo/old", MemNode::dir())
+            .add("lo/var/x", MemNode::file(b"x"))
+            .add("up/.wh..wh.aufs", MemNode::file(b""))
+            .add("up/.wh..wh.plnk", MemNode::dir())
+            .add("up/.wh..wh.orph", MemNode::dir())
+            .add("up/etc/passwd", MemNode::file(b"root"))
+            .add("up/same", MemNode::dir().mtime(5))
+            .add("up/same/new", MemNode::file(b"n"))
+            .add("up/.wh.old", MemNode::file(b""))
+            .add("up/var/.wh.x", MemNode::file(b""))
+            .add("up/tmp/a", MemNode::file(b"a"));
+        let got = aufs_changes(&fs, &path("up"), &[path("lo")]).unwrap();
+        assert_eq!(
+            listed(got),
+            // `/etc` is as it was and a `C` below does not list it.
+            [
+                "C /etc/passwd",
+                "D /old",
+                "C /same",
+                "A /same/new",
+                "A /tmp",
+                "A /tmp/a",
+                "C /var",
+                "D /var/x",
+            ]
+        );
     }
 }

@@ -1,11 +1,15 @@
 //! One layer → a tar stream: the original one replayed from tar-split
 //! ([`replay`]), or a new one built from the unpacked files ([`retar`]);
-//! and the check that an unpacked snapshot still holds what its layer put
-//! there ([`snapshot`]).
+//! the tars Docker writes of a container, `docker commit`'s layer and
+//! `docker export` ([`dockertar`]); and the check that an unpacked
+//! snapshot still holds what its layer put there ([`snapshot`]).
 
 mod content;
 pub mod diff;
+pub mod dockertar;
 mod findings;
+mod gotar;
+pub mod merged;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod produce;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
@@ -20,6 +24,7 @@ pub mod tarsplit;
 mod tarstream;
 #[cfg(test)]
 mod testutil;
+pub mod usernames;
 
 pub use findings::MAX_LAYER_FINDINGS;
 pub use produce::{LayerInput, PreparedLayer, ProduceError, Produced, hashed, prepare, produce};

@@ -1,8 +1,10 @@
 //! Builds a new layer tar from an unpacked layer directory, for layers
 //! whose tar-split metadata is gone or unreadable.
 //!
-//! The result is what Docker's `pkg/archive` (`TarWithOptions` with the
-//! overlay whiteout converter) would produce for the same directory: POSIX
+//! The result follows Docker's `pkg/archive` (`TarWithOptions` with the
+//! overlay whiteout converter) in content, not in every header byte (a
+//! Docker container's own layer is written byte for byte by
+//! [`super::dockertar`]): POSIX
 //! tar with PAX records for long or non-ASCII names and xattrs, hard links
 //! by inode, names sorted bytewise (so the output is deterministic), and
 //! overlayfs whiteouts converted to the AUFS-style markers image layers

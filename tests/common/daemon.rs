@@ -12,10 +12,17 @@ pub struct Daemon {
     child: Child,
     dir: tempfile::TempDir,
     host: String,
+    root: std::path::PathBuf,
 }
 
 impl Daemon {
     pub fn start() -> Option<Daemon> {
+        Self::start_with(&["--storage-driver", "overlay2"], "root")
+    }
+
+    /// A dockerd with these extra arguments, its data root at `root`
+    /// (relative to its own temporary directory).
+    pub fn start_with(extra: &[&str], root: &str) -> Option<Daemon> {
         if !is_root() || Command::new("dockerd").arg("--version").output().is_err() {
             eprintln!(
                 "\n*** SKIPPED: no dockerd here (or not root): the docker load test did not run ***\n"
@@ -27,9 +34,10 @@ impl Daemon {
         let ns = format!("dfx{}", std::process::id());
         let host = format!("unix://{}/docker.sock", d.display());
         let log = std::fs::File::create(d.join("dockerd.log")).ok()?;
+        let data_root = d.join(root);
         let child = Command::new("dockerd")
             .arg("--data-root")
-            .arg(d.join("root"))
+            .arg(&data_root)
             .arg("--exec-root")
             .arg(d.join("exec"))
             .arg("--pidfile")
@@ -37,12 +45,11 @@ impl Daemon {
             .args([
                 "-H",
                 &host,
-                "--storage-driver",
-                "overlay2",
                 "--iptables=false",
                 "--ip6tables=false",
                 "--bridge=none",
             ])
+            .args(extra)
             .args([
                 "--containerd-namespace",
                 &ns,
@@ -53,7 +60,12 @@ impl Daemon {
             .stderr(log)
             .spawn()
             .ok()?;
-        let mut daemon = Daemon { child, dir, host };
+        let mut daemon = Daemon {
+            child,
+            dir,
+            host,
+            root: data_root,
+        };
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(60) {
             if daemon.docker(&["info"]).0 {
@@ -79,7 +91,35 @@ impl Daemon {
 
     /// The data root this daemon writes (evidence for the tool).
     pub fn data_root(&self) -> std::path::PathBuf {
-        self.dir.path().join("root")
+        self.root.clone()
+    }
+
+    /// The daemon's own temporary directory (its data root is below it).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// dockerd's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
+    }
+
+    /// Stops dockerd (SIGTERM, then SIGKILL after 30 s), leaving its
+    /// data root in place.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(30) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Runs `client` (a docker CLI) against this daemon with `env` set:
@@ -118,18 +158,9 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(30) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }

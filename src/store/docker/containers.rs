@@ -467,7 +467,13 @@ impl DataRoot {
                 detail: format!("no cache-id in {entry}"),
             })?;
             if let Some(d) = self.driver_dir(&cache) {
+                // overlay (v1): a layer's `root` holds the whole image up
+                // to it; the layers below are not part of the mount.
+                let whole = self.driver == "overlay" && d.file_name() == b"root";
                 lowers.push(d);
+                if whole {
+                    break;
+                }
             }
             chain = file("parent");
         }
