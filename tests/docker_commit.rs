@@ -420,7 +420,13 @@ fn check(driver: &str, docker: &Docker, work: &Path) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| v.as_str().unwrap().to_string())
+        .map(|v| {
+            format!(
+                "{} {}",
+                v["kind"].as_str().unwrap(),
+                v["path"].as_str().unwrap()
+            )
+        })
         .collect();
     got.sort();
     assert_eq!(got, want, "docker diff");
@@ -468,7 +474,10 @@ fn check(driver: &str, docker: &Docker, work: &Path) {
             "changes.tar is not docker commit's layer: {}",
             first_difference(&ours, docker_layer)
         );
-        assert_eq!(report["changes_sha256"].as_str().unwrap(), diff_id);
+        assert_eq!(
+            report["changes_sha256"].as_str().unwrap(),
+            format!("sha256:{diff_id}")
+        );
     }
     let ours = std::fs::read(cdir.join("export.tar")).unwrap();
     let theirs = std::fs::read(exported).unwrap();
@@ -477,7 +486,10 @@ fn check(driver: &str, docker: &Docker, work: &Path) {
         "export.tar is not docker export's: {}",
         first_difference(&ours, &theirs)
     );
-    assert_eq!(report["export_sha256"].as_str().unwrap(), sha(&theirs));
+    assert_eq!(
+        report["export_sha256"].as_str().unwrap(),
+        format!("sha256:{}", sha(&theirs))
+    );
     // With the data root alone the host's user database is not there:
     // uid 0 is taken for root, uid 1 (`daemon` on this host) gets no name,
     // and the report says so.

@@ -22,6 +22,7 @@ const DIGESTS: &[&str] = &[
     "archive_image_id",
     "archive_config_id",
     "changes_sha256",
+    "export_sha256",
     "committed_image_id",
     "manifest_digest",
 ];

@@ -226,7 +226,13 @@ fn check_root(
             .as_array()
             .unwrap()
             .iter()
-            .map(|v| v.as_str().unwrap().to_string())
+            .map(|v| {
+                format!(
+                    "{} {}",
+                    v["kind"].as_str().unwrap(),
+                    v["path"].as_str().unwrap()
+                )
+            })
             .collect();
         assert_eq!(got, derive(&upper, &lowers), "{driver} container {id}");
         let tar = dir.join("changes.tar");

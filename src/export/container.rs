@@ -78,6 +78,7 @@ pub struct ContainerReport {
     pub changes_user_names: Option<String>,
     /// sha256 of `export.tar` (`--flat`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "crate::schema::sha256_opt")]
     pub export_sha256: Option<String>,
     /// Where the user and group names in `export.tar` came from.
     #[serde(skip_serializing_if = "Option::is_none")]
