@@ -130,6 +130,51 @@ pub fn file_name(name: &str) -> String {
     out
 }
 
+/// Longest output name made from an evidence name before it is cut and
+/// told apart by a hash (every filesystem takes 255 bytes).
+const NAME_MAX: usize = 96;
+
+/// File names for several evidence names in one directory: each made
+/// portable by [`file_name`], cut when very long, and, where two would
+/// be the same on a case-insensitive filesystem (Windows, macOS: `Data`
+/// and `data`) or after the cut, told apart by `~` and 8 hex digits of
+/// the name's sha256 (`~` is never in a [`file_name`]). The same names in
+/// the same order give the same files on every OS.
+#[derive(Debug, Default)]
+pub struct PortableNames {
+    taken: std::collections::HashSet<String>,
+}
+
+impl PortableNames {
+    /// The file name for `name`, distinct from every one given before.
+    pub fn name_for(&mut self, name: &str) -> String {
+        let mut out = file_name(name);
+        let tag = || {
+            let d = crate::digest::sha256_hex(name.as_bytes());
+            format!("~{}", &d[..8])
+        };
+        if out.len() > NAME_MAX {
+            let mut cut = NAME_MAX;
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.truncate(cut);
+            out.push_str(&tag());
+        }
+        if self.taken.contains(&out.to_lowercase()) {
+            out.push_str(&tag());
+            let mut n = 1u32;
+            let base = out.clone();
+            while self.taken.contains(&out.to_lowercase()) {
+                out = format!("{base}{n}");
+                n += 1;
+            }
+        }
+        self.taken.insert(out.to_lowercase());
+        out
+    }
+}
+
 /// `value` as one line of JSON (for JSON-lines files) whose raw bytes are
 /// as safe as [`visible`] text: besides what JSON escapes itself, every
 /// control character (DEL, C1), reordering or hiding format character and
@@ -234,6 +279,25 @@ mod tests {
     #[test]
     fn file_names_are_one_portable_component() {
         assert_eq!(file_name("fxdata"), "fxdata");
+        let mut names = PortableNames::default();
+        let got: Vec<String> = ["..\\..\\x", "CON", "a:b", "Data", "data", "nul.txt"]
+            .iter()
+            .map(|n| names.name_for(n))
+            .collect();
+        assert_eq!(got[0], "..%5C..%5Cx");
+        assert_eq!(got[1], "%CON");
+        assert_eq!(got[2], "a%3Ab");
+        assert_eq!(got[3], "Data");
+        assert!(
+            got[4].starts_with("data~") && got[4].len() == 13,
+            "{}",
+            got[4]
+        );
+        assert_eq!(got[5], "%nul.txt");
+        let long = "x".repeat(400);
+        let a = names.name_for(&long);
+        let b = names.name_for(&format!("{long}y"));
+        assert!(a.len() < 120 && b.len() < 120 && a != b);
         assert_eq!(file_name("../x"), "..%2Fx");
         assert_eq!(file_name(".."), "%..");
         assert_eq!(file_name("a:b\\c"), "a%3Ab%5Cc");

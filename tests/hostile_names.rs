@@ -229,3 +229,95 @@ fn walk_count(p: &Path) -> usize {
     }
     n
 }
+
+/// Volume names from the evidence become portable file names inside OUT:
+/// a Windows path (`..\..\x`), a device name (`CON`), a stream separator
+/// (`a:b`) and names equal but for case (`Data`, `data`) each get their
+/// own file, the same on every OS, and the report maps each back to the
+/// name the engine recorded.
+#[test]
+fn volume_names_become_portable_distinct_files() {
+    let Some(copy) = host_copy("basic") else {
+        return;
+    };
+    let host = copy.path();
+    let (id, _) = evil_web(host);
+    let root = docker_root(host);
+    let cfg = root.join(format!("containers/{id}/config.v2.json"));
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    let names = ["..\\..\\x", "CON", "a:b", "Data", "data"];
+    let mut points = serde_json::Map::new();
+    for (i, name) in names.iter().enumerate() {
+        let data = root.join("volumes").join(name).join("_data");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join(format!("file_{i}")), format!("volume {i}")).unwrap();
+        points.insert(
+            format!("/v{i}"),
+            serde_json::json!({
+                "Source": data.to_str().unwrap(),
+                "Destination": format!("/v{i}"),
+                "RW": true,
+                "Name": name,
+                "Driver": "local",
+                "Type": "volume",
+            }),
+        );
+    }
+    v["MountPoints"] = Value::Object(points);
+    std::fs::write(&cfg, serde_json::to_vec(&v).unwrap()).unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let r = run([
+        Path::new("export-container"),
+        Path::new("evil-web"),
+        host,
+        out.path(),
+        Path::new("-q"),
+    ]);
+    assert!(r.code == 0 || r.code == 3, "{}", r.stderr);
+    let dir = PathBuf::from(r.stdout.trim());
+    assert!(dir.starts_with(out.path()));
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    let vols = report["volumes"].as_array().unwrap();
+    assert_eq!(vols.len(), names.len(), "{report}");
+    let mut folded = std::collections::BTreeSet::new();
+    for (i, name) in names.iter().enumerate() {
+        let v = vols
+            .iter()
+            .find(|v| v["name"] == *name)
+            .unwrap_or_else(|| panic!("{name} not in the report: {vols:?}"));
+        let file = v["file"].as_str().unwrap();
+        let base = file.strip_prefix("volumes/").unwrap();
+        assert!(
+            base.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-%~".contains(&b)),
+            "{base}"
+        );
+        let stem = base.split('.').next().unwrap().to_ascii_uppercase();
+        assert!(
+            !["CON", "PRN", "AUX", "NUL"].contains(&stem.as_str()),
+            "{base}"
+        );
+        assert!(
+            folded.insert(base.to_lowercase()),
+            "{base} twice ignoring case"
+        );
+        // The file is the volume: its tar holds the volume's file.
+        let mut tar = tar::Archive::new(std::fs::File::open(dir.join(file)).unwrap());
+        let has = tar.entries().unwrap().any(|e| {
+            e.unwrap()
+                .path()
+                .unwrap()
+                .to_string_lossy()
+                .contains(&format!("file_{i}"))
+        });
+        assert!(has, "{file} does not hold file_{i}");
+    }
+    // Nothing was written outside OUT.
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        1,
+        "one container directory"
+    );
+}

@@ -91,18 +91,36 @@ pub struct ContainerReport {
     pub image_layers: Vec<LayerReport>,
     /// What was read from its log (lines, time span), if it has one.
     pub log: Option<LogSummary>,
-    /// Named volumes written to `volumes/<name>.tar`.
-    pub volumes: Vec<String>,
+    /// Named volumes written to `volumes/<file>.tar`: each volume's name
+    /// as the engine recorded it and the portable file name it got.
+    pub volumes: Vec<VolumeFile>,
     /// What could not be exported or did not check out.
     pub findings: Vec<Finding>,
     /// Every image layer verified and nothing found.
     pub verified: bool,
 }
 
-/// The directory a container is written to.
+/// A named volume as written: its name as recorded, its file.
+#[derive(Debug, Clone, Serialize)]
+pub struct VolumeFile {
+    /// The volume's name as the engine recorded it.
+    pub name: String,
+    /// The file written, relative to the container's directory
+    /// (`volumes/<portable name>.tar`).
+    pub file: String,
+}
+
+/// The directory a container is written to: `container_<12 hex>` for a
+/// hex id (Docker, Podman), else its whole id as a portable name
+/// (containerd names containers as it likes: `web-0`).
 pub fn container_dir(out: &Path, c: &Container) -> PathBuf {
-    let short: String = c.id.chars().take(12).collect();
-    out.join(format!("container_{}", crate::escape::file_name(&short)))
+    let hex = c.id.len() >= 12 && c.id.bytes().all(|b| b.is_ascii_hexdigit());
+    let name = if hex {
+        c.id[..12].to_ascii_lowercase()
+    } else {
+        crate::escape::PortableNames::default().name_for(&c.id)
+    };
+    out.join(format!("container_{name}"))
 }
 
 /// Exports one container; `catalog` resolves its image.
@@ -223,6 +241,7 @@ fn write_container(
 
     // Named volumes.
     let mut volumes = Vec::new();
+    let mut names = crate::escape::PortableNames::default();
     for m in c.mounts.iter().filter(|m| m.kind == "volume") {
         let Some(name) = &m.name else { continue };
         let Some(vdir) = m.data_dir.as_ref().filter(|d| fs_.exists(d)) else {
@@ -235,13 +254,16 @@ fn write_container(
         };
         let vd = dir.join("volumes");
         fs::create_dir_all(&vd).map_err(out_err(&vd))?;
-        let rel = format!("volumes/{}.tar", crate::escape::file_name(name));
+        let rel = format!("volumes/{}.tar", names.name_for(name));
         let tree =
             |w: &mut FanOut| retar(LayerDir { fs: fs_, dir: vdir }, w, &|_| {}).map(|(_, w)| w);
         match write_tree(dir, &rel, vdir, &mut findings, tree) {
             Ok((sha, _)) => {
+                volumes.push(VolumeFile {
+                    name: name.clone(),
+                    file: rel.clone(),
+                });
                 sums.push((sha, rel));
-                volumes.push(name.clone());
             }
             Err(e @ ExportError::Output { .. }) => return Err(e),
             Err(e) => findings.push(Finding::new(
@@ -602,4 +624,36 @@ fn commit_config(
         place: c.image_id.clone(),
         detail: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_directories_stay_inside_and_apart() {
+        let out = Path::new("/out");
+        let dir = |id: &str| {
+            container_dir(
+                out,
+                &Container {
+                    id: id.into(),
+                    ..Default::default()
+                },
+            )
+        };
+        assert_eq!(dir(&"ab".repeat(32)), out.join("container_abababababab"));
+        for hostile in ["../x", "..", "a\\..\\b", "CON", "x:y"] {
+            let d = dir(hostile);
+            assert_eq!(d.parent(), Some(out), "{hostile}");
+            let name = d.file_name().unwrap().to_str().unwrap();
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-%~".contains(&b)),
+                "{name}"
+            );
+        }
+        assert_eq!(dir("../x"), out.join("container_..%2Fx"));
+        assert_eq!(dir("web-0"), out.join("container_web-0"));
+    }
 }
