@@ -4,10 +4,10 @@
 //! from the evidence escaped by `docker_forensics::escape::visible`),
 //! with the command line's hints spelled as this API's keyword arguments.
 
+use docker_forensics::StoreError;
 use docker_forensics::export::ExportError;
 use docker_forensics::export::timeline::TimelineError;
 use docker_forensics::layer::diff::ContainerDiffError;
-use docker_forensics::StoreError;
 use pyo3::PyErr;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;

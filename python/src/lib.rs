@@ -47,10 +47,7 @@ fn json<T: Serialize + ?Sized>(v: &T) -> PyResult<String> {
 /// JSON text as Python objects (`json.loads`: dicts keep the members'
 /// order).
 fn loads(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
-    Ok(py
-        .import("json")?
-        .call_method1("loads", (text,))?
-        .unbind())
+    Ok(py.import("json")?.call_method1("loads", (text,))?.unbind())
 }
 
 /// Issues each line of `problems` as a [`DockerForensicsWarning`].
@@ -82,7 +79,10 @@ fn run_record(py: Python<'_>) -> PyResult<RunRecord> {
     let started = py
         .import("datetime")?
         .getattr("datetime")?
-        .call_method1("now", (py.import("datetime")?.getattr("timezone")?.getattr("utc")?,))?
+        .call_method1(
+            "now",
+            (py.import("datetime")?.getattr("timezone")?.getattr("utc")?,),
+        )?
         .call_method1("strftime", ("%Y-%m-%dT%H:%M:%SZ",))?
         .extract()?;
     Ok(RunRecord {
@@ -144,9 +144,8 @@ impl Evidence {
         Ok(ExportOptions {
             force,
             rebuild,
-            progress: progress.map(|p| {
-                Arc::new(progress::Callback(Arc::new(p))) as Arc<dyn ProgressSink>
-            }),
+            progress: progress
+                .map(|p| Arc::new(progress::Callback(Arc::new(p))) as Arc<dyn ProgressSink>),
             evidence: self.source.clone(),
             acquisition: self.acquisition.clone(),
             written: None,
@@ -215,11 +214,7 @@ impl Evidence {
         let text = py.detach(|| {
             let catalog = self.catalog()?;
             Self::check_store(&catalog, store)?;
-            json(
-                &catalog
-                    .images(StoreFilter(store))
-                    .map_err(errors::store)?,
-            )
+            json(&catalog.images(StoreFilter(store)).map_err(errors::store)?)
         })?;
         loads(py, &text)
     }
@@ -361,8 +356,8 @@ impl Evidence {
                         raise(Kind::Output, &format!("{}: cannot write: {e}", p.display()))
                     })?;
                     let mut w = std::io::BufWriter::new(file);
-                    let s = write_timeline(&catalog, &filter, fmt, &mut w)
-                        .map_err(errors::timeline)?;
+                    let s =
+                        write_timeline(&catalog, &filter, fmt, &mut w).map_err(errors::timeline)?;
                     std::io::Write::flush(&mut w).map_err(|e| {
                         raise(Kind::Output, &format!("{}: cannot write: {e}", p.display()))
                     })?;
@@ -523,11 +518,17 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_function(wrap_pyfunction!(open_evidence, m)?)?;
     m.add_class::<Evidence>()?;
-    m.add("DockerForensicsError", py.get_type::<errors::DockerForensicsError>())?;
+    m.add(
+        "DockerForensicsError",
+        py.get_type::<errors::DockerForensicsError>(),
+    )?;
     m.add("UsageError", py.get_type::<errors::UsageError>())?;
     m.add("EvidenceError", py.get_type::<errors::EvidenceError>())?;
     m.add("OutputError", py.get_type::<errors::OutputError>())?;
-    m.add("DockerForensicsWarning", py.get_type::<DockerForensicsWarning>())?;
+    m.add(
+        "DockerForensicsWarning",
+        py.get_type::<DockerForensicsWarning>(),
+    )?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
