@@ -241,3 +241,79 @@ def test_threads_share_one_evidence(evidence, expected, tmp_path):
     assert errors == []
     for out, report in results.values():
         check_layers(only_image_dir(out), report, want)
+
+
+def _cli():
+    import os
+
+    target = Path(os.environ.get("CARGO_TARGET_DIR", Path(__file__).resolve().parents[2] / "target"))
+    exe = target / "debug" / "docker-forensics"
+    if not exe.is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{exe} not built (cargo test builds it)")
+        pytest.skip(f"{exe} not built")
+    return exe
+
+
+@pytest.mark.parametrize(
+    "cli_args, call",
+    [
+        (["extract", "no-such/image:0", "{disk}", "{out}"], lambda ev, out: ev.export_image("no-such/image:0", out)),
+        (["diff", "no-such-container", "{disk}"], lambda ev, out: ev.diff("no-such-container")),
+        (["timeline", "--image", "no-such/image:0", "{disk}"], lambda ev, out: ev.timeline(image="no-such/image:0")),
+    ],
+)
+def test_messages_are_the_command_lines(disk, evidence, tmp_path, cli_args, call):
+    import subprocess
+
+    args = [a.format(disk=disk, out=tmp_path / "out") for a in cli_args]
+    r = subprocess.run([_cli(), "--quiet", *args], capture_output=True, text=True)
+    assert r.returncode != 0
+    with pytest.raises(df.DockerForensicsError) as e:
+        call(evidence, tmp_path / "out")
+    assert r.stderr.strip().splitlines()[-1] == f"docker-forensics: error: {e.value}"
+
+
+def test_missing_evidence_message_is_the_command_lines(tmp_path):
+    import subprocess
+
+    missing = tmp_path / "gone.E01"
+    r = subprocess.run([_cli(), "images", missing], capture_output=True, text=True)
+    with pytest.raises(df.EvidenceError) as e:
+        df.open_evidence(missing)
+    assert r.stderr.strip().splitlines()[-1] == f"docker-forensics: error: {e.value}"
+
+
+@pytest.mark.parametrize(
+    "cli_args, member, call",
+    [
+        (["images", "--json", "{disk}"], "images", lambda ev: ev.images()),
+        (["containers", "--json", "{disk}"], "containers", lambda ev: ev.containers()),
+        (["verify", "--json", "{disk}"], "images", lambda ev: ev.verify()),
+        (["diff", "--json", "evil-web", "{disk}"], "changes", lambda ev: ev.diff("evil-web")),
+    ],
+)
+def test_results_are_the_command_lines_json(disk, evidence, cli_args, member, call):
+    """The same documents as `--json`, member for member."""
+    import subprocess
+
+    r = subprocess.run(
+        [_cli(), "--quiet", *[a.format(disk=disk) for a in cli_args]], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)[member] == call(evidence)
+
+
+def test_timeline_is_the_command_lines(disk, evidence):
+    import subprocess
+
+    for fmt in ("jsonl", "csv", "bodyfile"):
+        r = subprocess.run(
+            [_cli(), "--quiet", "timeline", "--format", fmt, disk], capture_output=True, text=True
+        )
+        assert r.returncode == 0, r.stderr
+        got = evidence.timeline(format=fmt)
+        if fmt == "jsonl":
+            assert [json.loads(l) for l in r.stdout.splitlines()] == got
+        else:
+            assert r.stdout == got
