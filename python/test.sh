@@ -10,16 +10,19 @@ repo=$(cd .. && pwd)
 venv=$(mktemp -d /tmp/docker-forensics-venv.XXXXXX)
 trap 'rm -rf "$venv"' EXIT
 python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check maturin pytest
+"$venv/bin/pip" install --quiet --disable-pip-version-check "maturin>=1.9.4,<2" "pytest>=7"
 
 # The main crate's target directory: its dependencies, already built by
 # `cargo test`, are reused (the wheel is a dev build: it is tested, not
 # shipped; `maturin build --release` makes the one to ship).
+# Not --locked: python/Cargo.lock pins pyo3 and keeps every version it has,
+# but a dependency the main crate gains later is added to it rather than
+# failing the build.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
 cargo fmt -- --check
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --all-targets -- -D warnings
 rm -f "$CARGO_TARGET_DIR"/wheels/docker_forensics-*.whl
-"$venv/bin/maturin" build --locked --profile dev --strip
+"$venv/bin/maturin" build --profile dev --strip
 "$venv/bin/pip" install --quiet --disable-pip-version-check "$CARGO_TARGET_DIR"/wheels/docker_forensics-*.whl
 
 # Outside the source tree, so that only the installed wheel can be imported.
