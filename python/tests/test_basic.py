@@ -317,3 +317,18 @@ def test_timeline_is_the_command_lines(disk, evidence):
             assert [json.loads(l) for l in r.stdout.splitlines()] == got
         else:
             assert r.stdout == got
+
+
+def test_a_failing_progress_callback_does_not_stop_the_export(evidence, expected, tmp_path, monkeypatch):
+    import sys
+
+    want = expected_image(expected, "fxbase:1")
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: seen.append(u.exc_value))
+
+    def progress(*args):
+        raise RuntimeError("callback broke")
+
+    report = evidence.export_image("fxbase:1", tmp_path, progress=progress)
+    check_layers(only_image_dir(tmp_path), report, want)
+    assert seen and all(isinstance(e, RuntimeError) for e in seen)
