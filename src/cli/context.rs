@@ -192,41 +192,9 @@ pub fn bars(g: &Global) -> Option<Arc<Bars>> {
 /// Refuses an output directory inside the evidence tree (symlinks
 /// resolved), before anything is created: the evidence is never written.
 pub fn check_output(evidence: &Path, out: &Path) -> Result<()> {
-    let Ok(ev) = evidence.canonicalize() else {
-        return Ok(());
-    };
-    if !ev.is_dir() {
-        return Ok(());
-    }
-    // The output may not exist yet: resolve its nearest existing ancestor.
-    let abs = if out.is_absolute() {
-        out.to_path_buf()
-    } else {
-        std::env::current_dir()?.join(out)
-    };
-    let mut existing = abs.as_path();
-    let mut rest = Vec::new();
-    while !existing.exists() {
-        match (existing.parent(), existing.file_name()) {
-            (Some(p), Some(n)) => {
-                rest.push(n.to_owned());
-                existing = p;
-            }
-            _ => break,
-        }
-    }
-    let mut resolved = existing.canonicalize()?;
-    for n in rest.iter().rev() {
-        resolved.push(n);
-    }
-    if resolved.starts_with(&ev) {
-        anyhow::bail!(
-            "{}: the output directory is inside the evidence {}; choose one outside it (the evidence is never written)",
-            out.display(),
-            evidence.display()
-        );
-    }
-    Ok(())
+    Ok(docker_forensics::export::check_output_outside(
+        evidence, out,
+    )?)
 }
 
 /// On SIGINT or SIGTERM while writing into `out`: remove what this run

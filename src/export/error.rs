@@ -126,6 +126,17 @@ pub enum ExportError {
         /// Why it could not be read.
         detail: String,
     },
+    /// The output directory is inside the evidence directory (the
+    /// evidence is never written).
+    #[error(
+        "{out}: the output directory is inside the evidence {evidence}; choose one outside it (the evidence is never written)"
+    )]
+    InsideEvidence {
+        /// The output directory, as given.
+        out: String,
+        /// The evidence directory, as given.
+        evidence: String,
+    },
     /// Producing a layer's tar failed: the layer directory cannot be
     /// walked for a rebuild, or writing the tar failed.
     #[error("image {image}: layer {index}: {source}")]

@@ -23,6 +23,7 @@ mod image_report;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod logs;
 mod output;
+mod outside;
 mod progress;
 pub mod provenance;
 mod source;
@@ -35,5 +36,6 @@ pub use error::{ExportError, ExportOptions, LayersWritten, RunRecord};
 pub use image::{export_image, image_dir};
 pub use image_report::{ImageReport, Totals};
 pub use output::{PARTIAL, is_complete, partial_name};
+pub use outside::check_output_outside;
 pub use progress::{LayerProgress, ProgressSink};
 pub use verify::{VerifiedImage, verify_images};

@@ -20,6 +20,13 @@ pub struct Catalog {
     pub problems: Vec<String>,
 }
 
+// A catalog moves between threads (the Python bindings use it with the
+// interpreter's lock released): a store that is not `Send` fails here.
+const _: () = {
+    const fn is_send<T: Send>() {}
+    is_send::<Catalog>()
+};
+
 /// An image found by name, with the store that holds it.
 pub struct Found<'a> {
     /// The store the image is in; pass it to the exporters.

@@ -129,8 +129,10 @@ pub(crate) fn discover_places(
     Ok(found)
 }
 
-/// One image store, as every command sees it.
-pub trait Store {
+/// One image store, as every command sees it. `Send`, so that a
+/// [`crate::store::catalog::Catalog`] can move to another thread (the
+/// Python bindings work on one with the interpreter's lock released).
+pub trait Store: Send {
     /// The store family: `docker`, `containerd` or `podman`. Images and
     /// containers carry a finer label (`containerd/<namespace>`).
     fn kind(&self) -> &'static str;
