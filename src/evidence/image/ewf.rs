@@ -44,7 +44,14 @@ use std::sync::{Arc, Mutex};
 pub const SIGNATURE: [u8; 8] = *b"EVF\x09\x0d\x0a\xff\x00";
 
 const DESCRIPTOR_LEN: u64 = 76;
-const CHUNK_CACHE: usize = 32;
+/// Decompressed chunks kept, in bytes (whatever chunk size is claimed).
+const CHUNK_CACHE_BYTES: u64 = 16 << 20;
+/// Chunks inflated together, on every core, when reads go forward
+/// (libewf inflates one chunk at a time; the medium is read in order by
+/// `verify_media` and mostly in order by layer replay).
+const READ_AHEAD_BYTES: u64 = 1 << 20;
+/// Recent misses remembered to tell forward reads from random ones.
+const RECENT_MISSES: usize = 8;
 const TABLE_CACHE: usize = 8;
 /// Bound on a chunk size we accept (EnCase writes 32 KiB).
 const MAX_CHUNK: u64 = 64 << 20;
@@ -109,6 +116,8 @@ pub struct EwfImage {
     acquisition: Acquisition,
     chunks: Mutex<LruCache<u64, Arc<Vec<u8>>>>,
     table_cache: Mutex<LruCache<usize, Arc<Vec<u32>>>>,
+    /// The last chunks that were not cached when read.
+    misses: Mutex<std::collections::VecDeque<u64>>,
 }
 
 fn ewf_error(path: &Path, source: impl Into<EwfError>) -> ImageError {
@@ -177,9 +186,9 @@ impl EwfImage {
                 format: "EWF v1 (EnCase 6)".into(),
                 ..Default::default()
             },
-            chunks: Mutex::new(LruCache::new(
-                NonZeroUsize::new(CHUNK_CACHE).unwrap_or(NonZeroUsize::MIN),
-            )),
+            // Sized once the chunk size is known (below).
+            chunks: Mutex::new(LruCache::new(NonZeroUsize::MIN)),
+            misses: Mutex::new(std::collections::VecDeque::with_capacity(RECENT_MISSES)),
             table_cache: Mutex::new(LruCache::new(
                 NonZeroUsize::new(TABLE_CACHE).unwrap_or(NonZeroUsize::MIN),
             )),
@@ -240,6 +249,12 @@ impl EwfImage {
             .collect();
         img.acquisition.media_size = img.media_size;
         img.acquisition.chunk_size = img.chunk_size as u32;
+        // Memory held by the cache is bounded in bytes, whatever chunk
+        // size the volume section claims.
+        let entries = usize::try_from((CHUNK_CACHE_BYTES / img.chunk_size).max(4)).unwrap_or(4);
+        img.chunks = Mutex::new(LruCache::new(
+            NonZeroUsize::new(entries).unwrap_or(NonZeroUsize::MIN),
+        ));
         Ok(img)
     }
 
@@ -462,11 +477,60 @@ impl EwfImage {
         Ok(v)
     }
 
-    /// Chunk `n`, decompressed and checked.
+    /// Chunk `n`, decompressed and checked; from the cache, or inflated
+    /// with the chunks after it (in parallel) when reads go forward.
     fn chunk(&self, n: u64) -> io::Result<Arc<Vec<u8>>> {
         if let Some(c) = self.chunks.lock().map_err(poisoned)?.get(&n) {
             return Ok(c.clone());
         }
+        let forward = {
+            let mut m = self.misses.lock().map_err(poisoned)?;
+            let forward = n.checked_sub(1).is_some_and(|p| m.contains(&p));
+            if m.len() == RECENT_MISSES {
+                m.pop_front();
+            }
+            m.push_back(n);
+            forward
+        };
+        let ahead = if forward {
+            (READ_AHEAD_BYTES / self.chunk_size.max(1)).clamp(1, 64)
+        } else {
+            1
+        };
+        let last = n.saturating_add(ahead).min(self.chunk_count);
+        let wanted: Vec<u64> = {
+            let cache = self.chunks.lock().map_err(poisoned)?;
+            (n..last.max(n + 1))
+                .filter(|k| *k == n || !cache.contains(k))
+                .collect()
+        };
+        use rayon::prelude::*;
+        let decoded: Vec<(u64, io::Result<Vec<u8>>)> = if wanted.len() > 1 {
+            wanted.par_iter().map(|k| (*k, self.decode(*k))).collect()
+        } else {
+            vec![(n, self.decode(n))]
+        };
+        let mut cache = self.chunks.lock().map_err(poisoned)?;
+        let mut mine = None;
+        for (k, d) in decoded {
+            match d {
+                Ok(d) => {
+                    let d = Arc::new(d);
+                    if k == n {
+                        mine = Some(d.clone());
+                    }
+                    cache.put(k, d);
+                }
+                // A chunk read ahead that fails is said when it is read.
+                Err(e) if k == n => return Err(e),
+                Err(_) => {}
+            }
+        }
+        mine.ok_or_else(|| io::Error::other("EWF chunk not decoded"))
+    }
+
+    /// Chunk `n` read, inflated and checked (no cache).
+    fn decode(&self, n: u64) -> io::Result<Vec<u8>> {
         let media_off = n * self.chunk_size;
         let bad = |fault: ChunkFault| {
             invalid(CorruptKind::Chunk {
@@ -560,8 +624,6 @@ impl EwfImage {
                 expected: expect,
             }));
         }
-        let data = Arc::new(data);
-        self.chunks.lock().map_err(poisoned)?.put(n, data.clone());
         Ok(data)
     }
 }
