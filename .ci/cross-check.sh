@@ -16,7 +16,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 linux_bin=$(realpath "${1:?usage: $0 LINUX_BINARY}")
 lib=$here/../shared/fixtures/sidroot-lib.sh
 [ -r "$lib" ] || { echo "cross-check: $lib not found" >&2; exit 3; }
-CROSS_PKGS="rustc cargo rust-src gcc-mingw-w64-x86-64-win32 wine wine64 ca-certificates"
+CROSS_PKGS="rustc cargo rust-src gcc-mingw-w64-x86-64-win32 wine wine64 ca-certificates pkg-config libsqlite3-dev"
 # shellcheck source=/dev/null
 . "$lib"
 [ -x "$SIDROOT/usr/bin/apt-get" ] || { echo "cross-check: no sid chroot at $SIDROOT (tests/sid-dockerd.sh prepare makes it)" >&2; exit 3; }
@@ -25,7 +25,7 @@ cleanup() { sid_cleanup; rm -rf "$work"; }
 trap cleanup EXIT
 sid_enter
 if [ ! -x "$SIDROOT/usr/bin/x86_64-w64-mingw32-gcc-win32" ] || [ ! -x "$SIDROOT/usr/bin/wine" ] \
-   || [ ! -d "$SIDROOT/usr/lib/rustlib/src" ]; then
+   || [ ! -d "$SIDROOT/usr/lib/rustlib/src" ] || [ ! -x "$SIDROOT/usr/bin/pkg-config" ]; then
   cp /etc/resolv.conf "$SIDROOT/etc/resolv.conf"
   sid apt-get update -qq
   sid env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $CROSS_PKGS >/dev/null
@@ -65,18 +65,22 @@ for c in "${commands[@]}"; do
   n=$((n + 1))
   (cd "$work" && $linux_bin ${c//OUT/linux\/out} >"linux/$n.out" 2>/dev/null) || echo "linux: $c: status $?" >>"$work/linux/status"
   sid env -C /xcheck WINEDEBUG=-all WINEPREFIX=/var/tmp/xwine wine ./docker-forensics.exe ${c//OUT/windows\/out} \
-    >"$work/windows/$n.out" 2>/dev/null || echo "windows: $c: status $?" >>"$work/windows/status"
+    >"$work/windows/$n.raw" 2>/dev/null || echo "windows: $c: status $?" >>"$work/windows/status"
+  # the directories extract prints are paths of the examiner's OS: out\image_… there,
+  # and `\` is printed escaped (`\\`) as every backslash is
+  if [[ $c == extract* ]]; then sed 's#\\\\#/#g; s#^windows/#linux/#' "$work/windows/$n.raw" >"$work/windows/$n.out"
+  else cp "$work/windows/$n.raw" "$work/windows/$n.out"; fi
 done
 fail=0
 for i in $(seq "$n"); do
   if ! cmp -s "$work/linux/$i.out" "$work/windows/$i.out"; then
-    echo "DIFFERENT: ${commands[$((i - 1))]}"; diff "$work/linux/$i.out" "$work/windows/$i.out" | head -20; fail=1
+    echo "DIFFERENT: ${commands[$((i - 1))]}"; diff "$work/linux/$i.out" "$work/windows/$i.out" | head -20 || true; fail=1
   fi
 done
 # every file extract wrote: equal, but for what names the run (report.json, its line in SHA256SUMS)
 (cd "$work/linux/out" && find . -type f ! -name report.json ! -name SHA256SUMS | sort) >"$work/l.files"
 (cd "$work/windows/out" && find . -type f ! -name report.json ! -name SHA256SUMS | sort) >"$work/w.files"
-cmp -s "$work/l.files" "$work/w.files" || { echo "DIFFERENT file lists"; diff "$work/l.files" "$work/w.files" | head; fail=1; }
+cmp -s "$work/l.files" "$work/w.files" || { echo "DIFFERENT file lists"; diff "$work/l.files" "$work/w.files" | head || true; fail=1; }
 files=0
 while read -r f; do
   files=$((files + 1))
@@ -86,7 +90,9 @@ for s in linux windows; do [ -f "$work/$s/status" ] && cat "$work/$s/status"; do
 echo "windows: ${#commands[@]} commands and $files extracted files compared"
 
 start=$(date +%s)
-if sid "${cargo_env[@]}" cargo check --manifest-path /src/Cargo.toml --locked --quiet \
+# No C compiler for macOS here: the bundled SQLite is not compiled; the check takes the
+# chroot's through pkg-config (nothing is linked by a check).
+if sid "${cargo_env[@]}" LIBSQLITE3_SYS_USE_PKG_CONFIG=1 PKG_CONFIG_ALLOW_CROSS=1 cargo check --manifest-path /src/Cargo.toml --locked --quiet \
   --target aarch64-apple-darwin -Zbuild-std=std,panic_abort --bin docker-forensics; then
   echo "macos check: $(($(date +%s) - start)) s"
 else

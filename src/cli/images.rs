@@ -348,7 +348,6 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
                         "distinct_layers": layers.len(),
                         "layers_verified": layers.values().filter(|v| **v).count(),
                         "findings": findings_n,
-                        "seconds": started.elapsed().as_secs_f64(),
                     }),
                 ),
             ],
