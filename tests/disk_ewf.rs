@@ -42,7 +42,10 @@ fn basic_e01_docker_store_verifies() {
     let Some(fx) = fixtures() else { return };
     let ev = Evidence::open(
         &fx.join("basic.disk.E01"),
-        &OpenOptions { partition: Some(1) },
+        &OpenOptions {
+            partition: Some(1),
+            ..Default::default()
+        },
     )
     .unwrap();
     let roots = docker_forensics::store::docker::DataRoot::discover(&ev, None).unwrap();

@@ -57,6 +57,8 @@ impl Opened {
 pub fn open(g: &Global, path: &Path) -> Result<Opened> {
     let opts = OpenOptions {
         partition: g.partition,
+        backing: g.backing.clone(),
+        snapshot: g.snapshot.clone(),
     };
     let evidence = Evidence::open(path, &opts)?;
     if !g.quiet {
@@ -74,6 +76,9 @@ pub fn open(g: &Global, path: &Path) -> Result<Opened> {
                     .or(a.acquisition_date.as_deref())
                     .unwrap_or("-"),
             );
+        }
+        for line in &evidence.image_info {
+            tell!("image: {}", line);
         }
         for v in evidence.volumes.iter().filter(|v| !v.is_directory()) {
             tell!("volume: {} ({})", v.label, v.spec);

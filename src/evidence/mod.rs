@@ -8,7 +8,7 @@
 //! filesystem).
 //!
 //! A disk image is opened in three steps: the container ([`image`]: EWF,
-//! split raw or raw), the volumes on it ([`volume`]: GPT, MBR, LVM2 or a
+//! split raw, raw, or a VM disk: QCOW2, VMDK, VHD, VHDX, VDI), the volumes on it ([`volume`]: GPT, MBR, LVM2 or a
 //! bare filesystem), and a probe of each volume for a filesystem this
 //! crate reads (ext2/3/4 with [`fs::Ext4Fs`], XFS with [`fs::XfsFs`]).
 
@@ -65,6 +65,11 @@ impl std::fmt::Debug for Volume {
 pub struct OpenOptions {
     /// Only use this partition (1-based, as `mmls`/`fdisk` number them).
     pub partition: Option<u32>,
+    /// Backing (parent) files of a VM disk image, in chain order, instead
+    /// of the names the images record (see [`image::ImageOptions`]).
+    pub backing: Vec<std::path::PathBuf>,
+    /// The internal snapshot of a QCOW2 image to read (name or id).
+    pub snapshot: Option<String>,
 }
 
 /// Opened evidence: the source path and the filesystems inside it.
@@ -79,6 +84,9 @@ pub struct Evidence {
     pub format: Option<ImageFormat>,
     /// What the acquisition tool recorded (EWF images only).
     pub acquisition: Option<Acquisition>,
+    /// What a VM disk image format recorded, one line each (virtual
+    /// size, backing chain, internal snapshots).
+    pub image_info: Vec<String>,
     /// What was found in the image but could not be used, one line each
     /// ("partition 2: unsupported filesystem (NTFS signature)").
     pub notes: Vec<String>,
@@ -179,6 +187,7 @@ impl Evidence {
                 }],
                 format: None,
                 acquisition: None,
+                image_info: Vec::new(),
                 notes: Vec::new(),
                 media: None,
             });
@@ -189,7 +198,13 @@ impl Evidence {
     /// Opens a disk image file: container, volumes, filesystems.
     fn open_image(path: &Path, opts: &OpenOptions) -> Result<Self, EvidenceError> {
         let shown = path.display().to_string();
-        let img = image::open(path)?;
+        let img = image::open_with(
+            path,
+            &image::ImageOptions {
+                backing: opts.backing.clone(),
+                snapshot: opts.snapshot.clone(),
+            },
+        )?;
         let (layout, regions) =
             volume::partitions(&img.media, opts.partition).map_err(|source| {
                 EvidenceError::Volume {
@@ -228,6 +243,7 @@ impl Evidence {
             volumes,
             format: Some(img.format),
             acquisition: img.acquisition,
+            image_info: img.info,
             notes,
             media: Some(Media(img.media)),
         })

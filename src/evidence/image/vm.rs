@@ -1,0 +1,128 @@
+//! Detection of the virtual-machine disk formats by content, and the
+//! opening of their backing (parent) chains.
+//!
+//! Magic numbers: QCOW2 `QFI\xfb` at 0; VMDK `KDMV` at 0 (a sparse
+//! extent) or a text descriptor starting `# Disk DescriptorFile`; VHDX
+//! `vhdxfile` at 0; VHD `conectix` at 0 (dynamic, the footer's copy) or in
+//! the last 512 bytes (fixed); VDI `0xbeda107f` (little-endian) at 64.
+//! An `.ova` (a tar holding a VMDK) is detected by its `ustar` header.
+
+use super::qcow2::{self, Qcow2};
+use super::sparse::{BlockDevice, DiskError, ImageFile, ImageOptions, resolve_parent};
+use super::{ImageError, ImageFormat, OpenedImage, RawImage, ReadAt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The VM disk format of a file, from its first bytes (and its last 512
+/// for a fixed VHD).
+fn detect(path: &Path, head: &[u8]) -> Result<Option<ImageFormat>, ImageError> {
+    if head.starts_with(&qcow2::MAGIC) {
+        return Ok(Some(ImageFormat::Qcow2));
+    }
+    Ok(None)
+}
+
+/// Opens `path` when it is a VM disk format; `None` otherwise.
+pub(super) fn open(
+    path: &Path,
+    head: &[u8],
+    opts: &ImageOptions,
+    depth: usize,
+) -> Result<Option<OpenedImage>, ImageError> {
+    let disk = |e| ImageError::disk(path, e);
+    let Some(format) = detect(path, head)? else {
+        if depth == 0 && opts.snapshot.is_some() {
+            return Err(disk(DiskError::unsupported(
+                "image",
+                "--snapshot applies to QCOW2 images only",
+            )));
+        }
+        return Ok(None);
+    };
+    if depth == 0 && opts.snapshot.is_some() && format != ImageFormat::Qcow2 {
+        return Err(disk(DiskError::unsupported(
+            format.name(),
+            "--snapshot applies to QCOW2 images only",
+        )));
+    }
+    let snapshot = if depth == 0 {
+        opts.snapshot.as_deref()
+    } else {
+        None
+    };
+    let mut files = vec![path.to_path_buf()];
+    let opened = match format {
+        ImageFormat::Qcow2 => {
+            let file = ImageFile::open(path, "qcow2").map_err(disk)?;
+            let mut q = Qcow2::open(file, snapshot).map_err(disk)?;
+            let mut info = q.info();
+            if let Some(name) = q.backing_name().map(str::to_string) {
+                let raw = q.backing_format().is_some_and(|f| f == "raw");
+                let parent =
+                    open_parent(path, &name, opts, depth, "qcow2", "backing file", raw)?;
+                q.set_parent(parent.media.clone());
+                chain(&mut files, &mut info, parent);
+            }
+            finish(format, Arc::new(BlockDevice(q)), files, info)
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(opened))
+}
+
+fn finish(
+    format: ImageFormat,
+    media: Arc<dyn ReadAt>,
+    files: Vec<PathBuf>,
+    info: Vec<String>,
+) -> OpenedImage {
+    OpenedImage {
+        format,
+        media,
+        acquisition: None,
+        files,
+        info,
+    }
+}
+
+/// Adds the parent's files and facts after the child's.
+fn chain(files: &mut Vec<PathBuf>, info: &mut Vec<String>, parent: OpenedImage) {
+    if let Some(first) = parent.files.first() {
+        info.push(format!(
+            "backing file read: {} ({})",
+            crate::escape::visible(&first.display().to_string()),
+            parent.format.name()
+        ));
+    }
+    files.extend(parent.files);
+    info.extend(parent.info);
+}
+
+/// Opens the backing (parent) file recorded as `recorded` in `child`:
+/// the examiner's `--backing` for this depth, else the name next to the
+/// child. `raw` opens it as raw whatever its content (the child recorded
+/// its format as raw).
+fn open_parent(
+    child: &Path,
+    recorded: &str,
+    opts: &ImageOptions,
+    depth: usize,
+    format: &'static str,
+    role: &'static str,
+    raw: bool,
+) -> Result<OpenedImage, ImageError> {
+    let explicit = opts.backing.get(depth).map(PathBuf::as_path);
+    let path = resolve_parent(child, recorded, explicit, format, role)
+        .map_err(|e| ImageError::disk(child, e))?;
+    if raw {
+        let r = RawImage::open(&path)?;
+        return Ok(OpenedImage {
+            format: ImageFormat::Raw,
+            files: r.files(),
+            media: Arc::new(r),
+            acquisition: None,
+            info: Vec::new(),
+        });
+    }
+    super::open_chain(&path, opts, depth + 1)
+}
