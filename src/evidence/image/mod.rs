@@ -20,6 +20,7 @@ pub mod raw;
 pub mod slice;
 pub mod sparse;
 mod vm;
+pub mod vmdk;
 
 pub use ewf::{Acquisition, EwfError, EwfImage};
 pub use mem::MemImage;

@@ -8,6 +8,7 @@
 //! An `.ova` (a tar holding a VMDK) is detected by its `ustar` header.
 
 use super::qcow2::{self, Qcow2};
+use super::vmdk::{self, Vmdk};
 use super::sparse::{BlockDevice, DiskError, ImageFile, ImageOptions, resolve_parent};
 use super::{ImageError, ImageFormat, OpenedImage, RawImage, ReadAt};
 use std::path::{Path, PathBuf};
@@ -15,9 +16,25 @@ use std::sync::Arc;
 
 /// The VM disk format of a file, from its first bytes (and its last 512
 /// for a fixed VHD).
-fn detect(path: &Path, head: &[u8]) -> Result<Option<ImageFormat>, ImageError> {
+fn detect(path: &Path, head: &[u8]) -> Result<Option<(ImageFormat, Option<vmdk::Kind>)>, ImageError> {
+    let _ = path;
     if head.starts_with(&qcow2::MAGIC) {
-        return Ok(Some(ImageFormat::Qcow2));
+        return Ok(Some((ImageFormat::Qcow2, None)));
+    }
+    if head.starts_with(&vmdk::SPARSE_MAGIC) {
+        return Ok(Some((ImageFormat::Vmdk, Some(vmdk::Kind::Sparse))));
+    }
+    if head.starts_with(vmdk::DESCRIPTOR) {
+        return Ok(Some((ImageFormat::Vmdk, Some(vmdk::Kind::Descriptor))));
+    }
+    if head.get(257..262) == Some(b"ustar") {
+        // A tar: an OVA when a member is a VMDK (checked on opening).
+        let name = head.get(..100).unwrap_or_default();
+        let end = name.iter().position(|c| *c == 0).unwrap_or(name.len());
+        let lower = String::from_utf8_lossy(&name[..end]).to_ascii_lowercase();
+        if lower.ends_with(".ovf") || lower.ends_with(".vmdk") || lower.ends_with(".mf") {
+            return Ok(Some((ImageFormat::Vmdk, Some(vmdk::Kind::Ova))));
+        }
     }
     Ok(None)
 }
@@ -30,7 +47,7 @@ pub(super) fn open(
     depth: usize,
 ) -> Result<Option<OpenedImage>, ImageError> {
     let disk = |e| ImageError::disk(path, e);
-    let Some(format) = detect(path, head)? else {
+    let Some((format, kind)) = detect(path, head)? else {
         if depth == 0 && opts.snapshot.is_some() {
             return Err(disk(DiskError::unsupported(
                 "image",
@@ -64,6 +81,18 @@ pub(super) fn open(
                 chain(&mut files, &mut info, parent);
             }
             finish(format, Arc::new(BlockDevice(q)), files, info)
+        }
+        ImageFormat::Vmdk => {
+            let kind = kind.unwrap_or(vmdk::Kind::Sparse);
+            let mut v = Vmdk::open(path, kind).map_err(disk)?;
+            files = v.files();
+            let mut info = v.info();
+            if let Some(name) = v.parent_name().map(str::to_string) {
+                let parent = open_parent(path, &name, opts, depth, "vmdk", "parent", false)?;
+                v.set_parent(parent.media.clone());
+                chain(&mut files, &mut info, parent);
+            }
+            finish(format, Arc::new(v), files, info)
         }
         _ => return Ok(None),
     };
