@@ -164,17 +164,22 @@ fn damaged_vmdk_fails_with_one_typed_error() {
     let len = std::fs::metadata(&stream).unwrap().len();
     let f = std::fs::OpenOptions::new().write(true).open(&stream).unwrap();
     f.set_len(len / 2).unwrap();
-    let e = image::open(&stream).err().expect("truncated");
-    assert!(e.to_string().starts_with(&stream.display().to_string()), "{e}");
-    assert!(e.to_string().contains("vmdk"), "{e}");
+    assert_fails_typed(&stream);
 
     // A garbled compressed grain.
     let stream = w.convert("vmdk", &["-o", "subformat=streamOptimized"], "so2.vmdk");
     poke(&stream, 512 * 128 + 12, &[0xff; 32]);
-    let r = image::open(&stream).map(|img| image::verify_media(img.media.as_ref(), None));
-    match r {
-        Ok(Err(e)) => assert!(DiskError::from_io(&e).is_some(), "{e}"),
-        Ok(Ok(_)) => panic!("garbled grain read without error"),
-        Err(e) => assert!(e.to_string().contains("vmdk"), "{e}"),
+    assert_fails_typed(&stream);
+}
+
+/// Opening or reading `path` fails with a typed VMDK error.
+fn assert_fails_typed(path: &std::path::Path) {
+    match image::open(path).map(|img| image::verify_media(img.media.as_ref(), None)) {
+        Ok(Err(e)) => {
+            assert!(DiskError::from_io(&e).is_some(), "{e}");
+            assert!(e.to_string().starts_with("vmdk: "), "{e}");
+        }
+        Ok(Ok(_)) => panic!("{} read without error", path.display()),
+        Err(e) => assert!(e.to_string().contains(": vmdk: "), "{e}"),
     }
 }
