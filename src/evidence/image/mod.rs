@@ -19,6 +19,9 @@ pub mod qcow2;
 pub mod raw;
 pub mod slice;
 pub mod sparse;
+pub mod vdi;
+pub mod vhd;
+pub mod vhdx;
 mod vm;
 pub mod vmdk;
 

@@ -8,6 +8,9 @@
 //! An `.ova` (a tar holding a VMDK) is detected by its `ustar` header.
 
 use super::qcow2::{self, Qcow2};
+use super::vdi::{self, Vdi};
+use super::vhd::Vhd;
+use super::vhdx::{self, Vhdx};
 use super::vmdk::{self, Vmdk};
 use super::sparse::{BlockDevice, DiskError, ImageFile, ImageOptions, resolve_parent};
 use super::{ImageError, ImageFormat, OpenedImage, RawImage, ReadAt};
@@ -17,7 +20,6 @@ use std::sync::Arc;
 /// The VM disk format of a file, from its first bytes (and its last 512
 /// for a fixed VHD).
 fn detect(path: &Path, head: &[u8]) -> Result<Option<(ImageFormat, Option<vmdk::Kind>)>, ImageError> {
-    let _ = path;
     if head.starts_with(&qcow2::MAGIC) {
         return Ok(Some((ImageFormat::Qcow2, None)));
     }
@@ -26,6 +28,15 @@ fn detect(path: &Path, head: &[u8]) -> Result<Option<(ImageFormat, Option<vmdk::
     }
     if head.starts_with(vmdk::DESCRIPTOR) {
         return Ok(Some((ImageFormat::Vmdk, Some(vmdk::Kind::Descriptor))));
+    }
+    if head.starts_with(vhdx::SIGNATURE) {
+        return Ok(Some((ImageFormat::Vhdx, None)));
+    }
+    if vdi::detect(head) {
+        return Ok(Some((ImageFormat::Vdi, None)));
+    }
+    if head.starts_with(super::vhd::COOKIE) || tail_is_vhd(path)? {
+        return Ok(Some((ImageFormat::Vhd, None)));
     }
     if head.get(257..262) == Some(b"ustar") {
         // A tar: an OVA when a member is a VMDK (checked on opening).
@@ -37,6 +48,20 @@ fn detect(path: &Path, head: &[u8]) -> Result<Option<(ImageFormat, Option<vmdk::
         }
     }
     Ok(None)
+}
+
+/// True when the last 512 bytes of `path` are a VHD footer (a fixed VHD).
+fn tail_is_vhd(path: &Path) -> Result<bool, ImageError> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(path).map_err(|e| ImageError::io(path, e))?;
+    let len = f.metadata().map_err(|e| ImageError::io(path, e))?.len();
+    if len < 1024 {
+        return Ok(false);
+    }
+    let mut cookie = [0u8; 8];
+    f.read_exact_at(&mut cookie, len - 512)
+        .map_err(|e| ImageError::io(path, e))?;
+    Ok(&cookie == super::vhd::COOKIE)
 }
 
 /// Opens `path` when it is a VM disk format; `None` otherwise.
@@ -94,6 +119,44 @@ pub(super) fn open(
             }
             finish(format, Arc::new(v), files, info)
         }
+        ImageFormat::Vhd => {
+            let mut v = Vhd::open(ImageFile::open(path, "vhd").map_err(disk)?).map_err(disk)?;
+            let mut info = v.info();
+            if !v.parent_names().is_empty() {
+                let names = v.parent_names().to_vec();
+                let parent = open_parent_any(path, &names, opts, depth, "vhd")?;
+                v.set_parent(parent.media.clone());
+                chain(&mut files, &mut info, parent);
+            }
+            finish(format, Arc::new(BlockDevice(v)), files, info)
+        }
+        ImageFormat::Vhdx => {
+            let mut v = Vhdx::open(ImageFile::open(path, "vhdx").map_err(disk)?).map_err(disk)?;
+            let mut info = v.info();
+            if !v.parent_names().is_empty() {
+                let names = v.parent_names().to_vec();
+                let parent = open_parent_any(path, &names, opts, depth, "vhdx")?;
+                v.set_parent(parent.media.clone());
+                chain(&mut files, &mut info, parent);
+            }
+            finish(format, Arc::new(BlockDevice(v)), files, info)
+        }
+        ImageFormat::Vdi => {
+            let mut v = Vdi::open(ImageFile::open(path, "vdi").map_err(disk)?).map_err(disk)?;
+            let mut info = v.info();
+            if v.needs_parent() {
+                let Some(given) = opts.backing.get(depth) else {
+                    return Err(disk(DiskError::unsupported(
+                        "vdi",
+                        "a differencing VDI names its parent by UUID only; give the parent with --backing PATH",
+                    )));
+                };
+                let parent = super::open_chain(given, opts, depth + 1)?;
+                v.set_parent(parent.media.clone());
+                chain(&mut files, &mut info, parent);
+            }
+            finish(format, Arc::new(BlockDevice(v)), files, info)
+        }
         _ => return Ok(None),
     };
     Ok(Some(opened))
@@ -125,6 +188,31 @@ fn chain(files: &mut Vec<PathBuf>, info: &mut Vec<String>, parent: OpenedImage) 
     }
     files.extend(parent.files);
     info.extend(parent.info);
+}
+
+/// Opens the parent of a VHD/VHDX: the first recorded name that resolves
+/// (relative locator, then the bare name); the first failure otherwise.
+fn open_parent_any(
+    child: &Path,
+    names: &[String],
+    opts: &ImageOptions,
+    depth: usize,
+    format: &'static str,
+) -> Result<OpenedImage, ImageError> {
+    let mut first_err = None;
+    for n in names {
+        let explicit = opts.backing.get(depth).map(PathBuf::as_path);
+        match resolve_parent(child, n, explicit, format, "parent") {
+            Ok(p) => return super::open_chain(&p, opts, depth + 1),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    Err(ImageError::disk(
+        child,
+        first_err.unwrap_or_else(|| DiskError::unsupported(format, "no parent name")),
+    ))
 }
 
 /// Opens the backing (parent) file recorded as `recorded` in `child`:
