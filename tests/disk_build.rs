@@ -213,17 +213,23 @@ fn xfs_logical_partition_on_mbr() {
     );
     check_same(b, ev.volumes[0].fs.as_ref(), "XFS in logical partition");
     // picking the partition
-    let only =
-        Evidence::open(&b.root.join("mbr.raw"), &OpenOptions {
+    let only = Evidence::open(
+        &b.root.join("mbr.raw"),
+        &OpenOptions {
             partition: Some(5),
             ..Default::default()
-        }).unwrap();
+        },
+    )
+    .unwrap();
     assert_eq!(only.volumes.len(), 1);
-    let err =
-        Evidence::open(&b.root.join("mbr.raw"), &OpenOptions {
+    let err = Evidence::open(
+        &b.root.join("mbr.raw"),
+        &OpenOptions {
             partition: Some(1),
             ..Default::default()
-        }).unwrap_err();
+        },
+    )
+    .unwrap_err();
     assert!(
         err.to_string()
             .contains("partition 1: unsupported filesystem (NTFS signature)"),

@@ -61,10 +61,26 @@ fn qcow2_backing_chain_is_followed_and_checked() {
     std::fs::write(w.path("base.raw"), &base).unwrap();
     std::fs::write(w.path("mid.raw"), &mid).unwrap();
     w.qemu_img(&[
-        "convert", "-O", "qcow2", "-B", "base.raw", "-F", "raw", "mid.raw", "mid.qcow2",
+        "convert",
+        "-O",
+        "qcow2",
+        "-B",
+        "base.raw",
+        "-F",
+        "raw",
+        "mid.raw",
+        "mid.qcow2",
     ]);
     w.qemu_img(&[
-        "convert", "-c", "-O", "qcow2", "-B", "mid.qcow2", "-F", "qcow2", "basic.raw",
+        "convert",
+        "-c",
+        "-O",
+        "qcow2",
+        "-B",
+        "mid.qcow2",
+        "-F",
+        "qcow2",
+        "basic.raw",
         "top.qcow2",
     ]);
     std::fs::remove_file(w.path("mid.raw")).unwrap();
@@ -130,7 +146,15 @@ fn qcow2_absolute_backing_name_is_refused_unless_given() {
     std::fs::write(&base, &raw).unwrap();
     let base_abs = base.to_str().unwrap().to_string();
     w.qemu_img(&[
-        "convert", "-O", "qcow2", "-B", &base_abs, "-F", "raw", "basic.raw", "top.qcow2",
+        "convert",
+        "-O",
+        "qcow2",
+        "-B",
+        &base_abs,
+        "-F",
+        "raw",
+        "basic.raw",
+        "top.qcow2",
     ]);
     let top = w.path("top.qcow2");
     let e = image::open(&top).err().expect("absolute backing name");
@@ -230,7 +254,10 @@ fn damaged_qcow2_fails_with_one_typed_error() {
     poke(&bad, at, &(0x8000_00ff_0000_0000u64).to_be_bytes());
     let e = read_all(&bad).unwrap_err();
     assert!(e.contains("typed true"), "{e}");
-    assert!(e.contains("corrupt L2 entry") && e.contains("past the end"), "{e}");
+    assert!(
+        e.contains("corrupt L2 entry") && e.contains("past the end"),
+        "{e}"
+    );
     let (code, stderr) = run_err(&[OsStr::new("images"), bad.as_os_str()]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("qcow2: corrupt L2 entry"), "{stderr}");
@@ -245,7 +272,10 @@ fn damaged_qcow2_fails_with_one_typed_error() {
     let data = entry & ((1u64 << 54) - 1);
     poke(&deflate, data, &[0xff; 64]);
     let e = read_all(&deflate).unwrap_err();
-    assert!(e.contains("typed true") && e.contains("compressed cluster"), "{e}");
+    assert!(
+        e.contains("typed true") && e.contains("compressed cluster"),
+        "{e}"
+    );
 
     // Truncations: inside the header, and inside the data.
     let len = std::fs::metadata(&plain).unwrap().len();

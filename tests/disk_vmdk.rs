@@ -82,7 +82,10 @@ fn vmdk_descriptor_with_several_extents() {
     with_zeros.extend(std::iter::repeat_n(0u8, 2048 * 512));
     use sha2::{Digest, Sha256};
     let want = hex::encode(Sha256::digest(&with_zeros));
-    assert_eq!(media_sha256(&w.path("two.vmdk"), &ImageOptions::default()).1, want);
+    assert_eq!(
+        media_sha256(&w.path("two.vmdk"), &ImageOptions::default()).1,
+        want
+    );
 
     // An extent outside the descriptor's directory is refused.
     std::fs::write(
@@ -91,11 +94,17 @@ fn vmdk_descriptor_with_several_extents() {
     )
     .unwrap();
     let e = image::open(&w.path("escape.vmdk")).err().expect("refused");
-    assert!(e.to_string().contains("leaves the image's directory"), "{e}");
+    assert!(
+        e.to_string().contains("leaves the image's directory"),
+        "{e}"
+    );
     // An extent shorter than the descriptor says.
     std::fs::write(
         w.path("short.vmdk"),
-        format!("# Disk DescriptorFile\nRW {} FLAT \"a-flat.vmdk\" 0\n", first + 1),
+        format!(
+            "# Disk DescriptorFile\nRW {} FLAT \"a-flat.vmdk\" 0\n",
+            first + 1
+        ),
     )
     .unwrap();
     let e = image::open(&w.path("short.vmdk")).err().expect("short");
@@ -117,17 +126,32 @@ fn vmdk_delta_link_reads_through_its_parent() {
     std::fs::write(w.path("region.bin"), &raw[from..from + len]).unwrap();
     w.qemu_img(&["convert", "-O", "vmdk", "wiped.raw", "base.vmdk"]);
     w.qemu_img(&[
-        "create", "-f", "vmdk", "-b", "base.vmdk", "-F", "vmdk", "delta.vmdk",
+        "create",
+        "-f",
+        "vmdk",
+        "-b",
+        "base.vmdk",
+        "-F",
+        "vmdk",
+        "delta.vmdk",
     ]);
     run_tool(
         Command::new("qemu-io")
-            .args(["-f", "vmdk", "-c", &format!("write -s region.bin {from} {len}")])
+            .args([
+                "-f",
+                "vmdk",
+                "-c",
+                &format!("write -s region.bin {from} {len}"),
+            ])
             .arg("delta.vmdk")
             .current_dir(w.dir.path()),
     );
     let delta = w.path("delta.vmdk");
     assert!(std::fs::metadata(&delta).unwrap().len() < 20 << 20);
-    assert_eq!(media_sha256(&delta, &ImageOptions::default()).1, raw_sha256());
+    assert_eq!(
+        media_sha256(&delta, &ImageOptions::default()).1,
+        raw_sha256()
+    );
     assert_same_as_engine(&delta, &[]);
     std::fs::remove_file(w.path("base.vmdk")).unwrap();
     let e = image::open(&delta).err().expect("parent missing");
@@ -162,7 +186,10 @@ fn damaged_vmdk_fails_with_one_typed_error() {
     // A stream-optimized file cut short: its footer is gone.
     let stream = w.convert("vmdk", &["-o", "subformat=streamOptimized"], "so.vmdk");
     let len = std::fs::metadata(&stream).unwrap().len();
-    let f = std::fs::OpenOptions::new().write(true).open(&stream).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&stream)
+        .unwrap();
     f.set_len(len / 2).unwrap();
     assert_fails_typed(&stream);
 

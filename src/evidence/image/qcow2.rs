@@ -19,10 +19,10 @@
 //! external data files and extended L2 entries (subclusters) are refused
 //! as unsupported.
 
+use super::ReadAt;
 use super::sparse::{
     Blocks, Cache, Codec, DiskError, ImageFile, copy_out, decompress, read_backing,
 };
-use super::ReadAt;
 use crate::evidence::bytes::{u8_at, u16_be, u32_be, u64_be};
 use std::sync::Arc;
 
@@ -278,7 +278,7 @@ impl Qcow2 {
         out
     }
 
-    fn l2_table(&self, l1_index: usize) -> Result<Option<(u64, Arc<Vec<u8>>)>, DiskError> {
+    fn l2_table(&self, l1_index: usize) -> Result<Option<L2Table>, DiskError> {
         let Some(&entry) = self.l1.get(l1_index) else {
             return Ok(None);
         };
@@ -287,7 +287,7 @@ impl Qcow2 {
             return Ok(None);
         }
         let cs = 1u64 << self.cluster_bits;
-        if off % cs != 0 {
+        if !off.is_multiple_of(cs) {
             return Err(corrupt(
                 format!("L1 entry {l1_index}"),
                 off,
@@ -310,6 +310,9 @@ impl Qcow2 {
         Ok(Some((off, t)))
     }
 }
+
+/// An L2 table: its file offset and its bytes.
+type L2Table = (u64, Arc<Vec<u8>>);
 
 /// The backing file format, from the header extensions (others skipped).
 fn read_extensions(file: &ImageFile, start: u64, cs: u64) -> Result<Option<String>, DiskError> {
@@ -360,7 +363,9 @@ fn read_snapshots(
     for i in 0..count {
         let what = format!("snapshot table entry {i}");
         let h = file.read_vec(at, 40, &what)?;
-        let e = |r: Result<u64, _>| r.map_err(|x: crate::evidence::bytes::ShortInput| corrupt(&what, at, x.to_string()));
+        let e = |r: Result<u64, _>| {
+            r.map_err(|x: crate::evidence::bytes::ShortInput| corrupt(&what, at, x.to_string()))
+        };
         let l1_offset = e(u64_be(&h, 0))?;
         let l1_size = e(u32_be(&h, 8).map(u64::from))? as u32;
         let id_len = e(u16_be(&h, 12).map(u64::from))?;
@@ -445,8 +450,8 @@ impl Blocks for Qcow2 {
         };
         let slot = (index % per_table) as usize;
         let entry_at = l2_off + slot as u64 * 8;
-        let entry = u64_be(&table, slot * 8)
-            .map_err(|e| corrupt("L2 table", l2_off, e.to_string()))?;
+        let entry =
+            u64_be(&table, slot * 8).map_err(|e| corrupt("L2 table", l2_off, e.to_string()))?;
         let what = || format!("L2 entry {slot} (guest offset {guest})");
         if entry & COMPRESSED != 0 {
             let x = 62 - (self.cluster_bits - 8);
@@ -487,7 +492,7 @@ impl Blocks for Qcow2 {
         if off == 0 {
             return read_backing(self.parent.as_ref(), buf, guest + within);
         }
-        if off % cs != 0 {
+        if !off.is_multiple_of(cs) {
             return Err(corrupt(
                 what(),
                 entry_at,

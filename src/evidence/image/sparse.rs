@@ -117,7 +117,9 @@ impl DiskError {
 /// A read error of the medium, carrying the [`DiskError`].
 pub(crate) fn to_io(e: DiskError) -> io::Error {
     match e {
-        DiskError::Io { source, file } => io::Error::new(source.kind(), format!("{file}: {source}")),
+        DiskError::Io { source, file } => {
+            io::Error::new(source.kind(), format!("{file}: {source}"))
+        }
         other => io::Error::new(io::ErrorKind::InvalidData, other),
     }
 }
@@ -219,16 +221,6 @@ impl ImageFile {
         let mut buf = vec![0u8; len as usize];
         self.read_exact(&mut buf, offset, what)?;
         Ok(buf)
-    }
-
-    /// Up to `buf.len()` bytes from `offset` (fewer at the end of the file).
-    pub fn read_some(&self, buf: &mut [u8], offset: u64) -> Result<usize, DiskError> {
-        if offset >= self.size {
-            return Ok(0);
-        }
-        let n = (self.size - offset).min(buf.len() as u64) as usize;
-        self.read_exact(&mut buf[..n], offset, "data")?;
-        Ok(n)
     }
 }
 
@@ -350,8 +342,8 @@ pub(crate) fn decompress(codec: Codec, input: &[u8], out_len: usize) -> Result<V
             d.total_out() as usize
         }
         Codec::Zstd => {
-            let mut dec = ruzstd::decoding::StreamingDecoder::new(input)
-                .map_err(|e| format!("zstd: {e}"))?;
+            let mut dec =
+                ruzstd::decoding::StreamingDecoder::new(input).map_err(|e| format!("zstd: {e}"))?;
             fill(&mut dec, &mut out).map_err(|e| format!("zstd: {e}"))?
         }
     };
@@ -364,7 +356,10 @@ pub(crate) fn decompress(codec: Codec, input: &[u8], out_len: usize) -> Result<V
 /// Copies `buf.len()` bytes of a decompressed block from `within`.
 pub(crate) fn copy_out(block: &[u8], within: u64, buf: &mut [u8]) -> Result<(), DiskError> {
     let from = usize::try_from(within).unwrap_or(usize::MAX);
-    match from.checked_add(buf.len()).and_then(|end| block.get(from..end)) {
+    match from
+        .checked_add(buf.len())
+        .and_then(|end| block.get(from..end))
+    {
         Some(b) => {
             buf.copy_from_slice(b);
             Ok(())
@@ -479,7 +474,15 @@ mod tests {
         assert_eq!(ok("base.raw").unwrap(), dir.path().join("base.raw"));
         assert_eq!(ok("./base.raw").unwrap(), dir.path().join("base.raw"));
         assert_eq!(ok(".\\base.raw").unwrap(), dir.path().join("base.raw"));
-        for bad in ["/etc/passwd", "../x", "a/../../x", "C:\\x.vhd", "nbd://h/x", "json:{}", ""] {
+        for bad in [
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "C:\\x.vhd",
+            "nbd://h/x",
+            "json:{}",
+            "",
+        ] {
             assert!(
                 matches!(ok(bad), Err(DiskError::ParentRefused { .. })),
                 "{bad}"
@@ -492,7 +495,14 @@ mod tests {
         assert!(matches!(ok("l"), Err(DiskError::ParentRefused { .. })));
         let explicit = dir.path().join("base.raw");
         assert_eq!(
-            resolve_parent(&child, "/abs/base", Some(&explicit), "qcow2", "backing file").unwrap(),
+            resolve_parent(
+                &child,
+                "/abs/base",
+                Some(&explicit),
+                "qcow2",
+                "backing file"
+            )
+            .unwrap(),
             explicit
         );
     }
@@ -510,7 +520,10 @@ mod tests {
         // Output full before the stream ends: the block is what was asked for.
         assert_eq!(decompress(Codec::Deflate, &c, 100).unwrap(), data[..100]);
         assert!(decompress(Codec::Zstd, &c, 4096).is_err());
-        let zs = ruzstd::encoding::compress_to_vec(&data[..], ruzstd::encoding::CompressionLevel::Fastest);
+        let zs = ruzstd::encoding::compress_to_vec(
+            &data[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
         assert_eq!(decompress(Codec::Zstd, &zs, 4096).unwrap(), data);
     }
 }

@@ -122,7 +122,8 @@ impl Vhd {
 
     fn read_dynamic(&mut self, at: u64) -> Result<(), DiskError> {
         let h = self.file.read_vec(at, 1024, "dynamic header")?;
-        let f = |e: crate::evidence::bytes::ShortInput| corrupt("dynamic header", at, e.to_string());
+        let f =
+            |e: crate::evidence::bytes::ShortInput| corrupt("dynamic header", at, e.to_string());
         if !h.starts_with(b"cxsparse") {
             return Err(corrupt("dynamic header", at, "no cxsparse cookie"));
         }
@@ -133,7 +134,11 @@ impl Vhd {
         let entries = u64::from(u32_be(&h, 28).map_err(f)?);
         let block = u64::from(u32_be(&h, 32).map_err(f)?);
         if !block.is_power_of_two() || !(512..=256 << 20).contains(&block) {
-            return Err(corrupt("dynamic header", at + 32, format!("block size {block}")));
+            return Err(corrupt(
+                "dynamic header",
+                at + 32,
+                format!("block size {block}"),
+            ));
         }
         if entries < self.size.div_ceil(block) {
             return Err(corrupt(
@@ -169,7 +174,11 @@ impl Vhd {
                 self.parent_names.push(name);
             }
             if self.parent_names.is_empty() {
-                return Err(corrupt("dynamic header", at, "differencing disk names no parent"));
+                return Err(corrupt(
+                    "dynamic header",
+                    at,
+                    "differencing disk names no parent",
+                ));
             }
         }
         Ok(())
@@ -242,7 +251,9 @@ impl Blocks for Vhd {
             return self.file.read_exact(buf, data + within, "block data");
         }
         // Differencing: sector by sector, this file or the parent.
-        let bitmap = self.file.read_vec(start, self.bitmap_len, "sector bitmap")?;
+        let bitmap = self
+            .file
+            .read_vec(start, self.bitmap_len, "sector bitmap")?;
         let mut done = 0usize;
         while done < buf.len() {
             let pos = within + done as u64;

@@ -102,8 +102,13 @@ impl Vhdx {
                 current = Some((seq, h, at));
             }
         }
-        let (_, header, header_at) =
-            current.ok_or_else(|| corrupt("header", 64 << 10, "neither header is valid (signature or CRC-32C)"))?;
+        let (_, header, header_at) = current.ok_or_else(|| {
+            corrupt(
+                "header",
+                64 << 10,
+                "neither header is valid (signature or CRC-32C)",
+            )
+        })?;
         let log_guid = header.get(48..64).unwrap_or_default();
         if log_guid.iter().any(|b| *b != 0) {
             return Err(DiskError::unsupported(
@@ -128,8 +133,13 @@ impl Vhdx {
                 break;
             }
         }
-        let (r, r_at) = regions
-            .ok_or_else(|| corrupt("region table", 192 << 10, "neither copy is valid (signature or CRC-32C)"))?;
+        let (r, r_at) = regions.ok_or_else(|| {
+            corrupt(
+                "region table",
+                192 << 10,
+                "neither copy is valid (signature or CRC-32C)",
+            )
+        })?;
         let count = u32_le(&r, 8).map_err(short("region table", r_at))?;
         if count > 2047 {
             return Err(corrupt("region table", r_at, format!("{count} entries")));
@@ -145,21 +155,29 @@ impl Vhdx {
                 BAT => bat = Some((off, len)),
                 METADATA => meta = Some((off, len)),
                 _ if required => {
-                    return Err(DiskError::unsupported(FORMAT, format!("required region {g}")));
+                    return Err(DiskError::unsupported(
+                        FORMAT,
+                        format!("required region {g}"),
+                    ));
                 }
                 _ => {}
             }
         }
         let (meta_at, meta_len) =
             meta.ok_or_else(|| corrupt("region table", r_at, "no metadata region"))?;
-        let (bat_at, bat_len) = bat.ok_or_else(|| corrupt("region table", r_at, "no BAT region"))?;
+        let (bat_at, bat_len) =
+            bat.ok_or_else(|| corrupt("region table", r_at, "no BAT region"))?;
         let m = file.read_vec(meta_at, meta_len.min(1 << 20), "metadata region")?;
         if !m.starts_with(b"metadata") {
             return Err(corrupt("metadata table", meta_at, "no metadata signature"));
         }
         let entries = u16_le(&m, 10).map_err(short("metadata table", meta_at))?;
         if entries > 2047 {
-            return Err(corrupt("metadata table", meta_at, format!("{entries} entries")));
+            return Err(corrupt(
+                "metadata table",
+                meta_at,
+                format!("{entries} entries"),
+            ));
         }
         let mut items = std::collections::HashMap::new();
         for i in 0..usize::from(entries) {
@@ -171,14 +189,26 @@ impl Vhdx {
             let data = off
                 .checked_add(len)
                 .and_then(|end| m.get(off..end))
-                .ok_or_else(|| corrupt("metadata item", meta_at + e as u64, "lies outside the metadata region"))?;
+                .ok_or_else(|| {
+                    corrupt(
+                        "metadata item",
+                        meta_at + e as u64,
+                        "lies outside the metadata region",
+                    )
+                })?;
             let known = [FILE_PARAMETERS, DISK_SIZE, LOGICAL_SECTOR, PARENT_LOCATOR];
             if flags & 4 != 0 && !known.contains(&g.as_str()) && flags & 1 == 0 {
                 // Required system items we do not read: page 83 data and
                 // the physical sector size are informational.
-                let informational = ["BECA12AB-B2E6-4523-93EF-C309E000C746", "CDA348C7-445D-4471-9CC9-E9885251C556"];
+                let informational = [
+                    "BECA12AB-B2E6-4523-93EF-C309E000C746",
+                    "CDA348C7-445D-4471-9CC9-E9885251C556",
+                ];
                 if !informational.contains(&g.as_str()) {
-                    return Err(DiskError::unsupported(FORMAT, format!("required metadata item {g}")));
+                    return Err(DiskError::unsupported(
+                        FORMAT,
+                        format!("required metadata item {g}"),
+                    ));
                 }
             }
             items.insert(g, (data, meta_at + off as u64));
@@ -197,13 +227,21 @@ impl Vhdx {
         let (ls, ls_at) = item(LOGICAL_SECTOR, "logical sector size")?;
         let sector = u64::from(u32_le(ls, 0).map_err(short("logical sector size", ls_at))?);
         if !block.is_power_of_two() || !(1 << 20..=256 << 20).contains(&block) {
-            return Err(corrupt("file parameters", fp_at, format!("block size {block}")));
+            return Err(corrupt(
+                "file parameters",
+                fp_at,
+                format!("block size {block}"),
+            ));
         }
         if sector != 512 && sector != 4096 {
             return Err(corrupt("logical sector size", ls_at, format!("{sector}")));
         }
         if size > 64 << 40 {
-            return Err(corrupt("virtual disk size", ds_at, format!("{size} bytes (more than 64 TiB)")));
+            return Err(corrupt(
+                "virtual disk size",
+                ds_at,
+                format!("{size} bytes (more than 64 TiB)"),
+            ));
         }
         let chunk_ratio = ((1u64 << 23) * sector) / block;
         let payload = size.div_ceil(block);
@@ -295,7 +333,10 @@ impl Vhdx {
 
     fn entry(&self, index: u64) -> (u64, u64) {
         let i = usize::try_from(index).unwrap_or(usize::MAX);
-        (self.bat.get(i).copied().unwrap_or(0), self.bat_at + index * 8)
+        (
+            self.bat.get(i).copied().unwrap_or(0),
+            self.bat_at + index * 8,
+        )
     }
 
     /// The file offset of a BAT entry's block, checked to hold `need` bytes.
@@ -331,7 +372,7 @@ impl Blocks for Vhdx {
         let (entry, entry_at) = self.entry(bat_index);
         let guest = index * self.block + within;
         match entry & 7 {
-            0 | 1 | 2 | 3 if !self.has_parent || entry & 7 != 0 => {
+            0..=3 if !self.has_parent || entry & 7 != 0 => {
                 buf.fill(0);
                 Ok(())
             }
@@ -361,7 +402,8 @@ impl Blocks for Vhdx {
                     let take = ((self.sector - pos % self.sector) as usize).min(buf.len() - done);
                     let s = first_sector + pos / self.sector;
                     let mut byte = [0u8; 1];
-                    self.file.read_exact(&mut byte, sb_off + s / 8, "sector bitmap")?;
+                    self.file
+                        .read_exact(&mut byte, sb_off + s / 8, "sector bitmap")?;
                     let part = &mut buf[done..done + take];
                     if byte[0] & (1 << (s % 8)) != 0 {
                         self.file.read_exact(part, off + pos, "payload block")?;

@@ -8,18 +8,21 @@
 //! An `.ova` (a tar holding a VMDK) is detected by its `ustar` header.
 
 use super::qcow2::{self, Qcow2};
+use super::sparse::{BlockDevice, DiskError, ImageFile, ImageOptions, resolve_parent};
 use super::vdi::{self, Vdi};
 use super::vhd::Vhd;
 use super::vhdx::{self, Vhdx};
 use super::vmdk::{self, Vmdk};
-use super::sparse::{BlockDevice, DiskError, ImageFile, ImageOptions, resolve_parent};
 use super::{ImageError, ImageFormat, OpenedImage, RawImage, ReadAt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The VM disk format of a file, from its first bytes (and its last 512
 /// for a fixed VHD).
-fn detect(path: &Path, head: &[u8]) -> Result<Option<(ImageFormat, Option<vmdk::Kind>)>, ImageError> {
+fn detect(
+    path: &Path,
+    head: &[u8],
+) -> Result<Option<(ImageFormat, Option<vmdk::Kind>)>, ImageError> {
     if head.starts_with(&qcow2::MAGIC) {
         return Ok(Some((ImageFormat::Qcow2, None)));
     }
@@ -100,8 +103,7 @@ pub(super) fn open(
             let mut info = q.info();
             if let Some(name) = q.backing_name().map(str::to_string) {
                 let raw = q.backing_format().is_some_and(|f| f == "raw");
-                let parent =
-                    open_parent(path, &name, opts, depth, "qcow2", "backing file", raw)?;
+                let parent = open_parent(path, &name, opts, depth, "qcow2", "backing file", raw)?;
                 q.set_parent(parent.media.clone());
                 chain(&mut files, &mut info, parent);
             }

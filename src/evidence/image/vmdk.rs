@@ -63,7 +63,9 @@ impl SparseExtent {
     /// the grain directory; returns the embedded descriptor too.
     fn open(file: ImageFile) -> Result<(Self, Option<String>), DiskError> {
         let mut h = file.read_vec(0, 512.min(file.size), "sparse extent header")?;
-        let f = |e: crate::evidence::bytes::ShortInput| corrupt("sparse extent header", 0, e.to_string());
+        let f = |e: crate::evidence::bytes::ShortInput| {
+            corrupt("sparse extent header", 0, e.to_string())
+        };
         if h.get(..4) != Some(&SPARSE_MAGIC[..]) {
             return Err(corrupt("sparse extent header", 0, "no KDMV magic"));
         }
@@ -195,7 +197,8 @@ impl SparseExtent {
             .tables
             .get(gt_at, || self.file.read_vec(gt_at, gt_len, "grain table"))?;
         let slot = (g % self.gt_entries) as usize;
-        let gte = u32_le(&table, slot * 4).map_err(|e| corrupt("grain table", gt_at, e.to_string()))?;
+        let gte =
+            u32_le(&table, slot * 4).map_err(|e| corrupt("grain table", gt_at, e.to_string()))?;
         let entry_at = gt_at + slot as u64 * 4;
         let what = || format!("grain table entry {slot} (grain {g})");
         match gte {
@@ -208,24 +211,30 @@ impl SparseExtent {
         }
         let at = u64::from(gte) * 512;
         if self.compressed {
-            let head = self.file.read_vec(at, 12, "compressed grain header").map_err(|_| {
-                corrupt(
-                    what(),
-                    entry_at,
-                    format!(
-                        "compressed grain at {at} lies past the end of {} ({} bytes)",
-                        self.file.name(),
-                        self.file.size
-                    ),
-                )
-            })?;
+            let head = self
+                .file
+                .read_vec(at, 12, "compressed grain header")
+                .map_err(|_| {
+                    corrupt(
+                        what(),
+                        entry_at,
+                        format!(
+                            "compressed grain at {at} lies past the end of {} ({} bytes)",
+                            self.file.name(),
+                            self.file.size
+                        ),
+                    )
+                })?;
             let lba = u64_le(&head, 0).unwrap_or(u64::MAX);
             let size = u64::from(u32_le(&head, 8).unwrap_or(u32::MAX));
             if lba != g * (self.grain / 512) {
                 return Err(corrupt(
                     what(),
                     entry_at,
-                    format!("compressed grain at {at} is for sector {lba}, not {}", g * (self.grain / 512)),
+                    format!(
+                        "compressed grain at {at} is for sector {lba}, not {}",
+                        g * (self.grain / 512)
+                    ),
                 ));
             }
             if size > self.grain * 2 + 4096 || at + 12 + size > self.file.size {
@@ -310,8 +319,16 @@ fn parse_descriptor(text: &str) -> Result<Descriptor, DiskError> {
             if d.extents.len() >= MAX_EXTENTS {
                 return Err(corrupt("descriptor", n as u64, "too many extents"));
             }
-            let bad = || corrupt("descriptor extent line", n as u64 + 1, format!("cannot parse {:?}", crate::escape::visible(line)));
-            let mut words = line.splitn(4, char::is_whitespace).filter(|w| !w.is_empty());
+            let bad = || {
+                corrupt(
+                    "descriptor extent line",
+                    n as u64 + 1,
+                    format!("cannot parse {:?}", crate::escape::visible(line)),
+                )
+            };
+            let mut words = line
+                .splitn(4, char::is_whitespace)
+                .filter(|w| !w.is_empty());
             let access = words.next().ok_or_else(bad)?.to_string();
             let sectors: u64 = words.next().ok_or_else(bad)?.parse().map_err(|_| bad())?;
             let kind = words.next().ok_or_else(bad)?.to_string();
@@ -319,7 +336,11 @@ fn parse_descriptor(text: &str) -> Result<Descriptor, DiskError> {
             let (file, offset) = if let Some(r) = rest.strip_prefix('"') {
                 let end = r.find('"').ok_or_else(bad)?;
                 let off = r[end + 1..].trim();
-                let off = if off.is_empty() { 0 } else { off.parse().map_err(|_| bad())? };
+                let off = if off.is_empty() {
+                    0
+                } else {
+                    off.parse().map_err(|_| bad())?
+                };
                 (r[..end].to_string(), off)
             } else {
                 (String::new(), 0)
@@ -350,7 +371,11 @@ impl Vmdk {
             }
             Kind::Descriptor => {
                 if file.size > MAX_DESCRIPTOR {
-                    return Err(corrupt("descriptor", 0, format!("{} bytes (too large)", file.size)));
+                    return Err(corrupt(
+                        "descriptor",
+                        0,
+                        format!("{} bytes (too large)", file.size),
+                    ));
                 }
                 let text = file.read_vec(0, file.size, "descriptor")?;
                 let d = parse_descriptor(&String::from_utf8_lossy(&text))?;
@@ -407,7 +432,11 @@ impl Vmdk {
                         return Err(corrupt(
                             "sparse extent",
                             0,
-                            format!("{} holds {} bytes, the descriptor says {len}", s.file.name(), s.capacity),
+                            format!(
+                                "{} holds {} bytes, the descriptor says {len}",
+                                s.file.name(),
+                                s.capacity
+                            ),
                         ));
                     }
                     Extent::Sparse(s)
@@ -477,7 +506,11 @@ impl Vmdk {
         }
         out.push(format!(
             "vmdk {}: virtual size {} bytes, {} extent(s)",
-            crate::escape::visible(if self.create_type.is_empty() { "sparse" } else { &self.create_type }),
+            crate::escape::visible(if self.create_type.is_empty() {
+                "sparse"
+            } else {
+                &self.create_type
+            }),
             self.size,
             self.pieces.len()
         ));
@@ -500,7 +533,10 @@ impl ReadAt for Vmdk {
         if offset >= self.size || buf.is_empty() {
             return Ok(0);
         }
-        let idx = self.pieces.partition_point(|p| p.start <= offset).saturating_sub(1);
+        let idx = self
+            .pieces
+            .partition_point(|p| p.start <= offset)
+            .saturating_sub(1);
         let Some(p) = self.pieces.get(idx) else {
             return Ok(0);
         };
