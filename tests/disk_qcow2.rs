@@ -297,3 +297,59 @@ fn damaged_qcow2_fails_with_one_typed_error() {
     let e = read_all(&huge).unwrap_err();
     assert!(e.contains("L1 table"), "{e}");
 }
+
+/// Extended L2 entries (subclusters): a whole image, and an overlay on a
+/// raw base with sub-cluster writes and zeroes (by `qemu-io`), read as
+/// `qemu-img convert -O raw` reads it.
+#[test]
+fn qcow2_extended_l2_subclusters_match_qemu() {
+    let Some(w) = work() else { return };
+    if !common::disk::have_tools(&["qemu-io"]) {
+        common::skip("needs qemu-io (qemu-utils)");
+        return;
+    }
+    let whole = w.convert("qcow2", &["-o", "extended_l2=on"], "xl2.qcow2");
+    assert_eq!(media_sha256(&whole, &opts()).1, raw_sha256());
+    w.qemu_img(&[
+        "create",
+        "-f",
+        "qcow2",
+        "-o",
+        "extended_l2=on,cluster_size=128k",
+        "-b",
+        "basic.raw",
+        "-F",
+        "raw",
+        "over.qcow2",
+    ]);
+    let over = w.path("over.qcow2");
+    common::disk::run_tool(
+        std::process::Command::new("qemu-io")
+            .args(["-f", "qcow2"])
+            .args(["-c", "write -P 0x33 1M 3k"])
+            .args(["-c", "write -z 2M 8k"])
+            .args(["-c", "write -P 0x44 5000k 130k"])
+            .arg(&over),
+    );
+    w.qemu_img(&["convert", "-O", "raw", "over.qcow2", "over.raw"]);
+    let want = common::sha256_file(&w.path("over.raw"));
+    assert_ne!(want, raw_sha256());
+    assert_eq!(media_sha256(&over, &opts()).1, want);
+}
+
+/// `qemu-img info` and our reader agree on each image's virtual size.
+#[test]
+fn qcow2_virtual_size_agrees_with_qemu_img_info() {
+    let Some(w) = work() else { return };
+    for (name, o) in [("a.qcow2", "compat=0.10"), ("b.qcow2", "cluster_size=2M")] {
+        let p = w.convert("qcow2", &["-o", o], name);
+        let out = std::process::Command::new("qemu-img")
+            .args(["info", "--output=json"])
+            .arg(&p)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let img = image::open(&p).unwrap();
+        assert_eq!(Some(img.media.size()), v["virtual-size"].as_u64(), "{name}");
+    }
+}

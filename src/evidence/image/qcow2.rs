@@ -15,9 +15,11 @@
 //! - snapshots: a table of entries (L1 table offset and size, id, name,
 //!   date, and in v3 the virtual size at snapshot time).
 //!
-//! Refcounts are not needed to read and are not checked. Encrypted images,
-//! external data files and extended L2 entries (subclusters) are refused
-//! as unsupported.
+//! With the extended-L2 feature an entry is 16 bytes: the descriptor, then
+//! a bitmap of 32 subclusters (bits 0–31 allocated, 32–63 read as zeros).
+//!
+//! Refcounts are not needed to read and are not checked. Encrypted images
+//! and external data files are refused as unsupported.
 
 use super::ReadAt;
 use super::sparse::{
@@ -59,6 +61,8 @@ pub struct Qcow2 {
     file: ImageFile,
     version: u32,
     cluster_bits: u32,
+    /// Extended L2 entries: 16 bytes, with a bitmap of 32 subclusters.
+    extended: bool,
     size: u64,
     l1: Vec<u64>,
     codec: Codec,
@@ -118,6 +122,7 @@ impl Qcow2 {
         let snapshots_offset = be64(64)?;
         let mut codec = Codec::Deflate;
         let mut header_length = 72u64;
+        let mut extended = false;
         if version >= 3 {
             let incompatible = be64(72)?;
             header_length = u64::from(be32(100)?);
@@ -133,13 +138,15 @@ impl Qcow2 {
             if incompatible & 0b100 != 0 {
                 return Err(DiskError::unsupported(FORMAT, "external data file"));
             }
-            if incompatible & 0b1_0000 != 0 {
-                return Err(DiskError::unsupported(
-                    FORMAT,
-                    "extended L2 entries (subclusters)",
+            extended = incompatible & 0b1_0000 != 0;
+            if extended && cluster_bits < 14 {
+                return Err(corrupt(
+                    "header",
+                    20,
+                    "extended L2 entries need clusters of at least 16 KiB",
                 ));
             }
-            let unknown = incompatible & !0b1011;
+            let unknown = incompatible & !0b1_1011;
             if unknown != 0 {
                 return Err(DiskError::unsupported(
                     FORMAT,
@@ -198,11 +205,13 @@ impl Qcow2 {
                 (s.l1_offset, s.l1_size, s.disk_size, Some(s.name.clone()))
             }
         };
-        let l1 = read_l1(&file, l1_offset, l1_size, size, cluster_bits)?;
+        let entry_bits = if extended { 4 } else { 3 };
+        let l1 = read_l1(&file, l1_offset, l1_size, size, cluster_bits, entry_bits)?;
         Ok(Qcow2 {
             file,
             version,
             cluster_bits,
+            extended,
             size,
             l1,
             codec,
@@ -311,6 +320,70 @@ impl Qcow2 {
     }
 }
 
+impl Qcow2 {
+    /// Reads from a cluster with an extended L2 entry: each of its 32
+    /// subclusters is allocated (bit n of the bitmap: read the cluster),
+    /// zero (bit 32 + n) or neither (read the backing file).
+    fn read_subclusters(
+        &self,
+        entry: u64,
+        bitmap: u64,
+        entry_at: u64,
+        guest: u64,
+        within: u64,
+        buf: &mut [u8],
+    ) -> Result<(), DiskError> {
+        let cs = 1u64 << self.cluster_bits;
+        let sc = cs / 32;
+        let off = entry & OFFSET_MASK;
+        let what = || format!("extended L2 entry (guest offset {guest})");
+        if bitmap & 0xffff_ffff & (bitmap >> 32) != 0 {
+            return Err(corrupt(
+                what(),
+                entry_at,
+                "a subcluster is both allocated and zero",
+            ));
+        }
+        if bitmap & 0xffff_ffff != 0 {
+            if off == 0 || !off.is_multiple_of(cs) {
+                return Err(corrupt(
+                    what(),
+                    entry_at,
+                    format!("allocated subclusters but cluster offset {off}"),
+                ));
+            }
+        }
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = within + done as u64;
+            let n = pos / sc;
+            let take = ((sc - pos % sc) as usize).min(buf.len() - done);
+            let part = &mut buf[done..done + take];
+            if bitmap & (1 << n) != 0 {
+                // The file may end inside the last cluster, after the
+                // subclusters written.
+                if off + pos + take as u64 > self.file.size {
+                    return Err(corrupt(
+                        what(),
+                        entry_at,
+                        format!(
+                            "subcluster {n} of the cluster at {off} lies past the end of the file ({} bytes)",
+                            self.file.size
+                        ),
+                    ));
+                }
+                self.file.read_exact(part, off + pos, "data subcluster")?;
+            } else if bitmap & (1 << (32 + n)) != 0 {
+                part.fill(0);
+            } else {
+                read_backing(self.parent.as_ref(), part, guest + pos)?;
+            }
+            done += take;
+        }
+        Ok(())
+    }
+}
+
 /// An L2 table: its file offset and its bytes.
 type L2Table = (u64, Arc<Vec<u8>>);
 
@@ -403,6 +476,7 @@ fn read_l1(
     entries: u32,
     size: u64,
     cluster_bits: u32,
+    entry_bits: u32,
 ) -> Result<Vec<u64>, DiskError> {
     let bytes = u64::from(entries) * 8;
     if bytes > MAX_L1_BYTES {
@@ -412,8 +486,8 @@ fn read_l1(
             format!("{entries} entries (more than QEMU allows)"),
         ));
     }
-    // Each L2 table maps cluster_size / 8 clusters.
-    let per_l1 = 1u128 << (2 * cluster_bits - 3);
+    // Each L2 table maps cluster_size / entry size clusters.
+    let per_l1 = 1u128 << (2 * cluster_bits - entry_bits);
     let needed = (u128::from(size)).div_ceil(per_l1);
     if needed > u128::from(entries) {
         return Err(corrupt(
@@ -443,15 +517,16 @@ impl Blocks for Qcow2 {
     fn read_block(&self, index: u64, within: u64, buf: &mut [u8]) -> Result<(), DiskError> {
         let cs = 1u64 << self.cluster_bits;
         let guest = index * cs;
-        let per_table = cs / 8;
+        let entry_len = if self.extended { 16 } else { 8 };
+        let per_table = cs / entry_len;
         let l1_index = usize::try_from(index / per_table).unwrap_or(usize::MAX);
         let Some((l2_off, table)) = self.l2_table(l1_index)? else {
             return read_backing(self.parent.as_ref(), buf, guest + within);
         };
         let slot = (index % per_table) as usize;
-        let entry_at = l2_off + slot as u64 * 8;
-        let entry =
-            u64_be(&table, slot * 8).map_err(|e| corrupt("L2 table", l2_off, e.to_string()))?;
+        let entry_at = l2_off + slot as u64 * entry_len;
+        let entry = u64_be(&table, slot * entry_len as usize)
+            .map_err(|e| corrupt("L2 table", l2_off, e.to_string()))?;
         let what = || format!("L2 entry {slot} (guest offset {guest})");
         if entry & COMPRESSED != 0 {
             let x = 62 - (self.cluster_bits - 8);
@@ -483,6 +558,11 @@ impl Blocks for Qcow2 {
                 })
             })?;
             return copy_out(&data, within, buf);
+        }
+        if self.extended {
+            let bitmap = u64_be(&table, slot * 16 + 8)
+                .map_err(|e| corrupt("L2 table", l2_off, e.to_string()))?;
+            return self.read_subclusters(entry, bitmap, entry_at, guest, within, buf);
         }
         if self.version >= 3 && entry & ZERO != 0 {
             buf.fill(0);
