@@ -344,14 +344,12 @@ impl Qcow2 {
                 "a subcluster is both allocated and zero",
             ));
         }
-        if bitmap & 0xffff_ffff != 0 {
-            if off == 0 || !off.is_multiple_of(cs) {
-                return Err(corrupt(
-                    what(),
-                    entry_at,
-                    format!("allocated subclusters but cluster offset {off}"),
-                ));
-            }
+        if bitmap & 0xffff_ffff != 0 && (off == 0 || !off.is_multiple_of(cs)) {
+            return Err(corrupt(
+                what(),
+                entry_at,
+                format!("allocated subclusters but cluster offset {off}"),
+            ));
         }
         let mut done = 0usize;
         while done < buf.len() {
