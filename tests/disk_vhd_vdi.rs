@@ -159,3 +159,109 @@ fn docker_desktop_data_disk_is_read() {
     assert!(r.stderr.contains("Docker Desktop"), "{}", r.stderr);
     assert_same_as_engine(&vhdx, &[]);
 }
+
+/// One's-complement byte sum of a VHD structure with its checksum field
+/// (at `at`) taken as zero.
+fn vhd_sum(b: &[u8], at: usize) -> u32 {
+    let s: u32 = b
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !(at..at + 4).contains(i))
+        .map(|(_, x)| u32::from(*x))
+        .fold(0, u32::wrapping_add);
+    !s
+}
+
+/// A differencing VHD: qemu-img cannot write one, so a dynamic VHD made
+/// by `qemu-img` is turned into one (disk type 4, the parent's name,
+/// sector bitmaps marking only a changed region, checksums redone); its
+/// parent is a dynamic VHD of the real disk. Reading the child must give
+/// the real disk with that region changed; without the parent, an error
+/// naming it.
+#[test]
+fn vhd_differencing_reads_changed_sectors_from_the_child_only() {
+    let Some(w) = work() else { return };
+    let raw = std::fs::read(&w.raw).unwrap();
+    let (from, to) = ((5usize << 20) + 3 * 512, (9usize << 20) + 5 * 512);
+    let mut changed = raw.clone();
+    changed[from..to].fill(0x77);
+    // The child's blocks also hold garbage outside the region: its sector
+    // bitmaps say those sectors are the parent's.
+    let mut child_src = changed.clone();
+    child_src[4 << 20..from].fill(0xee);
+    child_src[to..12 << 20].fill(0xee);
+    std::fs::write(w.path("changed.raw"), &child_src).unwrap();
+    w.convert(
+        "vpc",
+        &["-o", "subformat=dynamic,force_size=on"],
+        "parent.vhd",
+    );
+    w.qemu_img(&[
+        "convert",
+        "-O",
+        "vpc",
+        "-o",
+        "subformat=dynamic,force_size=on",
+        "changed.raw",
+        "child.vhd",
+    ]);
+    let child = w.path("child.vhd");
+    let mut b = std::fs::read(&child).unwrap();
+    let be32 = |b: &[u8], at: usize| u32::from_be_bytes(b[at..at + 4].try_into().unwrap());
+    let dyn_at = u64::from_be_bytes(b[16..24].try_into().unwrap()) as usize;
+    let bat = u64::from_be_bytes(b[dyn_at + 16..dyn_at + 24].try_into().unwrap()) as usize;
+    let entries = be32(&b, dyn_at + 28) as usize;
+    let block = be32(&b, dyn_at + 32) as usize;
+    // Sector bitmaps: only the changed sectors are the child's.
+    for i in 0..entries {
+        let e = be32(&b, bat + i * 4);
+        if e == u32::MAX {
+            continue;
+        }
+        let bm = e as usize * 512;
+        for s in 0..block / 512 {
+            let pos = i * block + s * 512;
+            let mine = pos + 512 > from && pos < to;
+            let byte = &mut b[bm + s / 8];
+            if mine {
+                *byte |= 0x80 >> (s % 8);
+            } else {
+                *byte &= !(0x80 >> (s % 8));
+            }
+        }
+    }
+    // The parent's name (UTF-16BE) and disk type 4, checksums redone.
+    let name: Vec<u8> = "parent.vhd"
+        .encode_utf16()
+        .flat_map(|u| u.to_be_bytes())
+        .collect();
+    b[dyn_at + 64..dyn_at + 64 + name.len()].copy_from_slice(&name);
+    let sum = vhd_sum(&b[dyn_at..dyn_at + 1024], 36);
+    b[dyn_at + 36..dyn_at + 40].copy_from_slice(&sum.to_be_bytes());
+    let len = b.len();
+    for at in [0, len - 512] {
+        b[at + 60..at + 64].copy_from_slice(&4u32.to_be_bytes());
+        let sum = vhd_sum(&b[at..at + 512], 64);
+        b[at + 64..at + 68].copy_from_slice(&sum.to_be_bytes());
+    }
+    std::fs::write(&child, &b).unwrap();
+    std::fs::remove_file(w.path("changed.raw")).unwrap();
+
+    use sha2::{Digest, Sha256};
+    let want = hex::encode(Sha256::digest(&changed));
+    assert_eq!(media_sha256(&child, &ImageOptions::default()).1, want);
+    let img = image::open(&child).unwrap();
+    assert!(
+        img.info[0].starts_with("vhd differencing"),
+        "{:?}",
+        img.info
+    );
+    assert_eq!(img.files.len(), 2);
+
+    std::fs::remove_file(w.path("parent.vhd")).unwrap();
+    let e = image::open(&child).err().expect("parent missing");
+    assert!(
+        e.to_string().contains("vhd: parent parent.vhd not found"),
+        "{e}"
+    );
+}
