@@ -50,7 +50,10 @@ fn vmdk_subformats_and_ova_read_as_the_raw_disk() {
                 .current_dir(w.dir.path()),
         );
         let ova = w.path("vm.ova");
-        assert_eq!(media_sha256(&ova, &ImageOptions::default()).1, want);
+        assert_eq!(
+            media_sha256(&ova, &ImageOptions::default()),
+            ("ova".to_string(), want.clone())
+        );
         let opened = image::open(&ova).unwrap();
         assert!(
             opened.info[0].contains("member streamOptimized.vmdk"),

@@ -27,8 +27,8 @@ pub enum SpecLayer {
     DiskImage {
         /// The path given for it (the first segment).
         path: String,
-        /// `ewf`, `split_raw` or `raw` (as [`super::image::ImageFormat`]
-        /// serialises).
+        /// `ewf`, `split_raw`, `raw`, `qcow2`, `vmdk`, `ova`, `vhd`, `vhdx`
+        /// or `vdi` (as [`super::image::ImageFormat`] serialises).
         format: String,
         /// Every file of the image, in order (one for a plain raw image).
         segments: Vec<String>,

@@ -81,6 +81,8 @@ pub enum ImageFormat {
     Qcow2,
     /// VMware virtual disk (sparse, split, flat or stream-optimized).
     Vmdk,
+    /// An OVF package (tar) holding a VMDK, read through the archive.
+    Ova,
     /// Virtual PC / Hyper-V VHD (fixed, dynamic, differencing).
     Vhd,
     /// Hyper-V VHDX.
@@ -99,6 +101,7 @@ impl ImageFormat {
             ImageFormat::Raw => "raw",
             ImageFormat::Qcow2 => "qcow2",
             ImageFormat::Vmdk => "vmdk",
+            ImageFormat::Ova => "ova",
             ImageFormat::Vhd => "vhd",
             ImageFormat::Vhdx => "vhdx",
             ImageFormat::Vdi => "vdi",

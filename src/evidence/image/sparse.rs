@@ -134,11 +134,35 @@ pub struct ImageOptions {
     pub snapshot: Option<String>,
 }
 
+/// Bound on one table loaded whole (a VMDK grain directory, a VHD BAT, a
+/// VDI block map): 64 MiB maps hundreds of terabytes in every format; a
+/// larger claim is corruption, not a disk.
+pub(crate) const MAX_TABLE: u64 = 64 << 20;
+
+/// A [`DiskError::Corrupt`] when a table of `bytes` exceeds [`MAX_TABLE`].
+pub(crate) fn table_fits(
+    format: &'static str,
+    what: &str,
+    offset: u64,
+    bytes: u64,
+) -> Result<(), DiskError> {
+    if bytes > MAX_TABLE {
+        return Err(DiskError::corrupt(
+            format,
+            what,
+            offset,
+            format!("{bytes} bytes (more than {MAX_TABLE})"),
+        ));
+    }
+    Ok(())
+}
+
 /// Longest backing chain followed.
 pub(crate) const MAX_CHAIN: usize = 32;
 
 /// An image file (or a window of one, as a member of a tar archive), read
 /// only inside its bounds.
+#[derive(Clone)]
 pub(crate) struct ImageFile {
     file: Arc<File>,
     pub path: PathBuf,

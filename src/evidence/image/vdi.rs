@@ -15,7 +15,7 @@
 //! `--backing`.
 
 use super::ReadAt;
-use super::sparse::{Blocks, DiskError, ImageFile, read_backing};
+use super::sparse::{Blocks, DiskError, ImageFile, read_backing, table_fits};
 use crate::evidence::bytes::{u32_le, u64_le};
 use std::sync::Arc;
 
@@ -85,6 +85,7 @@ impl Vdi {
                 format!("{blocks} blocks cannot hold {size} bytes"),
             ));
         }
+        table_fits(FORMAT, "block map", map_at, blocks * 4)?;
         let map = file
             .read_vec(map_at, blocks * 4, "block map")?
             .chunks_exact(4)

@@ -16,7 +16,7 @@
 //!   bytes); in a differencing disk a clear bit means "read the parent".
 
 use super::ReadAt;
-use super::sparse::{Blocks, DiskError, ImageFile, read_backing, utf16};
+use super::sparse::{Blocks, DiskError, ImageFile, read_backing, table_fits, utf16};
 use crate::evidence::bytes::{u32_be, u64_be};
 use std::sync::Arc;
 
@@ -147,6 +147,7 @@ impl Vhd {
                 format!("{entries} table entries cannot map {} bytes", self.size),
             ));
         }
+        table_fits(FORMAT, "block allocation table", bat_at, entries * 4)?;
         self.bat = self
             .file
             .read_vec(bat_at, entries * 4, "block allocation table")?

@@ -119,6 +119,10 @@ pub(super) fn open(
                 v.set_parent(parent.media.clone());
                 chain(&mut files, &mut info, parent);
             }
+            let format = match kind {
+                vmdk::Kind::Ova => ImageFormat::Ova,
+                _ => format,
+            };
             finish(format, Arc::new(v), files, info)
         }
         ImageFormat::Vhd => {

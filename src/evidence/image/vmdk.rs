@@ -25,6 +25,7 @@
 use super::ReadAt;
 use super::sparse::{
     Cache, Codec, DiskError, ImageFile, copy_out, decompress, read_backing, resolve_parent,
+    table_fits,
 };
 use crate::evidence::bytes::{bytes_at, u16_le, u32_le, u64_le};
 use std::io;
@@ -132,6 +133,12 @@ impl SparseExtent {
         }
         let per_gd = grain * gt_entries;
         let gd_len = capacity.div_ceil(per_gd);
+        table_fits(
+            FORMAT,
+            "grain directory",
+            gd_at.saturating_mul(512),
+            gd_len * 4,
+        )?;
         let gd = file
             .read_vec(gd_at.saturating_mul(512), gd_len * 4, "grain directory")?
             .chunks_exact(4)
@@ -273,7 +280,7 @@ impl SparseExtent {
 }
 
 enum Extent {
-    Sparse(SparseExtent),
+    Sparse(Arc<SparseExtent>),
     Flat { file: ImageFile, offset: u64 },
     Zero,
 }
@@ -397,7 +404,7 @@ impl Vmdk {
             pieces: vec![Piece {
                 start: 0,
                 len: size,
-                extent: Extent::Sparse(sparse),
+                extent: Extent::Sparse(Arc::new(sparse)),
             }],
             size,
             name,
@@ -413,21 +420,36 @@ impl Vmdk {
         let mut pieces = Vec::new();
         let mut files = vec![path.to_path_buf()];
         let mut start = 0u64;
+        // Each file is opened (and a sparse one's grain directory read)
+        // once, however often the descriptor names it.
+        let mut opened: std::collections::HashMap<String, ImageFile> = Default::default();
+        let mut sparse: std::collections::HashMap<String, Arc<SparseExtent>> = Default::default();
         for (access, sectors, kind, name, offset) in &d.extents {
             let len = sectors
                 .checked_mul(512)
                 .ok_or_else(|| corrupt("descriptor", 0, "extent size overflows"))?;
-            let open = || -> Result<ImageFile, DiskError> {
+            let mut open = |files: &mut Vec<std::path::PathBuf>| -> Result<ImageFile, DiskError> {
+                if let Some(f) = opened.get(name) {
+                    return Ok(f.clone());
+                }
                 let p = resolve_parent(path, name, None, FORMAT, "extent")?;
                 let f = ImageFile::open(&p, FORMAT)?;
+                files.push(p);
+                opened.insert(name.clone(), f.clone());
                 Ok(f)
             };
             let extent = match (access.as_str(), kind.as_str()) {
                 ("NOACCESS", _) | (_, "ZERO") => Extent::Zero,
                 (_, "SPARSE") => {
-                    let f = open()?;
-                    files.push(f.path.clone());
-                    let (s, _) = SparseExtent::open(f)?;
+                    let s = match sparse.get(name) {
+                        Some(s) => s.clone(),
+                        None => {
+                            let f = open(&mut files)?;
+                            let s = Arc::new(SparseExtent::open(f)?.0);
+                            sparse.insert(name.clone(), s.clone());
+                            s
+                        }
+                    };
                     if s.capacity < len {
                         return Err(corrupt(
                             "sparse extent",
@@ -442,8 +464,7 @@ impl Vmdk {
                     Extent::Sparse(s)
                 }
                 (_, "FLAT" | "VMFS") => {
-                    let f = open()?;
-                    files.push(f.path.clone());
+                    let f = open(&mut files)?;
                     let offset = offset.saturating_mul(512);
                     if offset.checked_add(len).is_none_or(|e| e > f.size) {
                         return Err(DiskError::Truncated {
