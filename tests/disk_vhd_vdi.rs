@@ -389,3 +389,27 @@ fn vhdx_differencing_reads_changed_sectors_from_the_child_only() {
     let e = image::open(&child).err().expect("parent missing");
     assert!(e.to_string().contains("parent.vhdx not found"), "{e}");
 }
+
+/// A GCP image export (`disk.raw` in a `.tar.gz`, made here by `tar`):
+/// gzip has no random access, so it is refused with what to do, not
+/// taken for a raw disk.
+#[test]
+fn gcp_tar_gz_export_is_refused_with_a_reason() {
+    let Some(w) = work() else { return };
+    if !common::disk::have_tools(&["tar"]) {
+        common::skip("needs tar");
+        return;
+    }
+    std::fs::rename(&w.raw, w.path("disk.raw")).unwrap();
+    common::disk::run_tool(
+        std::process::Command::new("tar")
+            .args(["czf", "export.tar.gz", "disk.raw"])
+            .current_dir(w.dir.path()),
+    );
+    let gz = w.path("export.tar.gz");
+    let (code, stderr) = run_err(&[OsStr::new("images"), gz.as_os_str()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("first member disk.raw"), "{stderr}");
+    assert!(stderr.contains("unpack it first"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}

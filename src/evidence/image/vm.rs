@@ -53,6 +53,54 @@ fn detect(
     Ok(None)
 }
 
+/// Formats recognised but not read: a clear refusal rather than "no
+/// filesystem found" on a file taken for raw.
+fn refuse_known(path: &Path, head: &[u8]) -> Result<(), ImageError> {
+    let refuse = |format: &'static str, detail: &str| {
+        Err(ImageError::disk(
+            path,
+            DiskError::unsupported(format, detail),
+        ))
+    };
+    if head.starts_with(b"COWD") {
+        return refuse("vmdk", "VMware ESX sparse (COWD) extent");
+    }
+    if head.starts_with(b"<<< Sun VirtualBox") && !vdi::detect(head) {
+        return refuse("vdi", "VDI pre-header without the VDI signature");
+    }
+    if head.starts_with(&[0x1f, 0x8b]) {
+        // A gzip stream: a cloud export (GCP: disk.raw in a .tar.gz)?
+        use std::io::Read;
+        let mut first = [0u8; 512];
+        let f = std::fs::File::open(path).map_err(|e| ImageError::io(path, e))?;
+        let mut gz = flate2::read::GzDecoder::new(f);
+        let mut n = 0;
+        while n < first.len() {
+            match gz.read(&mut first[n..]) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => n += k,
+            }
+        }
+        if n == 512 && first.get(257..262) == Some(b"ustar") {
+            let end = first[..100].iter().position(|c| *c == 0).unwrap_or(100);
+            let name = String::from_utf8_lossy(&first[..end]).into_owned();
+            return refuse(
+                "tar.gz",
+                &format!(
+                    "a gzip-compressed tar (first member {}; a GCP image export holds disk.raw): \
+                     gzip allows no random access, unpack it first (tar -xzf) and give the disk file",
+                    crate::escape::visible(&name)
+                ),
+            );
+        }
+        return refuse(
+            "gzip",
+            "a gzip-compressed file: gzip allows no random access, decompress it first",
+        );
+    }
+    Ok(())
+}
+
 /// True when the last 512 bytes of `path` are a VHD footer (a fixed VHD).
 fn tail_is_vhd(path: &Path) -> Result<bool, ImageError> {
     use std::os::unix::fs::FileExt;
@@ -75,6 +123,7 @@ pub(super) fn open(
     depth: usize,
 ) -> Result<Option<OpenedImage>, ImageError> {
     let disk = |e| ImageError::disk(path, e);
+    refuse_known(path, head)?;
     let Some((format, kind)) = detect(path, head)? else {
         if depth == 0 && opts.snapshot.is_some() {
             return Err(disk(DiskError::unsupported(
