@@ -95,6 +95,29 @@ fn qcow2_backing_chain_is_followed_and_checked() {
         .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["top.qcow2", "mid.qcow2", "base.raw"]);
+    // The provenance names the chain.
+    let ev = docker_forensics::evidence::Evidence::open(&top, &Default::default()).unwrap();
+    let spec = &ev.volumes[0].spec;
+    let docker_forensics::evidence::provenance::SpecLayer::DiskImage {
+        backing, format, ..
+    } = &spec.layers()[0]
+    else {
+        panic!("{spec:?}")
+    };
+    assert_eq!(format, "qcow2");
+    assert_eq!(
+        backing,
+        &[
+            format!("{} (qcow2)", w.path("mid.qcow2").display()),
+            format!("{} (raw)", w.path("base.raw").display())
+        ]
+    );
+    assert!(
+        spec.to_string().starts_with(
+            "top.qcow2 (qcow2, 3 files, backed by mid.qcow2 (qcow2), backed by base.raw (raw)) → GPT partition 1"
+        ),
+        "{spec}"
+    );
     assert_eq!(media_sha256(&top, &opts()).1, want);
     assert_same_as_engine(&top, &[]);
 

@@ -216,6 +216,11 @@ impl Evidence {
             path: shown.clone(),
             format: img.format.name().to_string(),
             segments: img.files.iter().map(|f| f.display().to_string()).collect(),
+            backing: img
+                .chain
+                .iter()
+                .map(|(p, f)| format!("{} ({})", p.display(), f.name()))
+                .collect(),
         }]);
         let mut found = Found {
             image: &shown,

@@ -168,6 +168,9 @@ pub struct OpenedImage {
     /// What the format recorded that is worth reporting, one line each
     /// (virtual size, backing chain, internal snapshots).
     pub info: Vec<String>,
+    /// A VM disk's backing (parent) images, nearest first: the first file
+    /// of each and its format.
+    pub chain: Vec<(PathBuf, ImageFormat)>,
 }
 
 /// Opens an image file, detecting its format.
@@ -201,6 +204,7 @@ fn open_chain(path: &Path, opts: &ImageOptions, depth: usize) -> Result<OpenedIm
             files: img.files(),
             media: Arc::new(img),
             info: Vec::new(),
+            chain: Vec::new(),
         });
     }
     if let Some(opened) = vm::open(path, head, opts, depth)? {
@@ -217,6 +221,7 @@ fn open_chain(path: &Path, opts: &ImageOptions, depth: usize) -> Result<OpenedIm
         acquisition: None,
         media: Arc::new(raw),
         info: Vec::new(),
+        chain: Vec::new(),
     })
 }
 

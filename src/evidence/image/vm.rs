@@ -145,6 +145,7 @@ pub(super) fn open(
         None
     };
     let mut files = vec![path.to_path_buf()];
+    let mut links = Vec::new();
     let opened = match format {
         ImageFormat::Qcow2 => {
             let file = ImageFile::open(path, "qcow2").map_err(disk)?;
@@ -154,9 +155,9 @@ pub(super) fn open(
                 let raw = q.backing_format().is_some_and(|f| f == "raw");
                 let parent = open_parent(path, &name, opts, depth, "qcow2", "backing file", raw)?;
                 q.set_parent(parent.media.clone());
-                chain(&mut files, &mut info, parent);
+                chain(&mut files, &mut info, &mut links, parent);
             }
-            finish(format, Arc::new(BlockDevice(q)), files, info)
+            finish(format, Arc::new(BlockDevice(q)), files, info, links)
         }
         ImageFormat::Vmdk => {
             let kind = kind.unwrap_or(vmdk::Kind::Sparse);
@@ -166,13 +167,13 @@ pub(super) fn open(
             if let Some(name) = v.parent_name().map(str::to_string) {
                 let parent = open_parent(path, &name, opts, depth, "vmdk", "parent", false)?;
                 v.set_parent(parent.media.clone());
-                chain(&mut files, &mut info, parent);
+                chain(&mut files, &mut info, &mut links, parent);
             }
             let format = match kind {
                 vmdk::Kind::Ova => ImageFormat::Ova,
                 _ => format,
             };
-            finish(format, Arc::new(v), files, info)
+            finish(format, Arc::new(v), files, info, links)
         }
         ImageFormat::Vhd => {
             let mut v = Vhd::open(ImageFile::open(path, "vhd").map_err(disk)?).map_err(disk)?;
@@ -181,9 +182,9 @@ pub(super) fn open(
                 let names = v.parent_names().to_vec();
                 let parent = open_parent_any(path, &names, opts, depth, "vhd")?;
                 v.set_parent(parent.media.clone());
-                chain(&mut files, &mut info, parent);
+                chain(&mut files, &mut info, &mut links, parent);
             }
-            finish(format, Arc::new(BlockDevice(v)), files, info)
+            finish(format, Arc::new(BlockDevice(v)), files, info, links)
         }
         ImageFormat::Vhdx => {
             let mut v = Vhdx::open(ImageFile::open(path, "vhdx").map_err(disk)?).map_err(disk)?;
@@ -192,9 +193,9 @@ pub(super) fn open(
                 let names = v.parent_names().to_vec();
                 let parent = open_parent_any(path, &names, opts, depth, "vhdx")?;
                 v.set_parent(parent.media.clone());
-                chain(&mut files, &mut info, parent);
+                chain(&mut files, &mut info, &mut links, parent);
             }
-            finish(format, Arc::new(BlockDevice(v)), files, info)
+            finish(format, Arc::new(BlockDevice(v)), files, info, links)
         }
         ImageFormat::Vdi => {
             let mut v = Vdi::open(ImageFile::open(path, "vdi").map_err(disk)?).map_err(disk)?;
@@ -208,9 +209,9 @@ pub(super) fn open(
                 };
                 let parent = super::open_chain(given, opts, depth + 1)?;
                 v.set_parent(parent.media.clone());
-                chain(&mut files, &mut info, parent);
+                chain(&mut files, &mut info, &mut links, parent);
             }
-            finish(format, Arc::new(BlockDevice(v)), files, info)
+            finish(format, Arc::new(BlockDevice(v)), files, info, links)
         }
         _ => return Ok(None),
     };
@@ -222,6 +223,7 @@ fn finish(
     media: Arc<dyn ReadAt>,
     files: Vec<PathBuf>,
     info: Vec<String>,
+    chain: Vec<(PathBuf, ImageFormat)>,
 ) -> OpenedImage {
     OpenedImage {
         format,
@@ -229,18 +231,26 @@ fn finish(
         acquisition: None,
         files,
         info,
+        chain,
     }
 }
 
 /// Adds the parent's files and facts after the child's.
-fn chain(files: &mut Vec<PathBuf>, info: &mut Vec<String>, parent: OpenedImage) {
+fn chain(
+    files: &mut Vec<PathBuf>,
+    info: &mut Vec<String>,
+    links: &mut Vec<(PathBuf, ImageFormat)>,
+    parent: OpenedImage,
+) {
     if let Some(first) = parent.files.first() {
         info.push(format!(
             "backing file read: {} ({})",
             crate::escape::visible(&first.display().to_string()),
             parent.format.name()
         ));
+        links.push((first.clone(), parent.format));
     }
+    links.extend(parent.chain);
     files.extend(parent.files);
     info.extend(parent.info);
 }
@@ -294,6 +304,7 @@ fn open_parent(
             media: Arc::new(r),
             acquisition: None,
             info: Vec::new(),
+            chain: Vec::new(),
         });
     }
     super::open_chain(&path, opts, depth + 1)
