@@ -219,6 +219,7 @@ fn xfs_logical_partition_on_mbr() {
             partition: Some(docker_forensics::evidence::volume::PartitionChoice::Number(
                 5,
             )),
+            ..Default::default()
         },
     )
     .unwrap();
@@ -229,6 +230,7 @@ fn xfs_logical_partition_on_mbr() {
             partition: Some(docker_forensics::evidence::volume::PartitionChoice::Number(
                 1,
             )),
+            ..Default::default()
         },
     )
     .unwrap_err();

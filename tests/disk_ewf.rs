@@ -46,6 +46,7 @@ fn basic_e01_docker_store_verifies() {
             partition: Some(docker_forensics::evidence::volume::PartitionChoice::Number(
                 1,
             )),
+            ..Default::default()
         },
     )
     .unwrap();

@@ -58,6 +58,7 @@ fn basic_e01_spec() {
             path: shown.clone(),
             format: "ewf".into(),
             segments: vec![shown],
+            backing: Vec::new(),
         }
     );
     let SpecLayer::Partition {
@@ -121,6 +122,7 @@ fn lvm_disk_spec() {
                 path: shown.clone(),
                 format: "raw".into(),
                 segments: vec![shown],
+                backing: Vec::new(),
             },
             SpecLayer::Partition {
                 scheme: "mbr".into(),

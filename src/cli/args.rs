@@ -29,6 +29,12 @@ pub struct Global {
     /// Use only this partition of a disk image: 2 (as fdisk, sgdisk and /dev/sda2 number it), 001 or 000:001 (mmls Slot column), @2048 (start sector, as mmls Start and fls -o)
     #[arg(long, global = true, value_name = "PART")]
     pub partition: Option<docker_forensics::evidence::volume::PartitionChoice>,
+    /// Backing (parent) file of a VM disk image, instead of the name it records (repeat for each level of the chain, top first)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub backing: Vec<PathBuf>,
+    /// Read this internal snapshot of a QCOW2 image (name or id) instead of its current state
+    #[arg(long, global = true, value_name = "NAME")]
+    pub snapshot: Option<String>,
     /// Hash the whole disk image and compare with the hashes stored in it
     #[arg(long, global = true)]
     pub verify_image: bool,
@@ -196,7 +202,12 @@ const SUBCOMMANDS: &[&str] = &[
 /// words that are not options are given, so that a mistyped subcommand
 /// gets clap's "did you mean" instead of an extract.
 pub fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    let takes_value = |a: &str| a == "--docker-root" || a == "--partition" || a == "--store";
+    let takes_value = |a: &str| {
+        matches!(
+            a,
+            "--docker-root" | "--partition" | "--store" | "--backing" | "--snapshot"
+        )
+    };
     let mut first = None;
     let mut positionals = 0;
     let mut i = 1;

@@ -71,6 +71,8 @@ pub fn open(g: &Global, path: &Path) -> Result<Opened> {
     let started = std::time::Instant::now();
     let opts = OpenOptions {
         partition: g.partition.clone(),
+        backing: g.backing.clone(),
+        snapshot: g.snapshot.clone(),
     };
     let evidence = Evidence::open(path, &opts)?;
     if !g.quiet {
@@ -88,6 +90,9 @@ pub fn open(g: &Global, path: &Path) -> Result<Opened> {
                     .or(a.acquisition_date.as_deref())
                     .unwrap_or("-"),
             );
+        }
+        for line in &evidence.image_info {
+            tell!("image: {}", line);
         }
         for v in evidence.volumes.iter().filter(|v| !v.is_directory()) {
             tell!("volume: {} ({})", v.label, v.spec);

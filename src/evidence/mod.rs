@@ -8,7 +8,7 @@
 //! filesystem).
 //!
 //! A disk image is opened in three steps: the container ([`image`]: EWF,
-//! split raw or raw), the volumes on it ([`volume`]: GPT, MBR, LVM2 or a
+//! split raw, raw, or a VM disk: QCOW2, VMDK, VHD, VHDX, VDI), the volumes on it ([`volume`]: GPT, MBR, LVM2 or a
 //! bare filesystem), and a probe of each volume for a filesystem this
 //! crate reads (ext2/3/4 with [`fs::Ext4Fs`], XFS with [`fs::XfsFs`]).
 
@@ -66,6 +66,11 @@ pub struct OpenOptions {
     /// Only use this partition (as `fdisk` numbers it, by its `mmls`
     /// slot, or by its start sector: [`volume::PartitionChoice`]).
     pub partition: Option<volume::PartitionChoice>,
+    /// Backing (parent) files of a VM disk image, in chain order, instead
+    /// of the names the images record (see [`image::ImageOptions`]).
+    pub backing: Vec<std::path::PathBuf>,
+    /// The internal snapshot of a QCOW2 image to read (name or id).
+    pub snapshot: Option<String>,
 }
 
 /// Opened evidence: the source path and the filesystems inside it.
@@ -80,6 +85,9 @@ pub struct Evidence {
     pub format: Option<ImageFormat>,
     /// What the acquisition tool recorded (EWF images only).
     pub acquisition: Option<Acquisition>,
+    /// What a VM disk image format recorded, one line each (virtual
+    /// size, backing chain, internal snapshots).
+    pub image_info: Vec<String>,
     /// What was found in the image but could not be used, one line each
     /// ("partition 2: unsupported filesystem (NTFS signature)").
     pub notes: Vec<String>,
@@ -180,6 +188,7 @@ impl Evidence {
                 }],
                 format: None,
                 acquisition: None,
+                image_info: Vec::new(),
                 notes: fs::host_limits().map(String::from).into_iter().collect(),
                 media: None,
             });
@@ -190,7 +199,13 @@ impl Evidence {
     /// Opens a disk image file: container, volumes, filesystems.
     fn open_image(path: &Path, opts: &OpenOptions) -> Result<Self, EvidenceError> {
         let shown = path.display().to_string();
-        let img = image::open(path)?;
+        let img = image::open_with(
+            path,
+            &image::ImageOptions {
+                backing: opts.backing.clone(),
+                snapshot: opts.snapshot.clone(),
+            },
+        )?;
         let (layout, regions) =
             volume::partitions(&img.media, opts.partition.as_ref()).map_err(|source| {
                 EvidenceError::Volume {
@@ -202,6 +217,11 @@ impl Evidence {
             path: shown.clone(),
             format: img.format.name().to_string(),
             segments: img.files.iter().map(|f| f.display().to_string()).collect(),
+            backing: img
+                .chain
+                .iter()
+                .map(|(p, f)| format!("{} ({})", p.display(), f.name()))
+                .collect(),
         }]);
         let mut found = Found {
             image: &shown,
@@ -229,6 +249,7 @@ impl Evidence {
             volumes,
             format: Some(img.format),
             acquisition: img.acquisition,
+            image_info: img.info,
             notes,
             media: Some(Media(img.media)),
         })

@@ -27,11 +27,16 @@ pub enum SpecLayer {
     DiskImage {
         /// The path given for it (the first segment).
         path: String,
-        /// `ewf`, `split_raw` or `raw` (as [`super::image::ImageFormat`]
-        /// serialises).
+        /// `ewf`, `split_raw`, `raw`, `qcow2`, `vmdk`, `ova`, `vhd`, `vhdx`
+        /// or `vdi` (as [`super::image::ImageFormat`] serialises).
         format: String,
-        /// Every file of the image, in order (one for a plain raw image).
+        /// Every file of the image, in order (one for a plain raw image;
+        /// for a VM disk its extents, then its backing chain's files).
         segments: Vec<String>,
+        /// A VM disk's backing (parent) images, nearest first, each as
+        /// "path (format)"; empty otherwise.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        backing: Vec<String>,
     },
     /// A partition of a GPT or MBR partition table.
     Partition {
@@ -90,6 +95,7 @@ impl fmt::Display for SpecLayer {
                 path,
                 format,
                 segments,
+                backing,
             } => {
                 let name = std::path::Path::new(path)
                     .file_name()
@@ -97,6 +103,13 @@ impl fmt::Display for SpecLayer {
                 write!(f, "{name} ({format}")?;
                 if segments.len() > 1 {
                     write!(f, ", {} files", segments.len())?;
+                }
+                for b in backing {
+                    let (p, rest) = b.rsplit_once(" (").unwrap_or((b, ""));
+                    let short = std::path::Path::new(p)
+                        .file_name()
+                        .map_or_else(|| p.to_string(), |n| n.to_string_lossy().into_owned());
+                    write!(f, ", backed by {short} ({rest}")?;
                 }
                 f.write_str(")")
             }
@@ -218,6 +231,7 @@ mod tests {
                 path: "/cases/basic.disk.E01".into(),
                 format: "ewf".into(),
                 segments: vec!["/cases/basic.disk.E01".into()],
+                backing: Vec::new(),
             },
             SpecLayer::Partition {
                 scheme: "gpt".into(),

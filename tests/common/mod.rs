@@ -6,6 +6,7 @@
 
 pub mod daemon;
 pub mod disk;
+pub mod vmdisk;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,19 +6,31 @@
 //! know whether the medium was a raw `dd` image, a split raw image
 //! (`disk.001`, `disk.002`, …) or an EnCase 6 image (`.E01`, `.E02`, …).
 //!
-//! The format is detected by content (the EWF signature, see [`ewf`]),
-//! then by name (`.001` starts a split raw image); anything else is raw.
+//! The format is detected by content (the EWF signature, see [`ewf`]; the
+//! virtual-machine disk formats [`qcow2`], [`vmdk`], [`vhd`], [`vhdx`],
+//! [`vdi`] by their magic numbers, never by extension), then by name
+//! (`.001` starts a split raw image); anything else is raw. A VM disk's
+//! backing (parent) file is opened the same way, so a chain may mix
+//! formats (a QCOW2 overlay on a raw base).
 
 pub mod ewf;
 pub mod mem;
 pub mod pread;
+pub mod qcow2;
 pub mod raw;
 pub mod slice;
+pub mod sparse;
+pub mod vdi;
+pub mod vhd;
+pub mod vhdx;
+mod vm;
+pub mod vmdk;
 
 pub use ewf::{Acquisition, EwfError, EwfImage};
 pub use mem::MemImage;
 pub use raw::RawImage;
 pub use slice::{Concat, Slice};
+pub use sparse::{DiskError, ImageOptions};
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -66,6 +78,18 @@ pub enum ImageFormat {
     SplitRaw,
     /// A plain raw image.
     Raw,
+    /// QEMU copy-on-write v2/v3.
+    Qcow2,
+    /// VMware virtual disk (sparse, split, flat or stream-optimized).
+    Vmdk,
+    /// An OVF package (tar) holding a VMDK, read through the archive.
+    Ova,
+    /// Virtual PC / Hyper-V VHD (fixed, dynamic, differencing).
+    Vhd,
+    /// Hyper-V VHDX.
+    Vhdx,
+    /// VirtualBox disk image.
+    Vdi,
 }
 
 impl ImageFormat {
@@ -76,6 +100,12 @@ impl ImageFormat {
             ImageFormat::Ewf => "ewf",
             ImageFormat::SplitRaw => "split_raw",
             ImageFormat::Raw => "raw",
+            ImageFormat::Qcow2 => "qcow2",
+            ImageFormat::Vmdk => "vmdk",
+            ImageFormat::Ova => "ova",
+            ImageFormat::Vhd => "vhd",
+            ImageFormat::Vhdx => "vhdx",
+            ImageFormat::Vdi => "vdi",
         }
     }
 }
@@ -99,11 +129,29 @@ pub enum ImageError {
         #[source]
         source: ewf::EwfError,
     },
+    /// A virtual-machine disk image (`path`), or a file it needs, is
+    /// missing, truncated, corrupt or of an unsupported variant.
+    #[error("{path}: {source}")]
+    Disk {
+        path: String,
+        #[source]
+        source: DiskError,
+    },
+    /// The backing chain is longer than this reader follows (a loop?).
+    #[error("{path}: backing chain longer than {max} images")]
+    ChainTooLong { path: String, max: usize },
 }
 
 impl ImageError {
     pub(crate) fn io(path: &Path, source: io::Error) -> Self {
         ImageError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    pub(crate) fn disk(path: &Path, source: DiskError) -> Self {
+        ImageError::Disk {
             path: path.display().to_string(),
             source,
         }
@@ -115,23 +163,53 @@ pub struct OpenedImage {
     pub format: ImageFormat,
     pub media: Arc<dyn ReadAt>,
     pub acquisition: Option<Acquisition>,
-    /// Every file the image is made of, in order.
+    /// Every file the image is made of, in order (for a VM disk: its
+    /// extents, then its backing chain).
     pub files: Vec<PathBuf>,
+    /// What the format recorded that is worth reporting, one line each
+    /// (virtual size, backing chain, internal snapshots).
+    pub info: Vec<String>,
+    /// A VM disk's backing (parent) images, nearest first: the first file
+    /// of each and its format.
+    pub chain: Vec<(PathBuf, ImageFormat)>,
 }
 
 /// Opens an image file, detecting its format.
 pub fn open(path: &Path) -> Result<OpenedImage, ImageError> {
-    let mut head = [0u8; 8];
+    open_with(path, &ImageOptions::default())
+}
+
+/// Opens an image file, detecting its format, with backing files and the
+/// snapshot to read as `opts` says.
+pub fn open_with(path: &Path, opts: &ImageOptions) -> Result<OpenedImage, ImageError> {
+    open_chain(path, opts, 0)
+}
+
+/// Opens `path` as image `depth` of a backing chain (0 = the evidence).
+fn open_chain(path: &Path, opts: &ImageOptions, depth: usize) -> Result<OpenedImage, ImageError> {
+    if depth > sparse::MAX_CHAIN {
+        return Err(ImageError::ChainTooLong {
+            path: path.display().to_string(),
+            max: sparse::MAX_CHAIN,
+        });
+    }
+    let mut head = [0u8; 512];
     let mut f = std::fs::File::open(path).map_err(|e| ImageError::io(path, e))?;
     let n = read_up_to(&mut f, &mut head).map_err(|e| ImageError::io(path, e))?;
-    if n == head.len() && head == ewf::SIGNATURE {
+    let head = &head[..n];
+    if head.starts_with(&ewf::SIGNATURE) {
         let img = EwfImage::open(path)?;
         return Ok(OpenedImage {
             format: ImageFormat::Ewf,
             acquisition: Some(img.acquisition().clone()),
             files: img.files(),
             media: Arc::new(img),
+            info: Vec::new(),
+            chain: Vec::new(),
         });
+    }
+    if let Some(opened) = vm::open(path, head, opts, depth)? {
+        return Ok(opened);
     }
     let raw = RawImage::open(path)?;
     Ok(OpenedImage {
@@ -143,6 +221,8 @@ pub fn open(path: &Path) -> Result<OpenedImage, ImageError> {
         files: raw.files(),
         acquisition: None,
         media: Arc::new(raw),
+        info: Vec::new(),
+        chain: Vec::new(),
     })
 }
 

@@ -257,6 +257,12 @@ fn candidates(fs: &dyn FileSystem) -> Vec<(EvPath, String)> {
         p("var/lib/docker"),
         "default location /var/lib/docker".into(),
     ));
+    // Docker Desktop keeps the VM's /var/lib on a bare ext4 data disk
+    // (`docker_data.vhdx` / `ext4.vhdx` on Windows, `Docker.raw` on macOS).
+    out.push((
+        p("docker"),
+        "Docker Desktop data disk layout (the filesystem root is the VM's /var/lib)".into(),
+    ));
     out.push((
         p("var/snap/docker/common/var-lib-docker"),
         "snap package location".into(),

@@ -1,0 +1,27 @@
+//! Virtual-machine disk formats (QCOW2, VMDK, OVA, VHD, VHDX, VDI): the
+//! bytes as one image file, detected by content and opened as the
+//! evidence would be, then read at 0, ⅛…⅞ and the end. A backing file
+//! the bytes name is looked for next to the scratch file (and usually
+//! missing: an error, never a panic).
+#![no_main]
+
+use docker_forensics::evidence::image::{self, ImageOptions};
+use docker_forensics_fuzz::scratch_file;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let path = scratch_file("disk.img", data);
+    let Ok(img) = image::open_with(&path, &ImageOptions::default()) else {
+        return;
+    };
+    let _ = img.info.join("\n");
+    let media = img.media;
+    let size = media.size();
+    let mut buf = vec![0u8; 64 << 10];
+    let _ = media.read_exact_at(&mut buf[..size.min(64 << 10) as usize], 0);
+    for k in 1..8u64 {
+        let _ = media.read_at(&mut buf[..4096], size / 8 * k);
+    }
+    let _ = media.read_at(&mut buf, size.saturating_sub(100));
+    let _ = media.read_at(&mut buf, size);
+});
