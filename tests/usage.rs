@@ -203,3 +203,72 @@ fn every_command_ends_with_one_summary_line() {
         r.stderr
     );
 }
+
+/// `--output FILE` puts exactly what stdout would carry into a new file
+/// (never one that exists, never inside the evidence), for every command
+/// that prints results.
+#[test]
+fn output_file_holds_the_results() {
+    let e01 = fixtures_dir().join("basic.disk.E01");
+    let dir = tempfile::tempdir().unwrap();
+    for (i, args) in [
+        vec!["images", "--json"],
+        vec!["containers"],
+        vec!["diff", "evil-web"],
+        vec!["timeline", "--format", "csv"],
+        vec!["verify"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut plain: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        plain.push(e01.as_os_str());
+        let want = run(&plain);
+        let file = dir.path().join(format!("out{i}.txt"));
+        let mut to_file = plain.clone();
+        to_file.push("--output".as_ref());
+        to_file.push(file.as_os_str());
+        let got = run(&to_file);
+        assert_eq!(got.code, want.code, "{args:?}: {}", got.stderr);
+        assert_eq!(got.stdout, "", "{args:?}: nothing on stdout");
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            want.stdout,
+            "{args:?}"
+        );
+        // A second run does not overwrite it.
+        let again = run(&to_file);
+        assert_eq!(again.code, 1, "{args:?}");
+        assert!(again.stderr.contains("--output"), "{}", again.stderr);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), want.stdout);
+    }
+    // Never inside the evidence.
+    let Some(host) = host("basic") else { return };
+    let inside = host.join("results.txt");
+    let r = run([Path::new("images"), &host, Path::new("--output"), &inside]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!inside.exists());
+}
+
+/// `--docker-root` as a Windows examiner types it names the same root.
+#[test]
+fn docker_root_in_windows_spelling() {
+    let e01 = fixtures_dir().join("basic.disk.E01");
+    let want = run([Path::new("images"), &e01, Path::new("-q")]);
+    assert_eq!(want.code, 0, "{}", want.stderr);
+    for spelling in [
+        "/var/lib/docker",
+        "\\var\\lib\\docker",
+        "C:\\var\\lib\\docker",
+    ] {
+        let r = run([
+            Path::new("images"),
+            &e01,
+            Path::new("-q"),
+            Path::new("--docker-root"),
+            Path::new(spelling),
+        ]);
+        assert_eq!(r.code, 0, "{spelling}: {}", r.stderr);
+        assert_eq!(r.stdout, want.stdout, "{spelling}");
+    }
+}

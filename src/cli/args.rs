@@ -38,6 +38,9 @@ pub struct Global {
     /// Hash the whole disk image and compare with the hashes stored in it
     #[arg(long, global = true)]
     pub verify_image: bool,
+    /// Write the results (what goes to stdout) to this new file instead, as UTF-8
+    #[arg(long, global = true, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// No progress and no summary on stderr
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
@@ -237,4 +240,22 @@ fn docker_version(v: &str) -> Result<String, String> {
     docker_forensics::export::docker_version::numbers(v)
         .map(|_| v.to_string())
         .ok_or_else(|| format!("{v:?} is not a Docker version such as 20.10.24"))
+}
+
+impl Command {
+    /// The evidence the command reads (for checks made before it runs).
+    pub fn evidence(&self) -> PathBuf {
+        match self {
+            Command::Extract(a) => {
+                // IMAGE... EVIDENCE OUTPUT_DIR, or EVIDENCE OUTPUT_DIR with --all
+                let n = a.args.len();
+                PathBuf::from(a.args.get(n.saturating_sub(2)).cloned().unwrap_or_default())
+            }
+            Command::Images(a) | Command::Containers(a) => a.evidence.clone(),
+            Command::Verify(a) => a.evidence.clone(),
+            Command::Diff(a) => a.evidence.clone(),
+            Command::ExportContainer(a) => a.evidence.clone(),
+            Command::Timeline(a) => a.evidence.clone(),
+        }
+    }
 }

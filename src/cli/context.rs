@@ -146,7 +146,8 @@ pub fn open(g: &Global, path: &Path) -> Result<Opened> {
             }
         }
     }
-    let catalog = Catalog::discover(&evidence, g.docker_root.as_deref()).map_err(hint)?;
+    let docker_root = g.docker_root.as_deref().map(evidence_path);
+    let catalog = Catalog::discover(&evidence, docker_root.as_deref()).map_err(hint)?;
     if !g.quiet {
         for line in catalog.describe() {
             tell!("{line}");
@@ -281,4 +282,34 @@ fn host_name() -> Option<String> {
 #[cfg(not(unix))]
 fn host_name() -> Option<String> {
     std::env::var("COMPUTERNAME").ok()
+}
+
+/// A path inside the evidence as an examiner on any OS may type it:
+/// `/var/lib/docker`, `\var\lib\docker` or `C:\var\lib\docker` (the
+/// evidence is a Linux filesystem: a backslash there is taken as a
+/// separator only when the path has no `/`, a drive letter is dropped).
+pub fn evidence_path(typed: &str) -> String {
+    if typed.contains('/') || !typed.contains('\\') {
+        return typed.to_string();
+    }
+    let bytes = typed.as_bytes();
+    let rest = if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
+        &typed[2..]
+    } else {
+        typed
+    };
+    rest.replace('\\', "/")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn windows_spellings_of_an_evidence_path() {
+        use super::evidence_path as p;
+        assert_eq!(p("/var/lib/docker"), "/var/lib/docker");
+        assert_eq!(p("\\var\\lib\\docker"), "/var/lib/docker");
+        assert_eq!(p("C:\\var\\lib\\docker"), "/var/lib/docker");
+        assert_eq!(p("srv\\docker"), "srv/docker");
+        assert_eq!(p("odd\\name/x"), "odd\\name/x");
+    }
 }

@@ -26,6 +26,6 @@ pub fn print(command: &str, evidence: &Path, members: Vec<(&str, Value)>) -> Res
     for (k, v) in members {
         doc.insert(k.into(), v);
     }
-    println!("{}", serde_json::to_string_pretty(&Value::Object(doc))?);
+    super::out::line(&serde_json::to_string_pretty(&Value::Object(doc))?);
     Ok(())
 }

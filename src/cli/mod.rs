@@ -6,7 +6,7 @@
 /// suspect's names never reach the terminal raw, nor forge a line.
 macro_rules! say {
     ($($t:tt)*) => {
-        println!("{}", docker_forensics::escape::visible(&format!($($t)*)))
+        $crate::cli::out::line(&docker_forensics::escape::visible(&format!($($t)*)))
     };
 }
 
@@ -22,6 +22,7 @@ mod containers;
 mod context;
 mod document;
 mod images;
+pub mod out;
 mod progress;
 mod timeline;
 
@@ -32,7 +33,10 @@ use args::Command;
 /// Runs the command `cli` names.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let g = &cli.global;
-    match &cli.command {
+    if let Some(file) = &g.output {
+        out::to_file(file, &cli.command.evidence())?;
+    }
+    let outcome = match &cli.command {
         Command::Extract(a) => images::extract(g, a),
         Command::Images(a) => images::images(g, a),
         Command::Verify(a) => images::verify(g, a),
@@ -40,7 +44,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Diff(a) => containers::diff(g, a),
         Command::ExportContainer(a) => containers::export(g, a),
         Command::Timeline(a) => timeline::run(g, a),
-    }
+    };
+    out::finish();
+    outcome
 }
 
 /// A command line that names the wrong things (exit 2, as clap's own

@@ -18,7 +18,7 @@ pub fn run(g: &Global, a: &TimelineArgs) -> Result<Outcome> {
         TimelineFormat::Csv => Format::Csv,
         TimelineFormat::Jsonl => Format::Jsonl,
     };
-    let s = match write_timeline(&ctx.catalog, &filter, format, std::io::stdout().lock()) {
+    let s = match write_timeline(&ctx.catalog, &filter, format, super::out::Results) {
         Ok(s) => s,
         // The reader (`| head`) has seen enough.
         Err(TimelineError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
