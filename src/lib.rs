@@ -47,6 +47,7 @@ pub mod report;
 pub mod schema;
 pub mod store;
 pub mod time;
+pub mod view;
 
 pub use evidence::{Evidence, EvidenceError, OpenOptions};
 pub use export::ImageReport;
