@@ -22,6 +22,7 @@ mod containers;
 mod context;
 mod document;
 mod images;
+mod mount;
 mod progress;
 mod timeline;
 
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Diff(a) => containers::diff(g, a),
         Command::ExportContainer(a) => containers::export(g, a),
         Command::Timeline(a) => timeline::run(g, a),
+        Command::Mount(a) => mount::run(g, a),
     }
 }
 
