@@ -147,12 +147,16 @@ impl Drop for Mounted {
 
 /// A read-only kernel overlay of `lowers` (topmost first), as dockerd
 /// mounts a container (without its upper dir's write side).
-struct Overlay(tempfile::TempDir);
+/// An empty directory is added at the bottom: overlayfs wants two lower
+/// directories at least, and an empty one adds nothing.
+struct Overlay(tempfile::TempDir, tempfile::TempDir);
 
 impl Overlay {
     fn mount(lowers: &[PathBuf]) -> Option<Overlay> {
         let mp = tempfile::tempdir().expect("overlay mount point");
-        let lower: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
+        let empty = tempfile::tempdir().expect("empty lower dir");
+        let mut lower: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
+        lower.push(empty.path().display().to_string());
         let out = Command::new("mount")
             .args(["-t", "overlay", "overlay", "-o"])
             .arg(format!("ro,lowerdir={}", lower.join(":")))
@@ -166,7 +170,7 @@ impl Overlay {
             ));
             return None;
         }
-        Some(Overlay(mp))
+        Some(Overlay(mp, empty))
     }
 }
 
