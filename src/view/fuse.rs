@@ -11,10 +11,10 @@
 use super::tree::{Ino, Node, Source, Tree};
 use crate::evidence::fs::{FileKind, FileReader, Timestamp};
 use fuser::{
-    AccessFlags, CopyFileRangeFlags, Errno, FileAttr, FileHandle, FileType,
-    FopenFlags, Generation, INodeNo, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs,
-    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    AccessFlags, CopyFileRangeFlags, Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation,
+    INodeNo, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr,
+    Request, TimeOrNow, WriteFlags,
 };
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -269,7 +269,10 @@ impl fuser::Filesystem for ViewFs {
             (INodeNo(n.parent), FileType::Directory, OsStr::new("..")),
         ];
         let children = n.children.iter().map(|(name, c)| {
-            let k = self.tree.node(*c).map_or(FileType::RegularFile, |c| kind(c.kind()));
+            let k = self
+                .tree
+                .node(*c)
+                .map_or(FileType::RegularFile, |c| kind(c.kind()));
             (INodeNo(*c), k, OsStr::from_bytes(name))
         });
         for (i, (ino, k, name)) in dots

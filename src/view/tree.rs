@@ -315,7 +315,11 @@ impl<'a> Tree<'a> {
 
     /// The entries of one directory of the view, from its directories in
     /// the layers (topmost first).
-    fn merge_dir(&mut self, sources: &[(usize, EvPath)], merge: bool) -> BTreeMap<Vec<u8>, Candidate> {
+    fn merge_dir(
+        &mut self,
+        sources: &[(usize, EvPath)],
+        merge: bool,
+    ) -> BTreeMap<Vec<u8>, Candidate> {
         let mut out: BTreeMap<Vec<u8>, Candidate> = BTreeMap::new();
         let mut hidden: HashSet<Vec<u8>> = HashSet::new();
         for (layer, dir) in sources {
@@ -618,7 +622,10 @@ mod tests {
             .add("up/etc", MemNode::dir())
             .add("up/etc/gone", MemNode::whiteout())
             .add("up/etc/new", MemNode::file(b"n"))
-            .add("up/srv", MemNode::dir().xattr(b"trusted.overlay.opaque", b"y"))
+            .add(
+                "up/srv",
+                MemNode::dir().xattr(b"trusted.overlay.opaque", b"y"),
+            )
             .add("up/srv/fresh", MemNode::file(b"f"))
             .add("up/bin", MemNode::file(b"not a dir"));
         fs
