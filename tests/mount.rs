@@ -848,6 +848,33 @@ fn usage_errors() {
         r.stderr
     );
     assert!(!mounted(mp.path()));
+
+    // A prefix of evil-web's id that also starts image ids: say which.
+    let id = container_id("basic", "evil-web");
+    let prefix = &id[..1];
+    let images = expected("basic")["images"]
+        .as_array()
+        .expect("images")
+        .clone();
+    assert!(
+        images.iter().any(|i| i["id"]
+            .as_str()
+            .unwrap_or("")
+            .trim_start_matches("sha256:")
+            .starts_with(prefix)),
+        "the fixture has an image id starting with {prefix}"
+    );
+    let r = run([
+        OsStr::new("mount"),
+        OsStr::new(prefix),
+        h.as_os_str(),
+        mp.path().as_os_str(),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--container"), "{}", r.stderr);
+    assert!(!mounted(mp.path()));
+    let m = Mounted::start(&[OsStr::new(prefix), h.as_os_str(), OsStr::new("--container")]);
+    assert!(m.path().join("tmp/dropper.sh").is_file());
 }
 
 #[test]

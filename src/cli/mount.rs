@@ -118,8 +118,20 @@ fn resolve<'a>(ctx: &'a Opened, a: &MountArgs) -> Result<Target<'a>> {
             a.target
         ))
         .into()),
-        (Some(Ok(i)), _) => Ok(Target::Image(Box::new(i))),
-        (_, Some(Ok(c))) => Ok(Target::Container(Box::new(c))),
+        (Some(Ok(i)), None) => Ok(Target::Image(Box::new(i))),
+        (Some(Ok(i)), Some(Err(ce))) if unknown(&ce) => Ok(Target::Image(Box::new(i))),
+        (None, Some(Ok(c))) => Ok(Target::Container(Box::new(c))),
+        (Some(Err(ie)), Some(Ok(c))) if unknown(&ie) => Ok(Target::Container(Box::new(c))),
+        // One side found, the other ambiguous: the name is ambiguous.
+        (Some(Ok(_)), Some(Err(e))) | (Some(Err(e)), Some(Ok(_))) => Err(UsageError(format!(
+            "{e}; it also names {}: say which with --image or --container",
+            if matches!(e, StoreError::AmbiguousContainer { .. }) {
+                "an image"
+            } else {
+                "a container"
+            }
+        ))
+        .into()),
         (Some(Err(ie)), Some(Err(ce))) => {
             if unknown(&ie) && unknown(&ce) {
                 anyhow::bail!(
@@ -159,7 +171,7 @@ fn check_mountpoint(evidence: &Path, mp: &Path) -> Result<()> {
 
 /// On SIGINT or SIGTERM: unmount, so that the session ends and the
 /// process exits cleanly; when the mount is busy, detach it lazily (it
-/// goes once the last user leaves).
+/// goes once the last user leaves). A second signal exits at once (130).
 fn unmount_on_signal(mut unmounter: fuser::SessionUnmounter, mp: &Path) {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
@@ -167,8 +179,25 @@ fn unmount_on_signal(mut unmounter: fuser::SessionUnmounter, mp: &Path) {
     };
     let mp = mp.to_path_buf();
     std::thread::spawn(move || {
-        for _ in signals.forever() {
-            if let Err(e) = unmounter.unmount() {
+        for (n, _) in signals.forever().enumerate() {
+            if n > 0 {
+                // Asked again while a lazy unmount waits for its last
+                // user: give up waiting.
+                tell!("{}: interrupted again; exiting", mp.display());
+                std::process::exit(130);
+            }
+            let done = unmounter.unmount();
+            if done.is_ok() {
+                // The session ends when the kernel drops the connection;
+                // a copy of the mount in another mount namespace (made
+                // by a container runtime after we mounted) keeps it
+                // alive. Ours is gone: end the process all the same,
+                // which closes /dev/fuse and ends that copy too.
+                std::thread::sleep(std::time::Duration::from_secs(2));
+                tell!("unmounted {}", mp.display());
+                std::process::exit(0);
+            }
+            if let Err(e) = done {
                 tell!(
                     "{}: unmount failed ({e}); detaching it lazily",
                     mp.display()

@@ -510,6 +510,13 @@ pub fn mount_config() -> fuser::Config {
         fuser::MountOption::FSName("docker-forensics".into()),
         fuser::MountOption::Subtype("docker-forensics".into()),
     ];
+    // Requests in parallel (the tree is shared read-only; each open file
+    // has its own reader).
+    c.n_threads = Some(
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 4),
+    );
     c
 }
 

@@ -340,8 +340,18 @@ impl<'a> Tree<'a> {
                     }
                     continue;
                 }
-                let Some(path) = dir.child(&e.name) else {
-                    continue;
+                // A name no Linux directory can hold (empty, `/`, NUL, `.`,
+                // `..`) is corrupt or hostile: noted, not shown.
+                let path = match dir.child(&e.name) {
+                    Some(p) if !e.name.contains(&0) => p,
+                    _ => {
+                        self.problem(format!(
+                            "{}: {dir}: an entry named {:?} cannot be shown",
+                            self.layers[layer].label,
+                            String::from_utf8_lossy(&e.name)
+                        ));
+                        continue;
+                    }
                 };
                 let meta = match self.fs.metadata(&path) {
                     Ok(m) => m,
