@@ -809,6 +809,35 @@ fn sigterm_and_umount_end_cleanly_and_provenance_is_opt_in() {
         "exit status after umount: {}",
         m.stderr()
     );
+
+    // A copy of the mount in another mount namespace (as a container
+    // runtime started after the mount makes one) keeps the FUSE
+    // connection open; SIGTERM and umount still end the process.
+    for how in ["sigterm", "umount"] {
+        let mut m = Mounted::start(&[OsStr::new("evil-web"), h.as_os_str()]);
+        let Ok(mut holder) = Command::new("unshare")
+            .args(["-m", "--propagation", "unchanged", "sleep", "120"])
+            .spawn()
+        else {
+            skip("unshare(1) not found");
+            return;
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        if how == "sigterm" {
+            m.signal(rustix::process::Signal::TERM);
+        } else {
+            let st = Command::new("umount")
+                .arg(m.path())
+                .status()
+                .expect("umount");
+            assert!(st.success());
+        }
+        let st = m.wait();
+        let _ = holder.kill();
+        let _ = holder.wait();
+        assert_eq!(st.code(), Some(0), "{how} with a copy: {}", m.stderr());
+        assert!(!mounted(m.path()), "{how}: still mounted");
+    }
 }
 
 #[test]

@@ -83,6 +83,7 @@ pub fn run(g: &Global, a: &MountArgs) -> Result<Outcome> {
             )
         })?;
     unmount_on_signal(session.unmount_callable(), &a.mountpoint);
+    exit_when_unmounted(&a.mountpoint, g.quiet);
     ctx.summary(format_args!(
         "{what} mounted read-only at {}: {entries} entries from {count} layer(s){}; unmount with Ctrl-C, `fusermount3 -u {}` or `umount {}`",
         a.mountpoint.display(),
@@ -213,6 +214,74 @@ fn unmount_on_signal(mut unmounter: fuser::SessionUnmounter, mp: &Path) {
     });
 }
 
+/// Ends the process once the mount is gone from this mount namespace
+/// (`umount`, `fusermount3 -u`), even when a copy of it lives on in
+/// another namespace (made by a container runtime after we mounted) and
+/// keeps the FUSE connection, and so the session, open: exiting closes
+/// `/dev/fuse`, which ends that copy too.
+fn exit_when_unmounted(mp: &Path, quiet: bool) {
+    let Ok(canonical) = mp.canonicalize() else {
+        return;
+    };
+    let mp = mp.to_path_buf();
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            if !ours_mounted_at(&canonical) {
+                // Let the session end by itself first, where it can.
+                std::thread::sleep(std::time::Duration::from_secs(2));
+                if !quiet {
+                    tell!("unmounted {}", mp.display());
+                }
+                std::process::exit(0);
+            }
+        }
+    });
+}
+
+/// True while `/proc/self/mounts` lists a `docker-forensics` FUSE mount
+/// at `mp` (true as well when it cannot be read: never exit on doubt).
+fn ours_mounted_at(mp: &Path) -> bool {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else {
+        return true;
+    };
+    let want = mp.to_string_lossy();
+    mounts.lines().any(|l| {
+        let mut f = l.split(' ');
+        let (Some(src), Some(at)) = (f.next(), f.next()) else {
+            return false;
+        };
+        src == "docker-forensics" && unescape_mount_field(at) == want
+    })
+}
+
+/// `/proc/mounts` writes space, tab, newline and backslash as `\ooo`.
+fn unescape_mount_field(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let value = oct.and_then(|d| {
+            let v = d.iter().fold(0u32, |v, c| v * 8 + u32::from(c - b'0'));
+            u8::try_from(v).ok()
+        });
+        match value {
+            Some(v) => {
+                out.push(v);
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn describe_image(f: &docker_forensics::Found<'_>) -> Value {
     let i = &f.image;
     json!({
@@ -271,4 +340,17 @@ fn provenance(
         "up_to_layer": a.layer,
         "layers_topmost_first": layers,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unescape_mount_field;
+
+    #[test]
+    fn mount_fields_are_unescaped() {
+        assert_eq!(unescape_mount_field("/tmp/a\\040b"), "/tmp/a b");
+        assert_eq!(unescape_mount_field("/x\\134y"), "/x\\y");
+        assert_eq!(unescape_mount_field("/x\\777"), "/x\\777");
+        assert_eq!(unescape_mount_field("/x\\04"), "/x\\04");
+    }
 }

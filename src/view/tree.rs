@@ -256,6 +256,10 @@ impl<'a> Tree<'a> {
                 false,
             )?;
         }
+        // `layer_10` sorts before `layer_2`: lookups want byte order.
+        if let Some(root) = t.node_mut(1) {
+            root.children.sort_by(|a, b| a.0.cmp(&b.0));
+        }
         Ok(t)
     }
 
@@ -664,6 +668,21 @@ mod tests {
         assert_eq!(names(&t, path(&t, "layer_0/srv").unwrap()), ["old"]);
         let srv = t.node(path(&t, "layer_1/srv").unwrap()).unwrap();
         assert!(!t.xattrs(srv).is_empty());
+    }
+
+    #[test]
+    fn side_by_side_finds_every_layer_past_ten() {
+        let mut fs = MemFs::new();
+        let mut layers = Vec::new();
+        for i in (0..12).rev() {
+            fs.add(format!("l{i}"), MemNode::dir())
+                .add(format!("l{i}/f{i}"), MemNode::file(b"x"));
+            layers.push(layer(&format!("l{i}")));
+        }
+        let t = Tree::side_by_side(&fs, layers).unwrap();
+        for i in 0..12 {
+            assert!(path(&t, &format!("layer_{i}/f{i}")).is_some(), "layer_{i}");
+        }
     }
 
     #[test]
