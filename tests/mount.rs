@@ -135,9 +135,20 @@ impl Mounted {
 
 impl Drop for Mounted {
     fn drop(&mut self) {
-        if self.child.is_some() {
-            self.signal(rustix::process::Signal::TERM);
-            let _ = self.wait();
+        // Never panics (a panic while unwinding aborts and leaves the
+        // mount behind): SIGTERM, then SIGKILL after 10 s.
+        if let Some(mut child) = self.child.take() {
+            let pid = rustix::process::Pid::from_raw(child.id() as i32);
+            if let Some(pid) = pid {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+            let start = Instant::now();
+            while matches!(child.try_wait(), Ok(None)) && start.elapsed() < Duration::from_secs(10)
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
         }
         if mounted(self.path()) {
             let _ = Command::new("umount").arg("-l").arg(self.path()).status();
