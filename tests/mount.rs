@@ -528,45 +528,41 @@ fn remove(p: &Path) {
     }
 }
 
-#[test]
-fn image_view_equals_its_layer_tars_applied() {
-    let Some(h) = host_basic() else { return };
+/// Mounts image `tag` of `host` and compares it with its layer tars (as
+/// `extract` writes them, each checked against the diff_id the engine
+/// gave) applied in order.
+fn assert_equals_layer_tars(host: &Path, tag: &str, diff_ids: &[serde_json::Value]) {
     let out = tempfile::tempdir().expect("out");
     let r = run([
         OsStr::new("extract"),
         OsStr::new("-q"),
-        OsStr::new("fixture/tool:2"),
-        h.as_os_str(),
+        OsStr::new(tag),
+        host.as_os_str(),
         out.path().as_os_str(),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let img = expected("basic")["images"]
-        .as_array()
-        .expect("images")
-        .iter()
-        .find(|i| i["tags"][0] == "fixture/tool:2")
-        .expect("fixture/tool:2")
-        .clone();
-    let dir = image_dir(out.path(), img["id"].as_str().expect("id"));
+    let dirs: Vec<PathBuf> = std::fs::read_dir(out.path())
+        .expect("out")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("image_"))
+        })
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
     let applied = tempfile::tempdir().expect("applied");
-    // Start from an empty root with the view's root attributes checked
-    // separately: a tar does not carry its root.
-    for (i, diff_id) in img["diff_ids"]
-        .as_array()
-        .expect("diff_ids")
-        .iter()
-        .enumerate()
-    {
-        let tar = dir.join(format!("layer_{i}/layer.tar"));
+    assert!(!diff_ids.is_empty());
+    for (i, diff_id) in diff_ids.iter().enumerate() {
+        let tar = dirs[0].join(format!("layer_{i}/layer.tar"));
         // The tar is the engine's own: its sha256 is the diff_id it gave.
         assert_eq!(
             format!("sha256:{}", sha256_file(&tar)),
             diff_id.as_str().expect("diff_id"),
-            "layer {i}"
+            "{tag} layer {i}"
         );
         apply_layer(&tar, applied.path());
     }
-    let m = Mounted::start(&[OsStr::new("fixture/tool:2"), h.as_os_str()]);
+    let m = Mounted::start(&[OsStr::new(tag), host.as_os_str()]);
     let fields = Fields {
         ctime: false,
         owners: false,
@@ -584,10 +580,90 @@ fn image_view_equals_its_layer_tars_applied() {
         }
     }
     assert_same(
-        "fixture/tool:2 vs its layer tars",
+        &format!("{tag} vs its layer tars"),
         &(got, got_links),
         &(want, want_links),
     );
+}
+
+#[test]
+fn image_view_equals_its_layer_tars_applied() {
+    let Some(h) = host_basic() else { return };
+    let img = expected("basic")["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .find(|i| i["tags"][0] == "fixture/tool:2")
+        .expect("fixture/tool:2")
+        .clone();
+    assert_equals_layer_tars(
+        &h,
+        "fixture/tool:2",
+        img["diff_ids"].as_array().expect("diff_ids"),
+    );
+}
+
+/// containerd (CRI, namespace k8s.io): an unpacked image equals its layer
+/// tars applied; a container shows its changes; an image kept only as
+/// blobs is refused with a clear message.
+#[test]
+fn containerd_image_and_container() {
+    if !fuse_ready() {
+        return;
+    }
+    let Some(h) = host("ctrd-basic") else { return };
+    let ns = expected("ctrd-basic")["namespaces"]["k8s.io"].clone();
+    let image = |name: &str| {
+        ns["images"]
+            .as_array()
+            .expect("images")
+            .iter()
+            .find(|i| i["name"] == name)
+            .unwrap_or_else(|| panic!("{name}"))
+            .clone()
+    };
+    let web = image("registry.example.com/shop/web:2");
+    assert_eq!(web["unpacked"], true);
+    assert_equals_layer_tars(
+        &h,
+        "registry.example.com/shop/web:2",
+        web["diff_ids"].as_array().expect("diff_ids"),
+    );
+
+    let m = Mounted::start(&[OsStr::new("web-0"), h.as_os_str()]);
+    let c = ns["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .find(|c| c["id"] == "web-0")
+        .expect("web-0")
+        .clone();
+    for f in c["changed_files"].as_array().expect("changed_files") {
+        let f = f.as_str().expect("path");
+        let name = Path::new(f).file_name().expect("name").to_string_lossy();
+        match name.strip_prefix(".wh.") {
+            // Deleted in the container.
+            Some(gone) => {
+                let p = m.path().join(Path::new(f).with_file_name(gone));
+                assert!(std::fs::symlink_metadata(&p).is_err(), "{f}: still there");
+            }
+            None => assert!(m.path().join(f).exists(), "{f}: not there"),
+        }
+    }
+    drop(m);
+
+    let debug = image("registry.example.com/ops/debug:0.3");
+    assert_eq!(debug["unpacked"], false);
+    let mp = tempfile::tempdir().expect("mp");
+    let r = run([
+        OsStr::new("mount"),
+        OsStr::new("registry.example.com/ops/debug:0.3"),
+        h.as_os_str(),
+        mp.path().as_os_str(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("kept only as a blob"), "{}", r.stderr);
+    assert!(!mounted(mp.path()));
 }
 
 /// The engine's own `diff` of container `name` of `fixture`, checked on
