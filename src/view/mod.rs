@@ -13,4 +13,4 @@ pub mod stack;
 pub mod tree;
 
 pub use stack::{StackError, container_stack, image_stack};
-pub use tree::{Ino, MAX_ENTRIES, Node, Source, Tree, ViewError, ViewLayer};
+pub use tree::{Ino, MAX_ENTRIES, MAX_PATH_BYTES, Node, Source, Tree, ViewError, ViewLayer};

@@ -23,13 +23,18 @@
 //! whose link count is above one, met again under its inode number) share
 //! one inode of the view. The walk is breadth first (no recursion, so a
 //! deep hostile tree cannot exhaust the stack) and stops with an error
-//! past [`MAX_ENTRIES`] names, so memory stays bounded.
+//! past [`MAX_ENTRIES`] names or [`MAX_PATH_BYTES`] of paths, so memory
+//! stays bounded.
 
 use crate::evidence::fs::{EvPath, FileKind, FileSystem, Metadata, Timestamp, Xattrs};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// Most names a view holds (about 200 bytes each in memory).
 pub const MAX_ENTRIES: usize = 5_000_000;
+
+/// Most bytes of evidence paths a view keeps (each node keeps its full
+/// path: a hostile, very deep tree would otherwise grow quadratically).
+pub const MAX_PATH_BYTES: usize = 1 << 30;
 
 /// Most problems (unreadable directories or entries) kept; past that,
 /// they are counted.
@@ -121,6 +126,14 @@ pub enum ViewError {
         /// The limit.
         limit: usize,
     },
+    /// Its paths add up to more than [`MAX_PATH_BYTES`].
+    #[error(
+        "the tree's paths add up to more than {limit} bytes (a very deep tree); refusing to hold more in memory (is the evidence hostile?)"
+    )]
+    PathsTooLong {
+        /// The limit.
+        limit: usize,
+    },
     /// A layer's own directory cannot be read.
     #[error("{label}: its directory {path} cannot be read: {source}")]
     LayerUnreadable {
@@ -146,6 +159,7 @@ pub struct Tree<'a> {
     pub problems: Vec<String>,
     problems_omitted: usize,
     limit: usize,
+    path_bytes: usize,
     hard_links: HashMap<(usize, u64), Ino>,
 }
 
@@ -278,6 +292,7 @@ impl<'a> Tree<'a> {
             problems: Vec::new(),
             problems_omitted: 0,
             limit,
+            path_bytes: 0,
             hard_links: HashMap::new(),
         })
     }
@@ -458,6 +473,14 @@ impl<'a> Tree<'a> {
     fn add(&mut self, parent: Ino, name: Vec<u8>, node: Node) -> Result<Ino, ViewError> {
         if self.nodes.len() >= self.limit {
             return Err(ViewError::TooManyEntries { limit: self.limit });
+        }
+        if let Source::Evidence { path, .. } = &node.source {
+            self.path_bytes += path.as_bytes().len() + name.len();
+            if self.path_bytes > MAX_PATH_BYTES {
+                return Err(ViewError::PathsTooLong {
+                    limit: MAX_PATH_BYTES,
+                });
+            }
         }
         self.nodes.push(node);
         let ino = self.nodes.len() as Ino;
