@@ -56,15 +56,8 @@ impl ViewFs {
 
     fn attr(&self, ino: Ino, n: &Node) -> FileAttr {
         let m = &n.meta;
-        let nlink = if m.is_dir() {
-            2 + n
-                .children
-                .iter()
-                .filter(|(_, c)| self.tree.node(*c).is_some_and(|c| c.meta.is_dir()))
-                .count() as u64
-        } else {
-            m.nlink.max(1)
-        };
+        // Directories' counts are the merged tree's (see `Tree`).
+        let nlink = m.nlink.max(1);
         FileAttr {
             ino: INodeNo(ino),
             size: m.size,

@@ -214,6 +214,7 @@ impl<'a> Tree<'a> {
             overlay_xattrs: false,
         });
         t.fill(Pending { ino: 1, sources }, true)?;
+        t.count_links();
         Ok(t)
     }
 
@@ -274,7 +275,30 @@ impl<'a> Tree<'a> {
         if let Some(root) = t.node_mut(1) {
             root.children.sort_by(|a, b| a.0.cmp(&b.0));
         }
+        t.count_links();
         Ok(t)
+    }
+
+    /// A directory's link count as a Linux filesystem gives it: 2 plus
+    /// one per subdirectory (the merged directory's, not any one
+    /// layer's).
+    fn count_links(&mut self) {
+        let counts: Vec<u64> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                2 + n
+                    .children
+                    .iter()
+                    .filter(|(_, c)| self.node(*c).is_some_and(|c| c.meta.is_dir()))
+                    .count() as u64
+            })
+            .collect();
+        for (n, c) in self.nodes.iter_mut().zip(counts) {
+            if n.meta.is_dir() {
+                n.meta.nlink = c;
+            }
+        }
     }
 
     fn empty(
@@ -679,6 +703,8 @@ mod tests {
         assert_eq!(bin.kind(), FileKind::File);
         let srv = t.node(path(&t, "srv").unwrap()).unwrap();
         assert!(t.xattrs(srv).is_empty(), "overlay xattrs are hidden");
+        // Root: etc and srv are directories (bin is a file in the top).
+        assert_eq!(t.node(1).unwrap().meta.nlink, 4);
     }
 
     #[test]
