@@ -261,19 +261,27 @@ impl fuser::Filesystem for ViewFs {
             (INodeNo(ino.0), FileType::Directory, OsStr::new(".")),
             (INodeNo(n.parent), FileType::Directory, OsStr::new("..")),
         ];
-        let children = n.children.iter().map(|(name, c)| {
-            let k = self
-                .tree
-                .node(*c)
-                .map_or(FileType::RegularFile, |c| kind(c.kind()));
-            (INodeNo(*c), k, OsStr::from_bytes(name))
-        });
-        for (i, (ino, k, name)) in dots
-            .into_iter()
-            .chain(children)
+        // Offsets: 1 and 2 after the dots, then 3… after each child;
+        // a listing resumed at `offset` starts there directly.
+        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+        let first_child = skip.saturating_sub(2);
+        let children = n
+            .children
+            .get(first_child..)
+            .unwrap_or(&[])
+            .iter()
             .enumerate()
-            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-        {
+            .map(|(j, (name, c))| {
+                let k = self
+                    .tree
+                    .node(*c)
+                    .map_or(FileType::RegularFile, |c| kind(c.kind()));
+                (
+                    first_child + 2 + j,
+                    (INodeNo(*c), k, OsStr::from_bytes(name)),
+                )
+            });
+        for (i, (ino, k, name)) in dots.into_iter().enumerate().skip(skip).chain(children) {
             if reply.add(ino, i as u64 + 1, k, name) {
                 break;
             }
