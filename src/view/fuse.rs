@@ -87,13 +87,17 @@ fn rdev(major: u32, minor: u32) -> u32 {
     (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12)
 }
 
+/// A recorded time; one out of the range the system can hold (a hostile
+/// or corrupt inode) shows as the epoch.
 fn time(t: Timestamp) -> SystemTime {
     let nanos = Duration::from_nanos(u64::from(t.nanos.min(999_999_999)));
-    if t.secs >= 0 {
-        UNIX_EPOCH + Duration::from_secs(t.secs as u64) + nanos
+    let secs = Duration::from_secs(t.secs.unsigned_abs());
+    let at = if t.secs >= 0 {
+        UNIX_EPOCH.checked_add(secs)
     } else {
-        UNIX_EPOCH - Duration::from_secs(t.secs.unsigned_abs()) + nanos
-    }
+        UNIX_EPOCH.checked_sub(secs)
+    };
+    at.and_then(|a| a.checked_add(nanos)).unwrap_or(UNIX_EPOCH)
 }
 
 fn kind(k: FileKind) -> FileType {
@@ -524,6 +528,20 @@ pub fn mount_config() -> fuser::Config {
 #[cfg(test)]
 mod tests {
     use super::rdev;
+
+    #[test]
+    fn extreme_times_do_not_panic() {
+        use super::{Timestamp, UNIX_EPOCH, time};
+        let t = |secs, nanos| time(Timestamp { secs, nanos });
+        for secs in [i64::MIN, i64::MIN + 1, -1, i64::MAX] {
+            let _ = t(secs, u32::MAX);
+        }
+        assert_eq!(
+            t(-1, 500_000_000),
+            UNIX_EPOCH - std::time::Duration::from_millis(500)
+        );
+        assert_eq!(t(2, 0), UNIX_EPOCH + std::time::Duration::from_secs(2));
+    }
 
     #[test]
     fn rdev_is_linux_new_encode_dev() {
