@@ -10,6 +10,8 @@
 //! 3. [`layer`]: one layer → its original tar stream (tar-split replay) or
 //!    a rebuilt one;
 //! 4. [`export`]: archives `docker load` accepts, Dockerfiles, reports.
+//! 5. [`view`] (beside `export`): an image's or container's merged tree,
+//!    served read-only through FUSE (`mount`).
 //!
 //! The main types and functions are re-exported at the crate root. One
 //! image, from whichever store holds it (Docker, containerd, Podman):
@@ -47,6 +49,7 @@ pub mod report;
 pub mod schema;
 pub mod store;
 pub mod time;
+pub mod view;
 
 pub use evidence::{Evidence, EvidenceError, OpenOptions};
 pub use export::ImageReport;

@@ -87,6 +87,36 @@ pub enum Command {
         after_help = "Examples:\n  docker-forensics timeline /mnt/seized > body.txt && mactime -b body.txt\n  docker-forensics timeline host.E01 --format jsonl --container evil-web > t.jsonl\n\nExit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings; 130 interrupted."
     )]
     Timeline(TimelineArgs),
+    /// Show an image's or container's filesystem read-only at MOUNTPOINT (FUSE), from the evidence
+    #[command(
+        after_help = "Examples:\n  docker-forensics mount evil-web /mnt/seized /mnt/view\n  docker-forensics mount nginx:latest host.E01 /mnt/view --layer 0\n\nRuns in the foreground until unmounted: Ctrl-C, SIGTERM, `fusermount3 -u MOUNTPOINT` or `umount MOUNTPOINT`.\nExit status: 0 unmounted cleanly; 1 could not mount or serve it; 2 usage error (also: the name is both an image and a container)."
+    )]
+    Mount(MountArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    /// Image (name, id or id prefix) or container (id, name or id prefix)
+    pub target: String,
+    /// The evidence: a mounted host root, a data root, or a disk image
+    pub evidence: PathBuf,
+    /// An empty directory to show the filesystem in
+    pub mountpoint: PathBuf,
+    /// TARGET names an image
+    #[arg(long, conflicts_with = "container")]
+    pub image: bool,
+    /// TARGET names a container
+    #[arg(long)]
+    pub container: bool,
+    /// Only the image's layers 0 (the lowest) to N: the tree as of that build step
+    #[arg(long, value_name = "N", conflicts_with = "layers")]
+    pub layer: Option<usize>,
+    /// Every layer side by side, unmerged (layer_0/ is the lowest), whiteouts shown as stored
+    #[arg(long)]
+    pub layers: bool,
+    /// Add a read-only .docker-forensics-provenance.json at the root (what is shown, from where)
+    #[arg(long)]
+    pub with_provenance: bool,
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +227,7 @@ const SUBCOMMANDS: &[&str] = &[
     "diff",
     "export-container",
     "timeline",
+    "mount",
     "help",
 ];
 
@@ -256,6 +287,7 @@ impl Command {
             Command::Diff(a) => a.evidence.clone(),
             Command::ExportContainer(a) => a.evidence.clone(),
             Command::Timeline(a) => a.evidence.clone(),
+            Command::Mount(a) => a.evidence.clone(),
         }
     }
 }

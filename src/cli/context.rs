@@ -53,6 +53,11 @@ impl Opened {
         }
     }
 
+    /// How and where this run was made (for provenance records).
+    pub fn run_record(&self) -> &docker_forensics::export::RunRecord {
+        &self.run
+    }
+
     /// Export options for this evidence.
     pub fn export_options(&self, bars: Option<&Arc<Bars>>) -> ExportOptions {
         ExportOptions {

@@ -22,6 +22,8 @@ mod containers;
 mod context;
 mod document;
 mod images;
+#[cfg(target_os = "linux")]
+mod mount;
 pub mod out;
 mod progress;
 mod timeline;
@@ -44,6 +46,13 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Diff(a) => containers::diff(g, a),
         Command::ExportContainer(a) => containers::export(g, a),
         Command::Timeline(a) => timeline::run(g, a),
+        #[cfg(target_os = "linux")]
+        Command::Mount(a) => mount::run(g, a),
+        #[cfg(not(target_os = "linux"))]
+        Command::Mount(_) => Err(UsageError(
+            "mount needs Linux's FUSE; on this OS use extract or export-container".into(),
+        )
+        .into()),
     };
     out::finish();
     outcome

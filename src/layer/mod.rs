@@ -30,3 +30,5 @@ pub use findings::MAX_LAYER_FINDINGS;
 pub use produce::{LayerInput, PreparedLayer, ProduceError, Produced, hashed, prepare, produce};
 pub use replay::{LayerDir, ReplayError, Written, replay};
 pub use retar::{RetarError, retar, retar_limited};
+
+pub(crate) use content::is_opaque;

@@ -505,8 +505,15 @@ impl EwfImage {
                 .collect()
         };
         use rayon::prelude::*;
-        let decoded: Vec<(u64, io::Result<Vec<u8>>)> = if wanted.len() > 1 {
-            wanted.par_iter().map(|k| (*k, self.decode(*k))).collect()
+        let decoded: Vec<(u64, io::Result<Vec<u8>>)> = if wanted.len() > 1
+            && let Some(pool) = inflaters()
+        {
+            // A pool of its own: its threads only inflate, so a reader
+            // that is itself a worker of another pool (or waited on by
+            // one) can never wait on work queued behind its own caller.
+            pool.install(|| wanted.par_iter().map(|k| (*k, self.decode(*k))).collect())
+        } else if wanted.len() > 1 {
+            wanted.iter().map(|k| (*k, self.decode(*k))).collect()
         } else {
             vec![(n, self.decode(n))]
         };
@@ -626,6 +633,18 @@ impl EwfImage {
         }
         Ok(data)
     }
+}
+
+/// The threads that inflate chunks read ahead, one per core, made once.
+fn inflaters() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("ewf-inflate-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
 }
 
 fn poisoned<T>(_: T) -> io::Error {
