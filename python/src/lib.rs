@@ -150,6 +150,7 @@ impl Evidence {
             acquisition: self.acquisition.clone(),
             written: None,
             run: Some(run_record(py)?),
+            ..Default::default()
         })
     }
 
@@ -493,8 +494,14 @@ fn open_evidence(
         }
     };
     let opened = py.detach(|| {
-        let ev = docker_forensics::Evidence::open(&path, &OpenOptions { partition })
-            .map_err(errors::evidence)?;
+        let ev = docker_forensics::Evidence::open(
+            &path,
+            &OpenOptions {
+                partition,
+                ..Default::default()
+            },
+        )
+        .map_err(errors::evidence)?;
         let catalog = Catalog::discover(&ev, docker_root.as_deref()).map_err(errors::store)?;
         let acquisition_json = ev.acquisition.as_ref().map(json).transpose()?;
         Ok::<_, PyErr>((ev, catalog, acquisition_json))

@@ -54,6 +54,7 @@ impl Opened {
     }
 
     /// How and where this run was made (for provenance records).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // used by `mount`
     pub fn run_record(&self) -> &docker_forensics::export::RunRecord {
         &self.run
     }

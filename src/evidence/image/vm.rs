@@ -103,15 +103,13 @@ fn refuse_known(path: &Path, head: &[u8]) -> Result<(), ImageError> {
 
 /// True when the last 512 bytes of `path` are a VHD footer (a fixed VHD).
 fn tail_is_vhd(path: &Path) -> Result<bool, ImageError> {
-    use std::os::unix::fs::FileExt;
     let f = std::fs::File::open(path).map_err(|e| ImageError::io(path, e))?;
     let len = f.metadata().map_err(|e| ImageError::io(path, e))?.len();
     if len < 1024 {
         return Ok(false);
     }
     let mut cookie = [0u8; 8];
-    f.read_exact_at(&mut cookie, len - 512)
-        .map_err(|e| ImageError::io(path, e))?;
+    super::pread::read_exact_at(&f, &mut cookie, len - 512).map_err(|e| ImageError::io(path, e))?;
     Ok(&cookie == super::vhd::COOKIE)
 }
 
