@@ -84,6 +84,22 @@ pub enum Command {
         after_help = "Examples:\n  docker-forensics timeline /mnt/seized > body.txt && mactime -b body.txt\n  docker-forensics timeline host.E01 --format jsonl --container evil-web > t.jsonl\n\nExit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings; 130 interrupted."
     )]
     Timeline(TimelineArgs),
+    /// Write OUTPUT_DIR/report.html (one offline page) and case.jsonld (CASE/UCO)
+    #[command(
+        after_help = "Examples:\n  docker-forensics report /mnt/seized case-42/\n  docker-forensics report host.E01 case-42/ --verify-image\n\nExit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings; 130 interrupted."
+    )]
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The evidence: a mounted host root, a data root, or a disk image
+    pub evidence: PathBuf,
+    /// Where report.html, case.jsonld and SHA256SUMS are written
+    pub output_dir: PathBuf,
+    /// Ignore tar-split metadata (checks what a rebuild would give)
+    #[arg(long)]
+    pub rebuild: bool,
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +210,7 @@ const SUBCOMMANDS: &[&str] = &[
     "diff",
     "export-container",
     "timeline",
+    "report",
     "help",
 ];
 

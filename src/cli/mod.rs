@@ -23,6 +23,7 @@ mod context;
 mod document;
 mod images;
 mod progress;
+mod report;
 mod timeline;
 
 pub use args::{Cli, with_default_command};
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Diff(a) => containers::diff(g, a),
         Command::ExportContainer(a) => containers::export(g, a),
         Command::Timeline(a) => timeline::run(g, a),
+        Command::Report(a) => report::run(g, a),
     }
 }
 
