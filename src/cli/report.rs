@@ -12,24 +12,23 @@ pub fn run(g: &Global, a: &ReportArgs) -> Result<Outcome> {
     let bars = bars(g);
     let mut opts = ctx.export_options(bars.as_ref());
     opts.rebuild = a.rebuild;
-    let run = opts.run.clone().unwrap_or_else(|| docker_forensics::export::RunRecord {
-        command_line: std::env::args_os()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect(),
-        host: None,
-        started: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        media_verification: None,
-    });
+    let run = opts
+        .run
+        .clone()
+        .unwrap_or_else(|| docker_forensics::export::RunRecord {
+            command_line: std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            host: None,
+            started: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            media_verification: None,
+        });
     let report = case_report::build(&ctx.evidence, &ctx.catalog, ctx.filter(), &run, &opts);
     if let Some(b) = &bars {
         b.clear();
     }
-    std::fs::create_dir_all(&a.output_dir).with_context(|| {
-        format!(
-            "{}: cannot create output directory",
-            a.output_dir.display()
-        )
-    })?;
+    std::fs::create_dir_all(&a.output_dir)
+        .with_context(|| format!("{}: cannot create output directory", a.output_dir.display()))?;
     let files = case_report::write(&report, &a.output_dir)?;
     say!("{}", files.html.display());
     say!("{}", files.case.display());
@@ -42,7 +41,9 @@ pub fn run(g: &Global, a: &ReportArgs) -> Result<Outcome> {
                 "  finding: {} layer {}: {}{}",
                 f.image,
                 f.layer.map_or_else(|| "-".into(), |l| l.to_string()),
-                f.path.as_deref().map_or_else(String::new, |p| format!("{p}: ")),
+                f.path
+                    .as_deref()
+                    .map_or_else(String::new, |p| format!("{p}: ")),
                 f.detail
             );
         }
@@ -55,11 +56,13 @@ pub fn run(g: &Global, a: &ReportArgs) -> Result<Outcome> {
         report.concerns.len(),
         report.events.len()
     ));
-    Ok(ctx.outcome(if !report.problems.is_empty() && report.images.is_empty() {
-        Outcome::Failed
-    } else if report.integrity.is_empty() {
-        Outcome::Verified
-    } else {
-        Outcome::Findings
-    }))
+    Ok(
+        ctx.outcome(if !report.problems.is_empty() && report.images.is_empty() {
+            Outcome::Failed
+        } else if report.integrity.is_empty() {
+            Outcome::Verified
+        } else {
+            Outcome::Findings
+        }),
+    )
 }

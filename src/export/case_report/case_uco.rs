@@ -192,8 +192,7 @@ pub fn document(r: &CaseReport, outputs: &[Output]) -> Value {
                 .as_deref()
                 .and_then(crate::time::parse)
             {
-                act["action:endTime"] =
-                    time(&t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                act["action:endTime"] = time(&t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             }
             graph.push(act);
         }
@@ -317,9 +316,7 @@ pub fn document(r: &CaseReport, outputs: &[Output]) -> Value {
             .collect::<Vec<_>>(),
     });
     if evidence_ids.is_empty() {
-        action
-            .as_object_mut()
-            .map(|o| o.remove("action:object"));
+        action.as_object_mut().map(|o| o.remove("action:object"));
     }
     graph.push(action);
 

@@ -47,7 +47,7 @@ ul.tree{list-style:none;padding-left:1.2em;margin:0}ul.tree li{margin:0}
 details>summary{cursor:pointer}article{border-top:1px solid #d0d7de;margin-top:1em}
 dl.kv{display:grid;grid-template-columns:max-content auto;gap:2px 1em}dl.kv dt{font-weight:600}dl.kv dd{margin:0;word-break:break-all}
 svg text{font:11px system-ui,sans-serif}svg .lane{stroke:#d0d7de}
-.secret{background:#ffebe9}
+.secret{background:#ffebe9}td.mono{white-space:nowrap}
 @media print{nav,[data-js]{display:none!important}body{max-width:none}details{display:block}
 details>summary{list-style:none}article,tr{break-inside:avoid}h2{break-before:auto}}
 "#;
@@ -86,9 +86,9 @@ pub fn render(r: &CaseReport) -> String {
     layer_graph(&mut o, r);
     containers(&mut o, r);
     timeline(&mut o, r);
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<footer><p>Written by {} {}. Command line: <code>{}</code></p></footer>\n<script>{SCRIPT}</script>\n</body></html>\n",
+        "<footer><p>Written by {} {}. Command line: <code>{}</code></p></footer>\n<script>{SCRIPT}</script>\n</body></html>",
         text(&r.tool_name),
         text(&r.tool_version),
         text(&r.run.command_line.join(" "))
@@ -140,10 +140,14 @@ fn human(n: u64) -> String {
 fn summary(o: &mut String, r: &CaseReport) {
     o.push_str("<section id=\"summary\"><h2>Summary: what needs attention</h2>\n");
     let verified = r.images.iter().filter(|i| i.verified).count();
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<div class=\"{}\"><p><strong>{} integrity finding(s)</strong>; {} container concern(s); {} of {} image(s) verified; {} container(s); {} event(s).</p></div>\n",
-        if r.attention() > 0 { "attention" } else { "calm" },
+        "<div class=\"{}\"><p><strong>{} integrity finding(s)</strong>; {} container concern(s); {} of {} image(s) verified; {} container(s); {} event(s).</p></div>",
+        if r.attention() > 0 {
+            "attention"
+        } else {
+            "calm"
+        },
         r.integrity.len(),
         r.concerns.len(),
         verified,
@@ -268,7 +272,10 @@ fn evidence(o: &mut String, r: &CaseReport) {
                 "Computed SHA-1",
                 format!("<code>{}</code> {}", text(&m.sha1), verdict(m.sha1_matches)),
             );
-            kv("Computed SHA-256", format!("<code>{}</code>", text(&m.sha256)));
+            kv(
+                "Computed SHA-256",
+                format!("<code>{}</code>", text(&m.sha256)),
+            );
         }
         None if e.format.is_some() => kv(
             "Computed hashes",
@@ -314,9 +321,9 @@ fn evidence(o: &mut String, r: &CaseReport) {
 }
 
 fn images(o: &mut String, r: &CaseReport) {
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<section id=\"images\"><h2>Images ({})</h2>\n",
+        "<section id=\"images\"><h2>Images ({})</h2>",
         r.images.len()
     );
     for img in &r.images {
@@ -329,14 +336,22 @@ fn image(o: &mut String, img: &ImageEntry) {
     let tags = if img.tags.is_empty() {
         "&lt;untagged&gt;".to_string()
     } else {
-        img.tags.iter().map(|t| text(t)).collect::<Vec<_>>().join(", ")
+        img.tags
+            .iter()
+            .map(|t| text(t))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<article class=\"image\" id=\"i-{}\"><h3>{tags} <span class=\"{}\">{}</span></h3>\n<dl class=\"kv\"><dt>Id</dt><dd><code class=\"image-id\">{}</code></dd><dt>Store</dt><dd>{}</dd><dt>Created</dt><dd>{}</dd><dt>Size</dt><dd>{} ({} bytes of layer tars)</dd><dt>Config</dt><dd>{}</dd></dl>\n",
+        "<article class=\"image\" id=\"i-{}\"><h3>{tags} <span class=\"{}\">{}</span></h3>\n<dl class=\"kv\"><dt>Id</dt><dd><code class=\"image-id\">{}</code></dd><dt>Store</dt><dd>{}</dd><dt>Created</dt><dd>{}</dd><dt>Size</dt><dd>{} ({} bytes of layer tars)</dd><dt>Config</dt><dd>{}</dd></dl>",
         text(&short(&img.id)),
         if img.verified { "ok" } else { "bad" },
-        if img.verified { "verified" } else { "NOT verified" },
+        if img.verified {
+            "verified"
+        } else {
+            "NOT verified"
+        },
         text(&img.id),
         text(&img.store),
         text(img.created.as_deref().unwrap_or("-")),
@@ -365,7 +380,11 @@ fn image(o: &mut String, img: &ImageEntry) {
                 if l.verified {
                     "yes".to_string()
                 } else {
-                    format!("NO ({} finding(s); produced sha256:{})", l.findings, text(&l.sha256))
+                    format!(
+                        "NO ({} finding(s); produced sha256:{})",
+                        l.findings,
+                        text(&l.sha256)
+                    )
                 }
             );
         }
@@ -384,17 +403,17 @@ fn image(o: &mut String, img: &ImageEntry) {
 /// Images on the left, distinct layers on the right, a line for each
 /// image that sits on a layer.
 fn layer_graph(o: &mut String, r: &CaseReport) {
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<section id=\"layers\"><h2>Layer sharing ({} distinct layer(s))</h2>\n",
+        "<section id=\"layers\"><h2>Layer sharing ({} distinct layer(s))</h2>",
         r.layers.len()
     );
     let row = 22usize;
     let h = (r.images.len().max(r.layers.len()) * row + 30).max(60);
     let (w, left, right) = (1000usize, 300usize, 620usize);
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<svg id=\"layer-graph\" role=\"img\" aria-label=\"images and the layers they use\" viewBox=\"0 0 {w} {h}\" width=\"100%\" style=\"max-height:{}px\"><text x=\"10\" y=\"14\" font-weight=\"bold\">Images</text><text x=\"{right}\" y=\"14\" font-weight=\"bold\">Layers (diff_id, size)</text>\n",
+        "<svg id=\"layer-graph\" role=\"img\" aria-label=\"images and the layers they use\" viewBox=\"0 0 {w} {h}\" width=\"100%\" style=\"max-height:{}px\"><text x=\"10\" y=\"14\" font-weight=\"bold\">Images</text><text x=\"{right}\" y=\"14\" font-weight=\"bold\">Layers (diff_id, size)</text>",
         h.max(100)
     );
     let y = |i: usize| 30 + i * row;
@@ -452,9 +471,9 @@ fn clip(s: &str, n: usize) -> String {
 }
 
 fn containers(o: &mut String, r: &CaseReport) {
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<section id=\"containers\"><h2>Containers ({})</h2>\n",
+        "<section id=\"containers\"><h2>Containers ({})</h2>",
         r.containers.len()
     );
     for c in &r.containers {
@@ -497,11 +516,21 @@ fn container(o: &mut String, e: &ContainerEntry) {
     kv("Created", t(&c.created));
     kv("Started", t(&c.started));
     kv("Finished", t(&c.finished));
-    let cmd: Vec<String> = c.path.iter().cloned().chain(c.args.iter().cloned()).collect();
+    let cmd: Vec<String> = c
+        .path
+        .iter()
+        .cloned()
+        .chain(c.args.iter().cloned())
+        .collect();
     kv("Command", format!("<code>{}</code>", text(&cmd.join(" "))));
     kv(
         "User",
-        text(c.user.as_deref().filter(|u| !u.is_empty()).unwrap_or("(root)")),
+        text(
+            c.user
+                .as_deref()
+                .filter(|u| !u.is_empty())
+                .unwrap_or("(root)"),
+        ),
     );
     if let Some(w) = &c.working_dir {
         kv("Working dir", format!("<code>{}</code>", text(w)));
@@ -522,7 +551,10 @@ fn container(o: &mut String, e: &ContainerEntry) {
     if !c.cap_add.is_empty() {
         kv(
             "Capabilities added",
-            format!("<span class=\"warn\">{}</span>", text(&c.cap_add.join(", "))),
+            format!(
+                "<span class=\"warn\">{}</span>",
+                text(&c.cap_add.join(", "))
+            ),
         );
     }
     if !c.cap_drop.is_empty() {
@@ -543,7 +575,10 @@ fn container(o: &mut String, e: &ContainerEntry) {
             }
         })
         .collect();
-    kv("Environment", format!("<ul class=\"env\">{}</ul>", env.concat()));
+    kv(
+        "Environment",
+        format!("<ul class=\"env\">{}</ul>", env.concat()),
+    );
     let mounts: Vec<String> = c
         .mounts
         .iter()
@@ -565,7 +600,11 @@ fn container(o: &mut String, e: &ContainerEntry) {
             format!(
                 "<li>{} ← {}:{}</li>",
                 text(&p.container_port),
-                text(if p.host_ip.is_empty() { "*" } else { &p.host_ip }),
+                text(if p.host_ip.is_empty() {
+                    "*"
+                } else {
+                    &p.host_ip
+                }),
                 text(&p.host_port)
             )
         })
@@ -578,9 +617,9 @@ fn container(o: &mut String, e: &ContainerEntry) {
     match &e.diff {
         Ok(list) => {
             let count = |k: char| list.iter().filter(|c| c.kind == k).count();
-            let _ = write!(
+            let _ = writeln!(
                 o,
-                "<details class=\"diff\" open><summary>Changes: {} ({} added, {} changed, {} deleted)</summary>\n",
+                "<details class=\"diff\" open><summary>Changes: {} ({} added, {} changed, {} deleted)</summary>",
                 list.len(),
                 count('A'),
                 count('C'),
@@ -639,15 +678,14 @@ fn render_node(o: &mut String, name: &str, n: &Node) {
         text(&letter),
         text(name)
     );
-    let _ = write!(
-        o,
-        "<li class=\"{cls}\" data-path=\"{}\">",
-        text(path)
-    );
+    let _ = write!(o, "<li class=\"{cls}\" data-path=\"{}\">", text(path));
     if n.children.is_empty() {
         o.push_str(&label);
     } else {
-        let _ = write!(o, "<details open><summary>{label}</summary><ul class=\"tree\">");
+        let _ = write!(
+            o,
+            "<details open><summary>{label}</summary><ul class=\"tree\">"
+        );
         for (cname, c) in &n.children {
             render_node(o, cname, c);
         }
@@ -666,9 +704,9 @@ const LANES: &[(&str, &str, &str)] = &[
 ];
 
 fn timeline(o: &mut String, r: &CaseReport) {
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<section id=\"timeline\"><h2>Timeline ({} event(s))</h2>\n",
+        "<section id=\"timeline\"><h2>Timeline ({} event(s))</h2>",
         r.events.len()
     );
     chart(o, &r.events);
@@ -685,7 +723,7 @@ fn timeline(o: &mut String, r: &CaseReport) {
             text(&e.when),
             e.kind.replace('_', " "),
             text(&e.subject),
-            text(&clip(&e.what, 300))
+            text(&clip(if e.what.is_empty() { "-" } else { &e.what }, 300))
         );
     }
     o.push_str("</tbody></table></section>\n");
@@ -696,9 +734,9 @@ fn timeline(o: &mut String, r: &CaseReport) {
 fn chart(o: &mut String, events: &[Event]) {
     let (w, lane_h, left, pad) = (1000i64, 28i64, 140i64, 20i64);
     let h = LANES.len() as i64 * lane_h + 40;
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<svg id=\"timeline-chart\" role=\"img\" aria-label=\"events over time\" viewBox=\"0 0 {w} {h}\" width=\"100%\">\n"
+        "<svg id=\"timeline-chart\" role=\"img\" aria-label=\"events over time\" viewBox=\"0 0 {w} {h}\" width=\"100%\">"
     );
     for (i, (_, label, color)) in LANES.iter().enumerate() {
         let y = 20 + i as i64 * lane_h;

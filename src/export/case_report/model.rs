@@ -104,7 +104,8 @@ pub struct EvidenceChain {
 /// One tampered (or unreadable) piece of an image.
 #[derive(Debug, Clone)]
 pub struct IntegrityFinding {
-    /// The image's tags, else its short id.
+    /// The images it concerns: each by its tags, else its short id
+    /// (several, for a layer they share).
     pub image: String,
     /// The image id.
     pub image_id: String,
@@ -298,17 +299,26 @@ pub fn build(
             error: v.error.clone(),
         });
     }
-    // The same layer is one finding, however many images share it.
-    let mut seen = std::collections::BTreeSet::new();
-    integrity.retain(|f: &IntegrityFinding| {
-        seen.insert((
-            f.diff_id.clone(),
-            f.kind.clone(),
-            f.path.clone(),
-            f.detail.clone(),
-            f.diff_id.is_none().then(|| f.image_id.clone()),
-        ))
-    });
+    // The same layer is one finding, however many images share it: the
+    // finding names them all.
+    let mut merged: Vec<IntegrityFinding> = Vec::new();
+    for f in integrity {
+        match merged.iter_mut().find(|m| {
+            f.diff_id.is_some()
+                && m.diff_id == f.diff_id
+                && m.kind == f.kind
+                && m.path == f.path
+                && m.detail == f.detail
+        }) {
+            Some(m) => {
+                if !m.image.split(", ").any(|n| n == f.image) {
+                    m.image = format!("{}, {}", m.image, f.image);
+                }
+            }
+            None => merged.push(f),
+        }
+    }
+    let integrity = merged;
     let layers = layer_sharing(&images);
 
     let mut containers = Vec::new();
@@ -325,6 +335,7 @@ pub fn build(
         }
     }
     events.sort_by(|a, b| (a.epoch, a.kind).cmp(&(b.epoch, b.kind)));
+    let events = merge_shared_steps(events);
 
     CaseReport {
         tool_name: "docker-forensics".into(),
@@ -468,7 +479,11 @@ fn container_concerns(c: &Container) -> Vec<Concern> {
                     "{src} → {} ({}){}",
                     m.destination,
                     if m.read_write { "rw" } else { "ro" },
-                    if sensitive { ", a host system path" } else { "" }
+                    if sensitive {
+                        ", a host system path"
+                    } else {
+                        ""
+                    }
                 ),
             );
         }
@@ -497,6 +512,36 @@ fn container_events(c: &Container, events: &mut Vec<Event>) {
             push_event(events, t, kind, &subject, what);
         }
     }
+}
+
+/// A base image's build steps are in every image built on it: each step
+/// (same time, same command) is one event, naming the first image and
+/// how many others share it.
+fn merge_shared_steps(events: Vec<Event>) -> Vec<Event> {
+    let mut out: Vec<Event> = Vec::with_capacity(events.len());
+    let mut shared: BTreeMap<(i64, &'static str, String), (usize, usize)> = BTreeMap::new();
+    for e in events {
+        if e.kind == "build_step" || e.kind == "image_created" {
+            let key = (e.epoch, e.kind, e.what.clone());
+            if let Some((at, n)) = shared.get_mut(&key) {
+                *n += 1;
+                let others = *n;
+                if let Some(first) = out.get_mut(*at) {
+                    let base = first
+                        .subject
+                        .split(" (+")
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    first.subject = format!("{base} (+{others} other image(s))");
+                }
+                continue;
+            }
+            shared.insert(key, (out.len(), 0));
+        }
+        out.push(e);
+    }
+    out
 }
 
 fn push_event(events: &mut Vec<Event>, when: &str, kind: &'static str, subject: &str, what: &str) {

@@ -1,0 +1,514 @@
+//! `report`: the case report of the basic fixture (host tree and E01 disk)
+//! says what the engine's own answers (basic.expected.json) say, leads
+//! with a tampered layer, escapes hostile names, renders offline in a
+//! real browser, and its CASE/UCO record passes `case_validate`.
+
+mod common;
+
+use common::*;
+use scraper::{Html, Selector};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn sel(s: &str) -> Selector {
+    Selector::parse(s).unwrap_or_else(|e| panic!("selector {s}: {e:?}"))
+}
+
+/// `report EVIDENCE OUT -q` plus `extra`; the run and the parsed page.
+fn report(evidence: &Path, out: &Path, extra: &[&str]) -> (Run, Html) {
+    let mut args: Vec<&std::ffi::OsStr> = vec!["report".as_ref(), evidence.as_ref(), out.as_ref()];
+    args.push("-q".as_ref());
+    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+    let r = run(args);
+    let page = std::fs::read_to_string(out.join("report.html"))
+        .unwrap_or_else(|e| panic!("report.html ({e}): {r:?}"));
+    (r, Html::parse_document(&page))
+}
+
+fn texts(doc: &Html, s: &str) -> Vec<String> {
+    doc.select(&sel(s))
+        .map(|e| e.text().collect::<String>())
+        .collect()
+}
+
+/// The `<li>` of path `p` in container `name`'s diff tree: its class.
+fn diff_class(doc: &Html, container_id: &str, p: &str) -> Option<String> {
+    let s = format!("article#c-{} li[data-path=\"{p}\"]", &container_id[..12]);
+    doc.select(&sel(&s))
+        .next()
+        .and_then(|e| e.value().attr("class").map(String::from))
+}
+
+/// Nothing on the page loads from anywhere: no `src`, no `<link>`, no
+/// `href` but in-page anchors, no `url(` in styles; one script (ours),
+/// one style.
+fn assert_self_contained(doc: &Html, page: &str) {
+    assert_eq!(doc.select(&sel("[src]")).count(), 0, "an element with src");
+    assert_eq!(
+        doc.select(&sel("link, iframe, object, embed, img")).count(),
+        0
+    );
+    for a in doc.select(&sel("[href]")) {
+        let h = a.value().attr("href").unwrap_or_default();
+        assert!(h.starts_with('#'), "href {h:?} leaves the page");
+    }
+    assert_eq!(doc.select(&sel("script")).count(), 1, "our script only");
+    assert_eq!(doc.select(&sel("style")).count(), 1, "our style only");
+    assert!(!page.contains("url("), "a CSS url()");
+    let csp = doc
+        .select(&sel("meta[http-equiv=\"Content-Security-Policy\"]"))
+        .next()
+        .and_then(|m| m.value().attr("content").map(String::from))
+        .expect("a Content-Security-Policy");
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+}
+
+#[test]
+fn basic_host_report_says_what_the_engine_says() {
+    let Some(host) = host("basic") else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let (r, doc) = report(&host, out.path(), &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let page = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert_self_contained(&doc, &page);
+
+    // Every image, by id and tag, as the engine listed them.
+    let ids = texts(&doc, "#images code.image-id");
+    let headings = texts(&doc, "#images article.image h3").join("\n");
+    let expected = expected("basic");
+    for img in expected["images"].as_array().unwrap() {
+        let id = img["id"].as_str().unwrap();
+        assert!(ids.iter().any(|i| i == id), "image {id} not on the page");
+        for t in img["tags"].as_array().unwrap() {
+            let t = t.as_str().unwrap();
+            assert!(headings.contains(t), "tag {t} not on the page");
+        }
+    }
+    assert_eq!(ids.len(), expected["images"].as_array().unwrap().len());
+    // Every container by name; evil-web's secret, its dropper and the
+    // file it deleted.
+    let names = texts(&doc, "#containers h3.container-name");
+    for c in expected["containers"].as_array().unwrap() {
+        assert!(names.iter().any(|n| n == c["name"].as_str().unwrap()));
+    }
+    let concerns = texts(&doc, "#container-concerns tr.concern");
+    assert!(
+        concerns.iter().any(|c| c.contains("evil-web")
+            && c.contains("secret env")
+            && c.contains("SECRET_TOKEN")),
+        "{concerns:?}"
+    );
+    assert!(
+        !concerns
+            .iter()
+            .any(|c| c.contains("PATH") || c.contains("APP_HOME")),
+        "{concerns:?}"
+    );
+    let evil = container_id("basic", "evil-web");
+    for line in expected["containers"][0]["diff"].as_array().unwrap() {
+        let (k, p) = line.as_str().unwrap().split_once(' ').unwrap();
+        assert_eq!(
+            diff_class(&doc, &evil, p).as_deref(),
+            Some(format!("k-{k}").as_str()),
+            "{k} {p}"
+        );
+    }
+    assert_eq!(
+        diff_class(&doc, &evil, "/tmp/dropper.sh").as_deref(),
+        Some("k-A")
+    );
+    assert_eq!(
+        diff_class(&doc, &evil, "/srv/app/hello.txt").as_deref(),
+        Some("k-D")
+    );
+    // No integrity finding on an untouched host.
+    assert_eq!(
+        doc.select(&sel("#integrity-findings tr.finding")).count(),
+        0
+    );
+    // The timeline dates evil-web's start as its engine recorded it.
+    let events = texts(&doc, "#events tbody tr[data-kind=\"container_started\"]");
+    assert!(events.iter().any(|e| e.contains("evil-web")), "{events:?}");
+    assert!(doc.select(&sel("svg#timeline-chart circle")).count() > 0);
+    assert!(doc.select(&sel("svg#layer-graph line")).count() > 0);
+    // SHA256SUMS covers both files.
+    assert!(sums_check(out.path()));
+}
+
+#[test]
+fn a_tampered_layer_leads_the_summary() {
+    let Some(copy) = host_copy("basic") else {
+        return;
+    };
+    let host = copy.path();
+    let (cfg, _) = image_config_path(host, "basic", "fixture/web:1.0");
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(cfg).unwrap()).unwrap();
+    let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect();
+    // Layer 3 holds srv/app/hello.txt (as tests/findings_saved.rs).
+    let chain = docker_forensics::digest::chain_ids(&diff_ids)[3].clone();
+    let entry = docker_root(host).join(format!(
+        "image/overlay2/layerdb/sha256/{}",
+        chain.trim_start_matches("sha256:")
+    ));
+    let cache = std::fs::read_to_string(entry.join("cache-id")).unwrap();
+    let hello = docker_root(host).join(format!("overlay2/{}/diff/srv/app/hello.txt", cache.trim()));
+    let mut bytes = std::fs::read(&hello).unwrap();
+    bytes[0] ^= 0x20;
+    std::fs::write(&hello, &bytes).unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let (r, doc) = report(host, out.path(), &[]);
+    assert_eq!(r.code, 3, "integrity findings exit 3: {}", r.stderr);
+    let rows = texts(&doc, "#summary #integrity-findings tr.finding");
+    let row = rows
+        .iter()
+        .find(|t| t.contains("srv/app/hello.txt"))
+        .unwrap_or_else(|| panic!("no finding for hello.txt: {rows:?}"));
+    assert!(row.contains("content_changed"), "{row}");
+    // It names every image on that layer, fixture/web:1.0 among them.
+    assert!(row.contains("fixture/web:1.0"), "{row}");
+    assert!(row.contains(&diff_ids[3]["sha256:".len()..][..12]), "{row}");
+    // The same layer under several images is one finding.
+    assert_eq!(
+        rows.iter()
+            .filter(|t| t.contains("srv/app/hello.txt"))
+            .count(),
+        1,
+        "{rows:?}"
+    );
+    // The summary box says so first.
+    let first = texts(&doc, "#summary div.attention").join("");
+    assert!(
+        first.contains(&format!("{} integrity finding", rows.len())),
+        "{first}"
+    );
+    // The layer no longer hashes to its diff_id: said too.
+    assert!(
+        rows.iter().any(|t| t.contains("diff_id_mismatch")),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn hostile_names_stay_text() {
+    let Some(copy) = host_copy("basic") else {
+        return;
+    };
+    let host = copy.path();
+    let evil = container_id("basic", "evil-web");
+    let cfg = docker_root(host).join(format!("containers/{evil}/config.v2.json"));
+    let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    let hostile_name = "<script>alert(1)</script><img src=x onerror=alert(2)>&amp;";
+    c["Name"] = format!("/{hostile_name}").into();
+    std::fs::write(&cfg, serde_json::to_vec(&c).unwrap()).unwrap();
+    let (icfg, _) = image_config_path(host, "basic", "fixture/web:1.0");
+    let mut i: serde_json::Value = serde_json::from_slice(&std::fs::read(&icfg).unwrap()).unwrap();
+    let hostile_step = "/bin/sh -c echo </style><script>alert(3)</script></pre></details>";
+    i["history"][1]["created_by"] = hostile_step.into();
+    std::fs::write(&icfg, serde_json::to_vec(&i).unwrap()).unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let (r, doc) = report(host, out.path(), &[]);
+    // The edited config no longer hashes to its id: a finding.
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let page = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert_self_contained(&doc, &page);
+    let names = texts(&doc, "#containers h3.container-name");
+    assert!(names.iter().any(|n| n == hostile_name), "{names:?}");
+    let concerns = texts(&doc, "#container-concerns a");
+    assert!(concerns.iter().any(|n| n == hostile_name), "{concerns:?}");
+    let dockerfiles = texts(&doc, "details.dockerfile pre").join("\n");
+    assert!(
+        dockerfiles.contains("</style><script>alert(3)</script>"),
+        "{dockerfiles}"
+    );
+    let events = texts(&doc, "#events td code").join("\n");
+    assert!(events.contains("</style><script>alert(3)</script>"));
+    // Every section survived the names.
+    for id in [
+        "summary",
+        "evidence",
+        "images",
+        "layers",
+        "containers",
+        "timeline",
+    ] {
+        assert_eq!(
+            doc.select(&sel(&format!("section#{id}"))).count(),
+            1,
+            "{id}"
+        );
+    }
+}
+
+/// `chromium`, where installed (Debian's package).
+fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|b| {
+            Command::new("which")
+                .arg(b)
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        })
+}
+
+/// Runs headless chromium on `page` with DNS answering nothing, logging
+/// every network request to a net log; returns stdout and the URLs the
+/// net log names, except those of the browser's own services (component
+/// updates, time, accounts), which it asks for whatever the page.
+fn headless(chrome: &Path, dir: &Path, page: &Path, what: &[&str]) -> (String, Vec<String>) {
+    let netlog = dir.join(format!(
+        "net-{}.json",
+        what.join("").replace(['-', '='], "")
+    ));
+    let out = Command::new(chrome)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+        ])
+        .arg(format!("--log-net-log={}", netlog.display()))
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .args(what)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("run chromium");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(&netlog).unwrap_or_default();
+    let own = ["google.com/", "googleapis.com/", "gvt1.com/"];
+    let mut urls: Vec<String> = log
+        .split("\"url\":\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|u| !u.starts_with("file:") && !own.iter().any(|o| u.contains(o)))
+        .map(String::from)
+        .collect();
+    urls.sort();
+    urls.dedup();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), urls)
+}
+
+#[test]
+fn the_page_renders_offline_in_a_browser() {
+    let Some(chrome) = chromium() else {
+        skip("chromium is not installed (apt-get install chromium)");
+        return;
+    };
+    let Some(host) = host("basic") else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let (r, _) = report(&host, out.path(), &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let page = out.path().join("report.html");
+    let work = tempfile::tempdir().unwrap();
+
+    // The net log sees a page's request: one with an image from the
+    // network (and no CSP to stop it) is caught.
+    let text = std::fs::read_to_string(&page).unwrap();
+    let csp_end = text.find("<meta name=\"viewport\"").unwrap();
+    let csp_start = text.find("<meta http-equiv").unwrap();
+    let canary = format!(
+        "{}{}",
+        &text[..csp_start],
+        &text[csp_end..].replacen(
+            "<body>",
+            "<body><img src=\"http://canary.invalid/x.png\">",
+            1
+        )
+    );
+    let canary_page = work.path().join("canary.html");
+    std::fs::write(&canary_page, canary).unwrap();
+    let (_, urls) = headless(&chrome, work.path(), &canary_page, &["--dump-dom"]);
+    assert!(
+        urls.iter().any(|u| u.contains("canary.invalid")),
+        "{urls:?}"
+    );
+
+    // The report asks for nothing, and its script ran.
+    let (dom, urls) = headless(&chrome, work.path(), &page, &["--dump-dom"]);
+    assert!(urls.is_empty(), "the page made requests: {urls:?}");
+    let doc = Html::parse_document(&dom);
+    for id in [
+        "summary",
+        "evidence",
+        "images",
+        "layers",
+        "containers",
+        "timeline",
+    ] {
+        assert_eq!(
+            doc.select(&sel(&format!("section#{id}"))).count(),
+            1,
+            "{id}"
+        );
+    }
+    let expected = expected("basic");
+    let ids = texts(&doc, "#images code.image-id");
+    for img in expected["images"].as_array().unwrap() {
+        assert!(ids.iter().any(|i| i == img["id"].as_str().unwrap()));
+    }
+    let names = texts(&doc, "#containers h3.container-name");
+    for c in expected["containers"].as_array().unwrap() {
+        assert!(names.iter().any(|n| n == c["name"].as_str().unwrap()));
+    }
+    assert!(
+        texts(&doc, "#container-concerns")
+            .join("")
+            .contains("SECRET_TOKEN")
+    );
+    // The script unhid the filter (hidden without script).
+    let filter = doc
+        .select(&sel("#timeline p[data-js]"))
+        .next()
+        .expect("the filter");
+    assert!(
+        filter.value().attr("hidden").is_none(),
+        "the script did not run"
+    );
+
+    // A screenshot and a PDF come out.
+    let shot = work.path().join("report.png");
+    let pdf = work.path().join("report.pdf");
+    let (_, urls) = headless(
+        &chrome,
+        work.path(),
+        &page,
+        &[
+            "--window-size=1280,2400",
+            &format!("--screenshot={}", shot.display()),
+        ],
+    );
+    assert!(urls.is_empty(), "{urls:?}");
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
+    headless(
+        &chrome,
+        work.path(),
+        &page,
+        &[
+            &format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer",
+        ],
+    );
+    let pdf = std::fs::read(&pdf).unwrap();
+    assert!(pdf.starts_with(b"%PDF") && pdf.len() > 10_000);
+}
+
+/// A virtualenv with PyPI's case-utils (made once per build directory).
+fn case_validate() -> Option<PathBuf> {
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("case-utils-venv");
+    let bin = venv.join("bin/case_validate");
+    if bin.exists() {
+        return Some(bin);
+    }
+    let ok = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "case-utils"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok || !bin.exists() {
+        let _ = std::fs::remove_dir_all(&venv);
+        skip(
+            "cannot install case-utils from PyPI into a virtualenv (python3 -m venv; pip install case-utils)",
+        );
+        return None;
+    }
+    Some(bin)
+}
+
+#[test]
+fn case_record_of_the_disk_image_validates() {
+    let disk = fixtures_dir().join("basic.disk.E01");
+    if !disk.exists() {
+        skip("basic.disk.E01 not found");
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let (r, doc) = report(&disk, out.path(), &["--verify-image"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // The page: the chain from the E01 to the data root, and the hashes.
+    let chain = texts(&doc, "#evidence dd").join("\n");
+    let raw_sha256 = std::fs::read_to_string(fixtures_dir().join("basic.disk.raw.sha256")).unwrap();
+    let raw_sha256 = raw_sha256.split_whitespace().next().unwrap();
+    assert!(chain.contains(raw_sha256), "computed SHA-256: {chain}");
+    assert!(chain.contains("matches the stored hash"), "{chain}");
+    assert!(
+        chain.contains("GPT partition 1") && chain.contains("ext4"),
+        "{chain}"
+    );
+    assert!(chain.contains("/var/lib/docker"), "{chain}");
+
+    // The record: the output named with the sha256 SHA256SUMS gives it,
+    // the medium's SHA-256, every layer's diff_id.
+    let case = std::fs::read_to_string(out.path().join("case.jsonld")).unwrap();
+    let sums = std::fs::read_to_string(out.path().join("SHA256SUMS")).unwrap();
+    let html_sha = sums
+        .lines()
+        .find_map(|l| l.strip_suffix("  report.html"))
+        .unwrap();
+    assert_eq!(html_sha, sha256_file(&out.path().join("report.html")));
+    assert!(case.contains(&html_sha.to_ascii_uppercase()));
+    assert!(case.contains(&raw_sha256.to_ascii_uppercase()));
+    for img in expected("basic")["images"].as_array().unwrap() {
+        for d in img["diff_ids"].as_array().unwrap() {
+            let hex = d.as_str().unwrap().trim_start_matches("sha256:");
+            assert!(case.contains(&hex.to_ascii_uppercase()), "layer {hex}");
+        }
+    }
+    let v: serde_json::Value = serde_json::from_str(&case).unwrap();
+    let action = v["@graph"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| {
+            n["@type"] == "investigation:InvestigativeAction"
+                && n["core:name"] == "docker-forensics report"
+        })
+        .expect("the run's action");
+    assert!(action["action:instrument"]["@id"].is_string());
+    assert!(!action["action:object"].as_array().unwrap().is_empty());
+
+    let Some(validate) = case_validate() else {
+        return;
+    };
+    let check = |extra: &[&str]| {
+        let o = Command::new(&validate)
+            .args(extra)
+            .arg(out.path().join("case.jsonld"))
+            .output()
+            .expect("run case_validate");
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success() && text.contains("Conforms: True"),
+            "case_validate {extra:?}: {text}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    // The newest CASE that case-utils ships, with nothing at all to say;
+    // CASE 1.3.0 (its hash-name shape is an Info only there).
+    check(&[]);
+    check(&["--built-version", "case-1.3.0", "--allow-info"]);
+}
