@@ -512,3 +512,180 @@ fn case_record_of_the_disk_image_validates() {
     check(&[]);
     check(&["--built-version", "case-1.3.0", "--allow-info"]);
 }
+
+/// A report the size of the performance issue's host (200 images of 10
+/// layers, 2,000 containers with 40 changes each), built in memory.
+fn big_report() -> docker_forensics::export::case_report::CaseReport {
+    use docker_forensics::export::case_report::model::*;
+    use docker_forensics::layer::diff::Change;
+    let hex = |s: String| {
+        use sha2::Digest;
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(s.as_bytes())))
+    };
+    let t0 = 1_780_000_000i64;
+    let when = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let mut images = Vec::new();
+    let mut events = Vec::new();
+    for i in 0..200 {
+        let layers = (0..10)
+            .map(|l| {
+                let d = if l < 5 {
+                    hex(format!("base{l}"))
+                } else {
+                    hex(format!("{i}/{l}"))
+                };
+                ImageLayer {
+                    index: l,
+                    diff_id: d.clone(),
+                    chain_id: d.clone(),
+                    sha256: d.trim_start_matches("sha256:").to_string(),
+                    size: 1_000_000,
+                    method: "tar-split",
+                    verified: true,
+                    findings: 0,
+                }
+            })
+            .collect();
+        images.push(ImageEntry {
+            id: hex(format!("image{i}")),
+            tags: vec![format!("registry.example/team/app-{i}:1.{i}")],
+            store: "docker".into(),
+            created: Some(when(t0 + i * 600)),
+            size: 10_000_000,
+            config_verified: true,
+            verified: true,
+            layers,
+            dockerfile: Some("FROM scratch\nRUN make\n".repeat(10)),
+            error: None,
+        });
+        for step in 0..10 {
+            events.push(Event {
+                when: when(t0 + i * 600 + step),
+                epoch: t0 + i * 600 + step,
+                kind: "build_step",
+                subject: format!("registry.example/team/app-{i}:1.{i}"),
+                what: format!("/bin/sh -c make step {step}"),
+            });
+        }
+    }
+    let mut containers = Vec::new();
+    for c in 0..2000 {
+        let container = docker_forensics::store::model::Container {
+            id: hex(format!("container{c}"))
+                .trim_start_matches("sha256:")
+                .to_string(),
+            name: format!("worker-{c}"),
+            store: "docker".into(),
+            image_id: hex(format!("image{}", c % 200)),
+            state: "exited".into(),
+            created: Some(when(t0 + 200 * 600 + c * 30)),
+            started: Some(when(t0 + 200 * 600 + c * 30 + 1)),
+            finished: Some(when(t0 + 200 * 600 + c * 30 + 20)),
+            env: vec!["PATH=/bin".into(), format!("API_TOKEN=t{c}")],
+            ..Default::default()
+        };
+        for (k, t) in [
+            ("container_created", 0),
+            ("container_started", 1),
+            ("container_finished", 20),
+        ] {
+            events.push(Event {
+                when: when(t0 + 200 * 600 + c * 30 + t),
+                epoch: t0 + 200 * 600 + c * 30 + t,
+                kind: k,
+                subject: container.name.clone(),
+                what: k.replace('_', " "),
+            });
+        }
+        let diff = (0..40)
+            .map(|f| Change {
+                path: format!("/var/lib/app/data/{}/file-{f}.bin", f % 4),
+                kind: ['A', 'C', 'D'][f % 3],
+                is_dir: false,
+            })
+            .collect();
+        containers.push(ContainerEntry {
+            container,
+            diff: Ok(diff),
+        });
+    }
+    let mut layers: Vec<LayerEntry> = Vec::new();
+    for (i, img) in images.iter().enumerate() {
+        for l in &img.layers {
+            match layers.iter_mut().find(|e| e.key == l.diff_id) {
+                Some(e) => e.images.push(i),
+                None => layers.push(LayerEntry {
+                    key: l.diff_id.clone(),
+                    size: l.size,
+                    verified: true,
+                    images: vec![i],
+                }),
+            }
+        }
+    }
+    CaseReport {
+        tool_name: "docker-forensics".into(),
+        tool_version: "test".into(),
+        run: docker_forensics::export::RunRecord {
+            command_line: vec!["docker-forensics".into(), "report".into()],
+            host: None,
+            started: when(t0),
+            media_verification: None,
+        },
+        finished: when(t0 + 1),
+        evidence: EvidenceChain {
+            source: "/evidence/big".into(),
+            format: None,
+            files: vec![],
+            acquisition: None,
+            media: None,
+            image_info: vec![],
+            volumes: vec![],
+            data_roots: vec![],
+            notes: vec![],
+        },
+        integrity: vec![],
+        concerns: vec![],
+        images,
+        layers,
+        containers,
+        events,
+        problems: vec![],
+    }
+}
+
+#[test]
+fn a_big_host_page_stays_small_and_fast() {
+    let r = big_report();
+    let page = docker_forensics::export::case_report::html::render(&r);
+    assert!(page.len() < 20_000_000, "{} bytes", page.len());
+    let Some(chrome) = chromium() else {
+        skip("chromium is not installed (apt-get install chromium)");
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("report.html");
+    std::fs::write(&path, &page).unwrap();
+    assert!(page.contains("worker-1999"));
+    // Rendered (laid out and painted) within 5 s, browser start included.
+    let shot = work.path().join("big.png");
+    let started = std::time::Instant::now();
+    let (_, urls) = headless(
+        &chrome,
+        work.path(),
+        &path,
+        &[
+            "--window-size=1280,2000",
+            &format!("--screenshot={}", shot.display()),
+        ],
+    );
+    let took = started.elapsed();
+    assert!(urls.is_empty(), "{urls:?}");
+    assert!(shot.exists());
+    assert!(took.as_secs_f64() < 5.0, "rendered in {took:?}");
+    eprintln!("big page: {} bytes, rendered in {took:?}", page.len());
+}

@@ -44,7 +44,7 @@ th{background:#f6f8fa}nav a{margin-right:1em}
 .k-A{color:#116329}.k-C{color:#9a6700}.k-D{color:#a40e26;text-decoration:line-through}
 .k{display:inline-block;width:1.2em;font-weight:700;font-family:monospace}
 ul.tree{list-style:none;padding-left:1.2em;margin:0}ul.tree li{margin:0}
-details>summary{cursor:pointer}article{border-top:1px solid #d0d7de;margin-top:1em}
+details>summary{cursor:pointer}article{content-visibility:auto;contain-intrinsic-size:auto 600px;border-top:1px solid #d0d7de;margin-top:1em}
 dl.kv{display:grid;grid-template-columns:max-content auto;gap:2px 1em}dl.kv dt{font-weight:600}dl.kv dd{margin:0;word-break:break-all}
 svg text{font:11px system-ui,sans-serif}svg .lane{stroke:#d0d7de}
 .secret{background:#ffebe9}td.mono{white-space:nowrap}
@@ -617,15 +617,18 @@ fn container(o: &mut String, e: &ContainerEntry) {
     match &e.diff {
         Ok(list) => {
             let count = |k: char| list.iter().filter(|c| c.kind == k).count();
+            // A long list starts closed: the page stays quick to open.
+            let open = list.len() <= OPEN_UP_TO;
             let _ = writeln!(
                 o,
-                "<details class=\"diff\" open><summary>Changes: {} ({} added, {} changed, {} deleted)</summary>",
+                "<details class=\"diff\"{}><summary>Changes: {} ({} added, {} changed, {} deleted)</summary>",
+                if open { " open" } else { "" },
                 list.len(),
                 count('A'),
                 count('C'),
                 count('D')
             );
-            diff_tree(o, list);
+            diff_tree(o, list, open);
             o.push_str("</details>\n");
         }
         Err(why) => {
@@ -646,7 +649,10 @@ struct Node {
 /// (the page's nesting, and the renderer's recursion, stay bounded).
 const MAX_TREE_DEPTH: usize = 64;
 
-fn diff_tree(o: &mut String, list: &[Change]) {
+/// Diffs of up to this many changes are shown expanded.
+const OPEN_UP_TO: usize = 200;
+
+fn diff_tree(o: &mut String, list: &[Change], open: bool) {
     let mut root = Node::default();
     for ch in list {
         let parts: Vec<&str> = ch.path.split('/').filter(|p| !p.is_empty()).collect();
@@ -663,31 +669,45 @@ fn diff_tree(o: &mut String, list: &[Change]) {
     }
     o.push_str("<ul class=\"tree\">");
     for (name, n) in &root.children {
-        render_node(o, name, n);
+        render_node(o, name, n, open);
     }
     o.push_str("</ul>\n");
 }
 
-fn render_node(o: &mut String, name: &str, n: &Node) {
-    let (cls, letter, path) = match &n.change {
-        Some((k, p)) => (format!("k-{k}"), k.to_string(), p.as_str()),
-        None => ("k-none".into(), String::new(), ""),
-    };
+/// A node, with a chain of unchanged directories that each hold one
+/// entry shown as one (`var/lib/app`), as code browsers do.
+fn render_node(o: &mut String, name: &str, n: &Node, open: bool) {
+    let mut name = text(name);
+    let mut n = n;
+    while n.change.is_none()
+        && n.children.len() == 1
+        && let Some((child_name, child)) = n.children.iter().next()
+        && !child.children.is_empty()
+    {
+        name = format!("{name}/{}", text(child_name));
+        n = child;
+    }
+    match &n.change {
+        Some((k, p)) => {
+            let _ = write!(o, "<li class=\"k-{k}\" data-path=\"{}\">", text(p));
+        }
+        None => o.push_str("<li>"),
+    }
+    let letter = n.change.as_ref().map_or(' ', |(k, _)| *k);
     let label = format!(
-        "<span class=\"k\">{}</span><code>{}</code>",
-        text(&letter),
-        text(name)
+        "<span class=\"k\">{}</span><code>{name}</code>",
+        text(&letter.to_string())
     );
-    let _ = write!(o, "<li class=\"{cls}\" data-path=\"{}\">", text(path));
     if n.children.is_empty() {
         o.push_str(&label);
     } else {
         let _ = write!(
             o,
-            "<details open><summary>{label}</summary><ul class=\"tree\">"
+            "<details{}><summary>{label}</summary><ul class=\"tree\">",
+            if open { " open" } else { "" }
         );
         for (cname, c) in &n.children {
-            render_node(o, cname, c);
+            render_node(o, cname, c, open);
         }
         o.push_str("</ul></details>");
     }
@@ -701,6 +721,8 @@ const LANES: &[(&str, &str, &str)] = &[
     ("container_created", "container created", "#8250df"),
     ("container_started", "container started", "#116329"),
     ("container_finished", "container finished", "#a40e26"),
+    ("first_log_line", "first log line", "#6e7781"),
+    ("last_log_line", "last log line", "#24292f"),
 ];
 
 fn timeline(o: &mut String, r: &CaseReport) {

@@ -328,6 +328,7 @@ pub fn build(
             Ok(c) => {
                 concerns.extend(container_concerns(&c));
                 container_events(&c, &mut events);
+                log_events(store.fs(), &c, &mut events);
                 let diff = container_changes(store.fs(), &c).map_err(|e| e.to_string());
                 containers.push(ContainerEntry { container: c, diff });
             }
@@ -542,6 +543,34 @@ fn merge_shared_steps(events: Vec<Event>) -> Vec<Event> {
         out.push(e);
     }
     out
+}
+
+/// The first and last line of a container's log (the json-file or
+/// k8s-file log read through, nothing kept).
+fn log_events(fs: &dyn crate::evidence::fs::FileSystem, c: &Container, events: &mut Vec<Event>) {
+    let Some(log) = &c.log else {
+        return;
+    };
+    let Ok(f) = fs.open(&log.path) else {
+        return;
+    };
+    let Ok(s) =
+        crate::export::logs::render_as(log.format, std::io::BufReader::new(f), std::io::sink())
+    else {
+        return;
+    };
+    let subject = if c.name.is_empty() {
+        c.id.chars().take(12).collect()
+    } else {
+        c.name.clone()
+    };
+    if let Some(t) = &s.first_time {
+        push_event(events, t, "first_log_line", &subject, "first log line");
+    }
+    if let Some(t) = &s.last_time {
+        let what = format!("last log line ({} line(s))", s.lines);
+        push_event(events, t, "last_log_line", &subject, &what);
+    }
 }
 
 fn push_event(events: &mut Vec<Event>, when: &str, kind: &'static str, subject: &str, what: &str) {
