@@ -267,6 +267,9 @@ fn chromium() -> Option<PathBuf> {
 /// net log names, except those of the browser's own services (component
 /// updates, time, accounts), which it asks for whatever the page.
 fn headless(chrome: &Path, dir: &Path, page: &Path, what: &[&str]) -> (String, Vec<String>) {
+    // One browser at a time: the timed run is not slowed by the others.
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let netlog = dir.join(format!(
         "net-{}.json",
         what.join("").replace(['-', '='], "")

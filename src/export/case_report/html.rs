@@ -40,10 +40,11 @@ table{border-collapse:collapse;margin:.4em 0;width:100%}th,td{border:1px solid #
 th{background:#f6f8fa}nav a{margin-right:1em}
 .bad{color:#a40e26;font-weight:600}.ok{color:#116329}.warn{color:#9a6700;font-weight:600}
 .attention{border:2px solid #a40e26;border-radius:6px;padding:.3em 1em;background:#fff5f5}
+.heed{border:2px solid #9a6700;border-radius:6px;padding:.3em 1em;background:#fff8e5}
 .calm{border:2px solid #116329;border-radius:6px;padding:.3em 1em;background:#f3fff5}
 .k-A{color:#116329}.k-C{color:#9a6700}.k-D{color:#a40e26;text-decoration:line-through}
-.k{display:inline-block;width:1.2em;font-weight:700;font-family:monospace}
-ul.tree{list-style:none;padding-left:1.2em;margin:0}ul.tree li{margin:0}
+ul.tree{list-style:none;padding-left:1.2em;margin:0;font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12.5px}ul.tree li{margin:0}
+ul.tree b{display:inline-block;width:1.4em}
 details>summary{cursor:pointer}article{content-visibility:auto;contain-intrinsic-size:auto 600px;border-top:1px solid #d0d7de;margin-top:1em}
 dl.kv{display:grid;grid-template-columns:max-content auto;gap:2px 1em}dl.kv dt{font-weight:600}dl.kv dd{margin:0;word-break:break-all}
 svg text{font:11px system-ui,sans-serif}svg .lane{stroke:#d0d7de}
@@ -694,10 +695,7 @@ fn render_node(o: &mut String, name: &str, n: &Node, open: bool) {
         None => o.push_str("<li>"),
     }
     let letter = n.change.as_ref().map_or(' ', |(k, _)| *k);
-    let label = format!(
-        "<span class=\"k\">{}</span><code>{name}</code>",
-        text(&letter.to_string())
-    );
+    let label = format!("<b>{}</b>{name}", text(&letter.to_string()));
     if n.children.is_empty() {
         o.push_str(&label);
     } else {

@@ -299,6 +299,10 @@ pub fn build(
             error: v.error.clone(),
         });
     }
+    // Tagged images first, by tag; then the untagged by id.
+    images.sort_by(|a, b| {
+        (a.tags.is_empty(), a.tags.first(), &a.id).cmp(&(b.tags.is_empty(), b.tags.first(), &b.id))
+    });
     // The same layer is one finding, however many images share it: the
     // finding names them all.
     let mut merged: Vec<IntegrityFinding> = Vec::new();
