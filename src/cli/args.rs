@@ -51,7 +51,7 @@ pub enum Command {
     /// Rebuild images into OUTPUT_DIR/image_<id>/ (archive, layers, Dockerfile, report)
     #[command(
         override_usage = "docker-forensics extract [OPTIONS] <IMAGE>... <EVIDENCE> <OUTPUT_DIR>\n       docker-forensics extract --all [--tagged] [OPTIONS] <EVIDENCE> <OUTPUT_DIR>",
-        after_help = "Examples:\n  docker-forensics extract nginx:latest /mnt/seized out/\n  docker-forensics extract --all --partition 1 host.E01 out/\n\nExit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings; 130 interrupted."
+        after_help = "Examples:\n  docker-forensics extract nginx:latest /mnt/seized out/\n  docker-forensics extract --all --report --partition 1 host.E01 out/\n\nExit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings; 130 interrupted."
     )]
     Extract(ExtractArgs),
     /// List every image in the data root(s), tagged or not
@@ -176,6 +176,10 @@ pub struct ExtractArgs {
     /// Ignore tar-split metadata and rebuild every layer from its files
     #[arg(long)]
     pub rebuild: bool,
+    /// With --all: also write OUTPUT_DIR/report.html and case.jsonld (as `report`), linked to
+    /// what was written
+    #[arg(long, requires = "all")]
+    pub report: bool,
     /// IMAGE... EVIDENCE OUTPUT_DIR (without IMAGE when --all is given)
     #[arg(required = true, num_args = 2.., value_name = "ARGS", hide = true)]
     pub args: Vec<String>,

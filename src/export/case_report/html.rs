@@ -114,6 +114,20 @@ pub fn text(s: &str) -> String {
     out
 }
 
+/// A relative link to a file this run wrote: its name percent-encoded
+/// where it is no plain path character, then escaped as [`text`].
+fn href(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"/._-".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    text(&out)
+}
+
 /// Multi-line evidence text (a Dockerfile): each line as [`text`].
 fn lines(s: &str) -> String {
     s.lines().map(text).collect::<Vec<_>>().join("\n")
@@ -184,7 +198,14 @@ fn summary(o: &mut String, r: &CaseReport) {
                     )
                 ),
                 text(&f.kind),
-                text(f.path.as_deref().unwrap_or("")),
+                match &f.saved {
+                    Some(saved) => format!(
+                        "<a href=\"{}\">{}</a> (as found)",
+                        href(saved),
+                        text(f.path.as_deref().unwrap_or(""))
+                    ),
+                    None => text(f.path.as_deref().unwrap_or("")),
+                },
                 text(&f.detail)
             );
         }
@@ -366,6 +387,24 @@ fn image(o: &mut String, img: &ImageEntry) {
     );
     if let Some(e) = &img.error {
         let _ = writeln!(o, "<p class=\"bad\">{}</p>", text(e));
+    }
+    if let Some(d) = &img.dir {
+        let links: Vec<String> = [
+            ("/", "directory"),
+            ("/image.tar", "image.tar"),
+            ("/Dockerfile", "Dockerfile"),
+            ("/report.json", "report.json"),
+            ("/SHA256SUMS", "SHA256SUMS"),
+        ]
+        .iter()
+        .map(|(f, label)| format!("<a href=\"{}{f}\">{label}</a>", href(d)))
+        .collect();
+        let _ = writeln!(
+            o,
+            "<p class=\"written\">Written to <code>{}/</code>: {}</p>",
+            text(d),
+            links.join(" · ")
+        );
     }
     if !img.layers.is_empty() {
         o.push_str("<table class=\"layers\"><thead><tr><th>#</th><th>diff_id</th><th>Size</th><th>How</th><th>Verified</th></tr></thead><tbody>\n");
@@ -576,10 +615,7 @@ fn container(o: &mut String, e: &ContainerEntry) {
             }
         })
         .collect();
-    kv(
-        "Environment",
-        format!("<ul class=\"env\">{}</ul>", env.concat()),
-    );
+    kv("Environment", list_or_none("env", &env));
     let mounts: Vec<String> = c
         .mounts
         .iter()
@@ -593,7 +629,7 @@ fn container(o: &mut String, e: &ContainerEntry) {
             )
         })
         .collect();
-    kv("Mounts", format!("<ul>{}</ul>", mounts.concat()));
+    kv("Mounts", list_or_none("mounts", &mounts));
     let ports: Vec<String> = c
         .ports
         .iter()
@@ -610,7 +646,7 @@ fn container(o: &mut String, e: &ContainerEntry) {
             )
         })
         .collect();
-    kv("Ports", format!("<ul>{}</ul>", ports.concat()));
+    kv("Ports", list_or_none("ports", &ports));
     for p in &c.problems {
         kv("Note", text(p));
     }
@@ -637,6 +673,15 @@ fn container(o: &mut String, e: &ContainerEntry) {
         }
     }
     o.push_str("</article>\n");
+}
+
+/// A `<ul>` of `items`, or "none".
+fn list_or_none(class: &str, items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        format!("<ul class=\"{class}\">{}</ul>", items.concat())
+    }
 }
 
 /// One node of a diff tree.

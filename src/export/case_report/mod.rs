@@ -45,12 +45,17 @@ pub fn write(r: &CaseReport, out: &Path) -> Result<ReportFiles, ReportError> {
     let html = out.join("report.html");
     let page = html::render(r);
     put(&html, page.as_bytes())?;
-    let outputs = vec![case_uco::Output {
+    let mut outputs = vec![case_uco::Output {
         name: "report.html".into(),
         path: html.to_string_lossy().into_owned(),
         size: page.len() as u64,
         sha256: hex::encode(Sha256::digest(page.as_bytes())),
     }];
+    // Each image directory this run wrote, file by file as its
+    // SHA256SUMS names them.
+    for d in r.images.iter().filter_map(|i| i.dir.as_deref()) {
+        outputs.extend(written_files(out, d));
+    }
     let doc = case_uco::document(r, &outputs);
     let case = out.join("case.jsonld");
     let mut bytes = serde_json::to_vec_pretty(&doc).map_err(|e| ReportError {
@@ -67,6 +72,31 @@ pub fn write(r: &CaseReport, out: &Path) -> Result<ReportFiles, ReportError> {
     );
     put(&sums, text.as_bytes())?;
     Ok(ReportFiles { html, case, sums })
+}
+
+/// The files `OUTPUT_DIR/<dir>/SHA256SUMS` lists, with their sizes (a
+/// name written escaped, with a leading backslash, is left out).
+fn written_files(out: &Path, dir: &str) -> Vec<case_uco::Output> {
+    let Ok(sums) = std::fs::read_to_string(out.join(dir).join("SHA256SUMS")) else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    for line in sums.lines().filter(|l| !l.starts_with('\\')) {
+        let Some((sha, name)) = line.split_once("  ") else {
+            continue;
+        };
+        let path = out.join(dir).join(name);
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        files.push(case_uco::Output {
+            name: format!("{dir}/{name}"),
+            path: path.to_string_lossy().into_owned(),
+            size: meta.len(),
+            sha256: sha.to_string(),
+        });
+    }
+    files
 }
 
 fn put(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {

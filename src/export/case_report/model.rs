@@ -119,6 +119,10 @@ pub struct IntegrityFinding {
     pub path: Option<String>,
     /// Expected vs found, in words.
     pub detail: String,
+    /// Where this run saved the file as found, relative to the output
+    /// directory (`image_<id>/findings/layer_<i>/<path>`), when it wrote
+    /// the image.
+    pub saved: Option<String>,
 }
 
 /// A container setting that deserves a look.
@@ -157,6 +161,9 @@ pub struct ImageEntry {
     pub dockerfile: Option<String>,
     /// Why it could not be read, if so.
     pub error: Option<String>,
+    /// Its directory under the output (`image_<12 hex>`), when this run
+    /// wrote it.
+    pub dir: Option<String>,
 }
 
 /// One layer of one image.
@@ -234,7 +241,7 @@ pub fn build(
     run: &RunRecord,
     opts: &ExportOptions,
 ) -> CaseReport {
-    let mut problems: Vec<String> = catalog.problems.clone();
+    let mut problems: Vec<String> = Vec::new();
     let mut found = Vec::new();
     match catalog.all_images(filter) {
         Ok(all) => {
@@ -248,18 +255,80 @@ pub fn build(
         Err(e) => problems.push(format!("images: {e}")),
     }
     let verified = verify_images(&found, opts);
+    let checked: Vec<Checked<'_>> = found
+        .iter()
+        .zip(verified)
+        .map(|(f, v)| Checked {
+            image: &f.image,
+            verified: v,
+            dir: None,
+        })
+        .collect();
+    assemble(evidence, catalog, filter, run, &checked, problems)
+}
+
+/// An image as a run checked it: the image, its verdict and, when it was
+/// written, its directory under the output (`image_<12 hex>`).
+pub struct Checked<'a> {
+    /// The image as the store has it.
+    pub image: &'a crate::store::model::Image,
+    /// What verifying (or writing) it found.
+    pub verified: VerifiedImage,
+    /// Its directory under the output directory, when written.
+    pub dir: Option<String>,
+}
+
+/// The verdict an `extract` run reached on an image, as `verify` gives it.
+pub fn verdict_of(r: &crate::export::ImageReport) -> VerifiedImage {
+    VerifiedImage {
+        store: r.store.clone(),
+        data_root: Some(r.data_root.clone()),
+        source: Some(r.source.clone()),
+        image_id: r.image_id.clone(),
+        tags: r.tags.clone(),
+        config_verified: r.config_verified,
+        layers: r.layers.clone(),
+        findings: r.findings.clone(),
+        error: None,
+        verified: r.verified,
+    }
+}
+
+/// The report from images already checked (by `verify_images`, or by the
+/// `extract` run that wrote them: nothing is read again for them), with
+/// every container `filter` accepts and its diff. `problems` are what the
+/// caller could not read.
+pub fn assemble(
+    evidence: &Evidence,
+    catalog: &Catalog,
+    filter: StoreFilter<'_>,
+    run: &RunRecord,
+    checked: &[Checked<'_>],
+    mut problems: Vec<String>,
+) -> CaseReport {
+    problems.splice(0..0, catalog.problems.iter().cloned());
     let mut images = Vec::new();
     let mut integrity = Vec::new();
     let mut events = Vec::new();
-    for (f, v) in found.iter().zip(&verified) {
-        let img = &f.image;
+    for Checked {
+        image: img,
+        verified: v,
+        dir,
+    } in checked
+    {
         let tags = img.tags();
         let name = if tags.is_empty() {
             crate::digest::short_id(crate::digest::hex_part(&img.id)).to_string()
         } else {
             tags.join(", ")
         };
+        let first = integrity.len();
         collect_findings(&name, v, &mut integrity);
+        if let Some(d) = dir {
+            for f in integrity.iter_mut().skip(first) {
+                f.saved = saved_name(d, f);
+            }
+        }
         if let Some(t) = &img.config.created {
             push_event(&mut events, t, "image_created", &name, "image created");
         }
@@ -297,6 +366,7 @@ pub fn build(
                 .collect(),
             dockerfile: Some(reconstruct(&img.id, &tags, &img.config)),
             error: v.error.clone(),
+            dir: dir.clone(),
         });
     }
     // Tagged images first, by tag; then the untagged by id.
@@ -374,6 +444,7 @@ fn collect_findings(name: &str, v: &VerifiedImage, out: &mut Vec<IntegrityFindin
             kind: kind(&f.kind),
             path: f.path.clone(),
             detail: f.detail.clone(),
+            saved: None,
         });
     }
     if let Some(e) = &v.error {
@@ -385,6 +456,7 @@ fn collect_findings(name: &str, v: &VerifiedImage, out: &mut Vec<IntegrityFindin
             kind: "unreadable".into(),
             path: None,
             detail: e.clone(),
+            saved: None,
         });
     }
     for l in &v.layers {
@@ -401,9 +473,30 @@ fn collect_findings(name: &str, v: &VerifiedImage, out: &mut Vec<IntegrityFindin
                 kind: kind(&f.kind),
                 path: f.path.clone(),
                 detail: f.detail.clone(),
+                saved: None,
             });
         }
     }
+}
+
+/// Where `extract` saves a changed file as found: each component of its
+/// path made one portable name, as `export::image` does.
+fn saved_name(dir: &str, f: &IntegrityFinding) -> Option<String> {
+    if f.kind != "content_changed" && f.kind != "size_changed" {
+        return None;
+    }
+    let shown: Vec<String> = f
+        .path
+        .as_deref()?
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(crate::escape::file_name)
+        .collect();
+    Some(format!(
+        "{dir}/findings/layer_{}/{}",
+        f.layer?,
+        shown.join("/")
+    ))
 }
 
 /// Which images sit on which layers.
