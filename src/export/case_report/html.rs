@@ -49,7 +49,7 @@ details>summary{cursor:pointer}article{content-visibility:auto;contain-intrinsic
 dl.kv{display:grid;grid-template-columns:max-content auto;gap:2px 1em}dl.kv dt{font-weight:600}dl.kv dd{margin:0;word-break:break-all}
 svg text{font:11px system-ui,sans-serif}svg .lane{stroke:#d0d7de}
 .secret{background:#ffebe9}td.mono{white-space:nowrap}
-@media print{nav,[data-js]{display:none!important}body{max-width:none}details{display:block}
+@media print{nav,[data-js]{display:none!important}body{max-width:none}article{content-visibility:visible}details{display:block}
 details>summary{list-style:none}article,tr{break-inside:avoid}h2{break-before:auto}}
 "#;
 
@@ -841,4 +841,38 @@ fn chart(o: &mut String, events: &[Event]) {
         w - pad,
         text(&last.when)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evidence_text_cannot_open_or_close_an_element() {
+        assert_eq!(
+            text("</style><script>alert('x')</script>&\"\u{1b}[31m"),
+            "&lt;/style&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;\\x1b[31m"
+        );
+        assert_eq!(
+            href("image_ab/findings/layer_3/a%20b\"<"),
+            "image_ab/findings/layer_3/a%2520b%22%3C"
+        );
+    }
+
+    #[test]
+    fn a_deep_path_stays_a_bounded_tree() {
+        let deep = "/d".repeat(20_000);
+        let list = vec![Change {
+            path: format!("{deep}/f"),
+            kind: 'A',
+            is_dir: false,
+        }];
+        let mut o = String::new();
+        diff_tree(&mut o, &list, true);
+        assert!(
+            o.matches("<details").count() < MAX_TREE_DEPTH,
+            "nesting bounded"
+        );
+        assert!(o.contains(&format!("data-path=\"{deep}/f\"")));
+    }
 }
