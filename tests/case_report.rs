@@ -131,6 +131,21 @@ fn basic_host_report_says_what_the_engine_says() {
     // The timeline dates evil-web's start as its engine recorded it.
     let events = texts(&doc, "#events tbody tr[data-kind=\"container_started\"]");
     assert!(events.iter().any(|e| e.contains("evil-web")), "{events:?}");
+    // The dropper's time, from the writable layer: during evil-web's run
+    // as its engine recorded it (same second as its start).
+    let cfg: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(docker_root(&host).join(format!("containers/{evil}/config.v2.json")))
+            .unwrap(),
+    )
+    .unwrap();
+    let started = &cfg["State"]["StartedAt"].as_str().unwrap()[..19];
+    let dropped = texts(&doc, "#events tbody tr[data-kind=\"file_changed\"]");
+    assert!(
+        dropped.iter().any(|e| e.contains("A /tmp/dropper.sh")
+            && e.contains("evil-web")
+            && e.starts_with(started)),
+        "{started}: {dropped:?}"
+    );
     assert!(doc.select(&sel("svg#timeline-chart circle")).count() > 0);
     assert!(doc.select(&sel("svg#layer-graph line")).count() > 0);
     // SHA256SUMS covers both files.

@@ -764,6 +764,7 @@ const LANES: &[(&str, &str, &str)] = &[
     ("container_created", "container created", "#8250df"),
     ("container_started", "container started", "#116329"),
     ("container_finished", "container finished", "#a40e26"),
+    ("file_changed", "file changed", "#bc4c00"),
     ("first_log_line", "first log line", "#6e7781"),
     ("last_log_line", "last log line", "#24292f"),
 ];

@@ -404,6 +404,9 @@ pub fn assemble(
                 container_events(&c, &mut events);
                 log_events(store.fs(), &c, &mut events);
                 let diff = container_changes(store.fs(), &c).map_err(|e| e.to_string());
+                if let Ok(list) = &diff {
+                    change_events(store.fs(), &c, list, &mut events);
+                }
                 containers.push(ContainerEntry { container: c, diff });
             }
             Err(e) => problems.push(format!("container: {e}")),
@@ -640,6 +643,52 @@ fn merge_shared_steps(events: Vec<Event>) -> Vec<Event> {
         out.push(e);
     }
     out
+}
+
+/// At most this many file changes of one container are put on the
+/// timeline (the diff tree lists them all).
+const CHANGE_EVENTS_PER_CONTAINER: usize = 2000;
+
+/// Each changed file of a container's writable layer (not directories:
+/// every change below one makes it `C`) at its modification time as the
+/// writable layer has it (for a deletion, the time of its whiteout).
+fn change_events(
+    fs: &dyn crate::evidence::fs::FileSystem,
+    c: &Container,
+    list: &[Change],
+    events: &mut Vec<Event>,
+) {
+    let Some(upper) = &c.layers.upper else {
+        return;
+    };
+    let subject = if c.name.is_empty() {
+        c.id.chars().take(12).collect()
+    } else {
+        c.name.clone()
+    };
+    for ch in list
+        .iter()
+        .filter(|ch| !ch.is_dir)
+        .take(CHANGE_EVENTS_PER_CONTAINER)
+    {
+        let Some(path) = upper.join(ch.path.trim_start_matches('/')) else {
+            continue;
+        };
+        let Ok(m) = fs.metadata(&path) else {
+            continue;
+        };
+        let Some(t) = chrono::DateTime::from_timestamp(m.mtime.secs, m.mtime.nanos) else {
+            continue;
+        };
+        let what = format!("{} {}", ch.kind, ch.path);
+        push_event(
+            events,
+            &t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            "file_changed",
+            &subject,
+            &what,
+        );
+    }
 }
 
 /// The first and last line of a container's log (the json-file or
