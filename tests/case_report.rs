@@ -438,6 +438,9 @@ fn the_page_renders_offline_in_a_browser() {
 
 /// A virtualenv with PyPI's case-utils (made once per build directory).
 fn case_validate() -> Option<PathBuf> {
+    // Two tests may ask at once: one makes it, the other waits.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _making = MAKING.lock().unwrap_or_else(|e| e.into_inner());
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("case-utils-venv");
     let bin = venv.join("bin/case_validate");
     if bin.exists() {
