@@ -115,6 +115,7 @@ fn every_help_names_its_arguments_with_examples_and_exit_codes() {
         "diff",
         "export-container",
         "timeline",
+        "report",
     ] {
         let r = run([cmd, "-h"]);
         assert_eq!(r.code, 0, "{cmd}: {}", r.stderr);
@@ -141,6 +142,7 @@ fn every_command_ends_with_one_summary_line() {
     let e01 = fixtures_dir().join("basic.disk.E01");
     let out = tempfile::tempdir().unwrap();
     let o = out.path().join("o");
+    let rep = out.path().join("r");
     let cases: Vec<(Vec<&Path>, &str)> = vec![
         (vec![Path::new("images"), &e01], "15 image(s) in 1 store(s)"),
         (
@@ -165,6 +167,10 @@ fn every_command_ends_with_one_summary_line() {
                 &o,
             ],
             "1 container exported",
+        ),
+        (
+            vec![Path::new("report"), &e01, &rep],
+            "15 image(s), 2 container(s), 0 integrity finding(s)",
         ),
     ];
     for (args, counts) in cases {

@@ -54,7 +54,7 @@ pub enum Command {
     /// Rebuild images into OUTPUT_DIR/image_<id>/ (archive, layers, Dockerfile, report)
     #[command(
         override_usage = "docker-forensics extract [OPTIONS] <IMAGE>... <EVIDENCE> <OUTPUT_DIR>\n       docker-forensics extract --all [--tagged] [OPTIONS] <EVIDENCE> <OUTPUT_DIR>",
-        after_help = "Examples:\n  docker-forensics extract nginx:latest /mnt/seized out/\n  docker-forensics extract --all --partition 1 host.E01 out/\n\nExit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings; 130 interrupted."
+        after_help = "Examples:\n  docker-forensics extract nginx:latest /mnt/seized out/\n  docker-forensics extract --all --report --partition 1 host.E01 out/\n\nExit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings; 130 interrupted."
     )]
     Extract(ExtractArgs),
     /// List every image in the data root(s), tagged or not
@@ -92,6 +92,11 @@ pub enum Command {
         after_help = "Examples:\n  docker-forensics mount evil-web /mnt/seized /mnt/view\n  docker-forensics mount nginx:latest host.E01 /mnt/view --layer 0\n\nRuns in the foreground until unmounted: Ctrl-C, SIGTERM, `fusermount3 -u MOUNTPOINT` or `umount MOUNTPOINT`.\nExit status: 0 unmounted cleanly; 1 could not mount or serve it; 2 usage error (also: the name is both an image and a container)."
     )]
     Mount(MountArgs),
+    /// Write OUTPUT_DIR/report.html (one offline page) and case.jsonld (CASE/UCO)
+    #[command(
+        after_help = "Examples:\n  docker-forensics report /mnt/seized case-42/\n  docker-forensics report host.E01 case-42/ --verify-image\n\nExit status: 0 done and verified; 1 could not do it; 2 usage error; 3 done, with integrity findings; 130 interrupted."
+    )]
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +122,17 @@ pub struct MountArgs {
     /// Add a read-only .docker-forensics-provenance.json at the root (what is shown, from where)
     #[arg(long)]
     pub with_provenance: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The evidence: a mounted host root, a data root, or a disk image
+    pub evidence: PathBuf,
+    /// Where report.html, case.jsonld and SHA256SUMS are written
+    pub output_dir: PathBuf,
+    /// Ignore tar-split metadata (checks what a rebuild would give)
+    #[arg(long)]
+    pub rebuild: bool,
 }
 
 #[derive(Debug, Args)]
@@ -193,6 +209,10 @@ pub struct ExtractArgs {
     /// Ignore tar-split metadata and rebuild every layer from its files
     #[arg(long)]
     pub rebuild: bool,
+    /// With --all: also write OUTPUT_DIR/report.html and case.jsonld (as `report`), linked to
+    /// what was written
+    #[arg(long, requires = "all")]
+    pub report: bool,
     /// IMAGE... EVIDENCE OUTPUT_DIR (without IMAGE when --all is given)
     #[arg(required = true, num_args = 2.., value_name = "ARGS", hide = true)]
     pub args: Vec<String>,
@@ -228,6 +248,7 @@ const SUBCOMMANDS: &[&str] = &[
     "export-container",
     "timeline",
     "mount",
+    "report",
     "help",
 ];
 
@@ -288,6 +309,7 @@ impl Command {
             Command::ExportContainer(a) => a.evidence.clone(),
             Command::Timeline(a) => a.evidence.clone(),
             Command::Mount(a) => a.evidence.clone(),
+            Command::Report(a) => a.evidence.clone(),
         }
     }
 }

@@ -87,6 +87,9 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     // Layers several images share are written once, then hard-linked.
     opts.written = Some(Default::default());
     let mut done = Done::default();
+    // For --report: each image's verdict and directory, as written.
+    let mut checked: Vec<docker_forensics::export::case_report::model::Checked<'_>> = Vec::new();
+    let mut not_read: Vec<String> = Vec::new();
     for job in &jobs {
         let result = export_image(job.store, &job.image, &out, &opts);
         if let Some(b) = &bars {
@@ -96,6 +99,13 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
             Ok(report) => {
                 say!("{}", image_dir(&out, &job.image).display());
                 summarise(g, &report);
+                if a.report {
+                    checked.push(docker_forensics::export::case_report::model::Checked {
+                        image: &job.image,
+                        verified: docker_forensics::export::case_report::model::verdict_of(&report),
+                        dir: dir_name(&out, &job.image),
+                    });
+                }
                 done.images += 1;
                 for l in &report.layers {
                     if l.same_as.is_none() {
@@ -129,9 +139,14 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
                 } else {
                     Outcome::Findings
                 });
+                not_read.push(format!(
+                    "image {}: kept from an earlier run, not checked again (its report.json says verified: {verified})",
+                    job.image.id
+                ));
             }
             Err(e) => {
                 tell!("docker-forensics: error: {e}");
+                not_read.push(format!("image {}: {e}", job.image.id));
                 done.failed += 1;
                 outcome = Outcome::Failed;
             }
@@ -153,6 +168,26 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     }
     if jobs.is_empty() && outcome == Outcome::Verified {
         bail!("no images found in {}", ctx.evidence.source);
+    }
+    if a.report {
+        let run = opts.run.clone().unwrap_or_default();
+        let mut r = docker_forensics::export::case_report::model::assemble(
+            &ctx.evidence,
+            &ctx.catalog,
+            ctx.filter(),
+            &run,
+            &checked,
+            not_read,
+        );
+        // A changed file is linked only where it was saved.
+        for f in &mut r.integrity {
+            f.saved = f.saved.take().filter(|s| out.join(s).is_file());
+        }
+        std::fs::create_dir_all(&out)
+            .with_context(|| format!("{}: cannot create output directory", out.display()))?;
+        let files = docker_forensics::export::case_report::write(&r, &out)?;
+        say!("{}", files.html.display());
+        say!("{}", files.case.display());
     }
     Ok(ctx.outcome(outcome))
 }
@@ -453,6 +488,13 @@ pub(super) fn human(n: u64) -> String {
     } else {
         format!("{v:.1}{}", UNITS[u])
     }
+}
+
+/// An image's directory name under `out`, as `image_dir` gives it.
+fn dir_name(out: &Path, image: &docker_forensics::store::model::Image) -> Option<String> {
+    image_dir(out, image)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
 }
 
 /// The first 12 hex characters of a digest, as `docker images` shows.

@@ -26,6 +26,7 @@ mod images;
 mod mount;
 pub mod out;
 mod progress;
+mod report;
 mod timeline;
 
 pub use args::{Cli, with_default_command};
@@ -46,6 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Diff(a) => containers::diff(g, a),
         Command::ExportContainer(a) => containers::export(g, a),
         Command::Timeline(a) => timeline::run(g, a),
+        Command::Report(a) => report::run(g, a),
         #[cfg(target_os = "linux")]
         Command::Mount(a) => mount::run(g, a),
         #[cfg(not(target_os = "linux"))]

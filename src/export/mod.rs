@@ -5,7 +5,8 @@
 //! - [`verify`]: every layer checked against its diff_id, nothing written;
 //! - [`container`]: `OUTPUT_DIR/container_<12 hex>/` with the container's
 //!   changes, a committed image, its records and logs;
-//! - [`timeline`]: every file and event with its times.
+//! - [`timeline`]: every file and event with its times;
+//! - [`case_report`]: `report.html` and `case.jsonld`, the case report.
 //!
 //! Layers come from the best source each store kept (`source`); the
 //! archive is written in the same pass as the layers wherever its members'
@@ -13,6 +14,7 @@
 
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod archive;
+pub mod case_report;
 pub mod container;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod docker_version;
