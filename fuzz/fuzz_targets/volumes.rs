@@ -15,5 +15,13 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     // choosing a partition takes another path through the tables
-    let _ = Evidence::open(&path, &OpenOptions { partition: Some(docker_forensics::evidence::volume::PartitionChoice::Number(5)) });
+    let _ = Evidence::open(
+        &path,
+        &OpenOptions {
+            partition: Some(docker_forensics::evidence::volume::PartitionChoice::Number(
+                5,
+            )),
+            ..Default::default()
+        },
+    );
 });
