@@ -285,23 +285,50 @@ pub fn verify_media(
     progress: &dyn Fn(u64),
 ) -> io::Result<MediaVerification> {
     use md5::Digest as _;
-    let mut md5 = md5::Md5::new();
-    let mut sha1 = sha1::Sha1::new();
-    let mut sha256 = sha2::Sha256::new();
+    use std::sync::mpsc::sync_channel;
     let size = media.size();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut off = 0u64;
-    while off < size {
-        let want = (size - off).min(buf.len() as u64) as usize;
-        media.read_exact_at(&mut buf[..want], off)?;
-        md5.update(&buf[..want]);
-        sha1.update(&buf[..want]);
-        sha256.update(&buf[..want]);
-        off += want as u64;
-        progress(off);
-    }
-    let md5 = hex::encode(md5.finalize());
-    let sha1 = hex::encode(sha1.finalize());
+    // The medium is read once, in order (as the EWF reader inflates ahead
+    // of forward reads); each digest runs on its own thread, so hashing
+    // costs the slowest digest's time, not the three added.
+    let (md5, sha1, sha256) = std::thread::scope(|scope| -> io::Result<_> {
+        let (t1, r1) = sync_channel::<Arc<Vec<u8>>>(4);
+        let (t2, r2) = sync_channel::<Arc<Vec<u8>>>(4);
+        let (t3, r3) = sync_channel::<Arc<Vec<u8>>>(4);
+        let h1 = scope.spawn(move || {
+            let mut d = md5::Md5::new();
+            r1.iter().for_each(|b| d.update(&b[..]));
+            hex::encode(d.finalize())
+        });
+        let h2 = scope.spawn(move || {
+            let mut d = sha1::Sha1::new();
+            r2.iter().for_each(|b| d.update(&b[..]));
+            hex::encode(d.finalize())
+        });
+        let h3 = scope.spawn(move || {
+            let mut d = sha2::Sha256::new();
+            r3.iter().for_each(|b| d.update(&b[..]));
+            hex::encode(d.finalize())
+        });
+        let mut off = 0u64;
+        while off < size {
+            let want = (size - off).min(1 << 20) as usize;
+            let mut buf = vec![0u8; want];
+            media.read_exact_at(&mut buf, off)?;
+            let buf = Arc::new(buf);
+            for t in [&t1, &t2, &t3] {
+                t.send(buf.clone())
+                    .map_err(|_| io::Error::other("a digest thread ended early"))?;
+            }
+            off += want as u64;
+            progress(off);
+        }
+        drop((t1, t2, t3));
+        let join = |h: std::thread::ScopedJoinHandle<'_, String>| {
+            h.join()
+                .map_err(|_| io::Error::other("a digest thread panicked"))
+        };
+        Ok((join(h1)?, join(h2)?, join(h3)?))
+    })?;
     let stored_md5 = acquisition.and_then(|a| a.md5.clone());
     let stored_sha1 = acquisition.and_then(|a| a.sha1.clone());
     let md5_matches = stored_md5.as_ref().map(|s| s.eq_ignore_ascii_case(&md5));
@@ -321,7 +348,7 @@ pub fn verify_media(
         verdict,
         md5,
         sha1,
-        sha256: hex::encode(sha256.finalize()),
+        sha256,
         stored_md5,
         stored_sha1,
     })
