@@ -273,6 +273,18 @@ impl BtrfsFs {
         self.default
     }
 
+    /// The device offset holding logical address `logical` (the first
+    /// copy), for examiners and tests that point at a structure.
+    pub fn physical_of(&self, logical: u64) -> Option<u64> {
+        self.trees.chunks.map(logical).ok().map(|(p, _)| p)
+    }
+
+    /// The logical address of the root node of tree `id` (5: the top
+    /// subvolume; 256 and up: the other subvolumes).
+    pub fn tree_root(&self, id: u64) -> Option<u64> {
+        self.root(id).ok().map(|r| r.bytenr)
+    }
+
     fn root(&self, id: u64) -> Result<Root> {
         if let Some(r) = self.roots.lock().ok().and_then(|m| m.get(&id).copied()) {
             return Ok(r);
@@ -458,7 +470,8 @@ impl FileSystem for BtrfsFs {
             mtime: i.mtime,
             atime: i.atime,
             ctime: i.ctime,
-            btime: Some(i.otime),
+            // otime 0 is "not recorded" (mkfs.btrfs --rootdir leaves it so)
+            btime: (i.otime != Timestamp::default()).then_some(i.otime),
         })
     }
 
