@@ -388,15 +388,22 @@ fn bad_superblock_node_and_truncation_are_typed_errors() {
     assert!(e.to_string().contains("checksum mismatch"), "{e}");
     cli_fails_in_one_line(&p, "superblock");
 
-    // a tree node damaged: the FS tree root, named by its logical address
+    // a tree node damaged: the FS tree root. Metadata is DUP: with one
+    // copy damaged the other is read (as the kernel does); with both, the
+    // error names the node's logical address.
     let p = damaged(b, "bad-node.img");
     let dev = Arc::new(RawImage::open(&p).unwrap());
-    let (logical, phys) = {
+    let (logical, copies) = {
         let fs = BtrfsFs::open(dev, "test").unwrap();
         let l = fs.tree_root(5).unwrap();
-        (l, fs.physical_of(l).unwrap())
+        (l, fs.physical_of(l))
     };
-    poke(&p, phys + 300);
+    assert_eq!(copies.len(), 2, "DUP metadata expected");
+    poke(&p, copies[0] + 300);
+    let dev = Arc::new(RawImage::open(&p).unwrap());
+    let fs = BtrfsFs::open(dev, "test").unwrap();
+    assert!(snapshot(&fs, "var").len() > 100);
+    poke(&p, copies[1] + 300);
     let e = btrfs_err(&p);
     assert_eq!(
         e.corrupt_kind(),

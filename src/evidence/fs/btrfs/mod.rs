@@ -123,6 +123,9 @@ struct Root {
 }
 
 type Node = Arc<Inode>;
+type DirList = Arc<Vec<RawEntry>>;
+/// One dir-item-shaped record: location key, type, name, data.
+type Record<'a> = (Key, u8, &'a [u8], &'a [u8]);
 
 /// A btrfs filesystem, read-only.
 pub struct BtrfsFs {
@@ -132,7 +135,7 @@ pub struct BtrfsFs {
     default: u64,
     roots: Mutex<HashMap<u64, Root>>,
     inodes: Mutex<LruCache<(u64, u64), Node>>,
-    dirs: Mutex<LruCache<(u64, u64), Arc<Vec<RawEntry>>>>,
+    dirs: Mutex<LruCache<(u64, u64), DirList>>,
 }
 
 fn cache<K: std::hash::Hash + Eq, V>(n: usize) -> Mutex<LruCache<K, V>> {
@@ -150,7 +153,7 @@ fn btrfs_error(path: &EvPath, e: impl Into<BtrfsError>) -> FsError {
 
 /// The dir-item-shaped records packed in one item (`DIR_ITEM`,
 /// `DIR_INDEX`, `XATTR_ITEM`): (location key, type, name, data).
-fn dir_records(d: &[u8]) -> std::result::Result<Vec<(Key, u8, &[u8], &[u8])>, String> {
+fn dir_records(d: &[u8]) -> std::result::Result<Vec<Record<'_>>, String> {
     let mut r = Reader::new(d);
     let mut out = Vec::new();
     while r.remaining() > 0 {
@@ -273,10 +276,11 @@ impl BtrfsFs {
         self.default
     }
 
-    /// The device offset holding logical address `logical` (the first
-    /// copy), for examiners and tests that point at a structure.
-    pub fn physical_of(&self, logical: u64) -> Option<u64> {
-        self.trees.chunks.map(logical).ok().map(|(p, _)| p)
+    /// The device offsets of every copy of logical address `logical`
+    /// (two for DUP metadata), for examiners and tests that point at a
+    /// structure.
+    pub fn physical_of(&self, logical: u64) -> Vec<u64> {
+        self.trees.chunks.physical_copies(logical)
     }
 
     /// The logical address of the root node of tree `id` (5: the top

@@ -68,7 +68,7 @@ impl Superblock {
         for (i, &at) in SUPER_OFFSETS.iter().enumerate() {
             if at + SUPER_SIZE as u64 > dev.size() {
                 if i > 0 {
-                    faults.push(format!("{at}: past the end of the device"));
+                    faults.push(format!("at {at}: past the end of the device"));
                 }
                 continue;
             }
@@ -79,7 +79,8 @@ impl Superblock {
                         best = Some(sb);
                     }
                 }
-                Err(e) => faults.push(format!("{at}: {e}")),
+                Err(e) if i == 0 => faults.push(e),
+                Err(e) => faults.push(format!("at {at}: {e}")),
             }
         }
         let primary = if faults.is_empty() || dev.size() < SUPER_OFFSETS[0] + SUPER_SIZE as u64 {
@@ -156,13 +157,16 @@ impl Superblock {
     }
 }
 
+/// Most copies of a chunk kept (DUP has 2, RAID1C4 4).
+const MAX_COPIES: usize = 4;
+
 /// One chunk: `len` logical bytes at `logical`, stored at `physical` on
-/// this device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// this device (and, for DUP or a mirrored profile, at the other copies).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
     pub logical: u64,
     pub len: u64,
-    pub physical: u64,
+    pub copies: Vec<u64>,
 }
 
 /// The logical → physical map of the filesystem's one device.
@@ -192,27 +196,27 @@ impl ChunkMap {
         if stripes == 0 || len == 0 {
             return Err(bad(format!("{stripes} stripes of {len} bytes")).into());
         }
-        let mut physical = None;
+        let mut copies = Vec::new();
         for _ in 0..stripes {
             let dev = r.u64_le().map_err(short)?;
             let off = r.u64_le().map_err(short)?;
             r.skip(16).map_err(short)?;
-            if dev == devid && physical.is_none() {
-                physical = Some(off);
+            if dev == devid && copies.len() < MAX_COPIES {
+                if off.checked_add(len).is_none_or(|end| end > dev_size) {
+                    return Err(
+                        bad(format!("{len} bytes at physical {off} past the device")).into(),
+                    );
+                }
+                copies.push(off);
             }
         }
-        let physical = physical.ok_or_else(|| {
-            BtrfsError::Unsupported(format!(
+        if copies.is_empty() {
+            return Err(BtrfsError::Unsupported(format!(
                 "chunk at logical {logical}: no copy on this device (devid {devid}): a multi-device filesystem"
-            ))
-        })?;
-        if logical.checked_add(len).is_none()
-            || physical.checked_add(len).is_none_or(|end| end > dev_size)
-        {
-            return Err(bad(format!(
-                "{len} bytes at physical {physical} past the device"
-            ))
-            .into());
+            )));
+        }
+        if logical.checked_add(len).is_none() {
+            return Err(bad(format!("{len} bytes overflow")).into());
         }
         if self.chunks.len() >= MAX_CHUNKS {
             return Err(bad("too many chunks".into()).into());
@@ -220,7 +224,7 @@ impl ChunkMap {
         let c = Chunk {
             logical,
             len,
-            physical,
+            copies,
         };
         let idx = self.chunks.partition_point(|x| x.logical < logical);
         if self.chunks.get(idx).is_some_and(|x| x.logical == logical) {
@@ -266,28 +270,58 @@ impl ChunkMap {
         Ok(map)
     }
 
-    /// The device offset of `logical` and how many bytes from there lie
-    /// in the same chunk.
-    pub fn map(&self, logical: u64) -> Result<(u64, u64)> {
+    /// The chunk holding `logical`.
+    fn chunk_of(&self, logical: u64) -> Result<&Chunk> {
         let idx = self.chunks.partition_point(|c| c.logical <= logical);
-        let c = idx
+        Ok(idx
             .checked_sub(1)
             .and_then(|i| self.chunks.get(i))
             .filter(|c| logical - c.logical < c.len)
-            .ok_or(CorruptKind::Unmapped(logical))?;
-        let within = logical - c.logical;
-        Ok((c.physical + within, c.len - within))
+            .ok_or(CorruptKind::Unmapped(logical))?)
     }
 
-    /// Reads `buf.len()` bytes at `logical`, across chunks if need be.
+    /// The device offsets of every copy of `logical`.
+    pub fn physical_copies(&self, logical: u64) -> Vec<u64> {
+        self.chunk_of(logical).map_or(Vec::new(), |c| {
+            c.copies.iter().map(|p| p + (logical - c.logical)).collect()
+        })
+    }
+
+    /// How many copies the chunk holding `logical` has.
+    pub fn copies(&self, logical: u64) -> usize {
+        self.chunk_of(logical).map_or(1, |c| c.copies.len())
+    }
+
+    /// Reads `buf.len()` bytes at `logical` from its first copy, across
+    /// chunks if need be.
     pub fn read(&self, dev: &dyn ReadAt, buf: &mut [u8], logical: u64) -> Result<()> {
+        self.read_copy(dev, buf, logical, 0)
+    }
+
+    /// Reads `buf.len()` bytes at `logical` from copy `copy` (the last
+    /// copy, for a chunk that has fewer).
+    pub fn read_copy(
+        &self,
+        dev: &dyn ReadAt,
+        buf: &mut [u8],
+        logical: u64,
+        copy: usize,
+    ) -> Result<()> {
         let mut done = 0usize;
         while done < buf.len() {
             let at = logical
                 .checked_add(done as u64)
                 .ok_or(CorruptKind::Unmapped(logical))?;
-            let (phys, left) = self.map(at)?;
-            let n = ((buf.len() - done) as u64).min(left) as usize;
+            let c = self.chunk_of(at)?;
+            let base = c
+                .copies
+                .get(copy)
+                .or(c.copies.last())
+                .copied()
+                .ok_or(CorruptKind::Unmapped(at))?;
+            let within = at - c.logical;
+            let phys = base + within;
+            let n = ((buf.len() - done) as u64).min(c.len - within) as usize;
             dev.read_exact_at(&mut buf[done..done + n], phys)
                 .map_err(|e| BtrfsError::io(format!("logical {at}"), phys, e))?;
             done += n;

@@ -114,9 +114,26 @@ impl Trees {
         Ok(n)
     }
 
+    /// The node at `logical` from the first of its copies (DUP or
+    /// mirrored metadata) that reads and checks, as the kernel falls back
+    /// to the other copy; the first copy's error when none does.
     fn read_node(&self, logical: u64) -> Result<Node> {
+        let mut first = None;
+        for copy in 0..self.chunks.copies(logical).max(1) {
+            match self.read_node_copy(logical, copy) {
+                Ok(n) => return Ok(n),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        Err(first.unwrap_or(CorruptKind::Unmapped(logical).into()))
+    }
+
+    fn read_node_copy(&self, logical: u64, copy: usize) -> Result<Node> {
         let mut b = vec![0u8; self.node_size];
-        self.chunks.read(self.dev.as_ref(), &mut b, logical)?;
+        self.chunks
+            .read_copy(self.dev.as_ref(), &mut b, logical, copy)?;
         let bad = |detail: String| BtrfsError::from(CorruptKind::Node { logical, detail });
         let short = |short| BtrfsError::from(CorruptKind::NodeShort { logical, short });
         if !csum_ok(&b) {
