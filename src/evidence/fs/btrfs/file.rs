@@ -115,6 +115,9 @@ pub fn extents(
                 } else {
                     inflate(method, raw, ram).map_err(|e| unsupported_or(bad, tree, ino, off, e))?
                 };
+                if off.checked_add(data.len() as u64).is_none() {
+                    return Err(bad("inline extent past the largest offset".into()));
+                }
                 Extent::Inline {
                     off,
                     data: Arc::new(data),
@@ -285,5 +288,31 @@ impl ReadFileAt for BtrfsFile {
             }
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn zlib_and_zstd_inflate_and_lzo_is_refused_by_name() {
+        let text = b"btrfs compressed extent ".repeat(100);
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(&text).unwrap();
+        let z = z.finish().unwrap();
+        let mut got = inflate(1, &z, 4096).unwrap();
+        assert_eq!(got.len(), 4096, "zero-filled to the extent's size");
+        got.truncate(text.len());
+        assert_eq!(got, text);
+        let zs = ruzstd::encoding::compress_to_vec(
+            &text[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        assert_eq!(&inflate(3, &zs, text.len() as u64).unwrap(), &text);
+        assert!(inflate(2, &z, 10).unwrap_err().starts_with("LZO"));
+        assert!(inflate(1, b"not zlib", 10).is_err());
+        assert!(inflate(9, b"", 10).is_err());
     }
 }

@@ -329,3 +329,69 @@ impl ChunkMap {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::image::MemImage;
+
+    /// A chunk item: `len` bytes of type `kind`, stripes on (devid, offset).
+    fn chunk(len: u64, kind: u64, stripes: &[(u64, u64)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend(len.to_le_bytes());
+        b.extend([0u8; 16]);
+        b.extend(kind.to_le_bytes());
+        b.extend([0u8; 12]);
+        b.extend((stripes.len() as u16).to_le_bytes());
+        b.extend([0u8; 2]);
+        for (dev, off) in stripes {
+            b.extend(dev.to_le_bytes());
+            b.extend(off.to_le_bytes());
+            b.extend([0u8; 16]);
+        }
+        b
+    }
+
+    #[test]
+    fn chunks_map_dup_copies_and_refuse_what_is_not_read() {
+        let mut m = ChunkMap::default();
+        // DUP metadata: two copies on device 1
+        m.add(1000, &chunk(100, 4 | 32, &[(1, 10), (1, 500)]), 1, 4096)
+            .unwrap();
+        m.add(2000, &chunk(50, 1, &[(1, 200)]), 1, 4096).unwrap();
+        assert_eq!(m.physical_copies(1010), vec![20, 510]);
+        assert_eq!(m.copies(2000), 1);
+        assert!(m.physical_copies(1100).is_empty());
+        let dev = MemImage::new((0..=255u8).cycle().take(4096).collect(), "d");
+        let mut two = [0u8; 2];
+        m.read_copy(&dev, &mut two, 1098, 1).unwrap();
+        assert_eq!(two, [(598 % 256) as u8, (599 % 256) as u8]);
+        m.read_copy(&dev, &mut two, 1098, 5).unwrap(); // the last copy
+        assert_eq!(two, [(598 % 256) as u8, (599 % 256) as u8]);
+        let mut b = [0u8; 3];
+        // 1100..2000 is not mapped: the third byte fails
+        assert!(matches!(
+            m.read(&dev, &mut b, 1098),
+            Err(BtrfsError::Corrupt(CorruptKind::Unmapped(1100)))
+        ));
+        // overlap, past the device, RAID0, another device only
+        assert!(m.add(1050, &chunk(100, 1, &[(1, 0)]), 1, 4096).is_err());
+        assert!(m.add(3000, &chunk(100, 1, &[(1, 4000)]), 1, 4096).is_err());
+        let e = m
+            .add(3000, &chunk(100, 1 | 8, &[(1, 0)]), 1, 4096)
+            .unwrap_err();
+        assert!(e.to_string().contains("RAID0/10/5/6"), "{e}");
+        let e = m.add(3000, &chunk(100, 1, &[(2, 0)]), 1, 4096).unwrap_err();
+        assert!(e.to_string().contains("multi-device"), "{e}");
+        assert!(m.add(3000, &chunk(100, 1, &[]), 1, 4096).is_err());
+    }
+
+    #[test]
+    fn superblock_copies_are_checked() {
+        let dev = MemImage::new(vec![0u8; 70 << 10], "d");
+        let e = Superblock::read(&dev).unwrap_err().to_string();
+        assert!(e.contains("no _BHRfS_M magic"), "{e}");
+        let short = MemImage::new(vec![0u8; 1000], "d");
+        assert!(Superblock::read(&short).is_err());
+    }
+}
