@@ -4,7 +4,7 @@
 //! - `rootdir.img`: `mkfs.btrfs --rootdir` (no mount; whiteouts and
 //!   `trusted.overlay.*` survive it);
 //! - `comp.img`: an empty btrfs mounted with `compress-force=zstd`, one
-//!   directory forced to zlib with `btrfs property set`, filled with
+//!   directory forced to zlib and one to LZO with `btrfs property set`, filled with
 //!   `cp -a`, plus a subvolume, a snapshot of it and a preallocated file;
 //! - `gpt.raw`: `comp.img` in partition 1 of a GPT disk.
 //!
@@ -75,11 +75,14 @@ fn make_source(fx: &Path, src: &Path) {
     extract_host(fx, "basic", src);
     let x = src.join("extras");
     std::fs::create_dir_all(x.join("zlib")).unwrap();
+    std::fs::create_dir_all(x.join("lzo")).unwrap();
     let text: String = (0..40_000)
         .map(|i| format!("line {i} of a compressible file\n"))
         .collect();
     std::fs::write(x.join("text"), &text).unwrap();
     std::fs::write(x.join("zlib/text"), text.replace("line", "row")).unwrap();
+    std::fs::write(x.join("lzo/text"), text.replace("line", "entry")).unwrap();
+    std::fs::write(x.join("lzo/small"), "short lzo text ".repeat(40)).unwrap();
     std::fs::write(x.join("small"), b"inline data\n").unwrap();
     std::fs::hard_link(x.join("small"), x.join("small.hard")).unwrap();
     let f = std::fs::File::create(x.join("sparse")).unwrap();
@@ -116,6 +119,7 @@ fn built() -> Option<&'static Built> {
             "truncate -s 128M {r}/comp.img; mkfs.btrfs -q -L evidence {r}/comp.img; mkdir -p {r}/mnt; \
              mount -o loop,compress-force=zstd {r}/comp.img {r}/mnt; trap 'umount {r}/mnt' EXIT; \
              mkdir -p {r}/mnt/extras/zlib; btrfs property set {r}/mnt/extras/zlib compression zlib; \
+             mkdir -p {r}/mnt/extras/lzo; btrfs property set {r}/mnt/extras/lzo compression lzo; \
              cp -a {r}/src/. {r}/mnt/; \
              btrfs -q subvolume create {r}/mnt/subvol; echo 'in the subvolume' > {r}/mnt/subvol/file; \
              mkdir {r}/mnt/subvol/dir; cp {r}/src/extras/text {r}/mnt/subvol/dir/text; \
@@ -236,6 +240,7 @@ fn compressed_image_with_subvolumes_equals_the_source_tree() {
     ));
     assert!(dump.contains("compression 3"), "no zstd extents: {dump}");
     assert!(dump.contains("compression 1"), "no zlib extents: {dump}");
+    assert!(dump.contains("compression 2"), "no lzo extents: {dump}");
     eprintln!("extents by compression in tree 5:\n{dump}");
     let ev = open(b, "comp.img");
     assert_eq!(ev.volumes.len(), 1, "{:?}", ev.notes);

@@ -8,12 +8,14 @@
 //! the chunk tree (one device; single, DUP and mirrored profiles), the
 //! root tree, the default subvolume's FS tree and every subvolume reached
 //! through a directory entry, inode items, directory indexes, xattrs,
-//! inline / regular / preallocated extents and holes, zlib and zstd
-//! compressed extents ([`file`]), symlinks and device numbers. Every tree
+//! inline / regular / preallocated extents and holes, zlib, zstd and
+//! LZO compressed extents ([`file`]), symlinks and device numbers. Every tree
 //! node is checked (CRC-32C, fsid, address, level; [`tree`]): a bad one
 //! is an error naming its logical address.
 //!
-//! Not read: LZO-compressed extents (refused by name), multi-device
+//! LZO extents are inflated by our own LZO1X decoder ([`lzo`]).
+//!
+//! Not read: multi-device
 //! filesystems and striped/parity profiles (refused), checksum types
 //! other than CRC-32C (refused), and the log tree (data fsync'ed after
 //! the last commit of a filesystem that was not cleanly unmounted).
@@ -24,6 +26,7 @@
 
 pub mod error;
 mod file;
+mod lzo;
 mod sb;
 mod tree;
 
@@ -408,13 +411,20 @@ impl BtrfsFs {
         let items = self
             .items(i, EXTENT_DATA)
             .map_err(|e| btrfs_error(path, e))?;
-        let extents = file::extents(&self.trees, i.tree, &items, i.ino, self.sb.node_size)
-            .map_err(|e| btrfs_error(path, e))?;
+        let extents = file::extents(
+            i.tree,
+            &items,
+            i.ino,
+            self.sb.node_size,
+            self.sb.sector_size,
+        )
+        .map_err(|e| btrfs_error(path, e))?;
         Ok(file::BtrfsFile {
             trees: self.trees.clone(),
             extents,
             size: i.size,
             path: path.display(),
+            sector: self.sb.sector_size,
             last: Mutex::new(None),
         })
     }
