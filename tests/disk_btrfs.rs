@@ -326,10 +326,40 @@ fn check_cli(evidence: &Path, volume: &str) {
 }
 
 #[test]
-fn images_and_extract_from_btrfs_raw_and_gpt() {
+fn images_extract_verify_diff_from_btrfs_raw_and_gpt() {
     let Some(b) = built() else { return };
     check_cli(&b.root.join("comp.img"), "disk (btrfs)");
     check_cli(&b.root.join("gpt.raw"), "partition 1 (btrfs)");
+    let img = b.root.join("comp.img");
+    let exp = expected("basic");
+    let r = run([Path::new("verify"), &img, Path::new("-q")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout.lines().filter(|l| l.starts_with("OK")).count(),
+        exp["images"].as_array().unwrap().len()
+    );
+    let r = run([
+        Path::new("diff"),
+        Path::new("evil-web"),
+        &img,
+        Path::new("-q"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut got: Vec<&str> = r.stdout.lines().collect();
+    got.sort();
+    let evil = exp["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "evil-web")
+        .unwrap();
+    let want: Vec<&str> = evil["diff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(got, want, "diff evil-web on btrfs");
 }
 
 /// Unmounts a mount point when dropped (also when a test panics).
