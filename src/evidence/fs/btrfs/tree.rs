@@ -33,6 +33,9 @@ const MAX_LEVEL: u8 = 7;
 /// Most nodes one search may visit.
 pub const MAX_VISITS: usize = 1 << 16;
 const NODE_CACHE: usize = 2048;
+/// Most item bytes one [`Trees::all`] gathers (a directory of a million
+/// entries takes about 100 MiB).
+const MAX_GATHERED: usize = 256 << 20;
 
 /// A btrfs key, ordered as the trees order it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -265,6 +268,7 @@ impl Trees {
         kind: u8,
     ) -> Result<Vec<(Key, Vec<u8>)>> {
         let mut out = Vec::new();
+        let mut bytes = 0usize;
         self.range(
             tree,
             root,
@@ -272,6 +276,15 @@ impl Trees {
             Key::new(objectid, kind, 0),
             Key::new(objectid, kind, u64::MAX),
             &mut |k, d| {
+                bytes += d.len() + 32;
+                if bytes > MAX_GATHERED {
+                    return Err(CorruptKind::Inode {
+                        tree,
+                        ino: objectid,
+                        detail: format!("more than {MAX_GATHERED} bytes of items of type {kind}"),
+                    }
+                    .into());
+                }
                 out.push((k, d.to_vec()));
                 Ok(true)
             },
