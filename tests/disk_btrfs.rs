@@ -362,6 +362,55 @@ fn images_extract_verify_diff_from_btrfs_raw_and_gpt() {
     assert_eq!(got, want, "diff evil-web on btrfs");
 }
 
+/// A host booted from a snapshot (openSUSE's snapper) has a default
+/// subvolume other than the top level; its `/var` lives in a sibling
+/// subvolume reachable only from the top level, which is then a second
+/// volume, where the Docker data root is found.
+#[test]
+fn default_subvolume_is_the_root_and_the_top_level_a_second_volume() {
+    let Some(b) = built() else { return };
+    let img = b.root.join("default.img");
+    let mnt = b.root.join("defmnt");
+    sh(&format!(
+        "cp --sparse=always {0}/comp.img {1}; mkdir -p {2}; mount -o loop {1} {2}; trap 'umount {2}' EXIT; \
+         btrfs subvolume set-default {2}/subvol",
+        b.root.display(),
+        img.display(),
+        mnt.display()
+    ));
+    let ev = open(b, "default.img");
+    let labels: Vec<&str> = ev.volumes.iter().map(|v| v.label.as_str()).collect();
+    assert_eq!(labels, ["disk (btrfs)", "disk (btrfs top level)"]);
+    assert_eq!(
+        read_all(ev.volumes[0].fs.as_ref(), "file"),
+        b"in the subvolume\n"
+    );
+    assert!(!ev.volumes[0].fs.exists(&EvPath::parse("var").unwrap()));
+    assert_eq!(
+        read_all(ev.volumes[1].fs.as_ref(), "subvol/file"),
+        b"in the subvolume\n"
+    );
+    let r = run([
+        Path::new("images"),
+        &img,
+        Path::new("--json"),
+        Path::new("-q"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows = common::json_list(&r.stdout, "images");
+    assert_eq!(
+        rows.len(),
+        expected("basic")["images"].as_array().unwrap().len()
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r["data_root"]["volume"] == "disk (btrfs top level)"),
+        "{}",
+        r.stdout
+    );
+    std::fs::remove_file(&img).unwrap();
+}
+
 /// Unmounts a mount point when dropped (also when a test panics).
 struct Mounted(PathBuf);
 

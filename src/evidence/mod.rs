@@ -314,11 +314,21 @@ impl Found<'_> {
                 Err(e) => self.notes.push(format!("{}: xfs: {e}", region.label)),
             },
             Some(Signature::Btrfs) => match BtrfsFs::open(region.dev.clone(), &where_) {
-                Ok(fs) => self.volumes.push(Volume {
-                    label: format!("{} (btrfs)", region.label),
-                    spec: spec.with(fs.spec_layer()),
-                    fs: Arc::new(fs),
-                }),
+                Ok(fs) => {
+                    let top = fs.top_level();
+                    self.volumes.push(Volume {
+                        label: format!("{} (btrfs)", region.label),
+                        spec: spec.with(fs.spec_layer()),
+                        fs: Arc::new(fs),
+                    });
+                    if let Some(top) = top {
+                        self.volumes.push(Volume {
+                            label: format!("{} (btrfs top level)", region.label),
+                            spec: spec.with(top.spec_layer()),
+                            fs: Arc::new(top),
+                        });
+                    }
+                }
                 Err(e) => self.notes.push(format!("{}: btrfs: {e}", region.label)),
             },
             Some(Signature::LvmPv)

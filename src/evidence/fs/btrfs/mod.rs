@@ -7,7 +7,8 @@
 //! and 256 GiB when the primary is bad, [`sb`]), the system chunks and
 //! the chunk tree (one device; single, DUP and mirrored profiles), the
 //! root tree, the default subvolume's FS tree and every subvolume reached
-//! through a directory entry, inode items, directory indexes, xattrs,
+//! through a directory entry (and, when the default is not the top level,
+//! the top level as a second filesystem: [`BtrfsFs::top_level`]), inode items, directory indexes, xattrs,
 //! inline / regular / preallocated extents and holes, zlib, zstd and
 //! LZO compressed extents ([`file`]), symlinks and device numbers. Every tree
 //! node is checked (CRC-32C, fsid, address, level; [`tree`]): a bad one
@@ -277,6 +278,27 @@ impl BtrfsFs {
     /// The subvolume shown as the root.
     pub fn default_subvolume(&self) -> u64 {
         self.default
+    }
+
+    /// When the default subvolume is not the top level (tree 5), the top
+    /// level as a filesystem of its own: distributions that boot from a
+    /// snapshot (openSUSE's snapper) keep `/var` in a sibling subvolume
+    /// (`@/var`) that is reachable only from there.
+    pub fn top_level(&self) -> Option<BtrfsFs> {
+        if self.default == FS_TREE {
+            return None;
+        }
+        let fs = BtrfsFs {
+            trees: self.trees.clone(),
+            sb: self.sb.clone(),
+            label: self.label.clone(),
+            default: FS_TREE,
+            roots: Mutex::new(HashMap::new()),
+            inodes: cache(INODE_CACHE),
+            dirs: cache(DIR_CACHE),
+        };
+        let root = fs.root_inode(&EvPath::root()).ok()?;
+        (root.kind() == FileKind::Dir).then_some(fs)
     }
 
     /// The device offsets of every copy of logical address `logical`
