@@ -18,7 +18,8 @@
 //! truncation) giving one-line typed errors.
 //!
 //! Needs root and the Debian packages btrfs-progs (mkfs.btrfs, btrfs),
-//! fdisk (sfdisk), attr (setfattr), util-linux (mount, fallocate).
+//! fdisk (sfdisk), attr (setfattr), util-linux (mount, fallocate); the
+//! graph driver test also docker.io (a dockerd built with btrfs support).
 
 mod common;
 
