@@ -10,7 +10,8 @@
 //! A disk image is opened in three steps: the container ([`image`]: EWF,
 //! split raw, raw, or a VM disk: QCOW2, VMDK, VHD, VHDX, VDI), the volumes on it ([`volume`]: GPT, MBR, LVM2 or a
 //! bare filesystem), and a probe of each volume for a filesystem this
-//! crate reads (ext2/3/4 with [`fs::Ext4Fs`], XFS with [`fs::XfsFs`]).
+//! crate reads (ext2/3/4 with [`fs::Ext4Fs`], XFS with [`fs::XfsFs`],
+//! btrfs with [`fs::BtrfsFs`]).
 
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod bytes;
@@ -23,7 +24,7 @@ pub mod provenance;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod volume;
 
-use fs::{Ext4Fs, FileSystem, FsError, HostDir, XfsFs};
+use fs::{BtrfsFs, Ext4Fs, FileSystem, FsError, HostDir, XfsFs};
 use image::{Acquisition, ImageFormat, MediaVerification, ReadAt};
 use provenance::{PathSpec, SpecLayer};
 use std::path::Path;
@@ -311,6 +312,24 @@ impl Found<'_> {
                     fs: Arc::new(fs),
                 }),
                 Err(e) => self.notes.push(format!("{}: xfs: {e}", region.label)),
+            },
+            Some(Signature::Btrfs) => match BtrfsFs::open(region.dev.clone(), &where_) {
+                Ok(fs) => {
+                    let top = fs.top_level();
+                    self.volumes.push(Volume {
+                        label: format!("{} (btrfs)", region.label),
+                        spec: spec.with(fs.spec_layer()),
+                        fs: Arc::new(fs),
+                    });
+                    if let Some(top) = top {
+                        self.volumes.push(Volume {
+                            label: format!("{} (btrfs top level)", region.label),
+                            spec: spec.with(top.spec_layer()),
+                            fs: Arc::new(top),
+                        });
+                    }
+                }
+                Err(e) => self.notes.push(format!("{}: btrfs: {e}", region.label)),
             },
             Some(Signature::LvmPv)
                 if !region

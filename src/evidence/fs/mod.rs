@@ -2,7 +2,7 @@
 //!
 //! Everything above this floor (image stores, layers, exports) reads the
 //! evidence only through [`FileSystem`], so the same Docker logic works on a
-//! mounted directory and on an ext4 or XFS volume inside a disk image.
+//! mounted directory and on an ext4, XFS or btrfs volume inside a disk image.
 //!
 //! Rules every implementation keeps:
 //! - paths are [`EvPath`]s: relative to the filesystem root, `/`-separated,
@@ -14,6 +14,7 @@
 //!   evidence is data, never something to open on the examiner's machine;
 //! - nothing is ever written.
 
+pub mod btrfs;
 mod ext4;
 mod host;
 mod lookup;
@@ -22,6 +23,7 @@ mod reader;
 pub mod xfs;
 
 pub use crate::evidence::path::EvPath;
+pub use btrfs::BtrfsFs;
 pub use ext4::Ext4Fs;
 pub use host::HostDir;
 pub use host::limits_of_this_os as host_limits;
@@ -185,6 +187,14 @@ pub enum FsError {
         path: String,
         #[source]
         source: Box<xfs::XfsError>,
+    },
+    /// A btrfs structure met on the way to `path` is damaged, unsupported
+    /// or unreadable (boxed like [`FsError::Xfs`]).
+    #[error("{path}: {source}")]
+    Btrfs {
+        path: String,
+        #[source]
+        source: Box<btrfs::BtrfsError>,
     },
     #[error("{path}: {source}")]
     Io {

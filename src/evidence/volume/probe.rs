@@ -1,8 +1,8 @@
 //! What a region holds, by the magic numbers at fixed places (as
 //! `blkid`/libblkid probes them): ext2/3/4 (`s_magic` 0xEF53 at byte 1080),
-//! XFS (`XFSB` at 0), an LVM2 physical volume (`LABELONE` in one of the
+//! XFS (`XFSB` at 0), btrfs (`_BHRfS_M` at 64 KiB + 64), an LVM2 physical volume (`LABELONE` in one of the
 //! first four sectors), and, to name what is not supported, NTFS, FAT,
-//! exFAT, Btrfs, LUKS, swap, ISO 9660, APFS and HFS+.
+//! exFAT, LUKS, swap, ISO 9660, APFS and HFS+.
 
 use crate::evidence::image::ReadAt;
 
