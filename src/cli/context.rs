@@ -235,15 +235,32 @@ fn remove_partials_on_signal(out: &Path) {
                 docker_forensics::export::PARTIAL,
                 std::process::id()
             );
+            // No directory is started or renamed into place from now on;
+            // what writers still have in hand is removed until none is
+            // left (a writer may add a file while one is being removed).
+            docker_forensics::export::stop_new_outputs();
             let mut removed = 0;
-            if let Ok(entries) = std::fs::read_dir(&out) {
-                for e in entries.flatten() {
-                    if e.file_name().to_string_lossy().ends_with(&mine)
-                        && std::fs::remove_dir_all(e.path()).is_ok()
-                    {
-                        removed += 1;
+            let mut clean_scans = 0;
+            for _ in 0..100 {
+                let mut left = 0;
+                if let Ok(entries) = std::fs::read_dir(&out) {
+                    for e in entries.flatten() {
+                        if e.file_name().to_string_lossy().ends_with(&mine) {
+                            if std::fs::remove_dir_all(e.path()).is_ok() {
+                                removed += 1;
+                            } else {
+                                left += 1;
+                            }
+                        }
                     }
                 }
+                // Two scans in a row with nothing left: a writer that
+                // was past its check when the flag was set has shown up.
+                clean_scans = if left == 0 { clean_scans + 1 } else { 0 };
+                if clean_scans >= 2 {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
             }
             tell!(
                 "docker-forensics: interrupted (signal {sig}); removed {removed} unfinished output director{}; the directories listed above are complete",

@@ -57,6 +57,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         .into()),
     };
     out::finish();
+    // Interrupted: the signal thread removes what is unfinished and ends
+    // the process with 130; the run's own end must not come first.
+    while docker_forensics::export::is_stopping() {
+        std::thread::park();
+    }
     outcome
 }
 

@@ -102,6 +102,14 @@ pub enum ExportError {
         /// The directory.
         path: String,
     },
+    /// The run is being stopped ([`super::stop_new_outputs`]): the
+    /// directory was not started, or not finished, and nothing of it is
+    /// left.
+    #[error("{path}: not written, the run was interrupted")]
+    Interrupted {
+        /// The directory.
+        path: String,
+    },
     /// The output directory exists, is not complete, and
     /// [`ExportOptions::force`] is not set.
     #[error("{path}: already exists; use --force to replace it")]

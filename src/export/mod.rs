@@ -37,7 +37,7 @@ pub use container::{ContainerReport, container_dir, export_container};
 pub use error::{ExportError, ExportOptions, LayersWritten, RunRecord};
 pub use image::{export_image, image_dir};
 pub use image_report::{ImageReport, Totals};
-pub use output::{PARTIAL, is_complete, partial_name};
+pub use output::{PARTIAL, is_complete, is_stopping, partial_name, stop_new_outputs};
 pub use outside::check_output_outside;
 pub use progress::{LayerProgress, ProgressSink};
 pub use verify::{VerifiedImage, verify_images};

@@ -29,6 +29,31 @@ pub const PARTIAL: &str = ".partial-";
 /// that to `dir` only when `write` succeeded (`report.json` and
 /// `SHA256SUMS` are its last files); on failure the partial directory is
 /// removed, so that a half-written export never passes for a complete one.
+/// Set once the run is being stopped: no output directory is started or
+/// renamed into place after that.
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Stops every export of this process from starting or finishing an
+/// output directory (on SIGINT/SIGTERM, before this run's `.partial-`
+/// directories are removed), so that none appears after their removal.
+pub fn stop_new_outputs() {
+    STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether [`stop_new_outputs`] was called.
+pub fn is_stopping() -> bool {
+    STOPPING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+fn stopping(dir: &Path) -> Result<(), ExportError> {
+    if STOPPING.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(ExportError::Interrupted {
+            path: dir.display().to_string(),
+        });
+    }
+    Ok(())
+}
+
 pub fn in_fresh_dir<T>(
     dir: &Path,
     force: bool,
@@ -42,12 +67,13 @@ pub fn in_fresh_dir<T>(
             ExportError::Exists { path }
         });
     }
+    stopping(dir)?;
     let tmp = partial_name(dir);
     if tmp.symlink_metadata().is_ok() {
         fs::remove_dir_all(&tmp).map_err(out_err(&tmp))?;
     }
     fs::create_dir_all(&tmp).map_err(out_err(&tmp))?;
-    let r = write(&tmp);
+    let r = write(&tmp).and_then(|v| stopping(dir).map(|()| v));
     if r.is_err() {
         let _ = fs::remove_dir_all(&tmp);
         return r;
