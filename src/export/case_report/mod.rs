@@ -105,6 +105,7 @@ fn put(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
         source,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut b = tempfile::Builder::new();
     // Readable as any file the examiner writes (a temporary file is 0600).
     #[cfg(unix)]
