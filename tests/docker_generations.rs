@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{run, skip};
+use common::{json_list, run, skip};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -92,10 +92,6 @@ fn config_of(root: &Path, id: &str) -> Value {
 
 /// The array a listing command printed: a bare array, or the one under
 /// `key` (the schema'd shape).
-fn listed(stdout: &str, key: &str) -> Vec<Value> {
-    common::json_list(stdout, key)
-}
-
 fn containers_json(evidence: &Path) -> Vec<Value> {
     let r = run([
         "containers".as_ref(),
@@ -104,7 +100,7 @@ fn containers_json(evidence: &Path) -> Vec<Value> {
         evidence.as_os_str(),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    listed(&r.stdout, "containers")
+    json_list(&r.stdout, "containers")
 }
 
 #[test]
@@ -307,7 +303,7 @@ fn pre_1_10_root_lists_its_images_and_containers() {
         let r = run(&a);
         // Listed, with exit 3: a v1 config is nothing content-addressed.
         assert_eq!(r.code, 3, "{args:?}: {}", r.stderr);
-        let rows = listed(&r.stdout, "images");
+        let rows = json_list(&r.stdout, "images");
         let ids: Vec<String> = rows
             .iter()
             .map(|i| {
@@ -504,7 +500,7 @@ fn a_leftover_driver_directory_is_not_a_second_data_root() {
         dir.path().as_os_str(),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(listed(&r.stdout, "images").len(), images);
+    assert_eq!(json_list(&r.stdout, "images").len(), images);
     let id = container_ids_on_disk(&root).into_iter().next().unwrap();
     let out = tempfile::tempdir().unwrap();
     let r = run([
@@ -550,7 +546,7 @@ fn a_databases_only_containerd_acquisition_says_what_is_missing() {
     ]);
     // Listed, with exit 3: the images cannot be read.
     assert_eq!(r.code, 3, "{}", r.stderr);
-    let rows = listed(&r.stdout, "images");
+    let rows = json_list(&r.stdout, "images");
     let mut seen = BTreeSet::new();
     for row in &rows {
         let store = row["store"].as_str().unwrap().to_string();

@@ -12,25 +12,9 @@ fn changed_file_is_saved_as_found() {
         return;
     };
     let host = copy.path();
-    let (cfg, web) = image_config_path(host, "basic", "fixture/web:1.0");
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(cfg).unwrap()).unwrap();
-    let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_str().unwrap().to_string())
-        .collect();
+    let (_, web) = image_config_path(host, "basic", "fixture/web:1.0");
     // Layer 3 holds srv/app/hello.txt (as tests/bad_input.rs uses it).
-    let chain = docker_forensics::digest::chain_ids(&diff_ids)[3].clone();
-    let entry = docker_root(host).join(format!(
-        "image/overlay2/layerdb/sha256/{}",
-        chain.trim_start_matches("sha256:")
-    ));
-    let cache = std::fs::read_to_string(entry.join("cache-id")).unwrap();
-    let hello = docker_root(host).join(format!("overlay2/{}/diff/srv/app/hello.txt", cache.trim()));
-    let mut bytes = std::fs::read(&hello).unwrap();
-    bytes[0] ^= 0x20;
-    std::fs::write(&hello, &bytes).unwrap();
+    let (_, bytes) = tamper_hello(host);
 
     let out = tempfile::tempdir().unwrap();
     let r = run([

@@ -167,6 +167,16 @@ impl Evidence {
 }
 
 /// Reads the `report.json` an earlier run left complete in `dir`.
+/// The report of an export as JSON; for a directory an earlier run
+/// finished, the report it wrote then.
+fn report_or_kept<R: Serialize>(r: Result<R, ExportError>) -> PyResult<String> {
+    match r {
+        Ok(report) => json(&report),
+        Err(ExportError::Complete { path }) => kept_report(&path),
+        Err(e) => Err(errors::export(e)),
+    }
+}
+
 fn kept_report(dir: &str) -> PyResult<String> {
     std::fs::read_to_string(Path::new(dir).join("report.json")).map_err(|e| {
         raise(
@@ -421,11 +431,7 @@ impl Evidence {
                 .resolve(image, StoreFilter(store))
                 .map_err(errors::store)?;
             self.prepare_output(&output_dir)?;
-            match export_image(found.store, &found.image, &output_dir, &opts) {
-                Ok(report) => json(&report),
-                Err(ExportError::Complete { path }) => kept_report(&path),
-                Err(e) => Err(errors::export(e)),
-            }
+            report_or_kept(export_image(found.store, &found.image, &output_dir, &opts))
         })?;
         loads(py, &text)
     }
@@ -452,11 +458,7 @@ impl Evidence {
                 .find_container(container, StoreFilter(store))
                 .map_err(errors::store)?;
             self.prepare_output(&output_dir)?;
-            match export_container(&catalog, &found, &output_dir, &opts) {
-                Ok(report) => json(&report),
-                Err(ExportError::Complete { path }) => kept_report(&path),
-                Err(e) => Err(errors::export(e)),
-            }
+            report_or_kept(export_container(&catalog, &found, &output_dir, &opts))
         })?;
         loads(py, &text)
     }

@@ -11,7 +11,6 @@ use docker_forensics::store::catalog::Found;
 use std::path::{Path, PathBuf};
 
 pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
-    let started = std::time::Instant::now();
     let n = a.args.len();
     let (wanted, evidence, out) = match (a.all, n) {
         (true, 2) => (Vec::new(), &a.args[0], &a.args[1]),
@@ -152,9 +151,9 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
             }
         }
     }
-    if !g.quiet && !jobs.is_empty() {
-        tell!(
-            "summary: {} image(s) written, {} kept from an earlier run, {} failed; {} distinct layer(s) written, {} verified, {} rebuilt; {} finding(s); {} written in {:.1} s",
+    if !jobs.is_empty() {
+        ctx.summary(format_args!(
+            "{} image(s) written, {} kept from an earlier run, {} failed; {} distinct layer(s) written, {} verified, {} rebuilt; {} finding(s); {} written",
             done.images,
             done.kept,
             done.failed,
@@ -163,8 +162,7 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
             done.rebuilt,
             done.findings,
             human(done.bytes),
-            started.elapsed().as_secs_f64()
-        );
+        ));
     }
     if jobs.is_empty() && outcome == Outcome::Verified {
         bail!("no images found in {}", ctx.evidence.source);
@@ -328,7 +326,6 @@ pub fn images(g: &Global, a: &ListArgs) -> Result<Outcome> {
 }
 
 pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
-    let started = std::time::Instant::now();
     let ctx = open(g, &a.evidence)?;
     let bars = bars(g);
     let mut opts = ctx.export_options(bars.as_ref());
@@ -454,16 +451,13 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
             }
         }
     }
-    if !g.quiet {
-        tell!(
-            "summary: {} image(s), {} distinct layer(s) of which {} verified, {} finding(s), in {:.1} s",
-            all.len(),
-            layers.len(),
-            layers.values().filter(|v| **v).count(),
-            findings_n,
-            started.elapsed().as_secs_f64()
-        );
-    }
+    ctx.summary(format_args!(
+        "{} image(s), {} distinct layer(s) of which {} verified, {} finding(s)",
+        all.len(),
+        layers.len(),
+        layers.values().filter(|v| **v).count(),
+        findings_n,
+    ));
     let failed = all.iter().any(|v| v.error.is_some());
     let findings = all.iter().any(|v| !v.verified);
     Ok(ctx.outcome(if failed {
