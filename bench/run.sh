@@ -67,7 +67,7 @@ for t in dockerd:docker.io containerd:containerd runc:runc openssl:openssl pytho
 done
 [[ -x /usr/bin/time ]] || need+=(time)
 [[ -x /bin/busybox ]] || need+=(busybox-static)
-python3 -c 'import matplotlib' 2>/dev/null || need+=(python3-matplotlib)
+/usr/bin/python3 -c "import matplotlib" 2>/dev/null || need+=(python3-matplotlib)
 [[ $PERF == 1 ]] && ! command -v perf >/dev/null && need+=(linux-perf)
 if ((${#need[@]})); then
   [[ $is_root == 1 && ${BENCH_NO_INSTALL:-0} != 1 ]] || die "missing: ${need[*]} (apt-get install them)"
@@ -139,8 +139,8 @@ done
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$META"
 
 RESULT=$BW/results-$STAMP.md
-python3 "$here/table.py" "$RAW" "$META" "$NOTES" >"$RESULT"
-python3 "$here/plot.py" "$RAW" "$BW/results-$STAMP.png" || say "no plot (matplotlib?)"
+/usr/bin/python3 "$here/table.py" "$RAW" "$META" "$NOTES" >"$RESULT"
+/usr/bin/python3 "$here/plot.py" "$RAW" "$BW/results-$STAMP.png" || say "no plot (matplotlib?)"
 cat "$RESULT"
 say "written: $RESULT, $RAW, $BW/results-$STAMP.png (commands' output: $LOG)"
 ((${#failed[@]} == 0)) || die "failed cases: ${failed[*]}"

@@ -37,7 +37,6 @@ pub const TOOLS: &[&str] = &[
 
 /// The built images, shared by every test of this binary.
 pub struct Built {
-    _dir: tempfile::TempDir,
     pub root: PathBuf,
     pub src: PathBuf,
     pub expected: Vec<(String, BTreeMap<Vec<u8>, Entry>)>,
@@ -137,8 +136,13 @@ fn built() -> Option<&'static Built> {
             skip("the disk tests need root and the disk tools");
             return None;
         }
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
+        // A static is never dropped, so a TempDir here would be left in /tmp
+        // by every run (~600 MB). Build under the target's tmp dir instead,
+        // named by our pid, and remove what earlier runs left.
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        remove_stale_builds(tmp);
+        let root = tmp.join(format!("disk-build.{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
         let src = root.join("src");
         make_source(&fx, &src);
         let r = root.display();
@@ -164,13 +168,24 @@ fn built() -> Option<&'static Built> {
         let host = HostDir::open(&src).unwrap();
         let expected = ["docker", "extras"].iter().map(|d| (d.to_string(), snapshot(&host, d))).collect();
         Some(Built {
-            _dir: dir,
             root,
             src,
             expected,
         })
     })
     .as_ref()
+}
+
+/// Removes `disk-build.<pid>` directories of test processes that are gone.
+fn remove_stale_builds(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("disk-build.") else { continue };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 fn check_same(b: &Built, fs: &dyn FileSystem, what: &str) {

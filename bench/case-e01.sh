@@ -1,0 +1,109 @@
+# Case "e01": the large host on a disk, as examiners receive it. Sourced by
+# bench/run.sh. Built here from the large host, by the real tools:
+#   ext4.raw  GPT, one ext4 partition (mke2fs -d: no mount)
+#   fast/best EnCase 6 E01 of ext4.raw (ewfacquire -c fast / -c best, 1.4 GiB segments)
+#   xfs       the same tree on XFS (mkfs.xfs, mounted and copied with cp -a), E01 -c fast
+#   lvm       the ext4 partition inside LVM2 (make-lvm-disk.sh), E01 -c fast
+#   qcow2     qemu-img convert -O qcow2 of ext4.raw
+# For each: ours = extract fixture/large:1 and verify straight from the file;
+# anchors on the same file in the same run = ewfverify (libewf reads,
+# inflates and hashes the whole medium), ewfexport to raw then our extract
+# from that raw, and qemu-img convert to a null target for the qcow2.
+# Also (#15) verify of the small basic fixture from a zstd qcow2 and a
+# stream-optimized VMDK beside the same from its raw disk.
+e01_disk_mib() { echo $(( $(du -sm "$HOST" | cut -f1) * 12 / 10 + 1024 )); }
+
+# e01_gpt RAW MIB: an empty disk with one GPT partition from sector 2048
+e01_gpt() {
+  truncate -s 0 "$1"; truncate -s "$(( $2 + 2 ))M" "$1"
+  sgdisk -n 1:2048:0 -t 1:8300 -c 1:rootfs "$1" >/dev/null
+}
+e01_acquire() { # RAW OUT_PREFIX COMPRESSION DESCRIPTION
+  ewfacquire -u -q -t "$2" -f encase6 -c "$3" -S 1.4GiB -C bench -D "$4" -e bench \
+    -E "$(basename "$2")" -N "$4" "$1" >/dev/null
+}
+
+e01_build() {
+  local d=$BW/e01 mib mnt loop t0
+  [[ -f $d/.built ]] && return 0
+  rm -rf "$d"; mkdir -p "$d"; t0=$SECONDS
+  mib=$(e01_disk_mib)
+  say "e01: ext4 GPT disk of $mib MiB"
+  e01_gpt "$d/ext4.raw" "$mib"
+  mke2fs -q -t ext4 -L rootfs -E offset=$((2048 * 512)) -d "$HOST" "$d/ext4.raw" "${mib}M"
+  say "e01: E01 -c fast, -c best"
+  e01_acquire "$d/ext4.raw" "$d/fast" fast "large host, GPT+ext4"
+  e01_acquire "$d/ext4.raw" "$d/best" best "large host, GPT+ext4"
+  say "e01: qcow2"
+  qemu-img convert -O qcow2 "$d/ext4.raw" "$d/large.qcow2"
+  say "e01: LVM"
+  dd if="$d/ext4.raw" of="$d/part.raw" bs=4M skip=$((2048 * 512)) iflag=skip_bytes conv=sparse status=none
+  bash "$FIX/make-lvm-disk.sh" "$d/part.raw" "$d/lvm.raw" >/dev/null
+  rm -f "$d/part.raw"
+  e01_acquire "$d/lvm.raw" "$d/lvm" fast "large host, MBR+LVM2+ext4"
+  rm -f "$d/lvm.raw"
+  say "e01: XFS"
+  e01_gpt "$d/xfs.raw" "$mib"
+  loop=$(losetup -f --show -o $((2048 * 512)) --sizelimit $((mib * 1048576)) "$d/xfs.raw")
+  mkfs.xfs -q -f -L rootfs "$loop"
+  mnt=$(mktemp -d /tmp/benchxfs.XXXXXX)
+  mount "$loop" "$mnt"
+  cp -a "$HOST/." "$mnt/"
+  umount "$mnt"; rmdir "$mnt"; losetup -d "$loop"
+  e01_acquire "$d/xfs.raw" "$d/xfs" fast "large host, GPT+XFS"
+  rm -f "$d/xfs.raw"
+  touch "$d/.built"
+  note e01 "built in $((SECONDS - t0)) s: $(cd "$d" && du -shc ./*.E0* ./*.raw ./*.qcow2 | tail -1 | cut -f1) of evidence"
+}
+
+case_e01() {
+  large_host
+  e01_build
+  local d=$BW/e01 out=$SCR/extract raw=$SCR/export bytes f vsize
+  rm_out() { rm -rf "$out"; sync; }
+  bytes=0
+  for f in "$d"/*.E01 "$d/large.qcow2"; do
+    note e01 "$(basename "$f"): $(du -shc "${f%.*}".* | tail -1 | cut -f1)"
+  done
+  # correctness once per file: the layers are the ones docker save wrote
+  for f in fast.E01 best.E01 xfs.E01 lvm.E01 large.qcow2; do
+    rm_out
+    "$BIN" extract -q "$IMAGE" "$d/$f" "$out" >>"$LOG" 2>&1 || die "extract from $f failed (see $LOG)"
+    check_layers "$out"/image_*/report.json "$EXPECTED" "$IMAGE" || die "layers from $f differ from docker save's"
+    [[ $bytes != 0 ]] || bytes=$(stat -c %s "$out"/image_*/image.tar)
+  done
+  rm_out
+  note e01 "every file: extract's layer sha256s equal large.expected.json's saved layers (checked once each before timing)"
+  for f in fast best xfs lvm; do
+    bench e01 "ewfverify (E01 -c $f)" anchor "$bytes" : ewfverify -q "$d/$f.E01"
+    bench e01 "extract (E01 -c $f)" ours "$bytes" rm_out "$BIN" extract -q "$IMAGE" "$d/$f.E01" "$out"
+    bench e01 "verify (E01 -c $f)" ours "$bytes" : "$BIN" verify -q "$d/$f.E01"
+  done
+  # ewfexport to raw, then our extract from that raw (fast only)
+  rm_raw() { rm -f "$raw".raw*; sync; }
+  bench_once e01 "ewfexport to raw (E01 -c fast)" anchor "$bytes" rm_raw ewfexport -q -u -f raw -t "$raw" "$d/fast.E01"
+  bench e01 "extract (raw from ewfexport)" ours "$bytes" rm_out "$BIN" extract -q "$IMAGE" "$raw.raw" "$out"
+  rm_raw; rm_out
+  vsize=$(qemu-img info --output=json "$d/large.qcow2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])')
+  bench e01 "qemu-img convert -O raw (qcow2)" anchor "$bytes" : qemu-img convert -n -f qcow2 --target-image-opts "$d/large.qcow2" "driver=null-co,size=$vsize"
+  bench e01 "extract (qcow2)" ours "$bytes" rm_out "$BIN" extract -q "$IMAGE" "$d/large.qcow2" "$out"
+  bench e01 "verify (qcow2)" ours "$bytes" : "$BIN" verify -q "$d/large.qcow2"
+  if [[ $PERF == 1 ]]; then
+    perf record -q -g -o "$BW/perf-e01-extract.data" "$BIN" extract -q "$IMAGE" "$d/fast.E01" "$out" >>"$LOG" 2>&1; rm_out
+  fi
+  rm_out
+  # basic fixture (#15): zstd qcow2 and stream-optimized VMDK against its raw disk
+  local b=$BW/e01-basic
+  if [[ ! -f $b/.built ]]; then
+    rm -rf "$b"; mkdir -p "$b"
+    ewfexport -q -u -f raw -t "$b/basic" "$FIX/basic.disk.E01" >/dev/null
+    qemu-img convert -O qcow2 -c -o compression_type=zstd "$b/basic.raw" "$b/basic-zstd.qcow2"
+    qemu-img convert -O vmdk -o subformat=streamOptimized "$b/basic.raw" "$b/basic-stream.vmdk"
+    touch "$b/.built"
+  fi
+  bench vm "verify (raw)" floor 0 : "$BIN" verify -q "$b/basic.raw"
+  bench vm "verify (zstd qcow2)" ours 0 : "$BIN" verify -q "$b/basic-zstd.qcow2"
+  bench vm "verify (stream-optimized vmdk)" ours 0 : "$BIN" verify -q "$b/basic-stream.vmdk"
+  note vm "the basic fixture (15 images) from its raw disk (ewfexport of basic.disk.E01), a zstd-compressed qcow2 and a stream-optimized VMDK of it (qemu-img convert)"
+  if [[ $KEEP == 0 ]]; then rm -rf "$d" "$b"; fi
+}
