@@ -22,7 +22,7 @@ measure() {
   o1=$(others); load=$(cut -d' ' -f1 /proc/loadavg)
   echo "### [$case] $name $mode: $*" >>"$LOG"
   t0=$(date +%s.%N)
-  if ! /usr/bin/time -v -o "$BW/time.txt" "$@" >>"$LOG" 2>&1; then
+  if ! /usr/bin/time -v -o "$BW/time.$$.txt" "$@" >>"$LOG" 2>&1; then
     tail -20 "$LOG" >&2; die "[$case] failed: $*"
   fi
   t1=$(date +%s.%N); o2=$(others)
@@ -30,7 +30,7 @@ measure() {
       -v o=$((o1 + o2)) -v l="$load" -F': ' '
     /Maximum resident/ {rss=$2} /User time/ {u=$2} /System time/ {s=$2}
     END {printf "%s\t%s\t%s\t%s\t%.3f\t%d\t%s\t%s\t%d\t%s\t%s\n", c, n, r, m, t1-t0, rss, u, s, o, l, b}' \
-    "$BW/time.txt" >>"$RAW"
+    "$BW/time.$$.txt" >>"$RAW"
   say "[$case] $name $mode: $(tail -1 "$RAW" | cut -f5) s, $(( $(tail -1 "$RAW" | cut -f6) / 1024 )) MiB"
 }
 

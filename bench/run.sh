@@ -51,11 +51,12 @@ COLD=${BENCH_COLD:-$is_root}
 mkdir -p "$BW"
 FIX=$(cd "$FIX" 2>/dev/null && pwd) || die "fixtures not found (set BENCH_FIXTURES)"
 STAMP=$(date +%Y%m%d-%H%M%S)
-SCR=$BW/scratch                 # outputs; deleted after each command
+SCR=$BW/scratch.$$              # outputs; emptied after each case, removed at the end
 LOG=$BW/commands-$STAMP.log     # every measured command's output
 RAW=$BW/results-$STAMP.tsv      # one row per measured run (lib.sh)
 NOTES=$BW/notes-$STAMP.tsv      # case <tab> note, shown under the table
 rm -rf "$SCR"; mkdir -p "$SCR"; : >"$LOG"; : >"$RAW"; : >"$NOTES"
+trap 'rm -rf "$SCR" "$BW/time.$$.txt"' EXIT
 note() { printf '%s\t%s\n' "$1" "$2" >>"$NOTES"; }
 
 # --- tools -------------------------------------------------------------
