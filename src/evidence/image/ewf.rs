@@ -38,7 +38,8 @@ use std::fs::File;
 use std::io;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::{Arc, Condvar, Mutex};
 
 /// The first eight bytes of every EWF v1 segment file.
 pub const SIGNATURE: [u8; 8] = *b"EVF\x09\x0d\x0a\xff\x00";
@@ -50,6 +51,8 @@ const CHUNK_CACHE_BYTES: u64 = 16 << 20;
 /// (libewf inflates one chunk at a time; the medium is read in order by
 /// `verify_media` and mostly in order by layer replay).
 const READ_AHEAD_BYTES: u64 = 1 << 20;
+/// Batches inflated ahead of the reader, in the background.
+const AHEAD_BATCHES: u64 = 2;
 /// Recent misses remembered to tell forward reads from random ones.
 const RECENT_MISSES: usize = 8;
 const TABLE_CACHE: usize = 8;
@@ -108,6 +111,19 @@ struct Table {
 
 /// An EWF v1 image, all segments, as one [`ReadAt`] medium.
 pub struct EwfImage {
+    // Shared with the threads that inflate chunks ahead of the reader.
+    ewf: Arc<Ewf>,
+}
+
+impl std::ops::Deref for EwfImage {
+    type Target = Ewf;
+    fn deref(&self) -> &Ewf {
+        &self.ewf
+    }
+}
+
+/// The segments, tables and caches of an open EWF v1 image.
+pub struct Ewf {
     segments: Vec<Segment>,
     tables: Vec<Table>,
     chunk_size: u64,
@@ -118,6 +134,9 @@ pub struct EwfImage {
     table_cache: Mutex<LruCache<usize, Arc<Vec<u32>>>>,
     /// The last chunks that were not cached when read.
     misses: Mutex<std::collections::VecDeque<u64>>,
+    /// Chunks being inflated ahead, in the background, and their waiters.
+    in_flight: Mutex<HashSet<u64>>,
+    landed: Condvar,
 }
 
 fn ewf_error(path: &Path, source: impl Into<EwfError>) -> ImageError {
@@ -176,7 +195,15 @@ pub fn segment_path(first: &Path, n: u32) -> Option<PathBuf> {
 impl EwfImage {
     /// Opens the first segment `path` and every following one.
     pub fn open(path: &Path) -> Result<Self, ImageError> {
-        let mut img = EwfImage {
+        Ok(EwfImage {
+            ewf: Arc::new(Ewf::open(path)?),
+        })
+    }
+}
+
+impl Ewf {
+    fn open(path: &Path) -> Result<Self, ImageError> {
+        let mut img = Ewf {
             segments: Vec::new(),
             tables: Vec::new(),
             chunk_size: 0,
@@ -189,6 +216,8 @@ impl EwfImage {
             // Sized once the chunk size is known (below).
             chunks: Mutex::new(LruCache::new(NonZeroUsize::MIN)),
             misses: Mutex::new(std::collections::VecDeque::with_capacity(RECENT_MISSES)),
+            in_flight: Mutex::new(HashSet::new()),
+            landed: Condvar::new(),
             table_cache: Mutex::new(LruCache::new(
                 NonZeroUsize::new(TABLE_CACHE).unwrap_or(NonZeroUsize::MIN),
             )),
@@ -477,33 +506,42 @@ impl EwfImage {
         Ok(v)
     }
 
-    /// Chunk `n`, decompressed and checked; from the cache, or inflated
-    /// with the chunks after it (in parallel) when reads go forward.
-    fn chunk(&self, n: u64) -> io::Result<Arc<Vec<u8>>> {
-        if let Some(c) = self.chunks.lock().map_err(poisoned)?.get(&n) {
-            return Ok(c.clone());
+    /// Chunks inflated together (one batch), and the unit of read-ahead.
+    fn batch_len(&self) -> u64 {
+        (READ_AHEAD_BYTES / self.chunk_size.max(1)).clamp(1, 64)
+    }
+
+    /// Chunk `n`, decompressed and checked: from the cache, from the
+    /// threads inflating it ahead, or inflated now with the rest of its
+    /// batch (in parallel) when reads go forward. Reading forward also
+    /// starts the next batches in the background, so inflating overlaps
+    /// with what the reader does with the bytes.
+    fn chunk(self: &Arc<Self>, n: u64) -> io::Result<Arc<Vec<u8>>> {
+        let batch = self.batch_len();
+        if let Some(c) = self.cached_or_landed(n)? {
+            if n % batch == 0 {
+                self.read_ahead(n, batch)?;
+            }
+            return Ok(c);
         }
         let forward = {
             let mut m = self.misses.lock().map_err(poisoned)?;
-            let forward = n.checked_sub(1).is_some_and(|p| m.contains(&p));
+            let forward = n.checked_sub(1).is_some_and(|p| m.contains(&p))
+                || self.chunks.lock().map_err(poisoned)?.contains(&n.saturating_sub(1));
             if m.len() == RECENT_MISSES {
                 m.pop_front();
             }
             m.push_back(n);
             forward
         };
-        let ahead = if forward {
-            (READ_AHEAD_BYTES / self.chunk_size.max(1)).clamp(1, 64)
+        // the rest of n's batch, when reads go forward
+        let last = if forward {
+            (n / batch + 1).saturating_mul(batch).min(self.chunk_count)
         } else {
-            1
+            n + 1
         };
-        let last = n.saturating_add(ahead).min(self.chunk_count);
-        let wanted: Vec<u64> = {
-            let cache = self.chunks.lock().map_err(poisoned)?;
-            (n..last.max(n + 1))
-                .filter(|k| *k == n || !cache.contains(k))
-                .collect()
-        };
+        let wanted = self.claim(n..last.max(n + 1), n)?;
+        let guard = Unclaim(self, &wanted);
         use rayon::prelude::*;
         let decoded: Vec<(u64, io::Result<Vec<u8>>)> = if wanted.len() > 1
             && let Some(pool) = inflaters()
@@ -512,28 +550,105 @@ impl EwfImage {
             // that is itself a worker of another pool (or waited on by
             // one) can never wait on work queued behind its own caller.
             pool.install(|| wanted.par_iter().map(|k| (*k, self.decode(*k))).collect())
-        } else if wanted.len() > 1 {
-            wanted.iter().map(|k| (*k, self.decode(*k))).collect()
         } else {
-            vec![(n, self.decode(n))]
+            wanted.iter().map(|k| (*k, self.decode(*k))).collect()
         };
-        let mut cache = self.chunks.lock().map_err(poisoned)?;
-        let mut mine = None;
-        for (k, d) in decoded {
-            match d {
-                Ok(d) => {
-                    let d = Arc::new(d);
-                    if k == n {
-                        mine = Some(d.clone());
+        let mine = self.land(decoded, Some(n))?;
+        drop(guard);
+        if forward {
+            self.read_ahead(n, batch)?;
+        }
+        mine.ok_or_else(|| io::Error::other("EWF chunk not decoded"))?
+    }
+
+    /// `n` from the cache; if it is being inflated ahead, after waiting
+    /// for it (`None` if it is not there even then: it failed or was
+    /// evicted, and is inflated again by the caller, which says why).
+    fn cached_or_landed(&self, n: u64) -> io::Result<Option<Arc<Vec<u8>>>> {
+        if let Some(c) = self.chunks.lock().map_err(poisoned)?.get(&n) {
+            return Ok(Some(c.clone()));
+        }
+        let mut flying = self.in_flight.lock().map_err(poisoned)?;
+        if !flying.contains(&n) {
+            return Ok(None);
+        }
+        while flying.contains(&n) {
+            flying = self.landed.wait(flying).map_err(poisoned)?;
+        }
+        drop(flying);
+        Ok(self.chunks.lock().map_err(poisoned)?.get(&n).cloned())
+    }
+
+    /// Of `range`, the chunks neither cached nor in flight (always `me`),
+    /// now marked in flight.
+    fn claim(&self, range: std::ops::Range<u64>, me: u64) -> io::Result<Vec<u64>> {
+        let cache = self.chunks.lock().map_err(poisoned)?;
+        let mut flying = self.in_flight.lock().map_err(poisoned)?;
+        let wanted: Vec<u64> = range
+            .filter(|k| *k == me || (!cache.contains(k) && !flying.contains(k)))
+            .collect();
+        flying.extend(wanted.iter().copied());
+        Ok(wanted)
+    }
+
+    /// Puts decoded chunks in the cache and wakes their waiters; returns
+    /// chunk `mine`'s result. A chunk read ahead that fails is said when
+    /// it is read.
+    fn land(
+        &self,
+        decoded: Vec<(u64, io::Result<Vec<u8>>)>,
+        mine: Option<u64>,
+    ) -> io::Result<Option<io::Result<Arc<Vec<u8>>>>> {
+        let mut result = None;
+        let mut done = Vec::with_capacity(decoded.len());
+        {
+            let mut cache = self.chunks.lock().map_err(poisoned)?;
+            for (k, d) in decoded {
+                done.push(k);
+                match d {
+                    Ok(d) => {
+                        let d = Arc::new(d);
+                        if Some(k) == mine {
+                            result = Some(Ok(d.clone()));
+                        }
+                        cache.put(k, d);
                     }
-                    cache.put(k, d);
+                    Err(e) if Some(k) == mine => result = Some(Err(e)),
+                    Err(_) => {}
                 }
-                // A chunk read ahead that fails is said when it is read.
-                Err(e) if k == n => return Err(e),
-                Err(_) => {}
             }
         }
-        mine.ok_or_else(|| io::Error::other("EWF chunk not decoded"))
+        drop(Unclaim(self, &done));
+        Ok(result)
+    }
+
+    /// Starts inflating, in the background, the batches after the one
+    /// holding `n` (those not cached or already in flight).
+    fn read_ahead(self: &Arc<Self>, n: u64, batch: u64) -> io::Result<()> {
+        let Some(pool) = inflaters() else {
+            return Ok(());
+        };
+        for ahead in 1..=AHEAD_BATCHES {
+            let first = (n / batch + ahead).saturating_mul(batch);
+            if first >= self.chunk_count {
+                break;
+            }
+            let last = first.saturating_add(batch).min(self.chunk_count);
+            let wanted = self.claim(first..last, u64::MAX)?;
+            if wanted.is_empty() {
+                continue;
+            }
+            let ewf = Arc::clone(self);
+            pool.spawn(move || {
+                use rayon::prelude::*;
+                // Whatever happens, the chunks stop being in flight.
+                let guard = Unclaim(&ewf, &wanted);
+                let decoded = wanted.par_iter().map(|k| (*k, ewf.decode(*k))).collect();
+                let _ = ewf.land(decoded, None);
+                drop(guard);
+            });
+        }
+        Ok(())
     }
 
     /// Chunk `n` read, inflated and checked (no cache).
@@ -635,6 +750,21 @@ impl EwfImage {
     }
 }
 
+/// Removes chunks from the in-flight set when dropped (also if inflating
+/// them panicked), so no reader waits for them forever.
+struct Unclaim<'a>(&'a Ewf, &'a [u64]);
+
+impl Drop for Unclaim<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut flying) = self.0.in_flight.lock() {
+            for k in self.1 {
+                flying.remove(k);
+            }
+        }
+        self.0.landed.notify_all();
+    }
+}
+
 /// The threads that inflate chunks read ahead, one per core, made once.
 fn inflaters() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
@@ -701,7 +831,7 @@ impl ReadAt for EwfImage {
             }
             let n = pos / self.chunk_size;
             let within = (pos % self.chunk_size) as usize;
-            let chunk = self.chunk(n)?;
+            let chunk = self.ewf.chunk(n)?;
             let avail = (self.media_size - pos).min((chunk.len() - within.min(chunk.len())) as u64)
                 as usize;
             if avail == 0 {
