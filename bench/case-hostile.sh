@@ -151,7 +151,14 @@ PY
   debugfs -w -R 'ln /d1 /d1/d2/back' "$d/ext4-dir-loop.img" 2>/dev/null
   rm -rf "$d/fs"
 
-  for i in e01-truncated.E01 e01-corrupt-chunk.E01 mbr-past-end.raw qcow2-huge-l1.qcow2 \
+  # an EWF set of 1 MiB segments of 6 MiB of random bytes, its second
+  # segment gone (disk_bad.rs)
+  rm -f "$d"/e01-missing-segment.E0*
+  head -c $((6 << 20)) /dev/urandom >"$d/random.raw"
+  ewfacquire -u -q -c deflate:fast -S 1MiB -t "$d/e01-missing-segment" "$d/random.raw" >/dev/null
+  rm -f "$d/e01-missing-segment.E02" "$d/random.raw"
+
+  for i in e01-truncated.E01 e01-missing-segment.E01 e01-corrupt-chunk.E01 mbr-past-end.raw qcow2-huge-l1.qcow2 \
     qcow2-bad-l2.qcow2 vmdk-bad-gte.vmdk vhd-bad-bat.vhd vhdx-bad-bat.vhdx vdi-bad-map.vdi \
     xfs-extent-past-end.img ext4-dir-loop.img; do
     hx_run "${i%.*}" images images -q "$d/$i"
@@ -196,6 +203,23 @@ if kind == "image":
     print(next(i["id"] for i in exp["images"] if i["tags"] and i["tags"][0] == key))
 else:
     print(next(c["id"] for c in exp["containers"] if c["name"] == key))
+PY
+}
+
+# hx_layer HOST I: the layerdb entry and the diff directory of layer I of
+# fixture/web:1.0 in a copy of the basic host (as bad_input.rs finds them)
+hx_layer() {
+  hx_py "$FIX/basic.expected.json" "$1" "$2" <<'PY'
+import hashlib, json, os, sys
+exp, host, i = json.load(open(sys.argv[1])), sys.argv[2], int(sys.argv[3])
+d = next(x for x in exp["images"] if x["tags"] and x["tags"][0] == "fixture/web:1.0")["diff_ids"]
+c = d[0]
+for x in d[1:i + 1]:
+    c = "sha256:" + hashlib.sha256((c + " " + x).encode()).hexdigest()
+root = os.path.join(host, "var/lib/docker")
+ldb = os.path.join(root, "image/overlay2/layerdb/sha256", c.removeprefix("sha256:"))
+cache = open(os.path.join(ldb, "cache-id")).read().strip()
+print(ldb, os.path.join(root, "overlay2", cache, "diff"))
 PY
 }
 
@@ -300,6 +324,42 @@ json.dump(v, open(cfg, "w"))
 PY
   hx_run volume-names "export-container evil-web" export-container -q evil-web "$h" "$SCR/out"
 
+  # evil-web's mount-id gone: the timeline names what it cannot place
+  h=$(hx_copy basic no-mount-id)
+  rm -f "$h/var/lib/docker/image/overlay2/layerdb/mounts/$evil/mount-id"
+  hx_run no-mount-id timeline timeline -q "$h" --output "$SCR/timeline.txt"
+
+  # bad_input.rs on fixture/web:1.0: a file of layer 3 changed and layer 5's
+  # zeros gone; layer 4's tar-split gone and layer 5's cut in half; layer 3's
+  # srv/app a symlink to a directory outside the evidence
+  local ldb dir
+  h=$(hx_copy basic layer-files-tampered)
+  read -r ldb dir < <(hx_layer "$h" 3)
+  hx_py "$dir/srv/app/hello.txt" <<'PY'
+import sys
+p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[0] ^= 0x20
+open(p, "wb").write(b)
+PY
+  read -r ldb dir < <(hx_layer "$h" 5)
+  rm -f "$dir/srv/app/zeros"
+  hx_run layer-files-tampered "extract fixture/web:1.0" extract -q fixture/web:1.0 "$h" "$SCR/out"
+  hx_run layer-files-tampered verify verify -q "$h"
+  h=$(hx_copy basic tarsplit-missing-and-cut)
+  read -r ldb dir < <(hx_layer "$h" 4)
+  rm -f "$ldb/tar-split.json.gz"
+  read -r ldb dir < <(hx_layer "$h" 5)
+  truncate -s $(($(stat -c %s "$ldb/tar-split.json.gz") / 2)) "$ldb/tar-split.json.gz"
+  hx_run tarsplit-missing-and-cut "extract fixture/web:1.0" extract -q fixture/web:1.0 "$h" "$SCR/out"
+  hx_run tarsplit-missing-and-cut verify verify -q "$h"
+  h=$(hx_copy basic symlink-out)
+  read -r ldb dir < <(hx_layer "$h" 3)
+  rm -rf "$BW/hostile/outside"; mkdir -p "$BW/hostile/outside"
+  head -c "$(stat -c %s "$dir/srv/app/hello.txt")" /dev/zero | tr '\0' X >"$BW/hostile/outside/hello.txt"
+  mv "$dir/srv/app" "$dir/srv/app.moved"
+  ln -s "$BW/hostile/outside" "$dir/srv/app"
+  hx_run symlink-out "extract fixture/web:1.0" extract -q fixture/web:1.0 "$h" "$SCR/out"
+  hx_run symlink-out verify verify -q "$h"
+
   # not in the tests: the largest documents the bounds admit (64 MiB each,
   # src/store/docker/images.rs CONFIG_LIMIT): a 60 MiB repositories.json
   # (about 600,000 tags), and a 60 MiB label in fixture/web:1.0's config
@@ -398,6 +458,16 @@ open(p, "wb").write(b)
 PY
   hx_run podman-libpod-flipped containers containers -q "$h"
   hx_run podman-libpod-flipped images images -q "$h"
+  # Podman: the app image's config big-data file gone, and a layer's
+  # tar-split gone (podman_bad_input.rs)
+  h=$(hx_copy podman-basic podman-pieces-missing)
+  local app=7947e444c96c00adb2f27c59dc2c118e71f045eb73b7b77e231c7b54e142760f
+  rm -f "$h/var/lib/containers/storage/overlay-images/$app/=$(printf 'sha256:%s' "$app" | base64 -w0)"
+  f=$(find "$h/var/lib/containers/storage/overlay-layers" -name '*.tar-split.gz' | sort | head -1)
+  rm -f "$f"
+  hx_run podman-pieces-missing images images -q "$h"
+  hx_run podman-pieces-missing verify verify -q "$h"
+  hx_run podman-pieces-missing "extract --all" extract --all -q "$h" "$SCR/out"
 }
 
 case_hostile() {
