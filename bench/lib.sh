@@ -34,6 +34,32 @@ measure() {
   say "[$case] $name $mode: $(tail -1 "$RAW" | cut -f5) s, $(( $(tail -1 "$RAW" | cut -f6) / 1024 )) MiB"
 }
 
+# measure_any CASE COMMAND ROLE CACHE BYTES ARGV...: as measure, but any exit
+# status is a result, not a failure (hostile inputs exit 1 or 3 by design).
+# The row is measure's, its command "COMMAND → exit N"; N is also left in
+# $MEASURED_STATUS (128+S for a command killed by signal S).
+MEASURED_STATUS=0
+measure_any() {
+  local case=$1 name=$2 role=$3 mode=$4 bytes=$5 t0 t1 o1 o2 load i sig tf=$BW/time.$$.txt; shift 5
+  for ((i = 0; i < 12 && ${WAIT_QUIET:-0} > 0; i++)); do [[ $(others) == 0 ]] && break; sleep 10; done
+  [[ $mode == cold ]] && drop_caches
+  o1=$(others); load=$(cut -d' ' -f1 /proc/loadavg)
+  echo "### [$case] $name $mode: $*" >>"$LOG"
+  t0=$(date +%s.%N)
+  MEASURED_STATUS=0
+  /usr/bin/time -v -o "$tf" "$@" >>"$LOG" 2>&1 || MEASURED_STATUS=$?
+  t1=$(date +%s.%N); o2=$(others)
+  sig=$(sed -n 's/^Command terminated by signal \([0-9]*\).*/\1/p' "$tf")
+  [[ -n $sig ]] && MEASURED_STATUS=$((128 + sig))
+  echo "### exit $MEASURED_STATUS" >>"$LOG"
+  awk -v c="$case" -v n="$name → exit $MEASURED_STATUS" -v r="$role" -v m="$mode" -v b="$bytes" \
+      -v t0="$t0" -v t1="$t1" -v o=$((o1 + o2)) -v l="$load" -F': ' '
+    /Maximum resident/ {rss=$2} /User time/ {u=$2} /System time/ {s=$2}
+    END {printf "%s\t%s\t%s\t%s\t%.3f\t%d\t%s\t%s\t%d\t%s\t%s\n", c, n, r, m, t1-t0, rss, u, s, o, l, b}' \
+    "$tf" >>"$RAW"
+  say "[$case] $name → exit $MEASURED_STATUS $mode: $(tail -1 "$RAW" | cut -f5) s, $(( $(tail -1 "$RAW" | cut -f6) / 1024 )) MiB"
+}
+
 # bench CASE COMMAND ROLE BYTES PREP ARGV...: a warm-up run, $REPS warm runs,
 # and (as root, BENCH_COLD=1) one cold run. PREP (a function or `:`) runs
 # untimed before each, e.g. to delete the previous output.
