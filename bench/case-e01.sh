@@ -28,20 +28,20 @@ e01_build() {
   [[ -f $d/.built ]] && return 0
   rm -rf "$d"; mkdir -p "$d"; t0=$SECONDS
   mib=$(e01_disk_mib)
-  say "e01: ext4 GPT disk of $mib MiB"
-  e01_gpt "$d/ext4.raw" "$mib"
-  mke2fs -q -t ext4 -L rootfs -E offset=$((2048 * 512)) -d "$HOST" "$d/ext4.raw" "${mib}M"
-  say "e01: E01 -c fast, -c best"
-  e01_acquire "$d/ext4.raw" "$d/fast" fast "large host, GPT+ext4"
-  e01_acquire "$d/ext4.raw" "$d/best" best "large host, GPT+ext4"
-  say "e01: qcow2"
-  qemu-img convert -O qcow2 "$d/ext4.raw" "$d/large.qcow2"
-  say "e01: LVM"
-  dd if="$d/ext4.raw" of="$d/part.raw" bs=4M skip=$((2048 * 512)) iflag=skip_bytes conv=sparse status=none
+  # in an order that keeps at most ~20 GB on disk at once
+  say "e01: ext4 of $mib MiB (mke2fs -d), inside LVM2, E01 -c fast"
+  mke2fs -q -t ext4 -L rootfs -d "$HOST" "$d/part.raw" "${mib}M"
   bash "$FIX/make-lvm-disk.sh" "$d/part.raw" "$d/lvm.raw" >/dev/null
-  rm -f "$d/part.raw"
   e01_acquire "$d/lvm.raw" "$d/lvm" fast "large host, MBR+LVM2+ext4"
   rm -f "$d/lvm.raw"
+  say "e01: the same ext4 on GPT, E01 -c fast and -c best, qcow2"
+  e01_gpt "$d/ext4.raw" "$mib"
+  dd if="$d/part.raw" of="$d/ext4.raw" bs=4M seek=$((2048 * 512)) oflag=seek_bytes conv=notrunc,sparse status=none
+  rm -f "$d/part.raw"
+  e01_acquire "$d/ext4.raw" "$d/fast" fast "large host, GPT+ext4"
+  e01_acquire "$d/ext4.raw" "$d/best" best "large host, GPT+ext4"
+  qemu-img convert -O qcow2 "$d/ext4.raw" "$d/large.qcow2"
+  rm -f "$d/ext4.raw"
   say "e01: XFS"
   e01_gpt "$d/xfs.raw" "$mib"
   loop=$(losetup -f --show -o $((2048 * 512)) --sizelimit $((mib * 1048576)) "$d/xfs.raw")
@@ -53,7 +53,7 @@ e01_build() {
   e01_acquire "$d/xfs.raw" "$d/xfs" fast "large host, GPT+XFS"
   rm -f "$d/xfs.raw"
   touch "$d/.built"
-  note e01 "built in $((SECONDS - t0)) s: $(cd "$d" && du -shc ./*.E0* ./*.raw ./*.qcow2 | tail -1 | cut -f1) of evidence"
+  note e01 "built in $((SECONDS - t0)) s: $(cd "$d" && du -shc ./*.E0* ./*.qcow2 | tail -1 | cut -f1) of evidence"
 }
 
 case_e01() {
