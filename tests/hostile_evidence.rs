@@ -651,3 +651,66 @@ fn a_killed_run_resumes() {
         assert!(sums_check(&p), "{}", p.display());
     }
 }
+
+/// Writes `mib` MiB of extra tags for image `id` into the host's
+/// `repositories.json`; returns how many were added.
+fn grow_tag_store(host: &Path, id: &str, mib: u64) -> usize {
+    let path = docker_root(host).join("image/overlay2/repositories.json");
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let tags = doc["Repositories"]
+        .as_object_mut()
+        .unwrap()
+        .entry("fixture/many")
+        .or_insert_with(|| Value::Object(Default::default()))
+        .as_object_mut()
+        .unwrap();
+    let (mut n, mut bytes) = (0usize, 0u64);
+    while bytes < mib << 20 {
+        let k = format!("fixture/many:t{n:07}");
+        bytes += (k.len() + id.len() + 6) as u64;
+        tags.insert(k, Value::String(id.to_string()));
+        n += 1;
+    }
+    std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    n
+}
+
+/// A tag store (`repositories.json`) just under its bound is read once
+/// (not once per image) in bounded memory, every tag listed; one past the
+/// bound is refused with one line naming the file.
+#[test]
+fn a_huge_tag_store_is_bounded_and_named() {
+    let Some(copy) = host_copy("basic") else {
+        return;
+    };
+    let host = copy.path();
+    let (_, web) = image_config_path(host, "basic", "fixture/web:1.0");
+    let added = grow_tag_store(host, &web, 7);
+    assert!(added > 50_000, "{added}");
+    for cmd in ["images", "verify"] {
+        let (code, max_rss_kib) = run_measured(&[Path::new(cmd), host, Path::new("-q")]);
+        assert_eq!(code, 0, "{cmd}");
+        assert!(max_rss_kib < 64 * 1024, "{cmd}: max RSS {max_rss_kib} KiB");
+    }
+    let r = run(["images".as_ref(), host.as_os_str(), "--json".as_ref()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let images = json_list(&r.stdout, "images");
+    let tags = images
+        .iter()
+        .find(|i| i["image_id"] == web.as_str())
+        .and_then(|i| i["tags"].as_array())
+        .map(|t| t.len())
+        .unwrap_or(0);
+    assert!(tags > added, "{tags} tags for web, {added} added");
+
+    grow_tag_store(host, &web, 9);
+    let r = run(["images".as_ref(), host.as_os_str()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let errors: Vec<&str> = r.stderr.lines().filter(|l| l.contains("error:")).collect();
+    assert_eq!(errors.len(), 1, "{}", r.stderr);
+    assert!(
+        errors[0].contains("repositories.json") && errors[0].contains("more than the 8388608"),
+        "{}",
+        r.stderr
+    );
+}

@@ -298,9 +298,10 @@ pub(crate) fn padding(size: u64) -> usize {
 
 /// A whole small entry: header, data, padding.
 pub(crate) fn small_entry(name: &str, data: &[u8]) -> io::Result<Vec<u8>> {
-    let mut v = header(name, EntryType::Regular, 0o644, data.len() as u64)?
-        .as_bytes()
-        .to_vec();
+    let head = header(name, EntryType::Regular, 0o644, data.len() as u64)?;
+    // sized once: no doubling of a large config while it is copied in
+    let mut v = Vec::with_capacity(512 + data.len() + padding(data.len() as u64));
+    v.extend_from_slice(head.as_bytes());
     v.extend_from_slice(data);
     v.resize(v.len() + padding(data.len() as u64), 0);
     Ok(v)

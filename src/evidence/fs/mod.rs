@@ -174,6 +174,10 @@ pub enum FsError {
     SymlinkInPath { path: String },
     #[error("{path}: corrupt filesystem structure: {detail}")]
     Corrupt { path: String, detail: String },
+    /// A file read whole is larger than any genuine one of its kind: it
+    /// is not believed (and not read), so memory stays bounded.
+    #[error("{path}: {size} bytes, more than the {limit} a genuine file of this kind holds; not read")]
+    TooLarge { path: String, size: u64, limit: u64 },
     /// Directory inode `ino` (an entry of directory inode `parent`) is
     /// its own ancestor on the way to `path`.
     #[error(
@@ -238,9 +242,10 @@ pub trait FileSystem: Send + Sync {
             });
         }
         if meta.size > limit {
-            return Err(FsError::Corrupt {
+            return Err(FsError::TooLarge {
                 path: path.display(),
-                detail: format!("{} bytes, more than the {limit} expected", meta.size),
+                size: meta.size,
+                limit,
             });
         }
         let mut out = Vec::with_capacity(meta.size as usize);

@@ -44,7 +44,7 @@ use std::io::Read;
 /// Manifests and indexes larger than this are not believed.
 const MANIFEST_LIMIT: u64 = 8 << 20;
 /// Image configs larger than this are not believed.
-const CONFIG_LIMIT: u64 = 64 << 20;
+const CONFIG_LIMIT: u64 = 8 << 20;
 /// Indexes nested deeper than this are not followed.
 const MAX_INDEX_DEPTH: usize = 4;
 /// Attestation manifests and statements larger than this are not read

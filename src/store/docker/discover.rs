@@ -134,6 +134,7 @@ fn roots_at(vol: &Volume, path: &EvPath, reason: &str) -> Vec<DataRoot> {
             reason: reason.to_string(),
             layout,
             peers: peers.clone(),
+            references: Default::default(),
         })
         .collect()
 }

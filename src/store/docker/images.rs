@@ -11,9 +11,15 @@ use crate::store::model::{Image, ImageConfig, ImageKind};
 use crate::store::reference::Reference;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-/// Configs larger than this are not image configs.
-const CONFIG_LIMIT: u64 = 64 << 20;
+/// Configs larger than this are not image configs: a real one is a few
+/// KiB (history, env, labels); the bound keeps the copies an export makes
+/// of it small, whatever the evidence claims.
+const CONFIG_LIMIT: u64 = 8 << 20;
+/// `repositories.json` larger than this is refused: about 50,000 tags and
+/// digests, far beyond a real host; parsed, a file takes ~3x its size.
+const REFERENCES_LIMIT: u64 = 8 << 20;
 
 /// One row of `images`.
 #[derive(Debug, Clone, Serialize)]
@@ -102,13 +108,21 @@ impl DataRoot {
         self.image_path("imagedb/content/sha256")
     }
 
-    /// The reference store; a missing file means no tags.
-    pub fn references(&self) -> Result<References, StoreError> {
+    /// The reference store, read once; a missing file means no tags.
+    pub fn references(&self) -> Result<Arc<References>, StoreError> {
+        if let Some(r) = self.references.get() {
+            return Ok(r.clone());
+        }
+        let refs = Arc::new(self.read_references()?);
+        Ok(self.references.get_or_init(|| refs).clone())
+    }
+
+    fn read_references(&self) -> Result<References, StoreError> {
         let path = match self.layout {
             Layout::ImageDb => self.image_path("repositories.json"),
             Layout::Graph => self.v1_repositories(),
         };
-        let bytes = match self.fs().read_small(&path, CONFIG_LIMIT) {
+        let bytes = match self.fs().read_small(&path, REFERENCES_LIMIT) {
             Ok(b) => b,
             Err(e) if e.is_not_found() => return Ok(References::default()),
             Err(e) => return Err(e.into()),
@@ -122,6 +136,7 @@ impl DataRoot {
             path: path.display(),
             detail: e.to_string(),
         })?;
+        drop(bytes);
         let mut by_ref = BTreeMap::new();
         for (repo, refs) in repos.repositories {
             for (r, id) in refs {
@@ -345,7 +360,7 @@ impl DataRoot {
     /// Resolves and loads an image, its layers located.
     pub fn resolve(&self, input: &str) -> Result<Image, StoreError> {
         let id = self.resolve_id(input)?;
-        self.load_located(&id, &self.references()?)
+        self.load_located(&id, &*self.references()?)
     }
 }
 

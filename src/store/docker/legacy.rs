@@ -359,6 +359,7 @@ mod tests {
             reason: "test".into(),
             layout: super::super::Layout::Graph,
             peers: vec!["aufs".into()],
+            references: Default::default(),
         };
         let e = root.v1_chain(&a).unwrap_err().to_string();
         assert!(e.contains(&a) && e.contains("loops"), "{e}");

@@ -50,6 +50,8 @@ pub struct DataRoot {
     /// sorted: a container whose `Driver` is none of them is listed by
     /// the first.
     pub peers: Vec<String>,
+    /// `repositories.json`, once read (every image lookup needs it).
+    references: std::sync::OnceLock<std::sync::Arc<images::References>>,
 }
 
 /// How a data root keeps its images.

@@ -66,7 +66,7 @@ impl Store for DataRoot {
     }
 
     fn image(&self, _label: &str, id: &str) -> Result<Image, StoreError> {
-        self.load_located(id, &self.references()?)
+        self.load_located(id, &*self.references()?)
     }
 
     fn resolve(&self, name: &str, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<Image>, StoreError> {

@@ -17,10 +17,13 @@ use crate::store::reference::Reference;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// Record files larger than this are not believed.
-const RECORDS_LIMIT: u64 = 256 << 20;
-/// Configs and manifests larger than this are not believed.
-const BIG_DATA_LIMIT: u64 = 64 << 20;
+/// Record files (`images.json`, `layers.json`, `containers.json`) larger
+/// than this are not believed: ~30,000 records, where parsed JSON takes
+/// about three times its size in memory.
+const RECORDS_LIMIT: u64 = 16 << 20;
+/// Configs and manifests larger than this are not believed (real ones
+/// are a few KiB).
+const BIG_DATA_LIMIT: u64 = 8 << 20;
 /// Container specs larger than this are not believed.
 const SPEC_LIMIT: u64 = 16 << 20;
 /// Longer layer chains mean a loop.
