@@ -76,9 +76,14 @@ where
     // A second thread reads the entries ahead, opens the files they name
     // and asks for their data, so that on a cold cache many reads are
     // under way while this one copies (a layer is ~100k small files).
+    // Entries go over in batches: one hand-over per file would cost a
+    // thread wake-up per file (a layer of a million small files spent
+    // more time switching threads than copying).
     std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Ahead>(LOOKAHEAD);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Ahead>>(LOOKAHEAD / BATCH);
         s.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut batch_bytes = 0u64;
             for entry in entries {
                 let item = match entry {
                     Ok(Entry::File { name, size, crc64 }) if size > 0 => {
@@ -97,17 +102,33 @@ where
                     Ok(Entry::Segment(b)) => Ahead::Segment(b),
                     Err(e) => Ahead::Error(e),
                 };
-                if tx.send(item).is_err() {
-                    break;
+                if let Ahead::File { size, .. } = &item {
+                    batch_bytes += size;
+                }
+                batch.push(item);
+                // a large file goes over at once, so its copy starts early
+                if batch.len() == BATCH || batch_bytes >= BATCH_BYTES {
+                    batch_bytes = 0;
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if tx.send(full).is_err() {
+                        return;
+                    }
                 }
             }
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
         });
-        copy_all(rx, out, progress)
+        copy_all(rx.into_iter().flatten(), out, progress)
     })
 }
 
-/// Files opened ahead of the copy.
-const LOOKAHEAD: usize = 256;
+/// Entries (files and the segments between them) read ahead of the copy.
+const LOOKAHEAD: usize = 512;
+/// Entries handed over at once.
+const BATCH: usize = 64;
+/// A batch goes over when its files hold this much data.
+const BATCH_BYTES: u64 = 1 << 20;
 /// How much of each file to ask for ahead.
 const WILL_NEED_LIMIT: u64 = 8 << 20;
 
@@ -124,7 +145,7 @@ enum Ahead {
 }
 
 fn copy_all<W: Write>(
-    rx: std::sync::mpsc::Receiver<Ahead>,
+    rx: impl Iterator<Item = Ahead>,
     out: W,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(W, Written), ReplayError> {
