@@ -178,10 +178,14 @@ fn built() -> Option<&'static Built> {
 
 /// Removes `disk-build.<pid>` directories of test processes that are gone.
 fn remove_stale_builds(tmp: &Path) {
-    let Ok(entries) = std::fs::read_dir(tmp) else { return };
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix("disk-build.") else { continue };
+        let Some(pid) = name.strip_prefix("disk-build.") else {
+            continue;
+        };
         if !Path::new("/proc").join(pid).exists() {
             let _ = std::fs::remove_dir_all(e.path());
         }

@@ -176,7 +176,9 @@ pub enum FsError {
     Corrupt { path: String, detail: String },
     /// A file read whole is larger than any genuine one of its kind: it
     /// is not believed (and not read), so memory stays bounded.
-    #[error("{path}: {size} bytes, more than the {limit} a genuine file of this kind holds; not read")]
+    #[error(
+        "{path}: {size} bytes, more than the {limit} a genuine file of this kind holds; not read"
+    )]
     TooLarge { path: String, size: u64, limit: u64 },
     /// Directory inode `ino` (an entry of directory inode `parent`) is
     /// its own ancestor on the way to `path`.

@@ -34,11 +34,11 @@ use super::{ImageError, ReadAt};
 use crate::evidence::bytes::{Reader, bytes_at, u32_be, u32_le, u64_le};
 use header::{inflate_header, parse_header_text};
 use lru::LruCache;
+use std::collections::HashSet;
 use std::fs::File;
 use std::io;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::collections::HashSet;
 use std::sync::{Arc, Condvar, Mutex};
 
 /// The first eight bytes of every EWF v1 segment file.
@@ -527,7 +527,11 @@ impl Ewf {
         let forward = {
             let mut m = self.misses.lock().map_err(poisoned)?;
             let forward = n.checked_sub(1).is_some_and(|p| m.contains(&p))
-                || self.chunks.lock().map_err(poisoned)?.contains(&n.saturating_sub(1));
+                || self
+                    .chunks
+                    .lock()
+                    .map_err(poisoned)?
+                    .contains(&n.saturating_sub(1));
             if m.len() == RECENT_MISSES {
                 m.pop_front();
             }
