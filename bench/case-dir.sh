@@ -29,6 +29,7 @@ case_dir() {
   (cd "$out"/image_* && sha256sum --quiet -c SHA256SUMS) || die "sha256sum -c SHA256SUMS failed"
   [[ -f $save ]] || cp "$out"/image_*/image.tar "$save"   # no dockerd: floor over our own archive
   bytes=$(stat -c %s "$save")
+  echo "$bytes" >"$HOST_DIR/image.bytes"
   note dir "image $IMAGE: $((bytes / 1000000)) MB as docker save writes it; extract writes $(( $(du -sb "$out" | cut -f1) / 1000000 )) MB (layer tars + image.tar); layers checked against large.expected.json"
   rm_out
   bench dir "floor: openssl sha256" floor "$bytes" : openssl dgst -sha256 "$save"

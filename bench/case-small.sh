@@ -49,7 +49,7 @@ print(next(i for i in e["images"] if sys.argv[2] in i["tags"])["saved_layer_sha2
     start_dockerd "$HOST" /var/lib/docker
     "$DOCKER" image inspect "$IMAGE" >/dev/null
     rm_save
-    bench_once small "docker save" anchor 0 rm_save "$DOCKER" save -o "$save" "$IMAGE"
+    COLD=0 bench_once small "docker save" anchor 0 rm_save "$DOCKER" save -o "$save" "$IMAGE"
     # its bytes are known only now: set them in its rows
     bytes=$(stat -c %s "$save")
     awk -F'\t' -v OFS='\t' -v b="$bytes" '$1 == "small" && $2 == "docker save" {$11 = b} 1' "$RAW" >"$RAW.tmp"

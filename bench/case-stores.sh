@@ -25,6 +25,7 @@ case_stores() {
   id=$(python3 -c 'import json,sys; print(next(i["id"] for i in json.load(open(sys.argv[1]))["images"] if sys.argv[2] in i["tags"]))' "$EXPECTED" "$IMAGE")
   rm_out() { rm -rf "$out"; sync; }
   rm_anchor() { rm -f "$anchor"; sync; }
+  local COLD=0   # warm only: the cold path is case dir's
   bench stores "floor: openssl sha256" floor "$bytes" : openssl dgst -sha256 "$save"
 
   # containerd ------------------------------------------------------------

@@ -299,6 +299,19 @@ impl Ewf {
 
     /// Reads `len` bytes at `off` of segment `idx`, or names what is missing.
     fn seg_read(&self, idx: usize, off: u64, len: u64) -> Result<Vec<u8>, ImageError> {
+        let mut buf = Vec::new();
+        self.seg_read_into(idx, off, len, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// As [`Ewf::seg_read`], into `buf` (resized; its memory reused).
+    fn seg_read_into(
+        &self,
+        idx: usize,
+        off: u64,
+        len: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), ImageError> {
         let seg = &self.segments[idx];
         if off.checked_add(len).is_none_or(|end| end > seg.size) {
             let short = TruncatedKind::Short {
@@ -308,10 +321,9 @@ impl Ewf {
             };
             return Err(ewf_error(&seg.path, EwfError::Truncated(short)));
         }
-        let mut buf = vec![0u8; len as usize];
-        super::pread::read_exact_at(&seg.file, &mut buf, off)
-            .map_err(|e| ImageError::io(&seg.path, e))?;
-        Ok(buf)
+        buf.clear();
+        buf.resize(len as usize, 0);
+        super::pread::read_exact_at(&seg.file, buf, off).map_err(|e| ImageError::io(&seg.path, e))
     }
 
     /// Walks the sections of one segment; returns whether another follows.
@@ -686,71 +698,101 @@ impl Ewf {
         }
         let seg = &self.segments[table.segment];
         let segment = || seg.path.display().to_string();
-        let stored = self
-            .seg_read(table.segment, start, end - start)
-            .map_err(|e| {
-                bad(ChunkFault::Unreadable {
-                    segment: segment(),
-                    start,
-                    end,
-                    detail: match e {
-                        ImageError::Ewf { source, .. } => source.to_string(),
-                        e => e.to_string(),
-                    },
-                })
-            })?;
-        let data = if compressed {
-            let mut d = flate2::Decompress::new(true);
-            let mut out = Vec::with_capacity(self.chunk_size as usize);
-            let status = d
-                .decompress_vec(&stored, &mut out, flate2::FlushDecompress::Finish)
+        // The compressed bytes and the inflater are kept per thread and
+        // reused: a new zlib state (and its 32 KiB window) per 32 KiB
+        // chunk cost more than the inflating.
+        thread_local! {
+            static STORED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+            static INFLATER: std::cell::RefCell<flate2::Decompress> =
+                std::cell::RefCell::new(flate2::Decompress::new(true));
+        }
+        STORED.with_borrow_mut(|stored| {
+            self.seg_read_into(table.segment, start, end - start, stored)
                 .map_err(|e| {
-                    bad(ChunkFault::Zlib {
+                    bad(ChunkFault::Unreadable {
                         segment: segment(),
                         start,
-                        detail: e.to_string(),
+                        end,
+                        detail: match e {
+                            ImageError::Ewf { source, .. } => source.to_string(),
+                            e => e.to_string(),
+                        },
                     })
                 })?;
-            let incomplete = || {
-                bad(ChunkFault::ZlibIncomplete {
-                    segment: segment(),
-                    start,
-                })
+            let stored: &[u8] = stored;
+            let data = if compressed {
+                INFLATER.with_borrow_mut(|d| self.inflate(d, stored, n, start, &segment))?
+            } else {
+                let (data, sum) = stored
+                    .split_at_checked(stored.len().wrapping_sub(4))
+                    .ok_or_else(|| bad(ChunkFault::TooShort))?;
+                let keep = data.len().min(self.chunk_size as usize);
+                let data = data.get(..keep).unwrap_or(data);
+                if !sum_ok(adler32(data), le32(sum, 0)) {
+                    return Err(bad(ChunkFault::Checksum {
+                        segment: segment(),
+                        start,
+                    }));
+                }
+                data.to_vec()
             };
-            let used = usize::try_from(d.total_in()).map_err(|_| incomplete())?;
-            if status != flate2::Status::StreamEnd || used < 6 {
-                return Err(incomplete());
-            }
-            // the stream's own Adler-32 trailer, big-endian
-            let want = u32_be(&stored, used - 4).map_err(|_| incomplete())?;
-            if !sum_ok(adler32(&out), want) {
-                return Err(bad(ChunkFault::Adler32 {
-                    segment: segment(),
-                    start,
+            if data.len() < expect {
+                return Err(bad(ChunkFault::Short {
+                    got: data.len(),
+                    expected: expect,
                 }));
             }
-            out
-        } else {
-            let (data, sum) = stored
-                .split_at_checked(stored.len().wrapping_sub(4))
-                .ok_or_else(|| bad(ChunkFault::TooShort))?;
-            let keep = data.len().min(self.chunk_size as usize);
-            let data = data.get(..keep).unwrap_or(data);
-            if !sum_ok(adler32(data), le32(sum, 0)) {
-                return Err(bad(ChunkFault::Checksum {
-                    segment: segment(),
-                    start,
-                }));
-            }
-            data.to_vec()
+            Ok(data)
+        })
+    }
+
+    /// Inflates chunk `n` (a zlib stream at `start`) and checks the
+    /// stream's own Adler-32 trailer.
+    fn inflate(
+        &self,
+        d: &mut flate2::Decompress,
+        stored: &[u8],
+        n: u64,
+        start: u64,
+        segment: &dyn Fn() -> String,
+    ) -> io::Result<Vec<u8>> {
+        let bad = |fault: ChunkFault| {
+            invalid(CorruptKind::Chunk {
+                chunk: n,
+                media_offset: n * self.chunk_size,
+                fault,
+            })
         };
-        if data.len() < expect {
-            return Err(bad(ChunkFault::Short {
-                got: data.len(),
-                expected: expect,
+        d.reset(true);
+        let mut out = Vec::with_capacity(self.chunk_size as usize);
+        let status = d
+            .decompress_vec(stored, &mut out, flate2::FlushDecompress::Finish)
+            .map_err(|e| {
+                bad(ChunkFault::Zlib {
+                    segment: segment(),
+                    start,
+                    detail: e.to_string(),
+                })
+            })?;
+        let incomplete = || {
+            bad(ChunkFault::ZlibIncomplete {
+                segment: segment(),
+                start,
+            })
+        };
+        let used = usize::try_from(d.total_in()).map_err(|_| incomplete())?;
+        if status != flate2::Status::StreamEnd || used < 6 {
+            return Err(incomplete());
+        }
+        // the stream's own Adler-32 trailer, big-endian
+        let want = u32_be(stored, used - 4).map_err(|_| incomplete())?;
+        if !sum_ok(adler32(&out), want) {
+            return Err(bad(ChunkFault::Adler32 {
+                segment: segment(),
+                start,
             }));
         }
-        Ok(data)
+        Ok(out)
     }
 }
 
