@@ -72,7 +72,7 @@ case_stores() {
   rm_out
   bench stores "verify (podman)" ours "$bytes" : "$BIN" verify -q "$root"
   bench stores "skopeo copy to docker-archive (podman)" anchor "$bytes" rm_anchor \
-    skopeo copy -q "containers-storage:[overlay@$storage+$run]$id" "docker-archive:$anchor"
+    skopeo copy -q "containers-storage:[overlay@$storage+$run]${id#sha256:}" "docker-archive:$anchor"
   umount "$storage/overlay" 2>/dev/null || true
   rm -rf "$run"; rm_anchor
   [[ $KEEP == 1 ]] || rm -rf "$BW/stores/podman"

@@ -151,12 +151,22 @@ fn docker_desktop_data_disk_is_read() {
             .arg(&img)
             .arg("96M"),
     );
-    w.qemu_img(&["convert", "-O", "vhdx", "data.img", "ext4.vhdx"]);
+    // named as Docker Desktop for Windows names it
+    w.qemu_img(&["convert", "-O", "vhdx", "data.img", "docker_data.vhdx"]);
     std::fs::remove_file(&img).unwrap();
-    let vhdx = w.path("ext4.vhdx");
+    let vhdx = w.path("docker_data.vhdx");
     let r = common::run([OsStr::new("images"), vhdx.as_os_str(), OsStr::new("--json")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("Docker Desktop"), "{}", r.stderr);
+    let images = common::json_list(&r.stdout, "images");
+    assert!(!images.is_empty());
+    for i in &images {
+        let reason = i["data_root"]["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.starts_with("Docker Desktop for Windows (WSL 2) data disk docker_data.vhdx"),
+            "{reason}"
+        );
+        assert_eq!(i["data_root"]["path"], "/docker");
+    }
     assert_same_as_engine(&vhdx, &[]);
 }
 

@@ -531,7 +531,7 @@ impl Ewf {
     fn chunk(self: &Arc<Self>, n: u64) -> io::Result<Arc<Vec<u8>>> {
         let batch = self.batch_len();
         if let Some(c) = self.cached_or_landed(n)? {
-            if n % batch == 0 {
+            if n.is_multiple_of(batch) {
                 self.read_ahead(n, batch)?;
             }
             return Ok(c);

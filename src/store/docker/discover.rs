@@ -14,6 +14,40 @@ use crate::evidence::fs::{EvPath, FileKind, FileSystem};
 use crate::evidence::{Evidence, Volume};
 use crate::store::StoreError;
 
+/// Which Docker Desktop data disk a volume is, when it looks like one: a
+/// filesystem with no partition table around it, from a disk image file
+/// named as Docker Desktop names its data disk (Docker's documentation:
+/// `docker_data.vhdx`, `ext4.vhdx` in `%LOCALAPPDATA%\Docker\wsl\` on
+/// Windows; `Docker.raw`, once `Docker.qcow2`, in
+/// `~/Library/Containers/com.docker.docker/Data/vms/0/data/` on macOS).
+fn desktop_disk(vol: &Volume) -> Option<String> {
+    use crate::evidence::provenance::SpecLayer;
+    let layers = &vol.spec.0;
+    if layers.iter().any(|l| {
+        matches!(
+            l,
+            SpecLayer::Partition { .. } | SpecLayer::LogicalVolume { .. }
+        )
+    }) {
+        return None;
+    }
+    let file = layers.iter().find_map(|l| match l {
+        SpecLayer::DiskImage { path, .. } => Some(path.as_str()),
+        _ => None,
+    })?;
+    let name = file.rsplit(['/', '\\']).next().unwrap_or(file);
+    let which = match name.to_ascii_lowercase().as_str() {
+        "docker_data.vhdx" => "Docker Desktop for Windows (WSL 2) data disk docker_data.vhdx",
+        "ext4.vhdx" => "Docker Desktop for Windows (WSL 2) disk ext4.vhdx",
+        "docker.raw" => "Docker Desktop for Mac data disk Docker.raw",
+        "docker.qcow2" => "Docker Desktop for Mac data disk Docker.qcow2 (before 4.x)",
+        _ => "a bare filesystem whose root holds docker/, as on a Docker Desktop data disk",
+    };
+    Some(format!(
+        "{which}: the filesystem root is the VM's /var/lib (image file {file})"
+    ))
+}
+
 /// How deep and how wide the last-resort scan goes.
 const SCAN_DEPTH: usize = 6;
 const SCAN_DIRS: usize = 20_000;
@@ -46,6 +80,10 @@ impl DataRoot {
                 {
                     continue;
                 }
+                let reason = match path.display().as_str() {
+                    "/docker" => desktop_disk(vol).unwrap_or(reason),
+                    _ => reason,
+                };
                 found.extend(roots_at(vol, &path, &reason));
             }
             if !found.iter().any(|r| r.volume.label == vol.label) {
