@@ -399,13 +399,7 @@ fn ten_million_tar_split_entries_stay_bounded() {
     };
     let host = copy.path();
     let (cfg, web) = image_config_path(host, "basic", "fixture/web:1.0");
-    let config: Value = serde_json::from_slice(&std::fs::read(cfg).unwrap()).unwrap();
-    let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_str().unwrap().to_string())
-        .collect();
+    let diff_ids = config_diff_ids(&cfg);
     let top = docker_forensics::digest::chain_ids(&diff_ids)
         .pop()
         .unwrap();

@@ -65,12 +65,7 @@ pub fn list(g: &Global, a: &ListArgs) -> Result<Outcome> {
         "FINISHED"
     );
     for (_, c) in &rows {
-        let cmd: Vec<String> = c
-            .path
-            .iter()
-            .cloned()
-            .chain(c.args.iter().cloned())
-            .collect();
+        let cmd = c.command_line();
         // In UTC to the second, whatever offset the engine wrote.
         let short = |t: &Option<String>| {
             t.as_deref().map_or("-".into(), |t| {

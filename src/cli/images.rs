@@ -470,18 +470,7 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
 }
 
 pub(super) fn human(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n}B")
-    } else {
-        format!("{v:.1}{}", UNITS[u])
-    }
+    docker_forensics::export::decimal_size(n, "")
 }
 
 /// An image's directory name under `out`, as `image_dir` gives it.

@@ -583,12 +583,7 @@ fn commit_config(
         .or_else(|| c.started.clone())
         .or_else(|| c.created.clone())
         .unwrap_or_default();
-    let created_by: Vec<String> = c
-        .path
-        .iter()
-        .cloned()
-        .chain(c.args.iter().cloned())
-        .collect();
+    let created_by = c.command_line();
     if let Some(o) = cfg.as_object_mut() {
         if let Some(run) = &c.run_config {
             o.insert("config".into(), run.clone());

@@ -41,3 +41,20 @@ pub use output::{PARTIAL, is_complete, is_stopping, partial_name, stop_new_outpu
 pub use outside::check_output_outside;
 pub use progress::{LayerProgress, ProgressSink};
 pub use verify::{VerifiedImage, verify_images};
+
+/// A byte count in decimal units ("35.5MB" with `sep` "", "35.5 MB" with
+/// " "), as `docker images` shows sizes; below 1 kB the exact count.
+pub fn decimal_size(n: u64, sep: &str) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n}{sep}B")
+    } else {
+        format!("{v:.1}{sep}{}", UNITS[u])
+    }
+}

@@ -233,19 +233,24 @@ pub fn json_list(stdout: &str, key: &str) -> Vec<serde_json::Value> {
         .clone()
 }
 
+/// The `rootfs.diff_ids` of the image config at `cfg`.
+pub fn config_diff_ids(cfg: &Path) -> Vec<String> {
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(cfg).unwrap()).unwrap();
+    config["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Flips a bit of `srv/app/hello.txt` in the layer directory of
 /// fixture/web:1.0's layer 3 of a Docker host tree (a copy), as a file
 /// changed on disk after the layer was written. Returns the image's
 /// diff_ids and the file's bytes as they now are.
 pub fn tamper_hello(host: &Path) -> (Vec<String>, Vec<u8>) {
     let (cfg, _) = image_config_path(host, "basic", "fixture/web:1.0");
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(cfg).unwrap()).unwrap();
-    let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_str().unwrap().to_string())
-        .collect();
+    let diff_ids = config_diff_ids(&cfg);
     let chain = docker_forensics::digest::chain_ids(&diff_ids)[3].clone();
     let entry = docker_root(host).join(format!(
         "image/overlay2/layerdb/sha256/{}",

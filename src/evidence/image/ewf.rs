@@ -669,14 +669,7 @@ impl Ewf {
 
     /// Chunk `n` read, inflated and checked (no cache).
     fn decode(&self, n: u64) -> io::Result<Vec<u8>> {
-        let media_off = n * self.chunk_size;
-        let bad = |fault: ChunkFault| {
-            invalid(CorruptKind::Chunk {
-                chunk: n,
-                media_offset: media_off,
-                fault,
-            })
-        };
+        let bad = |fault| self.chunk_fault(n, fault);
         let t = self
             .tables
             .partition_point(|t| t.first_chunk <= n)
@@ -692,7 +685,7 @@ impl Ewf {
             Some(e) => table.base + u64::from(e & 0x7fff_ffff),
             None => table.data_end,
         };
-        let expect = (self.media_size - media_off).min(self.chunk_size) as usize;
+        let expect = (self.media_size - n * self.chunk_size).min(self.chunk_size) as usize;
         if end <= start || end - start > self.chunk_size + 4096 {
             return Err(bad(ChunkFault::Extent { start, end }));
         }
@@ -746,6 +739,15 @@ impl Ewf {
         })
     }
 
+    /// The error for chunk `n`, naming it and its media offset.
+    fn chunk_fault(&self, n: u64, fault: ChunkFault) -> io::Error {
+        invalid(CorruptKind::Chunk {
+            chunk: n,
+            media_offset: n * self.chunk_size,
+            fault,
+        })
+    }
+
     /// Inflates chunk `n` (a zlib stream at `start`) and checks the
     /// stream's own Adler-32 trailer.
     fn inflate(
@@ -756,13 +758,7 @@ impl Ewf {
         start: u64,
         segment: &dyn Fn() -> String,
     ) -> io::Result<Vec<u8>> {
-        let bad = |fault: ChunkFault| {
-            invalid(CorruptKind::Chunk {
-                chunk: n,
-                media_offset: n * self.chunk_size,
-                fault,
-            })
-        };
+        let bad = |fault| self.chunk_fault(n, fault);
         d.reset(true);
         let mut out = Vec::with_capacity(self.chunk_size as usize);
         let status = d

@@ -138,18 +138,7 @@ fn short(id: &str) -> String {
 }
 
 fn human(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    crate::export::decimal_size(n, " ")
 }
 
 fn summary(o: &mut String, r: &CaseReport) {
@@ -556,12 +545,7 @@ fn container(o: &mut String, e: &ContainerEntry) {
     kv("Created", t(&c.created));
     kv("Started", t(&c.started));
     kv("Finished", t(&c.finished));
-    let cmd: Vec<String> = c
-        .path
-        .iter()
-        .cloned()
-        .chain(c.args.iter().cloned())
-        .collect();
+    let cmd = c.command_line();
     kv("Command", format!("<code>{}</code>", text(&cmd.join(" "))));
     kv(
         "User",

@@ -482,6 +482,17 @@ pub struct Container {
     pub run_config: Option<serde_json::Value>,
 }
 
+impl Container {
+    /// The main process's command line: `path`, then `args`.
+    pub fn command_line(&self) -> Vec<String> {
+        self.path
+            .iter()
+            .cloned()
+            .chain(self.args.iter().cloned())
+            .collect()
+    }
+}
+
 /// A host path the engine recorded for a container, and where it is in
 /// the evidence.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
