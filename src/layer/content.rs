@@ -104,6 +104,11 @@ impl<'a> Content<'a> {
         if self.read < self.size {
             return Length::Short(self.read);
         }
+        // The recorded length says the end was reached: one read fewer
+        // per file (a layer may hold a million).
+        if self.file.stored_len() == Some(self.size) {
+            return Length::Exact(self.crc.finalize());
+        }
         let mut probe = [0u8; 1];
         if matches!(self.file.read(&mut probe), Ok(n) if n > 0) {
             Length::Longer
@@ -183,7 +188,8 @@ mod tests {
         assert_eq!(d.finalize(), 0xb90956c775a41001);
     }
 
-    struct Mem(io::Cursor<Vec<u8>>);
+    /// A file in memory; `len_known` makes it report its length.
+    struct Mem(io::Cursor<Vec<u8>>, bool);
     impl Read for Mem {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             self.0.read(buf)
@@ -193,10 +199,14 @@ mod tests {
         fn read_at(&self, _: &mut [u8], _: u64) -> io::Result<usize> {
             Ok(0)
         }
+        fn stored_len(&self) -> Option<u64> {
+            self.1.then(|| self.0.get_ref().len() as u64)
+        }
     }
 
-    fn read_to(data: &[u8], size: u64) -> (Vec<u8>, Length) {
-        let mut c = Content::new(Box::new(Mem(io::Cursor::new(data.to_vec()))), size, &|_| {});
+    fn read_to(data: &[u8], size: u64, len_known: bool) -> (Vec<u8>, Length) {
+        let file = Mem(io::Cursor::new(data.to_vec()), len_known);
+        let mut c = Content::new(Box::new(file), size, &|_| {});
         let mut out = Vec::new();
         copy_content(&mut c, &mut out, &mut [0u8; 3]).unwrap();
         (out, c.length())
@@ -206,12 +216,22 @@ mod tests {
     fn content_is_padded_or_cut_to_its_size() {
         let mut d = crc64();
         d.update(b"hello");
-        assert_eq!(
-            read_to(b"hello", 5),
-            (b"hello".to_vec(), Length::Exact(d.finalize()))
-        );
-        assert_eq!(read_to(b"hel", 5), (b"hel\0\0".to_vec(), Length::Short(3)));
-        assert_eq!(read_to(b"hello!", 5), (b"hello".to_vec(), Length::Longer));
+        let hello = d.finalize();
+        // the same whether the reader knows the file's length or not
+        for len_known in [false, true] {
+            assert_eq!(
+                read_to(b"hello", 5, len_known),
+                (b"hello".to_vec(), Length::Exact(hello))
+            );
+            assert_eq!(
+                read_to(b"hel", 5, len_known),
+                (b"hel\0\0".to_vec(), Length::Short(3))
+            );
+            assert_eq!(
+                read_to(b"hello!", 5, len_known),
+                (b"hello".to_vec(), Length::Longer)
+            );
+        }
     }
 }
 

@@ -148,6 +148,13 @@ pub trait FileReader: Read + Send {
     /// A hint that the first `len` bytes will be read soon (readahead);
     /// readers that cannot use it ignore it.
     fn will_need(&self, _len: u64) {}
+
+    /// The file's length as its filesystem records it, where the reader
+    /// knows it. A reader that gives it never reads past it, so a caller
+    /// that has read this many bytes is at the end without reading again.
+    fn stored_len(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Errors from reading the evidence; each names the path it concerns.

@@ -4,6 +4,12 @@
 //! nor `..` inside the evidence can lead outside it. Objects are `statx`ed
 //! before they are opened: device nodes and FIFOs are never opened, and
 //! files are opened `O_NOATIME` where allowed so reading leaves no trace.
+//!
+//! The descriptors of the directories looked up last are kept (a few, in
+//! [`DirCache`]): a layer is read in tar order, directory by directory, so
+//! its files are opened relative to their directory's descriptor rather
+//! than by resolving the whole path from the root again for each one (a
+//! layer of a million small files spent most of its time in those walks).
 
 use super::super::{
     DirEntry, EvPath, FileKind, FileReader, FileSystem, FsError, Metadata, Timestamp,
@@ -17,12 +23,39 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// A host directory used as a read-only evidence filesystem.
 #[derive(Debug)]
 pub struct HostDir {
     root: OwnedFd,
     root_path: PathBuf,
+    dirs: Mutex<DirCache>,
+}
+
+/// Directories opened last (`O_PATH`, reached safely from the root), most
+/// recent last. Only successful lookups are kept, and only a few: the
+/// memory and descriptors held stay bounded whatever the evidence holds.
+#[derive(Debug, Default)]
+struct DirCache(Vec<(Vec<u8>, Arc<OwnedFd>)>);
+
+impl DirCache {
+    const MAX: usize = 16;
+
+    fn get(&mut self, dir: &[u8]) -> Option<Arc<OwnedFd>> {
+        let at = self.0.iter().rposition(|(p, _)| p == dir)?;
+        let hit = self.0.remove(at);
+        let fd = Arc::clone(&hit.1);
+        self.0.push(hit);
+        Some(fd)
+    }
+
+    fn put(&mut self, dir: &[u8], fd: &Arc<OwnedFd>) {
+        if self.0.len() == Self::MAX {
+            self.0.remove(0);
+        }
+        self.0.push((dir.to_vec(), Arc::clone(fd)));
+    }
 }
 
 impl HostDir {
@@ -53,6 +86,7 @@ impl HostDir {
         Ok(HostDir {
             root,
             root_path: path.to_path_buf(),
+            dirs: Mutex::default(),
         })
     }
 
@@ -73,6 +107,26 @@ impl HostDir {
                 source: e.into(),
             },
         }
+    }
+
+    /// The directory at `dir` as `O_PATH`, from the cache or opened.
+    fn dir_fd(&self, dir: &EvPath) -> Result<Arc<OwnedFd>, FsError> {
+        // A poisoned lock only means another reader panicked: the cache
+        // holds nothing half-made, so it is used as it is.
+        let cached = self
+            .dirs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(dir.as_bytes());
+        if let Some(fd) = cached {
+            return Ok(fd);
+        }
+        let fd = Arc::new(self.open_dir_path(dir)?);
+        self.dirs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(dir.as_bytes(), &fd);
+        Ok(fd)
     }
 
     /// Opens the directory at `dir` (relative to the root) as `O_PATH`,
@@ -160,11 +214,11 @@ impl HostDir {
 
     /// The parent directory descriptor and the last name of `path`
     /// (the root itself gives the root descriptor and an empty name).
-    fn locate(&self, path: &EvPath) -> Result<(OwnedFd, Vec<u8>), FsError> {
+    fn locate(&self, path: &EvPath) -> Result<(Arc<OwnedFd>, Vec<u8>), FsError> {
         if path.is_root() {
-            return Ok((self.open_dir_path(path)?, Vec::new()));
+            return Ok((self.dir_fd(path)?, Vec::new()));
         }
-        let parent = self.open_dir_path(&path.parent()).map_err(|e| match e {
+        let parent = self.dir_fd(&path.parent()).map_err(|e| match e {
             // A non-directory on the way means the object is not there.
             FsError::NotADirectory { .. } => FsError::NotFound {
                 path: path.display(),
@@ -215,11 +269,16 @@ impl HostDir {
                 kind: FileKind::from_mode(st.st_mode),
             });
         }
+        let meta = Metadata {
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            ..meta
+        };
         Ok((fd, meta))
     }
 }
 
-struct HostFile(File);
+/// An open regular file and its size when it was opened.
+struct HostFile(File, u64);
 
 impl Read for HostFile {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -230,6 +289,10 @@ impl Read for HostFile {
 impl FileReader for HostFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
         self.0.read_at(buf, offset)
+    }
+
+    fn stored_len(&self) -> Option<u64> {
+        Some(self.1)
     }
 
     fn will_need(&self, len: u64) {
@@ -282,10 +345,10 @@ impl FileSystem for HostDir {
     }
 
     fn open(&self, path: &EvPath) -> Result<Box<dyn FileReader>, FsError> {
-        let (fd, _) = self.open_object(path, FileKind::File)?;
+        let (fd, meta) = self.open_object(path, FileKind::File)?;
         // Descriptors were opened non-blocking only to be safe against
         // FIFOs; regular files ignore the flag.
-        Ok(Box::new(HostFile(File::from(fd))))
+        Ok(Box::new(HostFile(File::from(fd), meta.size)))
     }
 
     fn read_link(&self, path: &EvPath) -> Result<Vec<u8>, FsError> {
@@ -338,5 +401,44 @@ impl FileSystem for HostDir {
 
     fn describe(&self) -> String {
         format!("directory {}", self.root_path.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Files are opened relative to cached directories, and the cache
+    /// neither grows past its bound nor lets a symlink be crossed.
+    #[test]
+    fn cached_directories_stay_bounded_and_safe() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        for i in 0..40 {
+            std::fs::create_dir_all(r.join(format!("d{i}/sub"))).unwrap();
+            std::fs::write(r.join(format!("d{i}/sub/f")), format!("file {i}")).unwrap();
+        }
+        std::os::unix::fs::symlink("d0", r.join("link")).unwrap();
+        let fs = HostDir::open(r).unwrap();
+        let p = |s: &str| EvPath::parse(s).unwrap();
+        for round in 0..2 {
+            for i in 0..40 {
+                let mut f = fs.open(&p(&format!("d{i}/sub/f"))).unwrap();
+                let mut s = String::new();
+                f.read_to_string(&mut s).unwrap();
+                assert_eq!(s, format!("file {i}"), "round {round}");
+                assert_eq!(f.stored_len(), Some(s.len() as u64));
+                assert!(matches!(
+                    fs.open(&p("link/sub/f")),
+                    Err(FsError::SymlinkInPath { .. })
+                ));
+            }
+        }
+        let cached = fs.dirs.lock().unwrap().0.len();
+        assert!(cached <= DirCache::MAX, "{cached} directories cached");
+        assert!(matches!(
+            fs.open(&p("d1/sub/missing")),
+            Err(FsError::NotFound { .. })
+        ));
     }
 }
