@@ -324,3 +324,52 @@ fn xfs_extent_past_end_and_ext4_directory_loop() {
         .to_string();
     assert!(err.contains("directory loop"), "{err}");
 }
+
+/// A directory loop inside an image layer on an ext4 disk is named by
+/// `timeline` (as a warning, exit 3), not silently left out, and the
+/// rest of the layer is still listed.
+#[test]
+fn timeline_names_a_directory_loop_in_a_layer() {
+    if !have_tools(&["mke2fs", "debugfs"]) {
+        return;
+    }
+    let Some(host) = common::host("basic") else {
+        return;
+    };
+    // a layer directory holding a subdirectory, to link back to its root
+    let overlay = host.join("var/lib/docker/overlay2");
+    let mut layers: Vec<_> = std::fs::read_dir(&overlay)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("diff/etc").is_dir())
+        .collect();
+    layers.sort();
+    let layer = layers.first().expect("a layer with /etc");
+    let diff = format!(
+        "/var/lib/docker/overlay2/{}/diff",
+        layer.file_name().unwrap().to_str().unwrap()
+    );
+    let d = tempfile::tempdir().unwrap();
+    let img = d.path().join("loop.img");
+    sh(&format!(
+        "mke2fs -q -t ext4 -b 4096 -d {} {} 256M; debugfs -w -R 'ln {diff} {diff}/etc/back' {} 2>/dev/null",
+        host.display(),
+        img.display(),
+        img.display()
+    ));
+    let out = common::run(["timeline".as_ref(), img.as_os_str()]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let warned: Vec<_> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("directory loop"))
+        .collect();
+    assert!(!warned.is_empty(), "{}", out.stderr);
+    assert!(warned.iter().all(|l| l.contains("/etc/back")), "{warned:?}");
+    // the layer's other files are still on the timeline
+    assert!(
+        out.stdout.contains("/etc/"),
+        "{}",
+        &out.stdout[..500.min(out.stdout.len())]
+    );
+}

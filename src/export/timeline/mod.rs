@@ -521,9 +521,23 @@ fn walk_fs(
     summary: &mut Summary,
 ) -> io::Result<()> {
     let mut stack = vec![EvPath::root()];
+    // What could not be read is named (a damaged directory, a directory
+    // loop), but only so many times per walk: the evidence may be made
+    // of nothing else.
+    let mut unread = 0u64;
+    let mut note = |summary: &mut Summary, e: crate::evidence::fs::FsError| {
+        unread += 1;
+        if unread <= MAX_WALK_PROBLEMS {
+            summary.problems.push(format!("{label}: {e}; not listed"));
+        }
+    };
     while let Some(rel) = stack.pop() {
-        let Ok(mut entries) = fs.read_dir(&dir.join_path(&rel)) else {
-            continue;
+        let mut entries = match fs.read_dir(&dir.join_path(&rel)) {
+            Ok(entries) => entries,
+            Err(e) => {
+                note(summary, e);
+                continue;
+            }
         };
         entries.sort_by(|a, b| b.name.cmp(&a.name));
         for e in entries {
@@ -531,8 +545,12 @@ fn walk_fs(
                 continue;
             };
             let full = dir.join_path(&child);
-            let Ok(meta) = fs.metadata(&full) else {
-                continue;
+            let meta = match fs.metadata(&full) {
+                Ok(meta) => meta,
+                Err(e) => {
+                    note(summary, e);
+                    continue;
+                }
             };
             let link = (meta.kind == FileKind::Symlink)
                 .then(|| {
@@ -556,8 +574,17 @@ fn walk_fs(
             }
         }
     }
+    if unread > MAX_WALK_PROBLEMS {
+        summary.problems.push(format!(
+            "{label}: {} more objects could not be read; not listed",
+            unread - MAX_WALK_PROBLEMS
+        ));
+    }
     Ok(())
 }
+
+/// Unreadable objects named one by one in one layer's walk.
+const MAX_WALK_PROBLEMS: u64 = 20;
 
 enum Sink<W: Write> {
     Body(io::BufWriter<W>),
