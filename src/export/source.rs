@@ -17,7 +17,7 @@ use super::progress::Bar;
 use crate::digest::hex_part;
 use crate::evidence::fs::FileSystem;
 use crate::layer::snapshot::{Snapshot, SnapshotCheck, check_chunks};
-use crate::layer::{LayerInput, PreparedLayer, Produced, Written, hashed, prepare};
+use crate::layer::{LayerInput, PreparedLayer, Produced, Written, hashed_all, prepare};
 use crate::pipe::{Chunk, FanOut};
 use crate::report::{Finding, FindingKind, LayerReport, Method};
 use crate::store::StoreError;
@@ -240,8 +240,10 @@ fn from_blob<W: Write + Send>(
         inner: raw,
         hash: (!one_hash).then(Sha256::new),
         len: 0,
+        // (An uncompressed blob reaches the tee as the layer tar does, in
+        // the same buffers.)
         copy: match tee {
-            Tee::Blob(t) => Some(FanOut::new(vec![t.clone()])),
+            Tee::Blob(t) if !one_hash => Some(FanOut::new(vec![t.clone()])),
             _ => None,
         },
         advance: bar,
@@ -281,10 +283,13 @@ fn from_blob<W: Write + Send>(
             }
             None => (None, None),
         };
-        let result = hashed(out, tx.as_ref(), |w| -> Result<Written, Failure> {
+        let mut tees: Vec<SyncSender<Chunk>> = tx.iter().cloned().collect();
+        if let (true, Tee::Blob(t)) = (one_hash, tee) {
+            tees.push(t.clone());
+        }
+        let result = hashed_all(out, tees, |w| -> Result<Written, Failure> {
             let mut stream: Box<dyn Read + Send + '_> =
                 decompressed(&mut counted, blob.compression);
-            let mut buf = vec![0u8; 1 << 16];
             let mut size = 0u64;
             let mut vouched = false;
             loop {
@@ -316,11 +321,14 @@ fn from_blob<W: Write + Send>(
                     io::copy(&mut (&mut stream).take(size), &mut io::sink())
                         .map_err(Failure::Evidence)?;
                 }
-                let n = stream.read(&mut buf).map_err(Failure::Evidence)?;
+                // Read straight into the fan-out's buffer.
+                let n = stream
+                    .read(w.spare().map_err(Failure::Output)?)
+                    .map_err(Failure::Evidence)?;
                 if n == 0 {
                     break;
                 }
-                w.write_all(&buf[..n]).map_err(Failure::Output)?;
+                w.commit(n).map_err(Failure::Output)?;
                 size += n as u64;
             }
             drop(stream);
@@ -345,7 +353,8 @@ fn from_blob<W: Write + Send>(
     })?;
     let teed = match counted.copy.take() {
         Some(c) => c.finish().is_ok(),
-        None => false,
+        // The layer's own fan-out fed the tee, and finished.
+        None => one_hash && matches!(tee, Tee::Blob(_)),
     };
     let mut findings = Vec::new();
     let blob_hex = match counted.hash.take() {
