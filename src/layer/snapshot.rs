@@ -8,8 +8,8 @@
 //! `pkg/archive/tar.go`, `applyNaive`/`createTarFile`, with the overlay
 //! snapshotter's whiteout conversion `OverlayConvertWhiteout`):
 //!
-//! - a regular file has the entry's size and content (sha256 of both);
-//!   every entry keeps its permission bits (`chmod`, not for symlinks or
+//! - a regular file has the entry's size and content (compared byte for
+//!   byte; a difference is named by the sha256 of each side); every entry keeps its permission bits (`chmod`, not for symlinks or
 //!   hard links) and owner (`lchown`);
 //! - a symlink has the entry's target, a device its numbers, a hard link
 //!   the inode of the name it links to;
@@ -30,7 +30,7 @@
 //! was applied: findings about the earlier one are taken back.
 //!
 //! Memory does not grow with the layer's content: the tar is streamed and
-//! files are hashed in small blocks. The names seen are kept (to find
+//! files are compared in small blocks. The names seen are kept (to find
 //! files the layer does not have) up to [`MAX_NAME_BYTES`]; past that,
 //! that last search is skipped and a finding says so. Findings are capped
 //! at [`super::MAX_LAYER_FINDINGS`].
