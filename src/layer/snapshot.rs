@@ -9,8 +9,9 @@
 //! snapshotter's whiteout conversion `OverlayConvertWhiteout`):
 //!
 //! - a regular file has the entry's size and content (compared byte for
-//!   byte; a difference is named by the sha256 of each side); every entry keeps its permission bits (`chmod`, not for symlinks or
-//!   hard links) and owner (`lchown`);
+//!   byte; a difference is named by the sha256 of each side); every
+//!   entry keeps its permission bits (`chmod`, not for symlinks or hard
+//!   links) and owner (`lchown`);
 //! - a symlink has the entry's target, a device its numbers, a hard link
 //!   the inode of the name it links to;
 //! - a whiteout `.wh.<name>` (OCI image-spec `layer.md`, "Whiteouts")
