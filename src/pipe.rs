@@ -206,6 +206,23 @@ impl FanOut {
     pub fn finish(mut self) -> io::Result<()> {
         self.send()
     }
+
+    /// The free part of the buffer being filled, for a reader to fill
+    /// directly (no copy through a buffer of the caller's); then
+    /// [`FanOut::commit`] the bytes it gave.
+    pub fn spare(&mut self) -> io::Result<&mut [u8]> {
+        let len = self.len;
+        Ok(&mut self.buffer()?.as_mut_slice()[len..CHUNK])
+    }
+
+    /// Takes the first `n` bytes of [`FanOut::spare`] as written.
+    pub fn commit(&mut self, n: usize) -> io::Result<()> {
+        self.len = (self.len + n).min(CHUNK);
+        if self.len == CHUNK {
+            self.send()?;
+        }
+        Ok(())
+    }
 }
 
 impl Write for FanOut {
@@ -278,11 +295,24 @@ where
     W: Write + Send,
     E: From<io::Error>,
 {
+    hash_through_all(out, tee.into_iter().cloned().collect(), produce)
+}
+
+/// [`hash_through`], sending every byte also to each of `tees`.
+pub fn hash_through_all<W, R, E>(
+    out: W,
+    tees: Vec<SyncSender<Chunk>>,
+    produce: impl FnOnce(&mut FanOut) -> Result<R, E>,
+) -> Result<(R, SinkResult, W), E>
+where
+    W: Write + Send,
+    E: From<io::Error>,
+{
     std::thread::scope(|s| {
         let (tx, rx) = channel();
         let sink = s.spawn(move || run_sink(rx, out, true));
         let mut senders = vec![tx];
-        senders.extend(tee.cloned());
+        senders.extend(tees);
         let mut fan = FanOut::new(senders);
         let r = produce(&mut fan);
         // Dropping the fan-out closes the sink's channel: it ends.

@@ -277,6 +277,115 @@ fn a_garbage_collected_blob_is_rebuilt_from_its_snapshot() {
     assert_eq!(r.code, 3, "{}", r.stdout);
 }
 
+/// Where the content of the first non-empty regular file of a tar starts.
+fn first_content_offset(tar: &[u8]) -> u64 {
+    let mut a = tar::Archive::new(tar);
+    for e in a.entries().unwrap() {
+        let e = e.unwrap();
+        if e.header().entry_type().is_file() && e.size() > 0 {
+            return e.raw_file_position();
+        }
+    }
+    panic!("no regular file with content in the layer");
+}
+
+/// The uncompressed layer blobs of ctrd-basic's web:2 are the layer tars
+/// themselves, hashed once for both checks: a blob altered on the host
+/// (one byte of a file's content; bytes appended after the tar's end)
+/// must still fail its digest check AND its diff_id check, in `verify`
+/// and in `extract`'s report.
+#[test]
+fn an_altered_uncompressed_blob_fails_both_checks() {
+    for how in ["flip", "append"] {
+        let Some(host) = host_copy("ctrd-basic") else {
+            return;
+        };
+        let exp = expected("ctrd-basic");
+        let web = exp["namespaces"]["k8s.io"]["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == "registry.example.com/shop/web:2")
+            .unwrap()
+            .clone();
+        // Uncompressed: the blob's digest is the diff_id.
+        assert_eq!(web["layer_digests"][2], web["diff_ids"][2]);
+        let blob = web2_layer_blob(host.path(), 2);
+        let mut bytes = std::fs::read(&blob).unwrap();
+        match how {
+            "flip" => {
+                let at = usize::try_from(first_content_offset(&bytes)).unwrap();
+                bytes[at] ^= 0x01;
+            }
+            _ => bytes.extend_from_slice(&[0u8; 1024]),
+        }
+        std::fs::write(&blob, &bytes).unwrap();
+        let diff_id = web["diff_ids"][2].as_str().unwrap();
+        let kinds = |layer: &Value| -> Vec<String> {
+            layer["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["kind"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let check = |layer: &Value, what: &str| {
+            let k = kinds(layer);
+            assert!(
+                k.iter().any(|k| k == "blob_mismatch"),
+                "{how} {what}: {layer:#}"
+            );
+            assert!(
+                k.iter().any(|k| k == "diff_id_mismatch"),
+                "{how} {what}: {layer:#}"
+            );
+            assert_eq!(layer["verified"], false, "{how} {what}");
+        };
+        // verify
+        let r = run([
+            Path::new("verify"),
+            Path::new("--json"),
+            Path::new("-q"),
+            host.path(),
+        ]);
+        assert_eq!(r.code, 3, "{how}: {}", r.stderr);
+        let images = common::json_list(&r.stdout, "images");
+        let mut seen = 0;
+        for img in &images {
+            for l in img["layers"].as_array().unwrap() {
+                if l["diff_id"] == diff_id && l["method"] == "blob" {
+                    check(l, "verify");
+                    seen += 1;
+                }
+            }
+        }
+        assert!(
+            seen > 0,
+            "{how}: layer {diff_id} not verified from its blob"
+        );
+        // extract
+        let out = tempfile::tempdir().unwrap();
+        let r = run([
+            Path::new("extract"),
+            Path::new("-q"),
+            Path::new("--store"),
+            Path::new("containerd/k8s.io"),
+            Path::new("registry.example.com/shop/web:2"),
+            host.path(),
+            out.path(),
+        ]);
+        assert_eq!(r.code, 3, "{how}: {}", r.stderr);
+        let dir = image_dir(out.path(), web["config_digest"].as_str().unwrap());
+        let rep: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+        let layer = &rep["layers"][2];
+        assert_eq!(layer["diff_id"], diff_id);
+        assert_eq!(layer["method"], "blob");
+        check(layer, "extract");
+        assert_eq!(rep["verified"], false, "{how}");
+    }
+}
+
 #[test]
 fn bad_store_files_are_clear_errors() {
     let Some(host) = host_copy("ctrd-basic") else {

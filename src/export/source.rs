@@ -17,11 +17,11 @@ use super::progress::Bar;
 use crate::digest::hex_part;
 use crate::evidence::fs::FileSystem;
 use crate::layer::snapshot::{Snapshot, SnapshotCheck, check_chunks};
-use crate::layer::{LayerInput, PreparedLayer, Produced, Written, hashed, prepare};
+use crate::layer::{LayerInput, PreparedLayer, Produced, Written, hashed_all, prepare};
 use crate::pipe::{Chunk, FanOut};
 use crate::report::{Finding, FindingKind, LayerReport, Method};
 use crate::store::StoreError;
-use crate::store::blob::decompressed;
+use crate::store::blob::{Compression, decompressed};
 use crate::store::model::{Image, LayerBlob, LayerSource};
 use sha2::{Digest as _, Sha256};
 use std::io::{self, Read, Write};
@@ -232,12 +232,18 @@ fn from_blob<W: Write + Send>(
     let raw = fs
         .open(&blob.path)
         .map_err(|e| evidence_err(e.to_string()))?;
+    // An uncompressed blob IS the layer tar, byte for byte: the sha256
+    // the layer's output thread computes is the blob's too, and checks
+    // both its digest and the diff_id (one hash of the bytes, not two).
+    let one_hash = blob.compression == Compression::None;
     let mut counted = CountingReader {
         inner: raw,
-        hash: Sha256::new(),
+        hash: (!one_hash).then(Sha256::new),
         len: 0,
+        // (An uncompressed blob reaches the tee as the layer tar does, in
+        // the same buffers.)
         copy: match tee {
-            Tee::Blob(t) => Some(FanOut::new(vec![t.clone()])),
+            Tee::Blob(t) if !one_hash => Some(FanOut::new(vec![t.clone()])),
             _ => None,
         },
         advance: bar,
@@ -250,9 +256,15 @@ fn from_blob<W: Write + Send>(
     // A blob that inflates past this is checked against its digest
     // before it may go on (a decompression bomb that is not the blob its
     // manifest names stops here).
-    let cap = blob_file_size(fs, blob)
-        .saturating_mul(INFLATE_RATIO)
-        .max(1 << 20);
+    // (Nothing inflates an uncompressed blob: the tar is no longer than
+    // what the file gives.)
+    let cap = if one_hash {
+        u64::MAX
+    } else {
+        blob_file_size(fs, blob)
+            .saturating_mul(INFLATE_RATIO)
+            .max(1 << 20)
+    };
     let mut bombed: Option<u64> = None;
     let snapshot = l.unpacked.as_ref().map(|u| Snapshot {
         fs,
@@ -271,10 +283,13 @@ fn from_blob<W: Write + Send>(
             }
             None => (None, None),
         };
-        let result = hashed(out, tx.as_ref(), |w| -> Result<Written, Failure> {
+        let mut tees: Vec<SyncSender<Chunk>> = tx.iter().cloned().collect();
+        if let (true, Tee::Blob(t)) = (one_hash, tee) {
+            tees.push(t.clone());
+        }
+        let result = hashed_all(out, tees, |w| -> Result<Written, Failure> {
             let mut stream: Box<dyn Read + Send + '_> =
                 decompressed(&mut counted, blob.compression);
-            let mut buf = vec![0u8; 1 << 16];
             let mut size = 0u64;
             let mut vouched = false;
             loop {
@@ -284,7 +299,11 @@ fn from_blob<W: Write + Send>(
                     // only if it is the one its manifest names.
                     drop(stream);
                     io::copy(&mut counted, &mut io::sink()).map_err(Failure::Evidence)?;
-                    let hex = hex::encode(counted.hash.clone().finalize());
+                    let hex = counted
+                        .hash
+                        .clone()
+                        .map(|h| hex::encode(h.finalize()))
+                        .unwrap_or_default();
                     if hex != hex_part(&blob.digest) || counted.len != blob.size {
                         bombed = Some(size);
                         return Ok(Written {
@@ -302,11 +321,14 @@ fn from_blob<W: Write + Send>(
                     io::copy(&mut (&mut stream).take(size), &mut io::sink())
                         .map_err(Failure::Evidence)?;
                 }
-                let n = stream.read(&mut buf).map_err(Failure::Evidence)?;
+                // Read straight into the fan-out's buffer.
+                let n = stream
+                    .read(w.spare().map_err(Failure::Output)?)
+                    .map_err(Failure::Evidence)?;
                 if n == 0 {
                     break;
                 }
-                w.write_all(&buf[..n]).map_err(Failure::Output)?;
+                w.commit(n).map_err(Failure::Output)?;
                 size += n as u64;
             }
             drop(stream);
@@ -331,10 +353,18 @@ fn from_blob<W: Write + Send>(
     })?;
     let teed = match counted.copy.take() {
         Some(c) => c.finish().is_ok(),
-        None => false,
+        // The layer's own fan-out fed the tee, and finished.
+        None => one_hash && matches!(tee, Tee::Blob(_)),
     };
     let mut findings = Vec::new();
-    let blob_hex = hex::encode(counted.hash.finalize());
+    let blob_hex = match counted.hash.take() {
+        Some(h) => hex::encode(h.finalize()),
+        // Every byte of the blob went to the layer tar, in order.
+        None if counted.len == written.size => written.sha256.clone(),
+        // Bytes came after the end the tar saw (a reader that gave more
+        // after saying it had ended): the blob is hashed on its own.
+        None => blob_sha256(fs, blob).map_err(|e| evidence_err(e.to_string()))?,
+    };
     let blob_ok = blob_hex == hex_part(&blob.digest) && counted.len == blob.size;
     if !blob_ok {
         findings.push(Finding::new(
@@ -396,6 +426,23 @@ fn from_blob<W: Write + Send>(
     ))
 }
 
+/// The sha256 (hex) of the blob file, read again.
+fn blob_sha256(fs: &dyn FileSystem, blob: &LayerBlob) -> io::Result<String> {
+    let mut f = fs
+        .open(&blob.path)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return Ok(hex::encode(h.finalize())),
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// How many times its stored size a blob may inflate to before its digest
 /// must vouch for it (honest layers rarely pass 20; a bomb passes 1000).
 const INFLATE_RATIO: u64 = 64;
@@ -440,7 +487,8 @@ fn checker_failed(l: &LayerSource) -> SnapshotCheck {
 /// Hashes and counts what is read through it, and copies it to a tee.
 struct CountingReader<'a, R> {
     inner: R,
-    hash: Sha256,
+    /// `None` when the blob's bytes are hashed as the layer tar.
+    hash: Option<Sha256>,
     len: u64,
     copy: Option<FanOut>,
     advance: &'a Bar,
@@ -449,7 +497,9 @@ struct CountingReader<'a, R> {
 impl<R: Read> Read for CountingReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
+        if let Some(h) = &mut self.hash {
+            h.update(&buf[..n]);
+        }
         self.len += n as u64;
         self.advance.advance(n as u64);
         if let Some(c) = &mut self.copy {

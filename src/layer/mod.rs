@@ -27,7 +27,9 @@ mod testutil;
 pub mod usernames;
 
 pub use findings::MAX_LAYER_FINDINGS;
-pub use produce::{LayerInput, PreparedLayer, ProduceError, Produced, hashed, prepare, produce};
+pub use produce::{
+    LayerInput, PreparedLayer, ProduceError, Produced, hashed, hashed_all, prepare, produce,
+};
 pub use replay::{LayerDir, ReplayError, Written, replay};
 pub use retar::{RetarError, retar, retar_limited};
 

@@ -17,7 +17,7 @@ use super::spool::{Spool, SpoolWriter};
 use super::tarsplit::Reader;
 use crate::digest::hex_part;
 use crate::evidence::fs::{EvPath, FileReader, FileSystem, FsError};
-use crate::pipe::{Chunk, FanOut, hash_through};
+use crate::pipe::{Chunk, FanOut, hash_through_all};
 use crate::report::{Finding, FindingKind, Method};
 use flate2::read::GzDecoder;
 use std::io::{self, BufReader, Write};
@@ -259,7 +259,16 @@ pub fn hashed<W: Write + Send, E: From<io::Error>>(
     tee: Option<&SyncSender<Chunk>>,
     f: impl FnOnce(&mut FanOut) -> Result<Written, E>,
 ) -> Result<(W, Written), E> {
-    let (mut written, sink, w) = hash_through(out, tee, f)?;
+    hashed_all(out, tee.into_iter().cloned().collect(), f)
+}
+
+/// [`hashed`], sending every byte also to each of `tees`.
+pub fn hashed_all<W: Write + Send, E: From<io::Error>>(
+    out: W,
+    tees: Vec<SyncSender<Chunk>>,
+    f: impl FnOnce(&mut FanOut) -> Result<Written, E>,
+) -> Result<(W, Written), E> {
+    let (mut written, sink, w) = hash_through_all(out, tees, f)?;
     written.sha256 = sink.sha256.unwrap_or_default();
     Ok((w, written))
 }

@@ -8,9 +8,10 @@
 //! `pkg/archive/tar.go`, `applyNaive`/`createTarFile`, with the overlay
 //! snapshotter's whiteout conversion `OverlayConvertWhiteout`):
 //!
-//! - a regular file has the entry's size and content (sha256 of both);
-//!   every entry keeps its permission bits (`chmod`, not for symlinks or
-//!   hard links) and owner (`lchown`);
+//! - a regular file has the entry's size and content (compared byte for
+//!   byte; a difference is named by the sha256 of each side); every
+//!   entry keeps its permission bits (`chmod`, not for symlinks or hard
+//!   links) and owner (`lchown`);
 //! - a symlink has the entry's target, a device its numbers, a hard link
 //!   the inode of the name it links to;
 //! - a whiteout `.wh.<name>` (OCI image-spec `layer.md`, "Whiteouts")
@@ -30,7 +31,7 @@
 //! was applied: findings about the earlier one are taken back.
 //!
 //! Memory does not grow with the layer's content: the tar is streamed and
-//! files are hashed in small blocks. The names seen are kept (to find
+//! files are compared in small blocks. The names seen are kept (to find
 //! files the layer does not have) up to [`MAX_NAME_BYTES`]; past that,
 //! that last search is skipped and a finding says so. Findings are capped
 //! at [`super::MAX_LAYER_FINDINGS`].
@@ -96,7 +97,7 @@ fn check_limited<R: Read>(snap: &Snapshot<'_>, tar: R, name_limit: usize) -> Sna
         names_complete: true,
         files_checked: 0,
         entries: 0,
-        buf: vec![0u8; BLOCK],
+        bufs: (vec![0u8; BLOCK], vec![0u8; BLOCK]),
     };
     let mut stream = TarStream::new(tar);
     let read_whole = c.entries(&mut stream);
@@ -178,8 +179,9 @@ struct Checker<'a> {
     names_complete: bool,
     files_checked: u64,
     entries: u64,
-    /// Where file content is read, block by block.
-    buf: Vec<u8>,
+    /// Where file content is read, block by block: the layer's side and
+    /// the snapshot's.
+    bufs: (Vec<u8>, Vec<u8>),
 }
 
 impl Checker<'_> {
@@ -491,6 +493,12 @@ impl Checker<'_> {
     }
 
     /// Compares a regular file's content; the difference in words, if any.
+    ///
+    /// The two sides are compared byte for byte, block by block, as they
+    /// are read: no hash is needed to find them equal (a sha256 of each
+    /// side cost two hashes of every byte of the layer). Only a
+    /// difference is described by the sha256 of each side, computed then
+    /// ([`Checker::diverged`]).
     fn content(
         &mut self,
         full: &EvPath,
@@ -499,10 +507,9 @@ impl Checker<'_> {
         data: &mut impl Read,
     ) -> io::Result<Option<String>> {
         // The layer's side is read in any case: it is the stream.
-        let mut buf = std::mem::take(&mut self.buf);
-        let layer = hash(data, &mut buf);
-        let result = layer.map(|layer| self.compare_content(full, meta, size, layer, &mut buf));
-        self.buf = buf;
+        let mut bufs = std::mem::take(&mut self.bufs);
+        let result = self.compare_content(full, meta, size, data, &mut bufs);
+        self.bufs = bufs;
         result
     }
 
@@ -511,31 +518,101 @@ impl Checker<'_> {
         full: &EvPath,
         meta: &Metadata,
         size: u64,
-        layer: (String, u64),
-        buf: &mut [u8],
-    ) -> Option<String> {
+        data: &mut impl Read,
+        (lbuf, sbuf): &mut (Vec<u8>, Vec<u8>),
+    ) -> io::Result<Option<String>> {
         if meta.size != size {
-            return Some(format!(
+            let layer = hash(data, lbuf)?;
+            return Ok(Some(format!(
                 "{size} bytes in the layer (sha256:{}), {} in the snapshot",
                 layer.0, meta.size
-            ));
+            )));
         }
         self.files_checked += 1;
-        let snap = match self.snap.fs.open(full) {
-            Ok(f) => hash(&mut f.take(size), buf),
-            Err(e) => return Some(format!("content unreadable: {e}")),
+        let mut snap = match self.snap.fs.open(full) {
+            Ok(f) => f.take(size),
+            Err(e) => {
+                hash(data, lbuf)?;
+                return Ok(Some(format!("content unreadable: {e}")));
+            }
         };
-        match snap {
-            Ok((hex, n)) if n == size && hex == layer.0 => None,
-            Ok((hex, n)) if n == size => Some(format!(
-                "content changed: sha256:{} in the layer, sha256:{hex} in the snapshot ({size} bytes)",
-                layer.0
-            )),
-            Ok((_, n)) => Some(format!(
-                "content unreadable: only {n} of its {size} bytes could be read"
-            )),
-            Err(e) => Some(format!("content unreadable: {e}")),
+        let mut at = 0u64;
+        loop {
+            let n = fill(data, lbuf)?;
+            let m = match fill(&mut snap, sbuf) {
+                Ok(m) => m,
+                Err(e) => {
+                    hash(data, lbuf)?;
+                    return Ok(Some(format!("content unreadable: {e}")));
+                }
+            };
+            if n != m || lbuf[..n] != sbuf[..m] {
+                return self.diverged(full, size, at, (&lbuf[..n], data), (&sbuf[..m], &mut snap));
+            }
+            if n == 0 {
+                break;
+            }
+            at += n as u64;
         }
+        // Both sides ended together, equal all along.
+        Ok((at != size)
+            .then(|| format!("content unreadable: only {at} of its {size} bytes could be read")))
+    }
+
+    /// The difference of a file whose two sides were equal for their
+    /// first `at` bytes and differ in the blocks `layer.0` and `snap.0`
+    /// read next: each side's sha256 and the snapshot's length, in the
+    /// words the comparison uses. The common first `at` bytes are read
+    /// again from the snapshot (only a changed file is read twice).
+    fn diverged(
+        &mut self,
+        full: &EvPath,
+        size: u64,
+        at: u64,
+        layer: (&[u8], &mut impl Read),
+        snap: (&[u8], &mut impl Read),
+    ) -> io::Result<Option<String>> {
+        let mut buf = vec![0u8; BLOCK];
+        let prefix = match self.snap.fs.open(full) {
+            Ok(f) => {
+                let mut h = Sha256::new();
+                match feed(&mut f.take(at), &mut h, &mut buf) {
+                    Ok(got) if got == at => Ok(h),
+                    Ok(got) => Err(format!(
+                        "only {got} of its first {at} bytes could be read again"
+                    )),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        // The layer's side is read to its end in any case.
+        let mut layer_hash = prefix.clone().unwrap_or_default();
+        layer_hash.update(layer.0);
+        feed(layer.1, &mut layer_hash, &mut buf)?;
+        let mut snap_hash = match prefix {
+            Ok(h) => h,
+            Err(e) => return Ok(Some(format!("content unreadable: {e}"))),
+        };
+        snap_hash.update(snap.0);
+        // The snapshot's side is read on to its end (at most `size`).
+        let n = match feed(snap.1, &mut snap_hash, &mut buf) {
+            Ok(more) => at + snap.0.len() as u64 + more,
+            Err(e) => return Ok(Some(format!("content unreadable: {e}"))),
+        };
+        let layer_hex = hex::encode(layer_hash.finalize());
+        let snap_hex = hex::encode(snap_hash.finalize());
+        Ok(if n == size && snap_hex == layer_hex {
+            None
+        } else if n == size {
+            Some(format!(
+                "content changed: sha256:{layer_hex} in the layer, sha256:{snap_hex} in the snapshot ({size} bytes)"
+            ))
+        } else {
+            Some(format!(
+                "content unreadable: only {n} of its {size} bytes could be read"
+            ))
+        })
     }
 
     /// Everything in the snapshot the layer does not name.
@@ -619,6 +696,33 @@ fn hash(r: &mut impl Read, buf: &mut [u8]) -> io::Result<(String, u64)> {
         n += got as u64;
     }
     Ok((hex::encode(h.finalize()), n))
+}
+
+/// Reads `r` to its end into `h`; the number of bytes.
+fn feed(r: &mut impl Read, h: &mut Sha256, buf: &mut [u8]) -> io::Result<u64> {
+    let mut n = 0u64;
+    loop {
+        let got = fill(r, buf)?;
+        if got == 0 {
+            return Ok(n);
+        }
+        h.update(&buf[..got]);
+        n += got as u64;
+    }
+}
+
+/// Fills `buf` from `r`; less only at the end of `r`.
+fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 /// Attributes overlayfs keeps for itself, or the host's security module
@@ -841,6 +945,36 @@ mod tests {
         let f = one(&snapshot_fs(), &layer_tar(&[("etc/hosts", b"127.0.0.1")]));
         assert_eq!(f.path.as_deref(), Some("/etc/hosts"));
         assert!(f.detail.contains("not in the snapshot"), "{f}");
+    }
+
+    /// A difference anywhere in a file of several blocks (compared byte
+    /// for byte, hashed only then) is named with each side's own sha256.
+    #[test]
+    fn a_change_in_a_later_block_names_both_hashes() {
+        let layer: Vec<u8> = (0..3 * BLOCK + 17).map(|i| (i % 251) as u8).collect();
+        let hex = |b: &[u8]| hex::encode(Sha256::digest(b));
+        for at in [0, BLOCK - 1, BLOCK, 2 * BLOCK + 5, 3 * BLOCK + 16] {
+            let mut snap = layer.clone();
+            snap[at] ^= 0x55;
+            let tar = layer_tar(&[("big", &layer)]);
+            let mut fs = snapshot_fs();
+            fs.add("s/big", MemNode::file(&snap));
+            let f = one(&fs, &tar);
+            assert_eq!(f.path.as_deref(), Some("/big"), "{f}");
+            let want = format!(
+                "content changed: sha256:{} in the layer, sha256:{} in the snapshot ({} bytes)",
+                hex(&layer),
+                hex(&snap),
+                layer.len()
+            );
+            assert!(f.detail.starts_with(&want), "at {at}: {f}");
+        }
+        // Equal: no finding, the file counted as checked.
+        let mut fs = snapshot_fs();
+        fs.add("s/big", MemNode::file(&layer));
+        let c = check(&fs, &layer_tar(&[("big", &layer)]));
+        assert!(c.findings.is_empty(), "{:#?}", c.findings);
+        assert_eq!(c.files_checked, 3);
     }
 
     #[test]
