@@ -22,6 +22,7 @@ TARGETS = [
     ("e01", "extract (E01 -c xfs)", "warm", "ewfverify (E01 -c xfs)", 1.0),
     ("e01", "extract (E01 -c lvm)", "warm", "ewfverify (E01 -c lvm)", 1.0),
     ("e01", "verify (qcow2)", "warm", "qemu-io read (qcow2)", 1.2),
+    ("qcow2", "verify (qcow2)", "warm", "qemu-io read (qcow2)", 1.2),
     # bench/RESULTS.md of 2026-11-27: the qcow2 anchor measured after the run
     ("e01", "verify (qcow2, after the run)", "warm", "qemu-io read (qcow2, after the run)", 1.2),
     ("vm", "verify (zstd qcow2)", "warm", "verify (raw)", 1.5),
