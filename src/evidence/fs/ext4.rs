@@ -39,11 +39,11 @@ use std::sync::{Arc, Mutex};
 
 const ROOT_INO: u32 = 2;
 /// Verified inodes kept (each a few hundred bytes).
-const INODE_CACHE: usize = 4096;
+const INODE_CACHE: usize = 2048;
 /// Directories larger than this (`i_size`) are not indexed.
 const DIR_INDEX_MAX_BYTES: u64 = 1 << 20;
 /// Bytes all cached directory indexes hold together.
-const DIR_CACHE_BYTES: usize = 8 << 20;
+const DIR_CACHE_BYTES: usize = 4 << 20;
 
 /// A verified inode: parsed and raw.
 type CachedInode = Arc<(Inode, Vec<u8>)>;
