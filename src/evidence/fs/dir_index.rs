@@ -22,24 +22,13 @@ impl DirIndex {
     /// Indexes `entries` (name, inode) given in on-disk order; `None` when
     /// the names do not fit the 32-bit offsets (never for a directory that
     /// passed the size bound of its caller).
+    #[cfg(test)]
     pub fn new<'a>(entries: impl IntoIterator<Item = (&'a [u8], u32)>) -> Option<Self> {
-        let mut names = Vec::new();
-        let mut list = Vec::new();
+        let mut b = Builder::default();
         for (name, ino) in entries {
-            let off = u32::try_from(names.len()).ok()?;
-            let len = u32::try_from(name.len()).ok()?;
-            names.extend_from_slice(name);
-            list.push((off, len, ino));
+            b.push(name, ino)?;
         }
-        let mut index = DirIndex {
-            names,
-            entries: Vec::new(),
-        };
-        // stable: equal names stay in disk order
-        list.sort_by(|a, b| index.name(a).cmp(index.name(b)));
-        index.entries = list;
-        index.names.shrink_to_fit();
-        Some(index)
+        Some(b.finish())
     }
 
     fn name(&self, e: &(u32, u32, u32)) -> &[u8] {
@@ -61,6 +50,39 @@ impl DirIndex {
     /// Bytes this index holds (what a cache of indexes counts).
     pub fn cost(&self) -> usize {
         self.names.capacity() + self.entries.capacity() * std::mem::size_of::<(u32, u32, u32)>()
+    }
+}
+
+/// Collects a directory's entries in on-disk order, one block at a time
+/// (so no list of every entry is held besides the index itself).
+#[derive(Default)]
+pub(super) struct Builder {
+    names: Vec<u8>,
+    list: Vec<(u32, u32, u32)>,
+}
+
+impl Builder {
+    /// Adds one entry; `None` when the names outgrow 32-bit offsets.
+    pub fn push(&mut self, name: &[u8], ino: u32) -> Option<()> {
+        let off = u32::try_from(self.names.len()).ok()?;
+        let len = u32::try_from(name.len()).ok()?;
+        self.names.extend_from_slice(name);
+        self.list.push((off, len, ino));
+        Some(())
+    }
+
+    /// The index, sorted by name (stable: equal names stay in disk order).
+    pub fn finish(self) -> DirIndex {
+        let mut index = DirIndex {
+            names: self.names,
+            entries: Vec::new(),
+        };
+        let mut list = self.list;
+        list.sort_by(|a, b| index.name(a).cmp(index.name(b)));
+        list.shrink_to_fit();
+        index.names.shrink_to_fit();
+        index.entries = list;
+        index
     }
 }
 

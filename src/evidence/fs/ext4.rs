@@ -22,7 +22,7 @@
 //!   the device (one read per run, not per block), each extent checked to
 //!   lie inside the device; other files go through the crate's reader.
 
-use super::dir_index::DirIndex;
+use super::dir_index::{self, DirIndex};
 use super::lookup;
 use super::reader::{Mapped, ReadFileAt, Run, Streamed};
 use super::{DirEntry, EvPath, FileKind, FileReader, FileSystem, FsError, Metadata, Timestamp};
@@ -70,7 +70,7 @@ impl DirCache {
         let cost = |d: &Dir| match d {
             Dir::Indexed(ix) => ix.cost(),
             Dir::Unindexed => 0,
-        } + 64;
+        } + 128;
         let add = cost(&dir);
         if let Some(old) = self.lru.put(ino, dir) {
             self.bytes = self.bytes.saturating_sub(cost(&old));
@@ -246,7 +246,7 @@ impl Ext4Fs {
         let runs = to_runs(&ex, bs64, self.dev.size()).ok()?;
         let total = dir.size.div_ceil(bs64);
         let mut block = vec![0u8; bs as usize];
-        let mut entries = Vec::new();
+        let mut ix = dir_index::Builder::default();
         for r in runs.iter().filter(|r| !r.unwritten) {
             for i in 0..r.len {
                 let logical = r.file_block.checked_add(i)?;
@@ -264,14 +264,18 @@ impl Ext4Fs {
                     dir.generation,
                     &self.fs.csum,
                 ) {
-                    Ok(list) => entries.extend(list),
+                    Ok(list) => {
+                        for e in list {
+                            ix.push(&e.name, e.inode)?;
+                        }
+                    }
                     // the dx_root of an htree directory, as the crate's scan
                     Err(_) if logical == 0 && indexed => {}
                     Err(_) => return None,
                 }
             }
         }
-        DirIndex::new(entries.iter().map(|e| (e.name.as_slice(), e.inode))).map(Arc::new)
+        Some(Arc::new(ix.finish()))
     }
 
     /// The inode at `path`, refusing symlinks on the way (see
