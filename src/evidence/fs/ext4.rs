@@ -8,6 +8,13 @@
 //! checksums, journal replay into its cache on a read-only device). Here:
 //! - paths are resolved one component at a time from the root inode, and a
 //!   symlink met before the last component is refused, never followed;
+//! - resolving is cached, within fixed bounds: verified inodes (an LRU of
+//!   [`INODE_CACHE`]) and, for each directory of at most
+//!   [`DIR_INDEX_MAX_BYTES`], its names sorted once ([`DirIndex`], an LRU
+//!   of at most [`DIR_CACHE_BYTES`] in all). A directory's blocks are
+//!   then read and checked (CRC-32C tail, extents inside the device) once,
+//!   not once per file looked up in it; a larger or damaged directory is
+//!   searched by the crate's own `lookup_at`, as before;
 //! - device numbers are decoded from `i_block` (old 16-bit encoding in
 //!   word 0, new 32-bit "huge" encoding in word 1, as the kernel's
 //!   `ext4_read_inode`/`new_decode_dev` do);
@@ -15,6 +22,7 @@
 //!   the device (one read per run, not per block), each extent checked to
 //!   lie inside the device; other files go through the crate's reader.
 
+use super::dir_index::{self, DirIndex};
 use super::lookup;
 use super::reader::{Mapped, ReadFileAt, Run, Streamed};
 use super::{DirEntry, EvPath, FileKind, FileReader, FileSystem, FsError, Metadata, Timestamp};
@@ -24,10 +32,58 @@ use crate::evidence::provenance::{SpecLayer, uuid_text};
 use fs_ext4::dir::DirEntryType;
 use fs_ext4::extent::Extent;
 use fs_ext4::inode::{Inode, InodeFlags};
+use lru::LruCache;
 use std::io;
-use std::sync::Arc;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
 
 const ROOT_INO: u32 = 2;
+/// Verified inodes kept (each a few hundred bytes).
+const INODE_CACHE: usize = 2048;
+/// Directories larger than this (`i_size`) are not indexed.
+const DIR_INDEX_MAX_BYTES: u64 = 1 << 20;
+/// Bytes all cached directory indexes hold together.
+const DIR_CACHE_BYTES: usize = 4 << 20;
+
+/// A verified inode: parsed and raw.
+type CachedInode = Arc<(Inode, Vec<u8>)>;
+
+/// What the directory cache knows of one directory.
+#[derive(Clone)]
+enum Dir {
+    Indexed(Arc<DirIndex>),
+    /// Too large or not indexable: searched by the crate each time.
+    Unindexed,
+}
+
+/// Directory indexes, least recently used first out, bounded in bytes.
+struct DirCache {
+    lru: LruCache<u32, Dir>,
+    bytes: usize,
+}
+
+impl DirCache {
+    fn get(&mut self, ino: u32) -> Option<Dir> {
+        self.lru.get(&ino).cloned()
+    }
+    fn put(&mut self, ino: u32, dir: Dir) {
+        let cost = |d: &Dir| match d {
+            Dir::Indexed(ix) => ix.cost(),
+            Dir::Unindexed => 0,
+        } + 128;
+        let add = cost(&dir);
+        if let Some(old) = self.lru.put(ino, dir) {
+            self.bytes = self.bytes.saturating_sub(cost(&old));
+        }
+        self.bytes += add;
+        while self.bytes > DIR_CACHE_BYTES {
+            let Some((_, old)) = self.lru.pop_lru() else {
+                break;
+            };
+            self.bytes = self.bytes.saturating_sub(cost(&old));
+        }
+    }
+}
 
 /// Adapts a [`ReadAt`] to the crate's block device (never writable).
 struct Device(Arc<dyn ReadAt>);
@@ -48,6 +104,8 @@ pub struct Ext4Fs {
     fs: Arc<fs_ext4::Filesystem>,
     dev: Arc<dyn ReadAt>,
     label: String,
+    inodes: Mutex<LruCache<u32, CachedInode>>,
+    dirs: Mutex<DirCache>,
 }
 
 fn corrupt(path: &EvPath, detail: impl std::fmt::Display) -> FsError {
@@ -100,6 +158,13 @@ impl Ext4Fs {
             fs: Arc::new(fs),
             dev,
             label: label.to_string(),
+            inodes: Mutex::new(LruCache::new(
+                NonZeroUsize::new(INODE_CACHE).unwrap_or(NonZeroUsize::MIN),
+            )),
+            dirs: Mutex::new(DirCache {
+                lru: LruCache::unbounded(),
+                bytes: 0,
+            }),
         })
     }
 
@@ -112,10 +177,105 @@ impl Ext4Fs {
         )
     }
 
-    fn inode(&self, path: &EvPath, ino: u32) -> Result<(Inode, Vec<u8>), FsError> {
-        self.fs
-            .read_inode_verified(ino)
-            .map_err(|e| map_err(path, ino, e))
+    /// Inode `ino`, read and checked (CRC-32C) once while it stays cached.
+    fn inode(&self, path: &EvPath, ino: u32) -> Result<CachedInode, FsError> {
+        if let Some(i) = self
+            .inodes
+            .lock()
+            .ok()
+            .and_then(|mut c| c.get(&ino).cloned())
+        {
+            return Ok(i);
+        }
+        let i = Arc::new(
+            self.fs
+                .read_inode_verified(ino)
+                .map_err(|e| map_err(path, ino, e))?,
+        );
+        if let Ok(mut c) = self.inodes.lock() {
+            c.put(ino, i.clone());
+        }
+        Ok(i)
+    }
+
+    /// The inode of `name` in directory `dir` (number `ino`): from the
+    /// directory's cached index, or by the crate's search when it has none.
+    fn find(&self, path: &EvPath, ino: u32, dir: &Inode, name: &[u8]) -> Result<u32, FsError> {
+        let cached = self.dirs.lock().ok().and_then(|mut c| c.get(ino));
+        let known = match cached {
+            Some(d) => d,
+            None => {
+                let d = self.index(ino, dir).map_or(Dir::Unindexed, Dir::Indexed);
+                if let Ok(mut c) = self.dirs.lock() {
+                    c.put(ino, d.clone());
+                }
+                d
+            }
+        };
+        match known {
+            Dir::Indexed(ix) => ix.find(name).ok_or_else(|| FsError::NotFound {
+                path: path.display(),
+            }),
+            Dir::Unindexed => self
+                .fs
+                .lookup_at(ino, name)
+                .map_err(|e| map_err(path, ino, e)),
+        }
+    }
+
+    /// The sorted names of directory `ino`, read with the checks of the
+    /// crate's lookup (a live directory inode, names not encrypted, each
+    /// block's CRC-32C tail) plus extents inside the device; `None` when
+    /// it is larger than [`DIR_INDEX_MAX_BYTES`], not extent-mapped, or
+    /// fails a check (the crate's search then reports what is wrong).
+    fn index(&self, ino: u32, dir: &Inode) -> Option<Arc<DirIndex>> {
+        if dir.size > DIR_INDEX_MAX_BYTES || dir.has_inline_data() || !dir.has_extents() {
+            return None;
+        }
+        let live = self.fs.stat_ino(ino).ok()?;
+        if !live.is_dir() || live.generation != dir.generation {
+            return None;
+        }
+        fs_ext4::file_io::refuse_encrypted_names(dir).ok()?;
+        let bs = self.fs.sb.block_size();
+        let bs64 = u64::from(bs);
+        let has_filetype =
+            self.fs.sb.feature_incompat & fs_ext4::features::Incompat::FILETYPE.bits() != 0;
+        let indexed = dir.flags & InodeFlags::INDEX.bits() != 0;
+        let ex = fs_ext4::extent::collect_all(&dir.block, self.fs.dev.as_ref(), bs).ok()?;
+        let runs = to_runs(&ex, bs64, self.dev.size()).ok()?;
+        let total = dir.size.div_ceil(bs64);
+        let mut block = vec![0u8; bs as usize];
+        let mut ix = dir_index::Builder::default();
+        for r in runs.iter().filter(|r| !r.unwritten) {
+            for i in 0..r.len {
+                let logical = r.file_block.checked_add(i)?;
+                if logical >= total {
+                    break;
+                }
+                self.fs
+                    .dev
+                    .read_at(r.dev_offset.checked_add(i.checked_mul(bs64)?)?, &mut block)
+                    .ok()?;
+                match fs_ext4::dir::parse_block_verified(
+                    &block,
+                    has_filetype,
+                    ino,
+                    dir.generation,
+                    &self.fs.csum,
+                ) {
+                    Ok(list) => {
+                        for e in list {
+                            ix.push(&e.name, e.inode)?;
+                        }
+                    }
+                    // the dx_root of an htree directory, as the crate's scan
+                    Err(_) if logical == 0 && indexed => {}
+                    Err(_) => return None,
+                }
+            }
+        }
+        Some(Arc::new(ix.finish()))
     }
 
     /// The inode at `path`, refusing symlinks on the way (see
@@ -149,44 +309,41 @@ impl Ext4Fs {
 /// An inode found by [`Ext4Fs::lookup`]: number, parsed and raw.
 pub(super) struct Found {
     ino: u32,
-    inode: Inode,
-    raw: Vec<u8>,
+    inode: CachedInode,
 }
 
 impl lookup::Tree for Ext4Fs {
     type Node = Found;
     fn root(&self, path: &EvPath) -> Result<Found, FsError> {
-        let (inode, raw) = self.inode(path, ROOT_INO)?;
         Ok(Found {
             ino: ROOT_INO,
-            inode,
-            raw,
+            inode: self.inode(path, ROOT_INO)?,
         })
     }
     fn child(&self, path: &EvPath, dir: &Found, name: &[u8]) -> Result<Found, FsError> {
-        let ino = self
-            .fs
-            .lookup_at(dir.ino, name)
-            .map_err(|e| map_err(path, dir.ino, e))?;
-        let (inode, raw) = self.inode(path, ino)?;
-        Ok(Found { ino, inode, raw })
+        let ino = self.find(path, dir.ino, &dir.inode.0, name)?;
+        Ok(Found {
+            ino,
+            inode: self.inode(path, ino)?,
+        })
     }
     fn ino(node: &Found) -> u64 {
         u64::from(node.ino)
     }
     fn kind(node: &Found) -> FileKind {
-        kind_of(node.inode.mode)
+        kind_of(node.inode.0.mode)
     }
 }
 
 impl FileSystem for Ext4Fs {
     fn metadata(&self, path: &EvPath) -> Result<Metadata, FsError> {
-        let Found { ino, inode, .. } = self.lookup(path)?;
-        Ok(Self::meta(ino, &inode))
+        let Found { ino, inode } = self.lookup(path)?;
+        Ok(Self::meta(ino, &inode.0))
     }
 
     fn read_dir(&self, path: &EvPath) -> Result<Vec<DirEntry>, FsError> {
-        let Found { ino, inode, .. } = self.lookup(path)?;
+        let Found { ino, inode } = self.lookup(path)?;
+        let inode = &inode.0;
         if kind_of(inode.mode) != FileKind::Dir {
             return Err(FsError::NotADirectory {
                 path: path.display(),
@@ -217,7 +374,8 @@ impl FileSystem for Ext4Fs {
     }
 
     fn open(&self, path: &EvPath) -> Result<Box<dyn FileReader>, FsError> {
-        let Found { ino, inode, .. } = self.lookup(path)?;
+        let Found { ino, inode } = self.lookup(path)?;
+        let inode = &inode.0;
         let kind = kind_of(inode.mode);
         if kind != FileKind::File {
             return Err(FsError::NotAFile {
@@ -259,7 +417,8 @@ impl FileSystem for Ext4Fs {
     }
 
     fn read_link(&self, path: &EvPath) -> Result<Vec<u8>, FsError> {
-        let Found { ino, inode, .. } = self.lookup(path)?;
+        let Found { ino, inode } = self.lookup(path)?;
+        let inode = &inode.0;
         if kind_of(inode.mode) != FileKind::Symlink {
             return Err(corrupt(path, "not a symbolic link"));
         }
@@ -267,8 +426,9 @@ impl FileSystem for Ext4Fs {
     }
 
     fn xattrs(&self, path: &EvPath) -> Result<Vec<(Vec<u8>, Vec<u8>)>, FsError> {
-        let Found { ino, inode, raw } = self.lookup(path)?;
-        let list = fs_ext4::xattr::read_all_resolved(&self.fs, &inode, &raw)
+        let Found { ino, inode } = self.lookup(path)?;
+        let (inode, raw) = &*inode;
+        let list = fs_ext4::xattr::read_all_resolved(&self.fs, inode, raw)
             .map_err(|e| map_err(path, ino, e))?;
         Ok(list
             .into_iter()

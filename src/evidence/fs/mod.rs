@@ -15,6 +15,7 @@
 //! - nothing is ever written.
 
 pub mod btrfs;
+mod dir_index;
 mod ext4;
 mod host;
 mod lookup;
