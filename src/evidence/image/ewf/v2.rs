@@ -460,6 +460,10 @@ impl Ewf {
 /// The message of an error, without the path (said once, by the caller).
 fn inner(e: ImageError) -> String {
     match e {
+        ImageError::Ewf {
+            source: EwfError::Corrupt(kind),
+            ..
+        } => kind.to_string(),
         ImageError::Ewf { source, .. } => source.to_string(),
         e => e.to_string(),
     }
