@@ -97,7 +97,7 @@ pub enum ImageFormat {
 }
 
 impl ImageFormat {
-    /// The name used in JSON output and provenance: `ewf`, `split_raw`,
+    /// The name used in JSON output and provenance: `ewf`, `ewf2`, `split_raw`,
     /// `raw`.
     pub fn name(self) -> &'static str {
         match self {

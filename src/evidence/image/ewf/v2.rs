@@ -45,6 +45,10 @@ const HEADER_LEN: u64 = 32;
 const DESCRIPTOR_LEN: u64 = 64;
 /// Bound on the sections of one segment (each is at least 64 bytes).
 const MAX_SECTIONS: usize = 1_000_000;
+/// Bound on the entries of one sector table (64 GiB of 32 KiB chunks;
+/// libewf writes one table per segment, EnCase smaller ones), so a table
+/// held in the cache stays under 50 MiB whatever count is claimed.
+const MAX_TABLE_ENTRIES: u32 = 1 << 21;
 
 const DEVICE_INFORMATION: u32 = 0x01;
 const CASE_DATA: u32 = 0x02;
@@ -415,7 +419,7 @@ impl Ewf {
                     }
                     let first = u64_le(&h, 0).unwrap_or(u64::MAX);
                     let count = u32_le(&h, 8).unwrap_or(u32::MAX);
-                    if 32 + 16 * u64::from(count) + 4 > d.data_size {
+                    if count > MAX_TABLE_ENTRIES || 32 + 16 * u64::from(count) + 4 > d.data_size {
                         return Err(data_err(format!(
                             "{count} entries do not fit in {} bytes",
                             d.data_size
@@ -525,5 +529,209 @@ fn fill_acquisition(fields: &[(String, String)], acq: &mut Acquisition) {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{CorruptKind, EwfImage, ReadAt, segment_path};
+    use super::*;
+    use std::io::Write;
+
+    /// Appends `data` and its section descriptor; returns the
+    /// descriptor's offset.
+    fn section(out: &mut Vec<u8>, kind: u32, previous: u64, data: &[u8]) -> u64 {
+        out.extend_from_slice(data);
+        let at = out.len() as u64;
+        let mut d = [0u8; 64];
+        d[..4].copy_from_slice(&kind.to_le_bytes());
+        d[8..16].copy_from_slice(&previous.to_le_bytes());
+        d[16..24].copy_from_slice(&(data.len() as u64).to_le_bytes());
+        d[24..28].copy_from_slice(&64u32.to_le_bytes());
+        let sum = adler32(&d[..60]);
+        d[60..].copy_from_slice(&sum.to_le_bytes());
+        out.extend_from_slice(&d);
+        at
+    }
+
+    /// A serialized object string: zlib of UTF-16LE with a BOM.
+    fn object(keys: &str, values: &str) -> Vec<u8> {
+        let text = format!("1\nmain\n{keys}\n{values}\n\n");
+        let mut units = vec![0xfeffu16];
+        units.extend(text.encode_utf16());
+        let bytes: Vec<u8> = units.iter().flat_map(|u| u.to_le_bytes()).collect();
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&bytes).unwrap();
+        z.finish().unwrap()
+    }
+
+    /// One segment holding one 512-byte chunk (`chunk`, stored at the
+    /// offset the entry gives) described by the table entry
+    /// (offset, size, flags) that `entry` returns from the chunk's offset;
+    /// `count` overrides the table's entry count.
+    fn segment(chunk: &[u8], entry: impl Fn(u64) -> (u64, u32, u32), count: u32) -> Vec<u8> {
+        let mut f = SIGNATURE_V2.to_vec();
+        f.extend_from_slice(&[2, 1, 1, 0, 1, 0, 0, 0]);
+        f.extend_from_slice(&[7u8; 16]);
+        let d1 = section(&mut f, DEVICE_INFORMATION, 0, &object("ts\tbp", "1\t512"));
+        let d2 = section(&mut f, CASE_DATA, d1, &object("cn\ttb\tsb", "case 1\t1\t1"));
+        let chunk_at = f.len() as u64;
+        let d3 = section(&mut f, 0x03, d2, chunk);
+        let (offset, size, flags) = entry(chunk_at);
+        let mut t = Vec::new();
+        t.extend_from_slice(&0u64.to_le_bytes());
+        t.extend_from_slice(&count.to_le_bytes());
+        t.extend_from_slice(&[0; 4]);
+        let sum = adler32(&t);
+        t.extend_from_slice(&sum.to_le_bytes());
+        t.extend_from_slice(&[0; 12]);
+        let mut e = Vec::new();
+        e.extend_from_slice(&offset.to_le_bytes());
+        e.extend_from_slice(&size.to_le_bytes());
+        e.extend_from_slice(&flags.to_le_bytes());
+        let sum = adler32(&e);
+        t.extend_from_slice(&e);
+        t.extend_from_slice(&sum.to_le_bytes());
+        t.extend_from_slice(&[0; 12]);
+        let d4 = section(&mut f, SECTOR_TABLE, d3, &t);
+        section(&mut f, DONE, d4, &[]);
+        f
+    }
+
+    fn summed_chunk() -> Vec<u8> {
+        let mut c: Vec<u8> = (0..512u32).map(|i| (i * 7) as u8).collect();
+        let sum = adler32(&c);
+        c.extend_from_slice(&sum.to_le_bytes());
+        c
+    }
+
+    fn open_bytes(bytes: &[u8]) -> (tempfile::TempDir, Result<EwfImage, ImageError>) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("img.Ex01");
+        std::fs::write(&p, bytes).unwrap();
+        let r = EwfImage::open(&p);
+        (d, r)
+    }
+
+    fn read_error(bytes: &[u8]) -> ChunkFault {
+        let (_d, r) = open_bytes(bytes);
+        let img = r.unwrap();
+        let mut b = [0u8; 512];
+        let e = img.read_at(&mut b, 0).unwrap_err();
+        match EwfError::from_io(&e).and_then(EwfError::corrupt_kind) {
+            Some(CorruptKind::Chunk {
+                chunk: 0, fault, ..
+            }) => fault.clone(),
+            _ => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn hand_made_segment_reads_its_chunk_and_metadata() {
+        let chunk = summed_chunk();
+        let (_d, r) = open_bytes(&segment(&chunk, |at| (at, 516, 2), 1));
+        let img = r.unwrap();
+        assert_eq!(img.size(), 512);
+        assert_eq!(img.acquisition().case_number.as_deref(), Some("case 1"));
+        let mut b = [0u8; 512];
+        img.read_exact_at(&mut b, 0).unwrap();
+        assert_eq!(&b[..], &chunk[..512]);
+    }
+
+    #[test]
+    fn pattern_fill_is_the_pattern_repeated() {
+        let (_d, r) = open_bytes(&segment(&[], |_| (0x0102_0304_0506_0708, 8, 5), 1));
+        let img = r.unwrap();
+        let mut b = [0u8; 512];
+        img.read_exact_at(&mut b, 0).unwrap();
+        assert_eq!(&b[..8], &0x0102_0304_0506_0708u64.to_le_bytes());
+        assert_eq!(&b[504..], &b[..8]);
+    }
+
+    #[test]
+    fn hostile_table_entries_are_chunk_errors() {
+        let chunk = summed_chunk();
+        let f = read_error(&segment(&chunk, |at| (at, 516, 0x10), 1));
+        assert_eq!(f, ChunkFault::Flags { flags: 0x10 });
+        let f = read_error(&segment(&chunk, |_| (u64::MAX - 4, 516, 2), 1));
+        assert!(matches!(f, ChunkFault::Extent { .. }), "{f}");
+        let f = read_error(&segment(&chunk, |at| (at, 1 << 30, 1), 1));
+        assert!(matches!(f, ChunkFault::Extent { .. }), "{f}");
+        let f = read_error(&segment(&chunk, |at| (at + 1, 516, 2), 1));
+        assert!(matches!(f, ChunkFault::Checksum { .. }), "{f}");
+    }
+
+    #[test]
+    fn hostile_counts_and_chains_are_open_errors() {
+        let chunk = summed_chunk();
+        let (_d, r) = open_bytes(&segment(&chunk, |at| (at, 516, 2), u32::MAX));
+        let e = r.err().unwrap();
+        assert!(e.to_string().contains("entries do not fit"), "{e}");
+
+        // A descriptor whose previous section is itself: no loop.
+        let mut f = SIGNATURE_V2.to_vec();
+        f.extend_from_slice(&[2, 1, 1, 0, 1, 0, 0, 0]);
+        f.extend_from_slice(&[7u8; 16]);
+        let at = f.len() as u64;
+        section(&mut f, DONE, at, &[]);
+        let (_d, r) = open_bytes(&f);
+        let e = r.err().unwrap();
+        assert!(
+            matches!(
+                &e,
+                ImageError::Ewf {
+                    source: EwfError::Corrupt(CorruptKind::Section { .. }),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+
+        // Data size claimed larger than the file.
+        let mut f = SIGNATURE_V2.to_vec();
+        f.extend_from_slice(&[2, 1, 1, 0, 1, 0, 0, 0]);
+        f.extend_from_slice(&[7u8; 16]);
+        let mut d = [0u8; 64];
+        d[..4].copy_from_slice(&DONE.to_le_bytes());
+        d[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+        d[24..28].copy_from_slice(&64u32.to_le_bytes());
+        let sum = adler32(&d[..60]);
+        d[60..].copy_from_slice(&sum.to_le_bytes());
+        f.extend_from_slice(&d);
+        let (_d, r) = open_bytes(&f);
+        let e = r.err().unwrap();
+        assert!(e.to_string().contains("before the file header"), "{e}");
+
+        // Cut anywhere: an error, never a panic.
+        let whole = segment(&chunk, |at| (at, 516, 2), 1);
+        for cut in 0..whole.len() {
+            let (_d, r) = open_bytes(&whole[..cut]);
+            assert!(r.is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn segment_names_follow_ex01() {
+        let p = Path::new("/e/disk.Ex01");
+        let name = |n| segment_path(p, n).unwrap().display().to_string();
+        assert_eq!(name(2), "/e/disk.Ex02");
+        assert_eq!(name(99), "/e/disk.Ex99");
+        assert_eq!(name(100), "/e/disk.ExAA");
+        assert_eq!(name(775), "/e/disk.ExZZ");
+        assert_eq!(name(776), "/e/disk.EyAA");
+        assert!(segment_path(p, 100 + 3 * 676).is_none());
+        let lower = Path::new("disk.ex01");
+        assert_eq!(
+            segment_path(lower, 101).unwrap().display().to_string(),
+            "disk.exab"
+        );
+        // EWF v1 names are unchanged.
+        assert_eq!(
+            segment_path(Path::new("disk.E01"), 100)
+                .unwrap()
+                .display()
+                .to_string(),
+            "disk.EAA"
+        );
     }
 }
