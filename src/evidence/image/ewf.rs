@@ -1,5 +1,5 @@
 //! Expert Witness Format version 1 (EnCase 6 `.E01`, `.E02`, …), read-only.
-//! EWF2 (EnCase 7 `.Ex01`) segments are walked by [`v2`] into the same
+//! EWF2 (EnCase 7 `.Ex01`) segments are walked by `ewf/v2.rs` into the same
 //! tables, cache and chunk checks.
 //!
 //! Layout, after Joachim Metz's "Expert Witness Compression Format (EWF)"
