@@ -27,7 +27,7 @@ pub enum SpecLayer {
     DiskImage {
         /// The path given for it (the first segment).
         path: String,
-        /// `ewf`, `split_raw`, `raw`, `qcow2`, `vmdk`, `ova`, `vhd`, `vhdx`
+        /// `ewf`, `ewf2`, `split_raw`, `raw`, `qcow2`, `vmdk`, `ova`, `vhd`, `vhdx`
         /// or `vdi` (as [`super::image::ImageFormat`] serialises).
         format: String,
         /// Every file of the image, in order (one for a plain raw image;

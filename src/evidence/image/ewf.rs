@@ -1,4 +1,6 @@
 //! Expert Witness Format version 1 (EnCase 6 `.E01`, `.E02`, …), read-only.
+//! EWF2 (EnCase 7 `.Ex01`) segments are walked by `ewf/v2.rs` into the same
+//! tables, cache and chunk checks.
 //!
 //! Layout, after Joachim Metz's "Expert Witness Compression Format (EWF)"
 //! specification (libewf documentation, `documentation/Expert Witness
@@ -27,6 +29,7 @@
 
 mod error;
 mod header;
+mod v2;
 
 pub use error::{ChunkFault, CorruptKind, EwfError, TruncatedKind};
 
@@ -43,6 +46,8 @@ use std::sync::{Arc, Condvar, Mutex};
 
 /// The first eight bytes of every EWF v1 segment file.
 pub const SIGNATURE: [u8; 8] = *b"EVF\x09\x0d\x0a\xff\x00";
+/// The first eight bytes of every EWF2 (EnCase 7 `.Ex01`) segment file.
+pub const SIGNATURE_V2: [u8; 8] = *b"EVF2\x0d\x0a\x81\x00";
 
 const DESCRIPTOR_LEN: u64 = 76;
 /// Decompressed chunks kept, in bytes (whatever chunk size is claimed).
@@ -104,9 +109,40 @@ struct Table {
     count: u32,
     /// File offset of the first entry.
     entries_at: u64,
-    base: u64,
-    /// End of the chunk data the table refers to (end of its `sectors`).
-    data_end: u64,
+    layout: TableLayout,
+}
+
+/// How a table's entries are laid out.
+#[derive(Clone, Copy)]
+enum TableLayout {
+    /// EWF v1: u32 offsets from `base` (bit 31: zlib); a chunk ends where
+    /// the next begins, the last at `data_end` (the end of its `sectors`).
+    V1 { base: u64, data_end: u64 },
+    /// EWF2: 16-byte entries (offset in the file, size, flags); compressed
+    /// chunks use the segment header's method (`bzip2` or zlib).
+    V2 { bzip2: bool },
+}
+
+/// Where one chunk is stored and how.
+#[derive(Clone, Copy, Debug)]
+struct ChunkLoc {
+    start: u64,
+    end: u64,
+    how: Stored,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Stored {
+    /// A zlib stream (its Adler-32 trailer checked).
+    Zlib,
+    /// Plain data followed by its Adler-32.
+    Summed,
+    /// Plain data, no checksum (EWF2 without the CHECKSUMED flag).
+    Plain,
+    /// EWF2 bzip2 (not supported: said when read).
+    Bzip2,
+    /// EWF2 pattern fill: the chunk is this 64-bit value repeated.
+    Fill(u64),
 }
 
 /// An EWF v1 image, all segments, as one [`ReadAt`] medium.
@@ -131,7 +167,7 @@ pub struct Ewf {
     media_size: u64,
     acquisition: Acquisition,
     chunks: Mutex<LruCache<u64, Arc<Vec<u8>>>>,
-    table_cache: Mutex<LruCache<usize, Arc<Vec<u32>>>>,
+    table_cache: Mutex<LruCache<usize, Arc<Vec<ChunkLoc>>>>,
     /// The last chunks that were not cached when read.
     misses: Mutex<std::collections::VecDeque<u64>>,
     /// Chunks being inflated ahead, in the background, and their waiters.
@@ -168,10 +204,20 @@ fn sum_ok(computed: u32, stored: u32) -> bool {
 }
 
 /// The name of segment `n` (1-based) next to `first`: `.E01`…`.E99`, then
-/// `.EAA`…`.EZZ`, `.FAA`…, keeping the case of the first extension.
+/// `.EAA`…`.EZZ`, `.FAA`…, keeping the case of the first extension; for
+/// an EWF2 first segment (`.Ex01`), `.Ex02`…`.Ex99`, `.ExAA`…`.ExZZ`,
+/// `.EyAA`…`.EzZZ`.
 pub fn segment_path(first: &Path, n: u32) -> Option<PathBuf> {
     let ext = first.extension()?.to_str()?;
     let lower = ext.starts_with('e');
+    if ext.len() == 4
+        && ext
+            .as_bytes()
+            .get(1)
+            .is_some_and(|b| b.eq_ignore_ascii_case(&b'x'))
+    {
+        return segment_path_v2(first, ext, n);
+    }
     let name = if n < 100 {
         format!("E{n:02}")
     } else {
@@ -192,25 +238,68 @@ pub fn segment_path(first: &Path, n: u32) -> Option<PathBuf> {
     Some(first.with_extension(name))
 }
 
+/// `.Ex02`…: the first extension's first letter kept, `x`…`z` then two
+/// letters after segment 99.
+fn segment_path_v2(first: &Path, ext: &str, n: u32) -> Option<PathBuf> {
+    let head = ext.get(..2)?;
+    let name = if n < 100 {
+        format!("{head}{n:02}")
+    } else {
+        let k = n - 100;
+        let (hi, rest) = (k / 676, k % 676);
+        let second = u8::try_from(u32::from(b'x') + hi).ok()?;
+        if second > b'z' {
+            return None;
+        }
+        let upper = |b: u8| {
+            if ext.starts_with('e') {
+                b.to_ascii_lowercase()
+            } else {
+                b
+            }
+        };
+        format!(
+            "{}{}{}{}",
+            head.get(..1)?,
+            if head.ends_with('X') {
+                second.to_ascii_uppercase()
+            } else {
+                second
+            } as char,
+            upper(b'A' + (rest / 26) as u8) as char,
+            upper(b'A' + (rest % 26) as u8) as char
+        )
+    };
+    Some(first.with_extension(name))
+}
+
 impl EwfImage {
-    /// Opens the first segment `path` and every following one.
+    /// Opens the first segment `path` and every following one (EWF v1 or
+    /// EWF2, told by the first segment's signature).
     pub fn open(path: &Path) -> Result<Self, ImageError> {
-        Ok(EwfImage {
-            ewf: Arc::new(Ewf::open(path)?),
-        })
+        let mut head = [0u8; 8];
+        let f = File::open(path).map_err(|e| ImageError::io(path, e))?;
+        let n = super::pread::read_at(&f, &mut head, 0).map_err(|e| ImageError::io(path, e))?;
+        let ewf = if n == 8 && head == SIGNATURE_V2 {
+            Ewf::open_v2(path)?
+        } else {
+            Ewf::open(path)?
+        };
+        Ok(EwfImage { ewf: Arc::new(ewf) })
     }
 }
 
 impl Ewf {
-    fn open(path: &Path) -> Result<Self, ImageError> {
-        let mut img = Ewf {
+    /// An image with no segments yet, of `format` (for messages).
+    fn empty(format: &str) -> Self {
+        Ewf {
             segments: Vec::new(),
             tables: Vec::new(),
             chunk_size: 0,
             chunk_count: 0,
             media_size: 0,
             acquisition: Acquisition {
-                format: "EWF v1 (EnCase 6)".into(),
+                format: format.into(),
                 ..Default::default()
             },
             // Sized once the chunk size is known (below).
@@ -221,7 +310,11 @@ impl Ewf {
             table_cache: Mutex::new(LruCache::new(
                 NonZeroUsize::new(TABLE_CACHE).unwrap_or(NonZeroUsize::MIN),
             )),
-        };
+        }
+    }
+
+    fn open(path: &Path) -> Result<Self, ImageError> {
+        let mut img = Ewf::empty("EWF v1 (EnCase 6)");
         let mut seg_path = path.to_path_buf();
         let mut number = 1u32;
         let mut next_chunk = 0u64;
@@ -256,6 +349,13 @@ impl Ewf {
             seg_path = segment_path(path, number)
                 .ok_or_else(|| corrupt(path, CorruptKind::SegmentName(number)))?;
         }
+        img.finish(path, next_chunk)
+    }
+
+    /// Checks the geometry against the tables read, records it in the
+    /// acquisition and sizes the chunk cache.
+    fn finish(mut self, path: &Path, next_chunk: u64) -> Result<Self, ImageError> {
+        let img = &mut self;
         if img.chunk_size == 0 {
             return Err(corrupt(path, CorruptKind::NoVolume));
         }
@@ -284,7 +384,7 @@ impl Ewf {
         img.chunks = Mutex::new(LruCache::new(
             NonZeroUsize::new(entries).unwrap_or(NonZeroUsize::MIN),
         ));
-        Ok(img)
+        Ok(self)
     }
 
     /// The acquisition metadata and stored hashes.
@@ -451,8 +551,10 @@ impl Ewf {
                         first_chunk: *next_chunk,
                         count,
                         entries_at: body_at + 24,
-                        base,
-                        data_end: last_sectors_end.unwrap_or(off),
+                        layout: TableLayout::V1 {
+                            base,
+                            data_end: last_sectors_end.unwrap_or(off),
+                        },
                     });
                     *next_chunk += u64::from(count);
                 }
@@ -489,14 +591,18 @@ impl Ewf {
         }
     }
 
-    /// The (verified) entries of table `t`.
-    fn table_entries(&self, t: usize) -> io::Result<Arc<Vec<u32>>> {
+    /// The (verified) chunk locations of table `t`.
+    fn table_entries(&self, t: usize) -> io::Result<Arc<Vec<ChunkLoc>>> {
         if let Some(e) = self.table_cache.lock().map_err(poisoned)?.get(&t) {
             return Ok(e.clone());
         }
         let table = &self.tables[t];
         let seg = &self.segments[table.segment];
-        let len = 4 * u64::from(table.count) + 4;
+        let width = match table.layout {
+            TableLayout::V1 { .. } => 4,
+            TableLayout::V2 { .. } => 16,
+        };
+        let len = width * u64::from(table.count) + 4;
         let raw = self
             .seg_read(table.segment, table.entries_at, len)
             .map_err(to_io)?;
@@ -510,8 +616,38 @@ impl Ewf {
         }
         let mut r = Reader::new(entries);
         let mut v = Vec::with_capacity(table.count as usize);
-        while let Ok(e) = r.u32_le() {
-            v.push(e);
+        match table.layout {
+            TableLayout::V1 { base, data_end } => {
+                let mut offsets = Vec::with_capacity(table.count as usize);
+                while let Ok(e) = r.u32_le() {
+                    offsets.push(e);
+                }
+                for (i, e) in offsets.iter().enumerate() {
+                    let end = match offsets.get(i + 1) {
+                        Some(next) => base + u64::from(next & 0x7fff_ffff),
+                        None => data_end,
+                    };
+                    v.push(ChunkLoc {
+                        start: base + u64::from(e & 0x7fff_ffff),
+                        end,
+                        how: if e & 0x8000_0000 != 0 {
+                            Stored::Zlib
+                        } else {
+                            Stored::Summed
+                        },
+                    });
+                }
+            }
+            TableLayout::V2 { bzip2 } => {
+                let first = table.first_chunk;
+                let mut i = 0u64;
+                while let (Ok(offset), Ok(size), Ok(flags)) = (r.u64_le(), r.u32_le(), r.u32_le()) {
+                    let loc = v2::chunk_loc(offset, size, flags, bzip2)
+                        .map_err(|fault| self.chunk_fault(first + i, fault))?;
+                    v.push(loc);
+                    i += 1;
+                }
+            }
         }
         let v = Arc::new(v);
         self.table_cache.lock().map_err(poisoned)?.put(t, v.clone());
@@ -677,15 +813,24 @@ impl Ewf {
             .ok_or_else(|| bad(ChunkFault::NotInTable))?;
         let table = &self.tables[t];
         let entries = self.table_entries(t)?;
-        let i = (n - table.first_chunk) as usize;
-        let entry = *entries.get(i).ok_or_else(|| bad(ChunkFault::NotInTable))?;
-        let compressed = entry & 0x8000_0000 != 0;
-        let start = table.base + u64::from(entry & 0x7fff_ffff);
-        let end = match entries.get(i + 1) {
-            Some(e) => table.base + u64::from(e & 0x7fff_ffff),
-            None => table.data_end,
-        };
-        let expect = (self.media_size - n * self.chunk_size).min(self.chunk_size) as usize;
+        let i = usize::try_from(n - table.first_chunk).unwrap_or(usize::MAX);
+        let ChunkLoc { start, end, how } =
+            *entries.get(i).ok_or_else(|| bad(ChunkFault::NotInTable))?;
+        let expect =
+            (self.media_size.saturating_sub(n * self.chunk_size)).min(self.chunk_size) as usize;
+        match how {
+            Stored::Fill(pattern) => {
+                let word = pattern.to_le_bytes();
+                return Ok(word
+                    .iter()
+                    .copied()
+                    .cycle()
+                    .take(self.chunk_size as usize)
+                    .collect());
+            }
+            Stored::Bzip2 => return Err(bad(ChunkFault::Bzip2)),
+            _ => {}
+        }
         if end <= start || end - start > self.chunk_size + 4096 {
             return Err(bad(ChunkFault::Extent { start, end }));
         }
@@ -713,8 +858,13 @@ impl Ewf {
                     })
                 })?;
             let stored: &[u8] = stored;
-            let data = if compressed {
+            let data = if let Stored::Zlib = how {
                 INFLATER.with_borrow_mut(|d| self.inflate(d, stored, n, start, &segment))?
+            } else if let Stored::Plain = how {
+                stored
+                    .get(..stored.len().min(self.chunk_size as usize))
+                    .unwrap_or(stored)
+                    .to_vec()
             } else {
                 let (data, sum) = stored
                     .split_at_checked(stored.len().wrapping_sub(4))

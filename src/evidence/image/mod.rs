@@ -4,9 +4,10 @@
 //! Every format is read through [`ReadAt`] (positioned reads, shareable
 //! between threads), so partition tables, LVM and filesystems above never
 //! know whether the medium was a raw `dd` image, a split raw image
-//! (`disk.001`, `disk.002`, …) or an EnCase 6 image (`.E01`, `.E02`, …).
+//! (`disk.001`, `disk.002`, …), an EnCase 6 image (`.E01`, `.E02`, …) or
+//! an EnCase 7 EWF2 image (`.Ex01`, `.Ex02`, …).
 //!
-//! The format is detected by content (the EWF signature, see [`ewf`]; the
+//! The format is detected by content (the EWF and EWF2 signatures, see [`ewf`]; the
 //! virtual-machine disk formats [`qcow2`], [`vmdk`], [`vhd`], [`vhdx`],
 //! [`vdi`] by their magic numbers, never by extension), then by name
 //! (`.001` starts a split raw image); anything else is raw. A VM disk's
@@ -74,6 +75,9 @@ pub trait ReadAt: Send + Sync {
 pub enum ImageFormat {
     /// Expert Witness Format v1 (EnCase 6), possibly in several segments.
     Ewf,
+    /// Expert Witness Compression Format 2 (EnCase 7 `.Ex01`), possibly in
+    /// several segments.
+    Ewf2,
     /// A raw image split into numbered pieces (`.001`, `.002`, …).
     SplitRaw,
     /// A plain raw image.
@@ -93,11 +97,12 @@ pub enum ImageFormat {
 }
 
 impl ImageFormat {
-    /// The name used in JSON output and provenance: `ewf`, `split_raw`,
+    /// The name used in JSON output and provenance: `ewf`, `ewf2`, `split_raw`,
     /// `raw`.
     pub fn name(self) -> &'static str {
         match self {
             ImageFormat::Ewf => "ewf",
+            ImageFormat::Ewf2 => "ewf2",
             ImageFormat::SplitRaw => "split_raw",
             ImageFormat::Raw => "raw",
             ImageFormat::Qcow2 => "qcow2",
@@ -197,10 +202,15 @@ fn open_chain(path: &Path, opts: &ImageOptions, depth: usize) -> Result<OpenedIm
     let mut f = std::fs::File::open(path).map_err(|e| ImageError::io(path, e))?;
     let n = read_up_to(&mut f, &mut head).map_err(|e| ImageError::io(path, e))?;
     let head = &head[..n];
-    if head.starts_with(&ewf::SIGNATURE) {
+    let v2 = head.starts_with(&ewf::SIGNATURE_V2);
+    if head.starts_with(&ewf::SIGNATURE) || v2 {
         let img = EwfImage::open(path)?;
         return Ok(OpenedImage {
-            format: ImageFormat::Ewf,
+            format: if v2 {
+                ImageFormat::Ewf2
+            } else {
+                ImageFormat::Ewf
+            },
             acquisition: Some(img.acquisition().clone()),
             files: img.files(),
             media: Arc::new(img),

@@ -46,6 +46,15 @@ pub enum TruncatedKind {
         "the section chain continues at {offset}, past the end of the file, without 'done' or 'next'"
     )]
     ChainPastEnd { offset: u64 },
+    /// EWF2: the last 64 bytes are not a 'done' or 'next' section descriptor.
+    #[error(
+        "the file ({size} bytes) does not end with a 'done' or 'next' section descriptor (at {offset}: {detail})"
+    )]
+    NoEnd {
+        size: u64,
+        offset: u64,
+        detail: String,
+    },
 }
 
 /// What is wrong with an EWF structure.
@@ -54,6 +63,24 @@ pub enum TruncatedKind {
 pub enum CorruptKind {
     #[error("not an EWF v1 segment (signature missing)")]
     Signature,
+    #[error("not an EWF2 segment (signature missing or version {major}.{minor})")]
+    SignatureV2 { major: u8, minor: u8 },
+    #[error("segment set identifier {found} differs from the first segment's {expected}")]
+    SegmentSet { found: String, expected: String },
+    #[error("compression method {method} in the file header: {detail}")]
+    Compression { method: u16, detail: &'static str },
+    /// An EWF2 section descriptor (64 bytes at `offset`).
+    #[error("section descriptor at offset {offset}: {detail}")]
+    Section { offset: u64, detail: String },
+    #[error("{section} section at {offset} is encrypted (EWF2 encryption is not supported)")]
+    Encrypted { section: &'static str, offset: u64 },
+    /// An EWF2 section's data (`section` names it).
+    #[error("{section} section (data at {offset}): {detail}")]
+    SectionData {
+        section: &'static str,
+        offset: u64,
+        detail: String,
+    },
     #[error("segment number {found} in the file, expected {expected}")]
     SegmentNumber { found: u16, expected: u32 },
     #[error("no name for segment {0}")]
@@ -129,6 +156,10 @@ pub enum ChunkFault {
     Checksum { segment: String, start: u64 },
     #[error("uncompressed chunk too short")]
     TooShort,
+    #[error("bzip2-compressed (EWF2 bzip2 chunks are not supported)")]
+    Bzip2,
+    #[error("unknown chunk flags {flags:#x} in its table entry")]
+    Flags { flags: u32 },
     #[error("holds {got} bytes, expected {expected}")]
     Short { got: usize, expected: usize },
 }

@@ -66,7 +66,7 @@ pub(super) fn parse_header_text(text: &str, header2: bool, acq: &mut Acquisition
 }
 
 /// `header2` keeps dates as seconds since the epoch: RFC 3339 UTC (`Z`).
-fn epoch_utc(v: &Option<String>) -> Option<String> {
+pub(super) fn epoch_utc(v: &Option<String>) -> Option<String> {
     v.as_deref()
         .and_then(|s| s.trim().parse::<i64>().ok())
         .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
