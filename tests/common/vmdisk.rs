@@ -122,8 +122,9 @@ fn id_of(row: &Value) -> String {
 
 /// `images` and `extract --all` on `evidence` (with `extra` options)
 /// give the engine's image ids and tags and its saved layers, byte for
-/// byte.
+/// byte, and `diff` of each container the engine's `docker diff`.
 pub fn assert_same_as_engine(evidence: &Path, extra: &[&str]) {
+    assert_same_diffs_as_engine(evidence, extra);
     let exp = expected("basic");
     let mut args: Vec<&std::ffi::OsStr> = vec![OsStr::new("images"), evidence.as_os_str()];
     args.extend(["--json", "-q"].iter().map(OsStr::new));
@@ -178,6 +179,39 @@ pub fn assert_same_as_engine(evidence: &Path, extra: &[&str]) {
         }
     }
     assert!(layers > 15, "only {layers} layers compared");
+}
+
+/// `diff NAME` on `evidence` prints, for every container of the basic
+/// fixture, what `docker diff` printed on the seized host.
+fn assert_same_diffs_as_engine(evidence: &Path, extra: &[&str]) {
+    let exp = expected("basic");
+    let containers = exp["containers"].as_array().expect("containers");
+    assert!(!containers.is_empty());
+    for c in containers {
+        let name = c["name"].as_str().expect("name");
+        let mut args: Vec<&std::ffi::OsStr> =
+            vec![OsStr::new("diff"), OsStr::new(name), evidence.as_os_str()];
+        args.push(OsStr::new("-q"));
+        args.extend(extra.iter().map(OsStr::new));
+        let r = run(&args);
+        assert_eq!(
+            r.code,
+            0,
+            "diff {name} {}: {}",
+            evidence.display(),
+            r.stderr
+        );
+        let mut got: Vec<&str> = r.stdout.lines().collect();
+        got.sort_unstable();
+        let mut want: Vec<&str> = c["diff"]
+            .as_array()
+            .expect("diff")
+            .iter()
+            .map(|v| v.as_str().expect("line"))
+            .collect();
+        want.sort_unstable();
+        assert_eq!(got, want, "diff {name} from {}", evidence.display());
+    }
 }
 
 /// Overwrites `len` bytes at `offset` of `path` with `byte`.
