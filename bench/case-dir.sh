@@ -16,7 +16,8 @@ case_dir() {
     $DOCKER image inspect "$IMAGE" >/dev/null
     $DOCKER save -o "$save" "$IMAGE"
     bytes=$(stat -c %s "$save")
-    bench dir "docker save" anchor "$bytes" rm_save $DOCKER save -o "$save" "$IMAGE"
+    # one warm run: a 70 s anchor needs no warm-up or median
+    bench_once dir "docker save" anchor "$bytes" rm_save $DOCKER save -o "$save" "$IMAGE"
     rm_save; sync
     measure dir "docker save + sync" anchor warm "$bytes" sh -c "$DOCKER save -o '$save' '$IMAGE' && sync"
     note dir "dockerd's own peak RSS over its saves: $(( $(awk '/VmHWM/ {print $2}' "/proc/$(cat "$WORK/pid")/status") / 1024 )) MiB (the table shows the CLI's)"
