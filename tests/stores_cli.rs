@@ -233,16 +233,19 @@ fn podman_store_from_the_e01() {
     check_podman(&e01);
 }
 
-fn web2_layer_blob(host: &Path, index: usize) -> PathBuf {
-    let exp = expected("ctrd-basic");
-    let web = exp["namespaces"]["k8s.io"]["images"]
+/// ctrd-basic's web:2 as containerd recorded it (k8s.io namespace).
+fn web2() -> Value {
+    expected("ctrd-basic")["namespaces"]["k8s.io"]["images"]
         .as_array()
         .unwrap()
         .iter()
         .find(|i| i["name"] == "registry.example.com/shop/web:2")
         .unwrap()
-        .clone();
-    let d = web["layer_digests"][index]
+        .clone()
+}
+
+fn web2_layer_blob(host: &Path, index: usize) -> PathBuf {
+    let d = web2()["layer_digests"][index]
         .as_str()
         .unwrap()
         .trim_start_matches("sha256:")
@@ -300,14 +303,7 @@ fn an_altered_uncompressed_blob_fails_both_checks() {
         let Some(host) = host_copy("ctrd-basic") else {
             return;
         };
-        let exp = expected("ctrd-basic");
-        let web = exp["namespaces"]["k8s.io"]["images"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["name"] == "registry.example.com/shop/web:2")
-            .unwrap()
-            .clone();
+        let web = web2();
         // Uncompressed: the blob's digest is the diff_id.
         assert_eq!(web["layer_digests"][2], web["diff_ids"][2]);
         let blob = web2_layer_blob(host.path(), 2);

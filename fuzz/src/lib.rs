@@ -108,3 +108,23 @@ impl Read for MemFile {
         Ok(n)
     }
 }
+
+/// Opens `data` as a one-segment EWF image named `name` (`img.E01`,
+/// `img.Ex01`: the name picks nothing, the content does), then reads its
+/// acquisition record, some chunks and the end of the medium.
+pub fn ewf_one_segment(name: &str, data: &[u8]) {
+    use docker_forensics::evidence::image::{EwfImage, ReadAt};
+    let path = scratch_file(name, data);
+    let Ok(img) = EwfImage::open(&path) else {
+        return;
+    };
+    let _ = format!("{:?}", img.acquisition());
+    let size = img.size();
+    let mut buf = vec![0u8; 64 << 10];
+    let _ = img.read_exact_at(&mut buf[..size.min(64 << 10) as usize], 0);
+    for k in 1..8u64 {
+        let _ = img.read_at(&mut buf[..4096], size / 8 * k);
+    }
+    let _ = img.read_at(&mut buf, size.saturating_sub(100));
+    let _ = img.read_at(&mut buf, size);
+}

@@ -15,6 +15,7 @@
 
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod bytes;
+pub(crate) mod cache;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.
 pub mod fs;
 #[doc(hidden)] // Internals, public for the integration tests and fuzz targets only.

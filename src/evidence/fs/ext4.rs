@@ -27,6 +27,7 @@ use super::lookup;
 use super::reader::{Mapped, ReadFileAt, Run, Streamed};
 use super::{DirEntry, EvPath, FileKind, FileReader, FileSystem, FsError, Metadata, Timestamp};
 use crate::evidence::bytes::u32_le;
+use crate::evidence::cache::Lru;
 use crate::evidence::image::ReadAt;
 use crate::evidence::provenance::{SpecLayer, uuid_text};
 use fs_ext4::dir::DirEntryType;
@@ -34,7 +35,6 @@ use fs_ext4::extent::Extent;
 use fs_ext4::inode::{Inode, InodeFlags};
 use lru::LruCache;
 use std::io;
-use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
 const ROOT_INO: u32 = 2;
@@ -104,7 +104,7 @@ pub struct Ext4Fs {
     fs: Arc<fs_ext4::Filesystem>,
     dev: Arc<dyn ReadAt>,
     label: String,
-    inodes: Mutex<LruCache<u32, CachedInode>>,
+    inodes: Lru<u32, (Inode, Vec<u8>)>,
     dirs: Mutex<DirCache>,
 }
 
@@ -158,9 +158,7 @@ impl Ext4Fs {
             fs: Arc::new(fs),
             dev,
             label: label.to_string(),
-            inodes: Mutex::new(LruCache::new(
-                NonZeroUsize::new(INODE_CACHE).unwrap_or(NonZeroUsize::MIN),
-            )),
+            inodes: Lru::new(INODE_CACHE),
             dirs: Mutex::new(DirCache {
                 lru: LruCache::unbounded(),
                 bytes: 0,
@@ -179,23 +177,11 @@ impl Ext4Fs {
 
     /// Inode `ino`, read and checked (CRC-32C) once while it stays cached.
     fn inode(&self, path: &EvPath, ino: u32) -> Result<CachedInode, FsError> {
-        if let Some(i) = self
-            .inodes
-            .lock()
-            .ok()
-            .and_then(|mut c| c.get(&ino).cloned())
-        {
-            return Ok(i);
-        }
-        let i = Arc::new(
+        self.inodes.get(ino, || {
             self.fs
                 .read_inode_verified(ino)
-                .map_err(|e| map_err(path, ino, e))?,
-        );
-        if let Ok(mut c) = self.inodes.lock() {
-            c.put(ino, i.clone());
-        }
-        Ok(i)
+                .map_err(|e| map_err(path, ino, e))
+        })
     }
 
     /// The inode of `name` in directory `dir` (number `ino`): from the

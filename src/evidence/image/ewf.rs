@@ -313,34 +313,40 @@ impl Ewf {
         }
     }
 
+    /// Opens segment file `number` (1 for the first) and adds it; a later
+    /// segment that is not there is named as missing after the previous one.
+    fn open_segment(&mut self, seg_path: &Path, number: u32) -> Result<usize, ImageError> {
+        let file = File::open(seg_path).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound && number > 1 {
+                let previous = self
+                    .segments
+                    .last()
+                    .map(|s| s.path.display().to_string())
+                    .unwrap_or_default();
+                ewf_error(seg_path, EwfError::MissingSegment { previous })
+            } else {
+                ImageError::io(seg_path, e)
+            }
+        })?;
+        let size = file
+            .metadata()
+            .map_err(|e| ImageError::io(seg_path, e))?
+            .len();
+        self.segments.push(Segment {
+            file,
+            path: seg_path.to_path_buf(),
+            size,
+        });
+        Ok(self.segments.len() - 1)
+    }
+
     fn open(path: &Path) -> Result<Self, ImageError> {
         let mut img = Ewf::empty("EWF v1 (EnCase 6)");
         let mut seg_path = path.to_path_buf();
         let mut number = 1u32;
         let mut next_chunk = 0u64;
         loop {
-            let file = File::open(&seg_path).map_err(|e| {
-                if e.kind() == io::ErrorKind::NotFound && number > 1 {
-                    let previous = img
-                        .segments
-                        .last()
-                        .map(|s| s.path.display().to_string())
-                        .unwrap_or_default();
-                    ewf_error(&seg_path, EwfError::MissingSegment { previous })
-                } else {
-                    ImageError::io(&seg_path, e)
-                }
-            })?;
-            let size = file
-                .metadata()
-                .map_err(|e| ImageError::io(&seg_path, e))?
-                .len();
-            img.segments.push(Segment {
-                file,
-                path: seg_path.clone(),
-                size,
-            });
-            let idx = img.segments.len() - 1;
+            let idx = img.open_segment(&seg_path, number)?;
             let more = img.read_segment(idx, number, &mut next_chunk)?;
             if !more {
                 break;

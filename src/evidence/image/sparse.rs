@@ -16,12 +16,10 @@
 //! (`--backing PATH`), in chain order.
 
 use super::ReadAt;
-use lru::LruCache;
 use std::fs::File;
 use std::io::{self, Read};
-use std::num::NonZeroUsize;
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Errors reading a virtual-machine disk image; each names the format, the
 /// structure and where it is.
@@ -315,31 +313,7 @@ pub(crate) fn read_backing(
 }
 
 /// Decompressed blocks (or loaded tables) kept for reuse, bounded.
-pub(crate) struct Cache(Mutex<LruCache<u64, Arc<Vec<u8>>>>);
-
-impl Cache {
-    pub fn new(entries: usize) -> Self {
-        Cache(Mutex::new(LruCache::new(
-            NonZeroUsize::new(entries).unwrap_or(NonZeroUsize::MIN),
-        )))
-    }
-
-    /// The entry for `key`, loaded by `load` when absent.
-    pub fn get(
-        &self,
-        key: u64,
-        load: impl FnOnce() -> Result<Vec<u8>, DiskError>,
-    ) -> Result<Arc<Vec<u8>>, DiskError> {
-        if let Some(v) = self.0.lock().ok().and_then(|mut c| c.get(&key).cloned()) {
-            return Ok(v);
-        }
-        let v = Arc::new(load()?);
-        if let Ok(mut c) = self.0.lock() {
-            c.put(key, v.clone());
-        }
-        Ok(v)
-    }
-}
+pub(crate) type Cache = crate::evidence::cache::Lru<u64, Vec<u8>>;
 
 /// The compression of a block.
 #[derive(Debug, Clone, Copy)]

@@ -6,7 +6,7 @@
 //! files are opened `O_NOATIME` where allowed so reading leaves no trace.
 //!
 //! The descriptors of the directories looked up last are kept (a few, in
-//! [`DirCache`]): a layer is read in tar order, directory by directory, so
+//! `DIR_CACHE`): a layer is read in tar order, directory by directory, so
 //! its files are opened relative to their directory's descriptor rather
 //! than by resolving the whole path from the root again for each one (a
 //! layer of a million small files spent most of its time in those walks).
@@ -14,6 +14,7 @@
 use super::super::{
     DirEntry, EvPath, FileKind, FileReader, FileSystem, FsError, Metadata, Timestamp,
 };
+use crate::evidence::cache::Lru;
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, StatxFlags};
 use rustix::io::Errno;
 use std::ffi::OsStr;
@@ -23,40 +24,20 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// A host directory used as a read-only evidence filesystem.
 #[derive(Debug)]
 pub struct HostDir {
     root: OwnedFd,
     root_path: PathBuf,
-    dirs: Mutex<DirCache>,
+    dirs: Lru<Vec<u8>, OwnedFd>,
 }
 
-/// Directories opened last (`O_PATH`, reached safely from the root), most
-/// recent last. Only successful lookups are kept, and only a few: the
-/// memory and descriptors held stay bounded whatever the evidence holds.
-#[derive(Debug, Default)]
-struct DirCache(Vec<(Vec<u8>, Arc<OwnedFd>)>);
-
-impl DirCache {
-    const MAX: usize = 16;
-
-    fn get(&mut self, dir: &[u8]) -> Option<Arc<OwnedFd>> {
-        let at = self.0.iter().rposition(|(p, _)| p == dir)?;
-        let hit = self.0.remove(at);
-        let fd = Arc::clone(&hit.1);
-        self.0.push(hit);
-        Some(fd)
-    }
-
-    fn put(&mut self, dir: &[u8], fd: &Arc<OwnedFd>) {
-        if self.0.len() == Self::MAX {
-            self.0.remove(0);
-        }
-        self.0.push((dir.to_vec(), Arc::clone(fd)));
-    }
-}
+/// Directories opened last (`O_PATH`, reached safely from the root).
+/// Only successful lookups are kept, and only a few: the memory and
+/// descriptors held stay bounded whatever the evidence holds.
+const DIR_CACHE: usize = 16;
 
 impl HostDir {
     /// Opens `path` (which the examiner named, so it may itself be reached
@@ -86,7 +67,7 @@ impl HostDir {
         Ok(HostDir {
             root,
             root_path: path.to_path_buf(),
-            dirs: Mutex::default(),
+            dirs: Lru::new(DIR_CACHE),
         })
     }
 
@@ -111,22 +92,8 @@ impl HostDir {
 
     /// The directory at `dir` as `O_PATH`, from the cache or opened.
     fn dir_fd(&self, dir: &EvPath) -> Result<Arc<OwnedFd>, FsError> {
-        // A poisoned lock only means another reader panicked: the cache
-        // holds nothing half-made, so it is used as it is.
-        let cached = self
-            .dirs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(dir.as_bytes());
-        if let Some(fd) = cached {
-            return Ok(fd);
-        }
-        let fd = Arc::new(self.open_dir_path(dir)?);
         self.dirs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .put(dir.as_bytes(), &fd);
-        Ok(fd)
+            .get(dir.as_bytes().to_vec(), || self.open_dir_path(dir))
     }
 
     /// Opens the directory at `dir` (relative to the root) as `O_PATH`,
@@ -434,8 +401,8 @@ mod tests {
                 ));
             }
         }
-        let cached = fs.dirs.lock().unwrap().0.len();
-        assert!(cached <= DirCache::MAX, "{cached} directories cached");
+        let cached = fs.dirs.kept();
+        assert!(cached <= DIR_CACHE, "{cached} directories cached");
         assert!(matches!(
             fs.open(&p("d1/sub/missing")),
             Err(FsError::NotFound { .. })

@@ -26,14 +26,13 @@ use super::lookup;
 use super::reader::{Mapped, ReadFileAt, Run, Streamed};
 use super::{DirEntry, EvPath, FileKind, FileReader, FileSystem, FsError, Metadata};
 use crate::evidence::bytes::{Reader, bytes_at};
+use crate::evidence::cache::Lru;
 use crate::evidence::image::ReadAt;
 use crate::evidence::provenance::{SpecLayer, uuid_text};
 use inode::{FMT_LOCAL, Inode, kind_of};
-use lru::LruCache;
 use sb::Superblock;
 use std::io;
-use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 const INODE_CACHE: usize = 4096;
 const DIR_CACHE: usize = 64;
@@ -46,14 +45,8 @@ pub struct XfsFs {
     dev: Arc<dyn ReadAt>,
     sb: Arc<Superblock>,
     label: String,
-    inodes: Mutex<LruCache<u64, Arc<Inode>>>,
-    dirs: Mutex<LruCache<u64, DirList>>,
-}
-
-fn cache<K: std::hash::Hash + Eq, V>(n: usize) -> Mutex<LruCache<K, V>> {
-    Mutex::new(LruCache::new(
-        NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN),
-    ))
+    inodes: Lru<u64, Inode>,
+    dirs: Lru<u64, Vec<dir::RawEntry>>,
 }
 
 /// An XFS error met while reading `path`.
@@ -75,8 +68,8 @@ impl XfsFs {
             dev,
             sb: Arc::new(sb),
             label: label.to_string(),
-            inodes: cache(INODE_CACHE),
-            dirs: cache(DIR_CACHE),
+            inodes: Lru::new(INODE_CACHE),
+            dirs: Lru::new(DIR_CACHE),
         };
         let root = fs.inode(&EvPath::root(), fs.sb.root_ino)?;
         if root.kind() != FileKind::Dir {
@@ -94,38 +87,15 @@ impl XfsFs {
     }
 
     fn inode(&self, path: &EvPath, ino: u64) -> Result<Arc<Inode>, FsError> {
-        if let Some(i) = self
-            .inodes
-            .lock()
-            .ok()
-            .and_then(|mut c| c.get(&ino).cloned())
-        {
-            return Ok(i);
-        }
-        let i = Arc::new(
-            Inode::read(self.dev.as_ref(), &self.sb, ino).map_err(|e| xfs_error(path, e))?,
-        );
-        if let Ok(mut c) = self.inodes.lock() {
-            c.put(ino, i.clone());
-        }
-        Ok(i)
+        self.inodes.get(ino, || {
+            Inode::read(self.dev.as_ref(), &self.sb, ino).map_err(|e| xfs_error(path, e))
+        })
     }
 
     fn dir_entries(&self, path: &EvPath, d: &Inode) -> Result<DirList, FsError> {
-        if let Some(l) = self
-            .dirs
-            .lock()
-            .ok()
-            .and_then(|mut c| c.get(&d.ino).cloned())
-        {
-            return Ok(l);
-        }
-        let l =
-            Arc::new(dir::entries(self.dev.as_ref(), &self.sb, d).map_err(|e| xfs_error(path, e))?);
-        if let Ok(mut c) = self.dirs.lock() {
-            c.put(d.ino, l.clone());
-        }
-        Ok(l)
+        self.dirs.get(d.ino, || {
+            dir::entries(self.dev.as_ref(), &self.sb, d).map_err(|e| xfs_error(path, e))
+        })
     }
 
     /// Resolves `path` to its inode (see [`lookup::resolve`]).

@@ -33,12 +33,10 @@
 use super::error::{ChunkFault, CorruptKind, EwfError, TruncatedKind};
 use super::header::inflate_header;
 use super::{
-    Acquisition, ChunkLoc, Ewf, ImageError, MAX_CHUNK, MAX_HEADER, SIGNATURE_V2, Segment, Stored,
-    Table, TableLayout, adler32, corrupt, ewf_error, le32, sum_ok,
+    Acquisition, ChunkLoc, Ewf, ImageError, MAX_CHUNK, MAX_HEADER, SIGNATURE_V2, Stored, Table,
+    TableLayout, adler32, corrupt, ewf_error, le32, sum_ok,
 };
 use crate::evidence::bytes::{Reader, bytes_at, u32_le, u64_le};
-use std::fs::File;
-use std::io;
 use std::path::Path;
 
 const HEADER_LEN: u64 = 32;
@@ -143,28 +141,7 @@ impl Ewf {
         let mut number = 1u32;
         let mut next_chunk = 0u64;
         loop {
-            let file = File::open(&seg_path).map_err(|e| {
-                if e.kind() == io::ErrorKind::NotFound && number > 1 {
-                    let previous = img
-                        .segments
-                        .last()
-                        .map(|s| s.path.display().to_string())
-                        .unwrap_or_default();
-                    ewf_error(&seg_path, EwfError::MissingSegment { previous })
-                } else {
-                    ImageError::io(&seg_path, e)
-                }
-            })?;
-            let size = file
-                .metadata()
-                .map_err(|e| ImageError::io(&seg_path, e))?
-                .len();
-            img.segments.push(Segment {
-                file,
-                path: seg_path.clone(),
-                size,
-            });
-            let idx = img.segments.len() - 1;
+            let idx = img.open_segment(&seg_path, number)?;
             let more =
                 img.read_segment_v2(idx, number, &mut next_chunk, &mut set_id, &mut geometry)?;
             if number == 1 {
