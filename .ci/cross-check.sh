@@ -16,7 +16,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 linux_bin=$(realpath "${1:?usage: $0 LINUX_BINARY}")
 lib=$here/../shared/fixtures/sidroot-lib.sh
 [ -r "$lib" ] || { echo "cross-check: $lib not found" >&2; exit 3; }
-CROSS_PKGS="rustc cargo rust-src gcc-mingw-w64-x86-64-win32 wine wine64 ca-certificates pkg-config libsqlite3-dev"
+CROSS_PKGS="rustc cargo rust-src gcc-mingw-w64-x86-64-win32 wine wine64 ca-certificates pkg-config libsqlite3-dev libzstd-dev"
 # shellcheck source=/dev/null
 . "$lib"
 [ -x "$SIDROOT/usr/bin/apt-get" ] || { echo "cross-check: no sid chroot at $SIDROOT (tests/sid-dockerd.sh prepare makes it)" >&2; exit 3; }
@@ -25,7 +25,8 @@ cleanup() { sid_cleanup; rm -rf "$work"; }
 trap cleanup EXIT
 sid_enter
 if [ ! -x "$SIDROOT/usr/bin/x86_64-w64-mingw32-gcc-win32" ] || [ ! -x "$SIDROOT/usr/bin/wine" ] \
-   || [ ! -d "$SIDROOT/usr/lib/rustlib/src" ] || [ ! -x "$SIDROOT/usr/bin/pkg-config" ]; then
+   || [ ! -d "$SIDROOT/usr/lib/rustlib/src" ] || [ ! -x "$SIDROOT/usr/bin/pkg-config" ] \
+   || [ ! -f "$SIDROOT/usr/include/zstd.h" ]; then
   cp /etc/resolv.conf "$SIDROOT/etc/resolv.conf"
   sid apt-get update -qq
   sid env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $CROSS_PKGS >/dev/null
@@ -90,9 +91,9 @@ for s in linux windows; do [ -f "$work/$s/status" ] && cat "$work/$s/status"; do
 echo "windows: ${#commands[@]} commands and $files extracted files compared"
 
 start=$(date +%s)
-# No C compiler for macOS here: the bundled SQLite is not compiled; the check takes the
-# chroot's through pkg-config (nothing is linked by a check).
-if sid "${cargo_env[@]}" LIBSQLITE3_SYS_USE_PKG_CONFIG=1 PKG_CONFIG_ALLOW_CROSS=1 cargo check --manifest-path /src/Cargo.toml --locked --quiet \
+# No C compiler for macOS here: the bundled SQLite and libzstd are not compiled; the check
+# takes the chroot's through pkg-config (nothing is linked by a check).
+if sid "${cargo_env[@]}" LIBSQLITE3_SYS_USE_PKG_CONFIG=1 ZSTD_SYS_USE_PKG_CONFIG=1 PKG_CONFIG_ALLOW_CROSS=1 cargo check --manifest-path /src/Cargo.toml --locked --quiet \
   --target aarch64-apple-darwin -Zbuild-std=std,panic_abort --bin docker-forensics; then
   echo "macos check: $(($(date +%s) - start)) s"
 else

@@ -9,8 +9,7 @@
 # anchors on the same file in the same run = ewfverify (libewf reads,
 # inflates and hashes the whole medium), ewfexport to raw then our extract
 # from that raw, and qemu-io reading the whole qcow2.
-# Also (#15) verify of the small basic fixture from a zstd qcow2 and a
-# stream-optimized VMDK beside the same from its raw disk.
+# (#15's small-disk reading speed is case vm.)
 e01_disk_mib() { echo $(( $(du -sm "$HOST" | cut -f1) * 12 / 10 + 1024 )); }
 
 # e01_gpt RAW MIB: an empty disk with one GPT partition from sector 2048
@@ -101,18 +100,5 @@ case_e01() {
     perf record -q -g -o "$BW/perf-e01-extract.data" "$BIN" extract -q "$IMAGE" "$d/fast.E01" "$out" >>"$LOG" 2>&1; rm_out
   fi
   rm_out
-  # basic fixture (#15): zstd qcow2 and stream-optimized VMDK against its raw disk
-  local b=$BW/e01-basic
-  if [[ ! -f $b/.built ]]; then
-    rm -rf "$b"; mkdir -p "$b"
-    ewfexport -q -u -f raw -t "$b/basic" "$FIX/basic.disk.E01" >/dev/null
-    qemu-img convert -O qcow2 -c -o compression_type=zstd "$b/basic.raw" "$b/basic-zstd.qcow2"
-    qemu-img convert -O vmdk -o subformat=streamOptimized "$b/basic.raw" "$b/basic-stream.vmdk"
-    touch "$b/.built"
-  fi
-  bench vm "verify (raw)" floor 0 : "$BIN" verify -q "$b/basic.raw"
-  bench vm "verify (zstd qcow2)" ours 0 : "$BIN" verify -q "$b/basic-zstd.qcow2"
-  bench vm "verify (stream-optimized vmdk)" ours 0 : "$BIN" verify -q "$b/basic-stream.vmdk"
-  note vm "the basic fixture (15 images) from its raw disk (ewfexport of basic.disk.E01), a zstd-compressed qcow2 and a stream-optimized VMDK of it (qemu-img convert)"
-  if [[ $KEEP == 0 ]]; then rm -rf "$d" "$b"; fi
+  if [[ $KEEP == 0 ]]; then rm -rf "$d"; fi
 }

@@ -10,6 +10,9 @@
 #   dir      the large host as a directory (fixture/large:1, ~5 GB), warm and cold
 #   e01      the same host on a GPT+ext4 disk as EnCase 6 E01 (-c fast and
 #            -c best), on XFS and on LVM; ewfverify, ewfexport and qemu-img anchors
+#   qcow2    the same disk as a qcow2 only (of case e01's files, the quick one)
+#   vm       the small basic fixture from compressed qcow2s and a stream-optimized
+#            VMDK against its raw disk
 #   stores   the same image in a containerd root (ctr import) and a Podman
 #            root (podman load); skopeo copy and ctr export anchors
 #   many     200 images on 3 bases and 2,000 containers
@@ -17,7 +20,7 @@
 #   hostile  the hostile inputs of the reliability tests: peak memory
 #
 # Environment:
-#   BENCH_CASES       cases to run (default: dir e01 stores many small hostile)
+#   BENCH_CASES       cases to run (default: dir e01 vm stores many small hostile)
 #   BENCH_WORK_DIR    evidence, scratch and results, on the disk to measure
 #                     (default /var/tmp/docker-forensics-bench; ~35 GB free)
 #   BENCH_HOST_DIR    a large host made by make-large.sh (default $BENCH_WORK_DIR/large)
@@ -37,7 +40,7 @@ repo=$(cd "$here/.." && pwd)
 FIX=${BENCH_FIXTURES:-$here/../../shared/fixtures}
 BW=${BENCH_WORK_DIR:-/var/tmp/docker-forensics-bench}
 HOST_DIR=${BENCH_HOST_DIR:-$BW/large}
-CASES=${BENCH_CASES:-dir e01 stores many small hostile}
+CASES=${BENCH_CASES:-dir e01 vm stores many small hostile}
 REPS=${BENCH_REPS:-3}
 WAIT_QUIET=${BENCH_WAIT_QUIET:-0}
 PERF=${BENCH_PERF:-0}

@@ -7,16 +7,15 @@
 //! `foreign`/`nondistributable` variants. Gzip blobs may have several
 //! members (RFC 1952; Go's `compress/gzip` reads them all); zstd blobs
 //! several frames, skippable ones included (RFC 8878 §3.1; zstd:chunked
-//! layers use them), decoded with the pure-Rust `ruzstd`.
+//! layers use them), decoded by libzstd (the `zstd` crate), which skips
+//! skippable frames itself.
 
 use crate::digest::hex_part;
 use crate::evidence::fs::{EvPath, FileSystem, FsError};
 use flate2::read::MultiGzDecoder;
-use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
-use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 
 /// How a layer blob is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -66,65 +65,78 @@ pub fn decompressed<'a, R: Read + Send + 'a>(
     match compression {
         Compression::None => Box::new(reader),
         Compression::Gzip => Box::new(MultiGzDecoder::new(BufReader::new(reader))),
-        Compression::Zstd => Box::new(ZstdReader {
-            src: BufReader::with_capacity(256 << 10, reader),
-            dec: FrameDecoder::new(),
-            in_frame: false,
-        }),
+        Compression::Zstd => Box::new(ZstdReader::new(reader)),
     }
 }
 
-/// A multi-frame zstd decoder over `ruzstd`'s frame decoder.
-struct ZstdReader<R: Read> {
-    src: BufReader<R>,
-    dec: FrameDecoder,
-    in_frame: bool,
+/// Largest zstd window a layer may claim: 2^27 bytes, libzstd's own
+/// default limit and what `zstd --long` writes at most; a larger claim is
+/// refused rather than allocated.
+const ZSTD_WINDOW_LOG_MAX: u32 = 27;
+
+/// A multi-frame zstd decoder; a decoder that cannot be made (no memory)
+/// or is refused its window limit is reported at the first read. Errors
+/// of the blob's own reads come out as they were (a damaged disk image
+/// stays a disk error), the decoder's as `zstd: …`.
+enum ZstdReader<'a, R: Read> {
+    Ready(zstd::stream::read::Decoder<'a, BufReader<KeepError<R>>>),
+    Failed(Option<io::Error>),
+}
+
+/// A reader that keeps its first error for [`ZstdReader`] to return, as
+/// the decoder replaces it with its own.
+struct KeepError<R> {
+    inner: R,
+    failed: Option<io::Error>,
+}
+
+impl<R: Read> Read for KeepError<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            let kind = e.kind();
+            if kind != io::ErrorKind::Interrupted {
+                self.failed.get_or_insert(e);
+            }
+            io::Error::from(kind)
+        })
+    }
+}
+
+impl<'a, R: Read> ZstdReader<'a, R> {
+    fn new(reader: R) -> Self {
+        let src = BufReader::with_capacity(
+            256 << 10,
+            KeepError {
+                inner: reader,
+                failed: None,
+            },
+        );
+        let made = zstd::stream::read::Decoder::with_buffer(src).and_then(|mut d| {
+            d.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
+            Ok(d)
+        });
+        match made {
+            Ok(d) => ZstdReader::Ready(d),
+            Err(e) => ZstdReader::Failed(Some(zstd_err(e))),
+        }
+    }
 }
 
 fn zstd_err(e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))
 }
 
-impl<R: Read> Read for ZstdReader<R> {
+impl<R: Read> Read for ZstdReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        loop {
-            if self.in_frame {
-                while self.dec.can_collect() == 0 && !self.dec.is_finished() {
-                    self.dec
-                        .decode_blocks(&mut self.src, BlockDecodingStrategy::UptoBlocks(1))
-                        .map_err(zstd_err)?;
-                }
-                let n = self.dec.read(buf)?;
-                if n > 0 {
-                    return Ok(n);
-                }
-                if self.dec.is_finished() {
-                    self.in_frame = false;
-                }
-                continue;
+        match self {
+            ZstdReader::Ready(d) => {
+                d.read(buf)
+                    .map_err(|e| match d.get_mut().get_mut().failed.take() {
+                        Some(source) => source,
+                        None => zstd_err(e),
+                    })
             }
-            if self.src.fill_buf()?.is_empty() {
-                return Ok(0);
-            }
-            match self.dec.reset(&mut self.src) {
-                Ok(()) => self.in_frame = true,
-                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
-                    length,
-                    ..
-                })) => {
-                    let skipped = io::copy(
-                        &mut (&mut self.src).take(u64::from(length)),
-                        &mut io::sink(),
-                    )?;
-                    if skipped != u64::from(length) {
-                        return Err(zstd_err("truncated skippable frame"));
-                    }
-                }
-                Err(e) => return Err(zstd_err(e)),
-            }
+            ZstdReader::Failed(e) => Err(e.take().unwrap_or_else(|| zstd_err("no decoder"))),
         }
     }
 }
@@ -264,16 +276,34 @@ mod tests {
         assert_eq!(Compression::sniff(&gz), Compression::Gzip);
         assert_eq!(unpack(Compression::Gzip, &gz), b"hello world");
 
-        let level = ruzstd::encoding::CompressionLevel::Fastest;
-        let mut zs = ruzstd::encoding::compress_to_vec(&b"hello "[..], level);
+        let mut zs = zstd::encode_all(&b"hello "[..], 1).unwrap();
         // A skippable frame between the two (as zstd:chunked writes).
         zs.extend([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 9, 9, 9]);
-        zs.extend(ruzstd::encoding::compress_to_vec(&b"world"[..], level));
+        zs.extend(zstd::encode_all(&b"world"[..], 1).unwrap());
         assert_eq!(Compression::sniff(&zs), Compression::Zstd);
         assert_eq!(unpack(Compression::Zstd, &zs), b"hello world");
 
         let mut bad = Vec::new();
         let r = decompressed(&zs[..zs.len() - 3], Compression::Zstd).read_to_end(&mut bad);
         assert!(r.is_err());
+
+        // A read error of the evidence under the decoder comes out as it
+        // was; the decoder's own errors are named zstd.
+        let failing = (&zs[..8]).chain(Failing);
+        let e = decompressed(failing, Compression::Zstd)
+            .read_to_end(&mut bad)
+            .unwrap_err();
+        assert_eq!(e.to_string(), "sector 7 unreadable");
+        let e = decompressed(&b"\x28\xb5\x2f\xfd\xff\xff\xff\xff"[..], Compression::Zstd)
+            .read_to_end(&mut bad)
+            .unwrap_err();
+        assert!(e.to_string().starts_with("zstd: "), "{e}");
+    }
+
+    struct Failing;
+    impl Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::other("sector 7 unreadable"))
+        }
     }
 }

@@ -33,6 +33,7 @@ mod v2;
 
 pub use error::{ChunkFault, CorruptKind, EwfError, TruncatedKind};
 
+use super::ahead::inflaters;
 use super::{ImageError, ReadAt};
 use crate::evidence::bytes::{Reader, bytes_at, u32_be, u32_le, u64_le};
 use header::{inflate_header, parse_header_text};
@@ -704,9 +705,7 @@ impl Ewf {
         let decoded: Vec<(u64, io::Result<Vec<u8>>)> = if wanted.len() > 1
             && let Some(pool) = inflaters()
         {
-            // A pool of its own: its threads only inflate, so a reader
-            // that is itself a worker of another pool (or waited on by
-            // one) can never wait on work queued behind its own caller.
+            // `inflaters`: a pool of its own (why: see there).
             pool.install(|| wanted.par_iter().map(|k| (*k, self.decode(*k))).collect())
         } else {
             wanted.iter().map(|k| (*k, self.decode(*k))).collect()
@@ -961,18 +960,6 @@ impl Drop for Unclaim<'_> {
         }
         self.0.landed.notify_all();
     }
-}
-
-/// The threads that inflate chunks read ahead, one per core, made once.
-fn inflaters() -> Option<&'static rayon::ThreadPool> {
-    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .thread_name(|i| format!("ewf-inflate-{i}"))
-            .build()
-            .ok()
-    })
-    .as_ref()
 }
 
 fn poisoned<T>(_: T) -> io::Error {

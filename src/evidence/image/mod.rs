@@ -14,6 +14,7 @@
 //! backing (parent) file is opened the same way, so a chain may mix
 //! formats (a QCOW2 overlay on a raw base).
 
+mod ahead;
 pub mod ewf;
 pub mod mem;
 pub mod pread;

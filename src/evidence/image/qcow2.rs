@@ -385,6 +385,40 @@ impl Qcow2 {
 /// An L2 table: its file offset and its bytes.
 type L2Table = (u64, Arc<Vec<u8>>);
 
+/// The L2 entry of one cluster, and where it is.
+struct L2Entry {
+    entry: u64,
+    /// The entry's file offset.
+    entry_at: u64,
+    table: Arc<Vec<u8>>,
+    l2_off: u64,
+    slot: usize,
+}
+
+impl Qcow2 {
+    /// The L2 entry of guest cluster `index`; `None` when its L2 table is
+    /// not allocated.
+    fn l2_entry(&self, index: u64) -> Result<Option<L2Entry>, DiskError> {
+        let cs = 1u64 << self.cluster_bits;
+        let entry_len = if self.extended { 16 } else { 8 };
+        let per_table = cs / entry_len;
+        let l1_index = usize::try_from(index / per_table).unwrap_or(usize::MAX);
+        let Some((l2_off, table)) = self.l2_table(l1_index)? else {
+            return Ok(None);
+        };
+        let slot = (index % per_table) as usize;
+        let entry = u64_be(&table, slot * entry_len as usize)
+            .map_err(|e| corrupt("L2 table", l2_off, e.to_string()))?;
+        Ok(Some(L2Entry {
+            entry,
+            entry_at: l2_off + slot as u64 * entry_len,
+            table,
+            l2_off,
+            slot,
+        }))
+    }
+}
+
 /// The backing file format, from the header extensions (others skipped).
 fn read_extensions(file: &ImageFile, start: u64, cs: u64) -> Result<Option<String>, DiskError> {
     let mut at = start;
@@ -512,19 +546,31 @@ impl Blocks for Qcow2 {
         self.file.name()
     }
 
+    fn compresses(&self) -> bool {
+        true
+    }
+
+    fn warm(&self, index: u64) {
+        if let Ok(Some(e)) = self.l2_entry(index)
+            && e.entry & COMPRESSED != 0
+        {
+            let _ = self.read_block(index, 0, &mut [0u8; 1]);
+        }
+    }
+
     fn read_block(&self, index: u64, within: u64, buf: &mut [u8]) -> Result<(), DiskError> {
         let cs = 1u64 << self.cluster_bits;
         let guest = index * cs;
-        let entry_len = if self.extended { 16 } else { 8 };
-        let per_table = cs / entry_len;
-        let l1_index = usize::try_from(index / per_table).unwrap_or(usize::MAX);
-        let Some((l2_off, table)) = self.l2_table(l1_index)? else {
+        let Some(L2Entry {
+            entry,
+            entry_at,
+            table,
+            l2_off,
+            slot,
+        }) = self.l2_entry(index)?
+        else {
             return read_backing(self.parent.as_ref(), buf, guest + within);
         };
-        let slot = (index % per_table) as usize;
-        let entry_at = l2_off + slot as u64 * entry_len;
-        let entry = u64_be(&table, slot * entry_len as usize)
-            .map_err(|e| corrupt("L2 table", l2_off, e.to_string()))?;
         let what = || format!("L2 entry {slot} (guest offset {guest})");
         if entry & COMPRESSED != 0 {
             let x = 62 - (self.cluster_bits - 8);

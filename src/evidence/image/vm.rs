@@ -155,7 +155,7 @@ pub(super) fn open(
                 q.set_parent(parent.media.clone());
                 chain(&mut files, &mut info, &mut links, parent);
             }
-            finish(format, Arc::new(BlockDevice(q)), files, info, links)
+            finish(format, Arc::new(BlockDevice::new(q)), files, info, links)
         }
         ImageFormat::Vmdk => {
             let kind = kind.unwrap_or(vmdk::Kind::Sparse);
@@ -182,7 +182,7 @@ pub(super) fn open(
                 v.set_parent(parent.media.clone());
                 chain(&mut files, &mut info, &mut links, parent);
             }
-            finish(format, Arc::new(BlockDevice(v)), files, info, links)
+            finish(format, Arc::new(BlockDevice::new(v)), files, info, links)
         }
         ImageFormat::Vhdx => {
             let mut v = Vhdx::open(ImageFile::open(path, "vhdx").map_err(disk)?).map_err(disk)?;
@@ -193,7 +193,7 @@ pub(super) fn open(
                 v.set_parent(parent.media.clone());
                 chain(&mut files, &mut info, &mut links, parent);
             }
-            finish(format, Arc::new(BlockDevice(v)), files, info, links)
+            finish(format, Arc::new(BlockDevice::new(v)), files, info, links)
         }
         ImageFormat::Vdi => {
             let mut v = Vdi::open(ImageFile::open(path, "vdi").map_err(disk)?).map_err(disk)?;
@@ -209,7 +209,7 @@ pub(super) fn open(
                 v.set_parent(parent.media.clone());
                 chain(&mut files, &mut info, &mut links, parent);
             }
-            finish(format, Arc::new(BlockDevice(v)), files, info, links)
+            finish(format, Arc::new(BlockDevice::new(v)), files, info, links)
         }
         _ => return Ok(None),
     };

@@ -23,6 +23,7 @@
 //! file, nothing is unpacked.
 
 use super::ReadAt;
+use super::ahead::{ReadAhead, in_background};
 use super::sparse::{
     Cache, Codec, DiskError, ImageFile, copy_out, decompress, read_backing, resolve_parent,
     table_fits,
@@ -57,6 +58,7 @@ struct SparseExtent {
     compressed: bool,
     tables: Cache,
     grains: Cache,
+    ahead: ReadAhead,
 }
 
 impl SparseExtent {
@@ -162,22 +164,15 @@ impl SparseExtent {
                 compressed,
                 tables: Cache::new(GT_CACHE),
                 grains: Cache::new(GRAIN_CACHE),
+                ahead: ReadAhead::new(grain * 512, capacity.div_ceil(grain.max(1))),
             },
             descriptor,
         ))
     }
 
-    /// Fills `buf` from `pos` of this extent (inside one grain);
-    /// unallocated grains come from `parent` at `parent_at`.
-    fn read(
-        &self,
-        buf: &mut [u8],
-        pos: u64,
-        parent: Option<&Arc<dyn ReadAt>>,
-        parent_at: u64,
-    ) -> Result<(), DiskError> {
-        let g = pos / self.grain;
-        let within = pos % self.grain;
+    /// The grain table entry of grain `g` and its file offset; `None`
+    /// when the grain's table is not allocated.
+    fn grain_entry(&self, g: u64) -> Result<Option<(u32, u64)>, DiskError> {
         let gd_index = g / self.gt_entries;
         let gde = self
             .gd
@@ -185,7 +180,7 @@ impl SparseExtent {
             .copied()
             .unwrap_or(0);
         if gde == 0 {
-            return read_backing(parent, buf, parent_at);
+            return Ok(None);
         }
         let gt_at = u64::from(gde) * 512;
         let gt_len = self.gt_entries * 4;
@@ -206,7 +201,35 @@ impl SparseExtent {
         let slot = (g % self.gt_entries) as usize;
         let gte =
             u32_le(&table, slot * 4).map_err(|e| corrupt("grain table", gt_at, e.to_string()))?;
-        let entry_at = gt_at + slot as u64 * 4;
+        Ok(Some((gte, gt_at + slot as u64 * 4)))
+    }
+
+    /// Decompresses grain `g` into the cache if it is stored compressed
+    /// (read ahead; a failure is left for the reader to report).
+    fn warm(&self, g: u64) {
+        if self.compressed
+            && let Ok(Some((gte, _))) = self.grain_entry(g)
+            && gte > 1
+        {
+            let _ = self.read(&mut [0u8; 1], g * self.grain, None, 0);
+        }
+    }
+
+    /// Fills `buf` from `pos` of this extent (inside one grain);
+    /// unallocated grains come from `parent` at `parent_at`.
+    fn read(
+        &self,
+        buf: &mut [u8],
+        pos: u64,
+        parent: Option<&Arc<dyn ReadAt>>,
+        parent_at: u64,
+    ) -> Result<(), DiskError> {
+        let g = pos / self.grain;
+        let within = pos % self.grain;
+        let Some((gte, entry_at)) = self.grain_entry(g)? else {
+            return read_backing(parent, buf, parent_at);
+        };
+        let slot = g % self.gt_entries;
         let what = || format!("grain table entry {slot} (grain {g})");
         match gte {
             0 => return read_backing(parent, buf, parent_at),
@@ -571,6 +594,12 @@ impl ReadAt for Vmdk {
                     .map_err(super::sparse::to_io)?;
             }
             Extent::Sparse(s) => {
+                if s.compressed
+                    && let Some(next) = s.ahead.saw(within / s.grain)
+                {
+                    let s = Arc::clone(s);
+                    in_background(move || next.for_each(|g| s.warm(g)));
+                }
                 let left = s.grain - within % s.grain;
                 n = n.min(left as usize);
                 s.read(&mut buf[..n], within, self.parent.as_ref(), offset)
