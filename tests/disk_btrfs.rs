@@ -49,7 +49,6 @@ const TOOLS: &[&str] = &[
 ];
 
 struct Built {
-    _dir: tempfile::TempDir,
     root: PathBuf,
     expected: Vec<(String, BTreeMap<Vec<u8>, Entry>)>,
 }
@@ -108,8 +107,7 @@ fn built() -> Option<&'static Built> {
             skip("the btrfs tests need root and btrfs-progs, fdisk, attr, util-linux");
             return None;
         }
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
+        let root = common::static_scratch("disk-btrfs");
         let src = root.join("src");
         make_source(&fx, &src);
         let r = root.display();
@@ -140,7 +138,6 @@ fn built() -> Option<&'static Built> {
             .collect();
         sh(&format!("rm -rf {r}/src"));
         Some(Built {
-            _dir: dir,
             root,
             expected,
         })

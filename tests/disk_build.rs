@@ -136,13 +136,7 @@ fn built() -> Option<&'static Built> {
             skip("the disk tests need root and the disk tools");
             return None;
         }
-        // A static is never dropped, so a TempDir here would be left in /tmp
-        // by every run (~600 MB). Build under the target's tmp dir instead,
-        // named by our pid, and remove what earlier runs left.
-        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        remove_stale_builds(tmp);
-        let root = tmp.join(format!("disk-build.{}", std::process::id()));
-        std::fs::create_dir_all(&root).unwrap();
+        let root = common::static_scratch("disk-build");
         let src = root.join("src");
         make_source(&fx, &src);
         let r = root.display();
@@ -177,21 +171,6 @@ fn built() -> Option<&'static Built> {
 }
 
 /// Removes `disk-build.<pid>` directories of test processes that are gone.
-fn remove_stale_builds(tmp: &Path) {
-    let Ok(entries) = std::fs::read_dir(tmp) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix("disk-build.") else {
-            continue;
-        };
-        if !Path::new("/proc").join(pid).exists() {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-}
-
 fn check_same(b: &Built, fs: &dyn FileSystem, what: &str) {
     for (d, exp) in &b.expected {
         let got = snapshot(fs, d);

@@ -32,6 +32,30 @@ pub fn skip(why: &str) {
     eprintln!("SKIPPED: {why}");
 }
 
+/// A scratch directory for what a test binary builds once and keeps in a
+/// static. A static is never dropped, so a `TempDir` there would be left in
+/// /tmp by every run: this one is under the target's tmp dir, named by
+/// `prefix` and the process id, and what earlier runs left (their process
+/// gone) is removed first.
+pub fn static_scratch(prefix: &str) -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    if let Ok(entries) = std::fs::read_dir(tmp) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stale = name
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .is_some_and(|pid| !Path::new("/proc").join(pid).exists());
+            if stale {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let dir = tmp.join(format!("{prefix}.{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }

@@ -37,13 +37,12 @@ use super::lookup;
 use super::reader::Streamed;
 use super::{DirEntry, EvPath, FileKind, FileReader, FileSystem, FsError, Metadata, Timestamp};
 use crate::evidence::bytes::{Reader, u8_at, u32_le, u64_le};
+use crate::evidence::cache::Lru;
 use crate::evidence::image::ReadAt;
 use crate::evidence::provenance::{SpecLayer, uuid_text};
 use error::Result;
-use lru::LruCache;
 use sb::{ChunkMap, Superblock};
 use std::collections::HashMap;
-use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use tree::{DIR_INDEX, DIR_ITEM, EXTENT_DATA, INODE_ITEM, Key, ROOT_ITEM, Trees, XATTR_ITEM};
 
@@ -127,7 +126,6 @@ struct Root {
 }
 
 type Node = Arc<Inode>;
-type DirList = Arc<Vec<RawEntry>>;
 /// One dir-item-shaped record: location key, type, name, data.
 type Record<'a> = (Key, u8, &'a [u8], &'a [u8]);
 
@@ -138,14 +136,8 @@ pub struct BtrfsFs {
     label: String,
     default: u64,
     roots: Mutex<HashMap<u64, Root>>,
-    inodes: Mutex<LruCache<(u64, u64), Node>>,
-    dirs: Mutex<LruCache<(u64, u64), DirList>>,
-}
-
-fn cache<K: std::hash::Hash + Eq, V>(n: usize) -> Mutex<LruCache<K, V>> {
-    Mutex::new(LruCache::new(
-        NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN),
-    ))
+    inodes: Lru<(u64, u64), Inode>,
+    dirs: Lru<(u64, u64), Vec<RawEntry>>,
 }
 
 fn btrfs_error(path: &EvPath, e: impl Into<BtrfsError>) -> FsError {
@@ -232,8 +224,8 @@ impl BtrfsFs {
             label: label.to_string(),
             default: FS_TREE,
             roots: Mutex::new(HashMap::new()),
-            inodes: cache(INODE_CACHE),
-            dirs: cache(DIR_CACHE),
+            inodes: Lru::new(INODE_CACHE),
+            dirs: Lru::new(DIR_CACHE),
         };
         // the default subvolume: the "default" entry of the root tree's
         // directory (set by `btrfs subvolume set-default`), else tree 5
@@ -294,8 +286,8 @@ impl BtrfsFs {
             label: self.label.clone(),
             default: FS_TREE,
             roots: Mutex::new(HashMap::new()),
-            inodes: cache(INODE_CACHE),
-            dirs: cache(DIR_CACHE),
+            inodes: Lru::new(INODE_CACHE),
+            dirs: Lru::new(DIR_CACHE),
         };
         let root = fs.root_inode(&EvPath::root()).ok()?;
         (root.kind() == FileKind::Dir).then_some(fs)
@@ -346,14 +338,6 @@ impl BtrfsFs {
     }
 
     fn inode(&self, path: &EvPath, tree: u64, ino: u64) -> std::result::Result<Node, FsError> {
-        if let Some(i) = self
-            .inodes
-            .lock()
-            .ok()
-            .and_then(|mut c| c.get(&(tree, ino)).cloned())
-        {
-            return Ok(i);
-        }
         let load = || -> Result<Inode> {
             let r = self.root(tree)?;
             let d = self
@@ -362,11 +346,8 @@ impl BtrfsFs {
                 .ok_or(CorruptKind::NoInode { tree, ino })?;
             Inode::parse(tree, ino, &d)
         };
-        let i = Arc::new(load().map_err(|e| btrfs_error(path, e))?);
-        if let Ok(mut c) = self.inodes.lock() {
-            c.put((tree, ino), i.clone());
-        }
-        Ok(i)
+        self.inodes
+            .get((tree, ino), || load().map_err(|e| btrfs_error(path, e)))
     }
 
     fn items(&self, i: &Inode, kind: u8) -> Result<Vec<(Key, Vec<u8>)>> {
@@ -379,14 +360,6 @@ impl BtrfsFs {
         path: &EvPath,
         d: &Inode,
     ) -> std::result::Result<Arc<Vec<RawEntry>>, FsError> {
-        if let Some(l) = self
-            .dirs
-            .lock()
-            .ok()
-            .and_then(|mut c| c.get(&(d.tree, d.ino)).cloned())
-        {
-            return Ok(l);
-        }
         let load = || -> Result<Vec<RawEntry>> {
             let mut out = Vec::new();
             for (k, data) in self.items(d, DIR_INDEX)? {
@@ -418,11 +391,8 @@ impl BtrfsFs {
             }
             Ok(out)
         };
-        let l = Arc::new(load().map_err(|e| btrfs_error(path, e))?);
-        if let Ok(mut c) = self.dirs.lock() {
-            c.put((d.tree, d.ino), l.clone());
-        }
-        Ok(l)
+        self.dirs
+            .get((d.tree, d.ino), || load().map_err(|e| btrfs_error(path, e)))
     }
 
     fn lookup(&self, path: &EvPath) -> std::result::Result<Node, FsError> {

@@ -13,10 +13,9 @@
 use super::error::{BtrfsError, CorruptKind, Result};
 use super::sb::{ChunkMap, csum_ok};
 use crate::evidence::bytes::{Reader, bytes_at, u8_at, u32_le, u64_le};
+use crate::evidence::cache::Lru;
 use crate::evidence::image::ReadAt;
-use lru::LruCache;
-use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub const INODE_ITEM: u8 = 1;
 pub const XATTR_ITEM: u8 = 24;
@@ -75,7 +74,7 @@ pub struct Trees {
     pub chunks: ChunkMap,
     fsid: [u8; 16],
     node_size: usize,
-    cache: Mutex<LruCache<u64, Arc<Node>>>,
+    cache: Lru<u64, Node>,
 }
 
 impl Trees {
@@ -85,28 +84,12 @@ impl Trees {
             chunks,
             fsid,
             node_size: node_size as usize,
-            cache: Mutex::new(LruCache::new(
-                NonZeroUsize::new(NODE_CACHE).unwrap_or(NonZeroUsize::MIN),
-            )),
+            cache: Lru::new(NODE_CACHE),
         }
     }
 
     fn node(&self, logical: u64, want_level: Option<u8>) -> Result<Arc<Node>> {
-        let cached = self
-            .cache
-            .lock()
-            .ok()
-            .and_then(|mut c| c.get(&logical).cloned());
-        let n = match cached {
-            Some(n) => n,
-            None => {
-                let n = Arc::new(self.read_node(logical)?);
-                if let Ok(mut c) = self.cache.lock() {
-                    c.put(logical, n.clone());
-                }
-                n
-            }
-        };
+        let n = self.cache.get(logical, || self.read_node(logical))?;
         if let Some(l) = want_level.filter(|&l| l != n.level) {
             return Err(CorruptKind::Node {
                 logical,
