@@ -35,6 +35,7 @@ fn qcow2_variants_read_as_the_raw_disk() {
         let (format, sha) = media_sha256(p, &opts());
         assert_eq!(format, "qcow2");
         assert_eq!(sha, want, "{}", p.display());
+        assert_allocation_agrees(p, &opts());
     }
     // The compressed images really are compressed (so the compressed
     // path was read), and qemu-img agrees on the virtual size.
@@ -333,6 +334,7 @@ fn qcow2_extended_l2_subclusters_match_qemu() {
     }
     let whole = w.convert("qcow2", &["-o", "extended_l2=on"], "xl2.qcow2");
     assert_eq!(media_sha256(&whole, &opts()).1, raw_sha256());
+    assert_allocation_agrees(&whole, &opts());
     w.qemu_img(&[
         "create",
         "-f",
@@ -358,6 +360,9 @@ fn qcow2_extended_l2_subclusters_match_qemu() {
     let want = common::sha256_file(&w.path("over.raw"));
     assert_ne!(want, raw_sha256());
     assert_eq!(media_sha256(&over, &opts()).1, want);
+    // Only the subclusters written are this file's (1M 3k: one of 4 KiB;
+    // 5000k 130k: 33 of 4 KiB), the zeroed ones and the rest not.
+    assert_allocation_agrees(&over, &opts());
 }
 
 /// `qemu-img info` and our reader agree on each image's virtual size.

@@ -35,6 +35,7 @@ fn vmdk_subformats_and_ova_read_as_the_raw_disk() {
         let (format, sha) = media_sha256(p, &ImageOptions::default());
         assert_eq!(format, "vmdk");
         assert_eq!(sha, want, "{}", p.display());
+        assert_allocation_agrees(p, &ImageOptions::default());
     }
     // Split sparse: the descriptor names its extent file.
     let split = image::open(&made[1]).unwrap();

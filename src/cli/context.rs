@@ -147,6 +147,11 @@ pub fn open(g: &Global, path: &Path) -> Result<Opened> {
                     verdict(v.sha1_matches),
                     v.sha256
                 );
+                if let Some(n) = v.allocated {
+                    tell!(
+                        "media: {n} bytes of it stored as data in the image file (not zeros, not a backing file's)"
+                    );
+                }
                 media_mismatch = v.md5_matches == Some(false) || v.sha1_matches == Some(false);
                 run.media_verification = Some(v);
             }

@@ -236,3 +236,36 @@ pub fn copy_as(src: &Path, name: &str) -> PathBuf {
     std::fs::copy(src, &dst).expect("copy");
     dst
 }
+
+/// The bytes of the virtual disk `qemu-img map` says `path` itself stores
+/// as data (ranges with `"data": true` at depth 0).
+pub fn qemu_data_bytes(path: &Path) -> u64 {
+    let out = Command::new("qemu-img")
+        .args(["map", "--output=json"])
+        .arg(path)
+        .output()
+        .expect("qemu-img map runs");
+    assert!(out.status.success(), "qemu-img map {}", path.display());
+    let ranges: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).expect("qemu-img map JSON");
+    ranges
+        .iter()
+        .filter(|r| r["data"] == true && r["depth"] == 0)
+        .map(|r| r["length"].as_u64().expect("length"))
+        .sum()
+}
+
+/// What `--verify-image` reports as stored in the image file equals what
+/// `qemu-img map` counts, and is neither nothing nor everything.
+pub fn assert_allocation_agrees(path: &Path, opts: &ImageOptions) {
+    let img = image::open_with(path, opts).expect("opens");
+    let v = image::verify_media(img.media.as_ref(), None, &|_| {}).expect("reads");
+    let ours = v.allocated.expect("a VM disk reports its allocation");
+    assert_eq!(
+        ours,
+        qemu_data_bytes(path),
+        "allocation of {}",
+        path.display()
+    );
+    assert!(ours > 0 && ours <= v.size, "{ours} of {}", v.size);
+}

@@ -46,6 +46,13 @@ pub trait ReadAt: Send + Sync {
     fn size(&self) -> u64;
     /// A short description for messages ("disk.E01", "partition 1").
     fn describe(&self) -> String;
+    /// For a virtual-machine disk image: the bytes of the virtual disk
+    /// its own file stores as data (not zero blocks, not what a backing
+    /// file holds), as `qemu-img map` counts them. Reads every block
+    /// table; `None` for media without block tables.
+    fn allocated(&self) -> Option<io::Result<u64>> {
+        None
+    }
 
     /// Fills `buf` from `offset`, or fails naming the offset when the
     /// device ends first.
@@ -266,6 +273,10 @@ pub struct MediaVerification {
     /// `verified` (a stored hash exists and none disagrees), `mismatch`
     /// (a stored hash disagrees) or `no_stored_hash`.
     pub verdict: MediaVerdict,
+    /// A virtual-machine disk image: the bytes of the virtual disk its
+    /// own file stores as data ([`ReadAt::allocated`]); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocated: Option<u64>,
 }
 
 /// The verdict of `--verify-image`.
@@ -340,6 +351,7 @@ pub fn verify_media(
         };
         Ok((join(h1)?, join(h2)?, join(h3)?))
     })?;
+    let allocated = media.allocated().transpose()?;
     let stored_md5 = acquisition.and_then(|a| a.md5.clone());
     let stored_sha1 = acquisition.and_then(|a| a.sha1.clone());
     let md5_matches = stored_md5.as_ref().map(|s| s.eq_ignore_ascii_case(&md5));
@@ -362,5 +374,6 @@ pub fn verify_media(
         sha256,
         stored_md5,
         stored_sha1,
+        allocated,
     })
 }

@@ -558,6 +558,26 @@ impl Blocks for Qcow2 {
         }
     }
 
+    fn data_bytes(&self, index: u64) -> Result<u64, DiskError> {
+        let cs = 1u64 << self.cluster_bits;
+        let Some(e) = self.l2_entry(index)? else {
+            return Ok(0);
+        };
+        if e.entry & COMPRESSED != 0 {
+            return Ok(cs);
+        }
+        if self.extended {
+            let bitmap = u64_be(&e.table, e.slot * 16 + 8)
+                .map_err(|x| corrupt("L2 table", e.l2_off, x.to_string()))?;
+            // bits 0–31: allocated subclusters
+            return Ok(u64::from((bitmap & 0xffff_ffff).count_ones()) * (cs / 32));
+        }
+        if (self.version >= 3 && e.entry & ZERO != 0) || e.entry & OFFSET_MASK == 0 {
+            return Ok(0);
+        }
+        Ok(cs)
+    }
+
     fn read_block(&self, index: u64, within: u64, buf: &mut [u8]) -> Result<(), DiskError> {
         let cs = 1u64 << self.cluster_bits;
         let guest = index * cs;

@@ -265,6 +265,9 @@ pub(crate) trait Blocks: Send + Sync + 'static {
     /// Decompresses block `index` into the format's cache if it is stored
     /// compressed; a failure is left for the reader to meet and report.
     fn warm(&self, _index: u64) {}
+    /// How many bytes of block `index` this file stores as data (see
+    /// [`ReadAt::allocated`]); never more than the block size.
+    fn data_bytes(&self, index: u64) -> Result<u64, DiskError>;
 }
 
 /// A [`Blocks`] as a [`ReadAt`] medium, decompressing ahead of forward
@@ -318,6 +321,19 @@ impl<B: Blocks> ReadAt for BlockDevice<B> {
     }
     fn describe(&self) -> String {
         self.blocks.describe()
+    }
+    fn allocated(&self) -> Option<io::Result<u64>> {
+        let b = &self.blocks;
+        let bs = b.block_size().max(1);
+        let mut total = 0u64;
+        for i in 0..b.size().div_ceil(bs) {
+            let in_disk = (b.size() - i * bs).min(bs);
+            match b.data_bytes(i) {
+                Ok(n) => total += n.min(in_disk),
+                Err(e) => return Some(Err(to_io(e))),
+            }
+        }
+        Some(Ok(total))
     }
 }
 

@@ -138,6 +138,19 @@ impl Blocks for Vdi {
         self.file.name()
     }
 
+    fn data_bytes(&self, index: u64) -> Result<u64, DiskError> {
+        let entry = self
+            .map
+            .get(usize::try_from(index).unwrap_or(usize::MAX))
+            .copied()
+            .unwrap_or(FREE);
+        Ok(if entry == FREE || entry == ZERO {
+            0
+        } else {
+            self.block
+        })
+    }
+
     fn read_block(&self, index: u64, within: u64, buf: &mut [u8]) -> Result<(), DiskError> {
         let entry = self
             .map

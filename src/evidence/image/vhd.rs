@@ -222,6 +222,18 @@ impl Blocks for Vhd {
         self.file.name()
     }
 
+    fn data_bytes(&self, index: u64) -> Result<u64, DiskError> {
+        // A fixed disk is all data; a dynamic or differencing block is
+        // data when its BAT entry is set (QEMU's `vpc` does not read the
+        // sector bitmap for this either).
+        let set = self.kind == 2
+            || self
+                .bat
+                .get(usize::try_from(index).unwrap_or(usize::MAX))
+                .is_some_and(|e| *e != ABSENT);
+        Ok(if set { self.block } else { 0 })
+    }
+
     fn read_block(&self, index: u64, within: u64, buf: &mut [u8]) -> Result<(), DiskError> {
         let guest = index * self.block + within;
         if self.kind == 2 {

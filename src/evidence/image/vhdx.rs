@@ -367,6 +367,12 @@ impl Blocks for Vhdx {
         self.file.name()
     }
 
+    fn data_bytes(&self, index: u64) -> Result<u64, DiskError> {
+        // PAYLOAD_BLOCK_FULLY_PRESENT (6) and PARTIALLY_PRESENT (7).
+        let (entry, _) = self.entry(index + index / self.chunk_ratio);
+        Ok(if entry & 7 >= 6 { self.block } else { 0 })
+    }
+
     fn read_block(&self, index: u64, within: u64, buf: &mut [u8]) -> Result<(), DiskError> {
         let bat_index = index + index / self.chunk_ratio;
         let (entry, entry_at) = self.entry(bat_index);

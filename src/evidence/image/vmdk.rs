@@ -204,6 +204,20 @@ impl SparseExtent {
         Ok(Some((gte, gt_at + slot as u64 * 4)))
     }
 
+    /// The bytes of the first `len` this extent stores as grains (zero
+    /// grains and unallocated ones are not data).
+    fn data_bytes(&self, len: u64) -> Result<u64, DiskError> {
+        let mut total = 0;
+        for g in 0..len.div_ceil(self.grain.max(1)) {
+            if let Some((gte, _)) = self.grain_entry(g)?
+                && gte > 1
+            {
+                total += (len - g * self.grain).min(self.grain);
+            }
+        }
+        Ok(total)
+    }
+
     /// Decompresses grain `g` into the cache if it is stored compressed
     /// (read ahead; a failure is left for the reader to report).
     fn warm(&self, g: u64) {
@@ -613,6 +627,20 @@ impl ReadAt for Vmdk {
     }
     fn describe(&self) -> String {
         self.name.clone()
+    }
+    fn allocated(&self) -> Option<io::Result<u64>> {
+        let mut total = 0u64;
+        for p in &self.pieces {
+            total += match &p.extent {
+                Extent::Zero => 0,
+                Extent::Flat { .. } => p.len,
+                Extent::Sparse(s) => match s.data_bytes(p.len) {
+                    Ok(n) => n,
+                    Err(e) => return Some(Err(super::sparse::to_io(e))),
+                },
+            };
+        }
+        Some(Ok(total))
     }
 }
 
