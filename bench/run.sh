@@ -144,7 +144,9 @@ echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$META"
 
 RESULT=$BW/results-$STAMP.md
 /usr/bin/python3 "$here/table.py" "$RAW" "$META" "$NOTES" >"$RESULT"
-/usr/bin/python3 "$here/plot.py" "$RAW" "$BW/results-$STAMP.png" || say "no plot (matplotlib?)"
+# (cases whose rows carry no byte count, as vm, have no throughput to plot)
+/usr/bin/python3 "$here/plot.py" "$RAW" "$BW/results-$STAMP.png" || say "no plot (matplotlib missing, or no row with a byte count)"
 cat "$RESULT"
-say "written: $RESULT, $RAW, $BW/results-$STAMP.png (commands' output: $LOG)"
+plot=""; [[ -f $BW/results-$STAMP.png ]] && plot=", $BW/results-$STAMP.png"
+say "written: $RESULT, $RAW$plot (commands' output: $LOG)"
 ((${#failed[@]} == 0)) || die "failed cases: ${failed[*]}"
