@@ -8,7 +8,7 @@
 #![no_main]
 
 use docker_forensics::evidence::image::{self, ImageOptions};
-use docker_forensics_fuzz::scratch_file;
+use docker_forensics_fuzz::{read_spread, scratch_file};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -18,14 +18,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = img.info.join("\n");
     let media = img.media;
+    read_spread(media.as_ref());
     let size = media.size();
-    let mut buf = vec![0u8; 64 << 10];
-    let _ = media.read_exact_at(&mut buf[..size.min(64 << 10) as usize], 0);
-    for k in 1..8u64 {
-        let _ = media.read_at(&mut buf[..4096], size / 8 * k);
-    }
-    let _ = media.read_at(&mut buf, size.saturating_sub(100));
-    let _ = media.read_at(&mut buf, size);
     if size <= 1 << 30 {
         if let Some(Ok(n)) = media.allocated() {
             assert!(n <= size, "{n} bytes allocated of {size}");

@@ -2,6 +2,7 @@
 //! and a per-process scratch file for parsers that open paths.
 
 use docker_forensics::evidence::fs::{EvPath, FileKind, FileReader, FileSystem};
+use docker_forensics::evidence::image::ReadAt;
 use std::collections::VecDeque;
 use std::io::Read;
 use std::path::PathBuf;
@@ -113,18 +114,24 @@ impl Read for MemFile {
 /// `img.Ex01`: the name picks nothing, the content does), then reads its
 /// acquisition record, some chunks and the end of the medium.
 pub fn ewf_one_segment(name: &str, data: &[u8]) {
-    use docker_forensics::evidence::image::{EwfImage, ReadAt};
+    use docker_forensics::evidence::image::EwfImage;
     let path = scratch_file(name, data);
     let Ok(img) = EwfImage::open(&path) else {
         return;
     };
     let _ = format!("{:?}", img.acquisition());
-    let size = img.size();
+    read_spread(&img);
+}
+
+/// Reads `media` at its start, at ⅛…⅞ and at its end (errors ignored:
+/// only a panic or a hang is a finding).
+pub fn read_spread(media: &dyn ReadAt) {
+    let size = media.size();
     let mut buf = vec![0u8; 64 << 10];
-    let _ = img.read_exact_at(&mut buf[..size.min(64 << 10) as usize], 0);
+    let _ = media.read_exact_at(&mut buf[..size.min(64 << 10) as usize], 0);
     for k in 1..8u64 {
-        let _ = img.read_at(&mut buf[..4096], size / 8 * k);
+        let _ = media.read_at(&mut buf[..4096], size / 8 * k);
     }
-    let _ = img.read_at(&mut buf, size.saturating_sub(100));
-    let _ = img.read_at(&mut buf, size);
+    let _ = media.read_at(&mut buf, size.saturating_sub(100));
+    let _ = media.read_at(&mut buf, size);
 }

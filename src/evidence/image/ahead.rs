@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The threads that decompress ahead of readers, one per core, made once.
 ///
@@ -31,7 +31,7 @@ pub(crate) fn inflaters() -> Option<&'static rayon::ThreadPool> {
 
 /// Runs `job` on the [`inflaters`] (nothing if the pool cannot be made:
 /// the reader then decompresses each block itself, as before).
-pub(crate) fn in_background(job: impl FnOnce() + Send + 'static) {
+fn in_background(job: impl FnOnce() + Send + 'static) {
     if let Some(pool) = inflaters() {
         pool.spawn(job);
     }
@@ -62,6 +62,15 @@ impl ReadAhead {
             recent: Mutex::new(VecDeque::with_capacity(RECENT)),
             span: (SPAN_BYTES / block_size.max(1)).clamp(1, MAX_SPAN),
             blocks,
+        }
+    }
+
+    /// Block `g` of `blocks` is being read: when the reader goes forward,
+    /// `warm` the blocks ahead of it, in the background.
+    pub fn follow<T: Send + Sync + 'static>(&self, g: u64, blocks: &Arc<T>, warm: fn(&T, u64)) {
+        if let Some(next) = self.saw(g) {
+            let blocks = Arc::clone(blocks);
+            in_background(move || next.for_each(|i| warm(&blocks, i)));
         }
     }
 

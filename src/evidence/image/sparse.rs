@@ -16,7 +16,7 @@
 //! (`--backing PATH`), in chain order.
 
 use super::ReadAt;
-use super::ahead::{ReadAhead, in_background};
+use super::ahead::ReadAhead;
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Read};
@@ -304,11 +304,8 @@ impl<B: Blocks> ReadAt for BlockDevice<B> {
             let pos = offset + done as u64;
             let within = pos % bs;
             let take = (bs - within).min((n - done) as u64) as usize;
-            if b.compresses()
-                && let Some(next) = self.ahead.saw(pos / bs)
-            {
-                let b = Arc::clone(b);
-                in_background(move || next.for_each(|i| b.warm(i)));
+            if b.compresses() {
+                self.ahead.follow(pos / bs, b, B::warm);
             }
             b.read_block(pos / bs, within, &mut buf[done..done + take])
                 .map_err(to_io)?;
@@ -324,17 +321,24 @@ impl<B: Blocks> ReadAt for BlockDevice<B> {
     }
     fn allocated(&self) -> Option<io::Result<u64>> {
         let b = &self.blocks;
-        let bs = b.block_size().max(1);
-        let mut total = 0u64;
-        for i in 0..b.size().div_ceil(bs) {
-            let in_disk = (b.size() - i * bs).min(bs);
-            match b.data_bytes(i) {
-                Ok(n) => total += n.min(in_disk),
-                Err(e) => return Some(Err(to_io(e))),
-            }
-        }
-        Some(Ok(total))
+        Some(data_in(b.size(), b.block_size(), |i| b.data_bytes(i)).map_err(to_io))
     }
+}
+
+/// The bytes stored as data in the first `len` bytes of a medium of
+/// `block`-sized blocks, given each block's (a last block cut by `len`
+/// counts only what lies before it).
+pub(crate) fn data_in(
+    len: u64,
+    block: u64,
+    data_bytes: impl Fn(u64) -> Result<u64, DiskError>,
+) -> Result<u64, DiskError> {
+    let block = block.max(1);
+    let mut total = 0u64;
+    for i in 0..len.div_ceil(block) {
+        total += data_bytes(i)?.min(len - i * block);
+    }
+    Ok(total)
 }
 
 /// Fills `buf` from `offset` of the backing medium, or with zeros where

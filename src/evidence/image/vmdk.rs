@@ -23,10 +23,10 @@
 //! file, nothing is unpacked.
 
 use super::ReadAt;
-use super::ahead::{ReadAhead, in_background};
+use super::ahead::ReadAhead;
 use super::sparse::{
-    Cache, Codec, DiskError, ImageFile, copy_out, decompress, read_backing, resolve_parent,
-    table_fits,
+    Cache, Codec, DiskError, ImageFile, copy_out, data_in, decompress, read_backing,
+    resolve_parent, table_fits,
 };
 use crate::evidence::bytes::{bytes_at, u16_le, u32_le, u64_le};
 use std::io;
@@ -207,15 +207,12 @@ impl SparseExtent {
     /// The bytes of the first `len` this extent stores as grains (zero
     /// grains and unallocated ones are not data).
     fn data_bytes(&self, len: u64) -> Result<u64, DiskError> {
-        let mut total = 0;
-        for g in 0..len.div_ceil(self.grain.max(1)) {
-            if let Some((gte, _)) = self.grain_entry(g)?
-                && gte > 1
-            {
-                total += (len - g * self.grain).min(self.grain);
-            }
-        }
-        Ok(total)
+        data_in(len, self.grain, |g| {
+            Ok(match self.grain_entry(g)? {
+                Some((gte, _)) if gte > 1 => self.grain,
+                _ => 0,
+            })
+        })
     }
 
     /// Decompresses grain `g` into the cache if it is stored compressed
@@ -608,11 +605,8 @@ impl ReadAt for Vmdk {
                     .map_err(super::sparse::to_io)?;
             }
             Extent::Sparse(s) => {
-                if s.compressed
-                    && let Some(next) = s.ahead.saw(within / s.grain)
-                {
-                    let s = Arc::clone(s);
-                    in_background(move || next.for_each(|g| s.warm(g)));
+                if s.compressed {
+                    s.ahead.follow(within / s.grain, s, SparseExtent::warm);
                 }
                 let left = s.grain - within % s.grain;
                 n = n.min(left as usize);
