@@ -37,6 +37,10 @@ case_dir() {
   rm_save
   bench dir "extract" ours "$bytes" rm_out "$BIN" extract -q "$IMAGE" "$HOST" "$out"
   rm_out
+  # Each layer written once, inside image.tar (the default writes it twice).
+  bench dir "extract --archive-only" ours "$bytes" rm_out "$BIN" extract -q --archive-only "$IMAGE" "$HOST" "$out"
+  check_archive "$out"/image_*/image.tar "$EXPECTED" "$IMAGE" || die "extract --archive-only: image.tar's layers differ from docker save's"
+  rm_out
   bench dir "verify" ours "$bytes" : "$BIN" verify -q "$HOST"
   if [[ $PERF == 1 ]]; then
     perf stat -d -o "$BW/perf-stat-dir-extract.txt" "$BIN" extract -q "$IMAGE" "$HOST" "$out" >>"$LOG" 2>&1; rm_out

@@ -83,6 +83,8 @@ PY
   note small "the floor hashes one file; extract and verify open every one of the layer's files (per-file cost dominates)"
   bench small "extract" ours "$bytes" rm_out "$BIN" extract -q "$IMAGE" "$HOST" "$out"
   rm_out
+  bench small "extract --archive-only" ours "$bytes" rm_out "$BIN" extract -q --archive-only "$IMAGE" "$HOST" "$out"
+  rm_out
   bench small "verify" ours "$bytes" : "$BIN" verify -q "$HOST"
   if [[ $PERF == 1 ]]; then
     perf record -q -g -o "$BW/perf-small-extract.data" "$BIN" extract -q "$IMAGE" "$HOST" "$out" >>"$LOG" 2>&1; rm_out

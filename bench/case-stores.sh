@@ -23,6 +23,9 @@ stores_ours() {
   bench stores "extract ($1)" ours "$bytes" rm_out "$BIN" extract -q "$id" "$2" "$out"
   check_layers "$out"/image_*/report.json "$EXPECTED" "$IMAGE" || die "$1: layers differ from docker save's"
   rm_out
+  bench stores "extract --archive-only ($1)" ours "$bytes" rm_out "$BIN" extract -q --archive-only "$id" "$2" "$out"
+  check_archive "$out"/image_*/image.tar "$EXPECTED" "$IMAGE" || die "$1 --archive-only: image.tar's layers differ from docker save's"
+  rm_out
   bench stores "verify ($1)" ours "$bytes" : "$BIN" verify -q "$2"
 }
 

@@ -78,6 +78,28 @@ bench_once() {
   if [[ $COLD == 1 ]]; then $prep; measure "$case" "$name" "$role" cold "$bytes" "$@"; fi
 }
 
+# check_archive IMAGE_TAR EXPECTED_JSON TAG: the layer members that
+# image.tar's manifest.json names hash to the engine's saved layers.
+check_archive() {
+  python3 - "$@" <<'PY'
+import hashlib, json, sys, tarfile
+exp = json.load(open(sys.argv[2]))
+want = next(i for i in exp["images"] if sys.argv[3] in i["tags"])["saved_layer_sha256"]
+want = [w.removeprefix("sha256:") for w in want]
+with tarfile.open(sys.argv[1]) as tf:
+    layers = json.load(tf.extractfile("manifest.json"))[0]["Layers"]
+    got = []
+    for name in layers:
+        h = hashlib.sha256()
+        with tf.extractfile(name) as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        got.append(h.hexdigest())
+assert got == want, (got, want)
+print(f"archive OK: {len(got)} layers in image.tar equal the engine's saved layers", file=sys.stderr)
+PY
+}
+
 # check_layers REPORT_JSON EXPECTED_JSON TAG: extract's layer sha256s are the
 # ones the engine's own save wrote (expected.json from the fixtures' oracle).
 check_layers() {

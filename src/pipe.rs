@@ -13,7 +13,7 @@
 use sha2::{Digest as _, Sha256};
 use std::alloc::Layout;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -251,6 +251,52 @@ pub struct SinkResult {
     pub sha256: Option<String>,
 }
 
+/// A writer a reader can fill in place: [`FanOut`] lets the reader read
+/// straight into its buffer, any other writer goes through `scratch`.
+pub trait FillFrom: Write {
+    /// One read of `r` into the writer; 0 at its end.
+    fn fill_from(&mut self, r: &mut dyn Read, scratch: &mut [u8]) -> io::Result<usize> {
+        let n = r.read(scratch)?;
+        self.write_all(&scratch[..n])?;
+        Ok(n)
+    }
+}
+
+impl FillFrom for Vec<u8> {}
+impl FillFrom for io::Sink {}
+
+impl<W: FillFrom + ?Sized> FillFrom for &mut W {
+    fn fill_from(&mut self, r: &mut dyn Read, scratch: &mut [u8]) -> io::Result<usize> {
+        (**self).fill_from(r, scratch)
+    }
+}
+
+impl FillFrom for FanOut {
+    fn fill_from(&mut self, r: &mut dyn Read, _scratch: &mut [u8]) -> io::Result<usize> {
+        let n = loop {
+            match r.read(self.spare()?) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        self.commit(n)?;
+        Ok(n)
+    }
+}
+
+/// What a sink thread writes to. Any writer takes each chunk as bytes;
+/// a [`DirectFile`] takes an aligned chunk as it is, without copying it.
+pub trait Output: Write {
+    fn write_chunk(&mut self, chunk: &Chunk) -> io::Result<()> {
+        self.write_all(chunk.data())
+    }
+}
+
+impl Output for Vec<u8> {}
+impl Output for io::Sink {}
+impl Output for File {}
+impl<W: Write> Output for io::BufWriter<W> {}
+
 /// A sink's channel end, to pass to [`FanOut::new`], and its receiver.
 pub fn channel() -> (SyncSender<Chunk>, Receiver<Chunk>) {
     sync_channel(POOL)
@@ -258,7 +304,7 @@ pub fn channel() -> (SyncSender<Chunk>, Receiver<Chunk>) {
 
 /// The body of a sink thread: receives chunks until every sender is gone,
 /// hashing them (if `hash`) and writing them to `out`.
-pub fn run_sink<W: Write>(
+pub fn run_sink<W: Output>(
     rx: Receiver<Chunk>,
     mut out: W,
     hash: bool,
@@ -270,7 +316,7 @@ pub fn run_sink<W: Write>(
         if let Some(h) = hasher.as_mut() {
             h.update(data);
         }
-        out.write_all(data)?;
+        out.write_chunk(&chunk)?;
         written += data.len() as u64;
     }
     out.flush()?;
@@ -292,7 +338,7 @@ pub fn hash_through<W, R, E>(
     produce: impl FnOnce(&mut FanOut) -> Result<R, E>,
 ) -> Result<(R, SinkResult, W), E>
 where
-    W: Write + Send,
+    W: Output + Send,
     E: From<io::Error>,
 {
     hash_through_all(out, tee.into_iter().cloned().collect(), produce)
@@ -305,7 +351,7 @@ pub fn hash_through_all<W, R, E>(
     produce: impl FnOnce(&mut FanOut) -> Result<R, E>,
 ) -> Result<(R, SinkResult, W), E>
 where
-    W: Write + Send,
+    W: Output + Send,
     E: From<io::Error>,
 {
     std::thread::scope(|s| {
@@ -339,9 +385,21 @@ where
 pub struct DirectFile {
     staging: Option<AlignedBuf>,
     len: usize,
-    to_writer: Option<SyncSender<(AlignedBuf, usize)>>,
+    /// Bytes handed to the writer so far.
+    handed: u64,
+    /// Direct I/O's alignment of offsets and lengths on this file; 0 when
+    /// the file is written through the page cache.
+    align: usize,
+    to_writer: Option<SyncSender<Job>>,
     spare: Receiver<AlignedBuf>,
     writer: Option<std::thread::JoinHandle<io::Result<File>>>,
+}
+
+/// One write for the writer thread: a staging buffer's first bytes, or a
+/// producer's chunk written as it is.
+enum Job {
+    Staged(AlignedBuf, usize),
+    Shared(Chunk),
 }
 
 /// Buffers of one [`DirectFile`]: one being filled, the others queued or
@@ -369,17 +427,20 @@ impl DirectFile {
         };
         #[cfg(not(target_os = "linux"))]
         let (file, direct) = (plain()?, false);
-        let (to_writer, jobs) = sync_channel::<(AlignedBuf, usize)>(WRITE_BUFFERS);
+        let align = if direct { dio_align(&file) } else { 0 };
+        let (to_writer, jobs) = sync_channel::<Job>(WRITE_BUFFERS);
         let (back, spare) = sync_channel::<AlignedBuf>(WRITE_BUFFERS);
         for _ in 1..WRITE_BUFFERS {
             let _ = back.send(AlignedBuf::new(WRITE_SIZE));
         }
         let writer = std::thread::Builder::new()
             .name("output-writer".into())
-            .spawn(move || write_jobs(file, direct, jobs, back))?;
+            .spawn(move || write_jobs(file, align, jobs, back))?;
         Ok(DirectFile {
             staging: Some(AlignedBuf::new(WRITE_SIZE)),
             len: 0,
+            handed: 0,
+            align,
             to_writer: Some(to_writer),
             spare,
             writer: Some(writer),
@@ -400,15 +461,50 @@ impl DirectFile {
         let Some(buf) = self.staging.take() else {
             return Ok(());
         };
+        let len = self.len;
+        self.send(Job::Staged(buf, len))?;
+        self.len = 0;
+        Ok(())
+    }
+
+    fn send(&mut self, job: Job) -> io::Result<()> {
+        let n = match &job {
+            Job::Staged(_, n) => *n,
+            Job::Shared(c) => c.data().len(),
+        };
         let sent = match &self.to_writer {
-            Some(tx) => tx.send((buf, self.len)).is_ok(),
+            Some(tx) => tx.send(job).is_ok(),
             None => false,
         };
         if !sent {
             return Err(self.writer_error());
         }
-        self.len = 0;
+        self.handed += n as u64;
         Ok(())
+    }
+
+    /// Writes a producer's chunk: handed to the writer as it is when
+    /// direct I/O can take it where it falls in the file (no copy), else
+    /// copied into the staging buffer. A tar stream is made of 512-byte
+    /// records, so on a device of 512-byte sectors every whole chunk of
+    /// it can go as it is.
+    pub fn write_chunk(&mut self, chunk: &Chunk) -> io::Result<()> {
+        let data = chunk.data();
+        let a = self.align;
+        let at = self.handed + self.len as u64;
+        let as_is = a > 0
+            && data.len() >= a
+            && data.len().is_multiple_of(a)
+            && at.is_multiple_of(a as u64)
+            && (data.as_ptr() as usize).is_multiple_of(a);
+        if !as_is {
+            return self.write_all(data);
+        }
+        // What is staged ends on an aligned offset too: it goes first.
+        if self.len > 0 {
+            self.hand_over()?;
+        }
+        self.send(Job::Shared(chunk.clone()))
     }
 
     /// Writes the rest and sets the file's exact length.
@@ -429,17 +525,36 @@ impl DirectFile {
 /// padded for `O_DIRECT`, and the file is trimmed after it).
 fn write_jobs(
     mut file: File,
-    mut direct: bool,
-    jobs: Receiver<(AlignedBuf, usize)>,
+    align: usize,
+    jobs: Receiver<Job>,
     back: SyncSender<AlignedBuf>,
 ) -> io::Result<File> {
+    let mut direct = align > 0;
     let mut offset = 0u64;
-    for (mut buf, n) in jobs {
-        let padded = if direct { n.div_ceil(ALIGN) * ALIGN } else { n };
-        if padded > n {
+    for job in jobs {
+        // Only the last job may end off the alignment (the sender hands
+        // over early only on aligned offsets): it is padded, then trimmed.
+        let (mut staged, shared) = match job {
+            Job::Staged(buf, n) => (Some((buf, n)), None),
+            Job::Shared(chunk) => (None, Some(chunk)),
+        };
+        let n = match (&staged, &shared) {
+            (Some((_, n)), _) => *n,
+            (_, Some(c)) => c.data().len(),
+            _ => 0,
+        };
+        let padded = if direct { n.div_ceil(align) * align } else { n };
+        if let Some((buf, _)) = staged.as_mut()
+            && padded > n
+        {
             buf.as_mut_slice()[n..padded].fill(0);
         }
-        if let Err(e) = file.write_all(&buf.as_slice()[..padded]) {
+        let bytes = match (&staged, &shared) {
+            (Some((buf, _)), _) => &buf.as_slice()[..padded],
+            (_, Some(c)) => c.data(),
+            _ => &[][..],
+        };
+        if let Err(e) = file.write_all(bytes) {
             if !direct || e.raw_os_error() != Some(libc::EINVAL) {
                 return Err(e);
             }
@@ -456,13 +571,42 @@ fn write_jobs(
             }
             use std::io::Seek;
             file.seek(io::SeekFrom::Start(offset))?;
-            file.write_all(&buf.as_slice()[..n])?;
+            file.write_all(&bytes[..n])?;
         }
         offset += n as u64;
-        let _ = back.send(buf);
+        if let Some((buf, _)) = staged {
+            let _ = back.send(buf);
+        }
     }
     file.set_len(offset)?;
     Ok(file)
+}
+
+impl Output for DirectFile {
+    fn write_chunk(&mut self, chunk: &Chunk) -> io::Result<()> {
+        DirectFile::write_chunk(self, chunk)
+    }
+}
+
+/// The alignment direct I/O needs on `file` (`statx` `STATX_DIOALIGN`,
+/// Linux 6.1+: the device's logical block size on ext4 and XFS), else
+/// the page size, which every filesystem that takes direct I/O accepts.
+#[cfg(target_os = "linux")]
+fn dio_align(file: &File) -> usize {
+    use rustix::fs::{AtFlags, StatxFlags, statx};
+    let fallback = ALIGN;
+    match statx(file, "", AtFlags::EMPTY_PATH, StatxFlags::DIOALIGN) {
+        Ok(st) if st.stx_mask & StatxFlags::DIOALIGN.bits() != 0 => {
+            let a = st.stx_dio_offset_align.max(st.stx_dio_mem_align) as usize;
+            // Our buffers are page-aligned: a larger need is not met.
+            if a.is_power_of_two() && a <= ALIGN {
+                a
+            } else {
+                fallback
+            }
+        }
+        _ => fallback,
+    }
 }
 
 impl Write for DirectFile {
@@ -516,6 +660,54 @@ mod tests {
         assert_eq!(b.1.as_slice(), data.as_slice());
         assert_eq!(a.0.sha256.unwrap(), crate::digest::sha256_hex(&data));
         assert_eq!(b.0.written, data.len() as u64);
+    }
+
+    /// A chunk of `data`, as a fan-out would hand it to a sink.
+    fn chunk_of(data: &[u8]) -> Chunk {
+        let mut buf = AlignedBuf::new(CHUNK);
+        buf.as_mut_slice()[..data.len()].copy_from_slice(data);
+        let (home, _) = sync_channel(1);
+        Arc::new(Pooled {
+            buf: Some(buf),
+            len: data.len(),
+            home,
+        })
+    }
+
+    #[test]
+    fn direct_file_takes_aligned_chunks_as_they_are_and_copies_the_rest() {
+        // On the disk the project builds on (the page-cache-less path
+        // needs a filesystem with direct I/O, which /tmp may not be).
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let p = dir.path().join("x");
+        let data: Vec<u8> = (0..(4 * CHUNK + 2048)).map(|i| (i % 241) as u8).collect();
+        let mut f = DirectFile::create(&p).unwrap();
+        let mut at = 0;
+        let mut piece = |f: &mut DirectFile, n: usize, as_chunk: bool| {
+            let bytes = &data[at..at + n];
+            if as_chunk {
+                f.write_chunk(&chunk_of(bytes)).unwrap();
+            } else {
+                f.write_all(bytes).unwrap();
+            }
+            at += n;
+        };
+        piece(&mut f, 512, false); // a tar header: staged
+        piece(&mut f, CHUNK, true); // aligned where the sector size is 512
+        piece(&mut f, 100, false); // off any alignment
+        piece(&mut f, CHUNK, true); // so this one is copied
+        piece(&mut f, 412, false); // back on a 512-byte boundary
+        piece(&mut f, CHUNK, true);
+        piece(&mut f, CHUNK, true);
+        piece(&mut f, 1024, true); // a short last chunk
+        let align = f.align;
+        f.finish().unwrap();
+        assert_eq!(at, data.len());
+        assert_eq!(
+            std::fs::read(&p).unwrap(),
+            data,
+            "direct I/O alignment {align}"
+        );
     }
 
     #[test]

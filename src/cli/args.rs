@@ -209,6 +209,10 @@ pub struct ExtractArgs {
     /// Ignore tar-split metadata and rebuild every layer from its files
     #[arg(long)]
     pub rebuild: bool,
+    /// Write each layer only inside image.tar, not also as layer_<i>/layer.tar (half the
+    /// bytes written)
+    #[arg(long)]
+    pub archive_only: bool,
     /// With --all: also write OUTPUT_DIR/report.html and case.jsonld (as `report`), linked to
     /// what was written
     #[arg(long, requires = "all")]

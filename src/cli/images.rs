@@ -83,9 +83,11 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     let mut opts = ctx.export_options(bars.as_ref());
     opts.force = a.force;
     opts.rebuild = a.rebuild;
+    opts.archive_only = a.archive_only;
     // Layers several images share are written once, then hard-linked.
     opts.written = Some(Default::default());
     let mut done = Done::default();
+    let mut distinct = std::collections::HashSet::new();
     // For --report: each image's verdict and directory, as written.
     let mut checked: Vec<docker_forensics::export::case_report::model::Checked<'_>> = Vec::new();
     let mut not_read: Vec<String> = Vec::new();
@@ -107,7 +109,9 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
                 }
                 done.images += 1;
                 for l in &report.layers {
-                    if l.same_as.is_none() {
+                    // Linked to one written before, or (--archive-only)
+                    // the same bytes in another image.tar: counted once.
+                    if l.same_as.is_none() && distinct.insert(l.sha256.clone()) {
                         done.layers += 1;
                         done.verified += usize::from(l.verified);
                         done.rebuilt +=

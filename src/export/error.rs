@@ -13,6 +13,9 @@ use std::sync::Arc;
 pub struct ExportOptions {
     /// Replace an existing output directory.
     pub force: bool,
+    /// `extract --archive-only`: each layer is written only inside
+    /// `image.tar`, not also as `layer_<i>/layer.tar`.
+    pub archive_only: bool,
     /// Ignore tar-split and blobs; rebuild every layer from its files.
     pub rebuild: bool,
     /// Where progress goes (nothing when `None`).

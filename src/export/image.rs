@@ -13,7 +13,7 @@ use super::image_report::ImageReport;
 use super::output::{close_dir, settle_config, totals, write_file};
 use super::provenance;
 use super::source::{check_sources, prepare_layer};
-use super::stream::{archive_layers, layers_only, plan, stream_image};
+use super::stream::{archive_layers, layer_file, layers_only, plan, stream_image};
 use crate::digest::sha256_hex;
 use crate::report::{Finding, FindingKind};
 use crate::store::Store;
@@ -44,8 +44,9 @@ pub fn export_image(
     let report = super::output::in_fresh_dir(&dir, opts.force, |dir| {
         write_image(store, image, dir, opts, started)
     })?;
-    // Later images of this run that share a verified layer link to it.
-    if let Some(cache) = &opts.written {
+    // Later images of this run that share a verified layer link to it
+    // (with --archive-only there is no layer file to link to).
+    if let Some(cache) = opts.written.as_ref().filter(|_| !opts.archive_only) {
         for r in report
             .layers
             .iter()
@@ -73,11 +74,14 @@ fn write_image(
 ) -> Result<ImageReport, ExportError> {
     let fs = store.fs();
     // Each layer's source, read ahead once (tar-splits parsed here).
-    let prepared = image
-        .layers
-        .iter()
-        .map(|l| prepare_layer(fs, image, l, opts.rebuild))
-        .collect::<Result<Vec<_>, _>>()?;
+    let prepare = || {
+        image
+            .layers
+            .iter()
+            .map(|l| prepare_layer(fs, image, l, opts.rebuild))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let prepared = prepare()?;
     // A tar-split may claim a layer far larger than the output can hold
     // (a hostile 1 TB entry): refuse it before padding the disk full.
     if let Some(free) = free_space(dir) {
@@ -97,7 +101,15 @@ fn write_image(
         }
     }
     let (written, streamed) = match plan(image, &prepared) {
-        Some(plan) => stream_image(fs, image, dir, plan, prepared, opts)?,
+        Some(plan) => match stream_image(fs, image, dir, plan, prepared, opts)? {
+            // With --archive-only the layers went only into image.tar; a
+            // member that did not come out as planned means writing it
+            // again from layer files, so they are read a second time.
+            (_, None) if opts.archive_only => {
+                (layers_only(fs, image, dir, prepare()?, opts)?, None)
+            }
+            done => done,
+        },
         None => (layers_only(fs, image, dir, prepared, opts)?, None),
     };
     let archive_layers = archive_layers(&written);
@@ -116,10 +128,14 @@ fn write_image(
     );
     findings.extend(config_findings);
 
-    let mut sums: Vec<(String, String)> = layers
-        .iter()
-        .map(|l| (l.sha256.clone(), format!("layer_{}/layer.tar", l.index)))
-        .collect();
+    let mut sums: Vec<(String, String)> = if opts.archive_only {
+        Vec::new()
+    } else {
+        layers
+            .iter()
+            .map(|l| (l.sha256.clone(), format!("layer_{}/layer.tar", l.index)))
+            .collect()
+    };
     let tar_path = dir.join("image.tar");
     let (plan, tar_sha, tar_len) = match streamed {
         Some(a) if !derived => {
@@ -138,6 +154,9 @@ fn write_image(
         }
     };
     sums.push((tar_sha, "image.tar".into()));
+    if opts.archive_only {
+        remove_layer_files(dir, &layers)?;
+    }
     sums.extend(save_changed_files(fs, image, &layers, dir)?);
     sums.push(write_file(dir, "manifest.json", &plan.manifest_json)?);
     sums.push(write_file(dir, "image_metadata.json", &image.config_bytes)?);
@@ -175,7 +194,7 @@ fn write_image(
         format!("sha256:{}", sha256_hex(&plan.oci_manifest))
     };
 
-    let totals = totals(&layers, findings.len(), tar_len);
+    let totals = totals(&layers, !opts.archive_only, findings.len(), tar_len);
     let place = store.place();
     let report = ImageReport {
         schema: crate::schema::Schema,
@@ -194,6 +213,7 @@ fn write_image(
         archive_image_id,
         archive_config_id,
         derived_config: derived,
+        archive_only: opts.archive_only,
         provenance,
         verified: totals.findings == 0 && totals.layers_verified == totals.layers,
         layers,
@@ -204,6 +224,30 @@ fn write_image(
     };
     close_dir(dir, &report, sums)?;
     Ok(report)
+}
+
+/// With --archive-only: the layer files written only to build
+/// `image.tar` from (when it could not be written in the same pass).
+fn remove_layer_files(
+    dir: &Path,
+    layers: &[crate::report::LayerReport],
+) -> Result<(), ExportError> {
+    for l in layers {
+        let file = layer_file(dir, l.index);
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(out_err(&file)(e)),
+            _ => {}
+        }
+        if let Some(parent) = file.parent() {
+            match std::fs::remove_dir(parent) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(out_err(parent)(e));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Bytes free for us on the filesystem holding `dir`, when it says.

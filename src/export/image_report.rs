@@ -53,6 +53,11 @@ pub struct ImageReport {
     /// True when `archive_image_id` is not the original id: a layer was
     /// rebuilt and its new diff_id written into a derived config.
     pub derived_config: bool,
+    /// `extract --archive-only`: the layers were written only inside
+    /// `image.tar` (`manifest.json`'s `Layers` names each one's member),
+    /// not also as `layer_<i>/layer.tar`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub archive_only: bool,
     /// Every layer, lowest first.
     pub layers: Vec<LayerReport>,
     /// What the image's BuildKit provenance attestation says about its

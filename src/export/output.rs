@@ -227,6 +227,7 @@ pub fn write_committed(
 /// The totals of an image report.
 pub fn totals(
     layers: &[LayerReport],
+    layer_files: bool,
     image_findings: usize,
     archive_len: u64,
 ) -> super::image_report::Totals {
@@ -240,7 +241,7 @@ pub fn totals(
         // A layer linked to one written before is counted there.
         bytes_written: layers
             .iter()
-            .filter(|l| l.same_as.is_none())
+            .filter(|l| layer_files && l.same_as.is_none())
             .map(|l| l.size)
             .sum::<u64>()
             + archive_len,

@@ -18,7 +18,7 @@ use crate::digest::hex_part;
 use crate::evidence::fs::FileSystem;
 use crate::layer::snapshot::{Snapshot, SnapshotCheck, check_chunks};
 use crate::layer::{LayerInput, PreparedLayer, Produced, Written, hashed_all, prepare};
-use crate::pipe::{Chunk, FanOut};
+use crate::pipe::{Chunk, FanOut, Output};
 use crate::report::{Finding, FindingKind, LayerReport, Method};
 use crate::store::StoreError;
 use crate::store::blob::{Compression, decompressed};
@@ -162,7 +162,7 @@ pub(crate) fn prepare_layer<'a>(
 
 /// Writes layer `l` of `image` to `out` (opened by `open`) from its
 /// prepared source.
-pub(crate) fn write_layer<W: Write + Send>(
+pub(crate) fn write_layer<W: Output + Send>(
     fs: &dyn FileSystem,
     image: &Image,
     l: &LayerSource,
@@ -216,7 +216,7 @@ pub(crate) fn write_layer<W: Write + Send>(
     ))
 }
 
-fn from_blob<W: Write + Send>(
+fn from_blob<W: Output + Send>(
     fs: &dyn FileSystem,
     l: &LayerSource,
     blob: &LayerBlob,

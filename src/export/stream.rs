@@ -32,7 +32,7 @@ use super::progress::Bar;
 use super::source::{LayerOut, Prepared, Tee, write_layer};
 use crate::digest::{hex_part, sha256_hex};
 use crate::evidence::fs::FileSystem;
-use crate::pipe::{Chunk, DirectFile, FanOut, channel, run_sink};
+use crate::pipe::{Chunk, DirectFile, FanOut, Output, channel, run_sink};
 use crate::store::model::GraphBlob;
 use crate::store::model::Image;
 use std::collections::HashSet;
@@ -123,8 +123,9 @@ pub(crate) fn stream_image(
                 } else {
                     Tee::None
                 };
-                let file = layer_file(dir, l.index)?;
-                let out = write_one(fs_, image, i, p, &file, tee, opts)?;
+                let file = layer_file(dir, l.index);
+                let keep = !opts.archive_only;
+                let out = write_one(fs_, image, i, p, &file, keep, tee, opts)?;
                 if first {
                     let streamed = match plan {
                         Plan::Blobs(_) => out.blob_ok,
@@ -291,8 +292,8 @@ pub(crate) fn layers_only(
         .into_par_iter()
         .enumerate()
         .map(|(i, p)| {
-            let file = layer_file(dir, image.layers[i].index)?;
-            let out = write_one(fs_, image, i, p, &file, Tee::None, opts)?;
+            let file = layer_file(dir, image.layers[i].index);
+            let out = write_one(fs_, image, i, p, &file, true, Tee::None, opts)?;
             Ok((out, file))
         })
         .collect()
@@ -316,23 +317,75 @@ fn send(tx: &SyncSender<Chunk>, bytes: &[u8]) -> io::Result<()> {
     f.finish()
 }
 
-fn layer_file(dir: &Path, index: usize) -> Result<PathBuf, ExportError> {
-    let ldir = dir.join(format!("layer_{index}"));
-    fs::create_dir_all(&ldir).map_err(out_err(&ldir))?;
-    Ok(ldir.join("layer.tar"))
+/// Where layer `index` is written: `layer_<index>/layer.tar`.
+pub(crate) fn layer_file(dir: &Path, index: usize) -> PathBuf {
+    dir.join(format!("layer_{index}")).join("layer.tar")
 }
 
+/// Creates the directory `file` goes in.
+fn make_parent(file: &Path) -> io::Result<()> {
+    match file.parent() {
+        Some(parent) => fs::create_dir_all(parent),
+        None => Ok(()),
+    }
+}
+
+/// Where a layer's bytes go besides `image.tar`: its own file, or, with
+/// `--archive-only`, nowhere (they are still hashed, to check the
+/// diff_id, and written once, inside the archive).
+enum LayerSink {
+    File(DirectFile),
+    HashedOnly,
+}
+
+impl Write for LayerSink {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            LayerSink::File(f) => f.write(data),
+            LayerSink::HashedOnly => Ok(data.len()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            LayerSink::File(f) => f.flush(),
+            LayerSink::HashedOnly => Ok(()),
+        }
+    }
+}
+
+impl Output for LayerSink {
+    fn write_chunk(&mut self, chunk: &Chunk) -> io::Result<()> {
+        match self {
+            LayerSink::File(f) => f.write_chunk(chunk),
+            LayerSink::HashedOnly => Ok(()),
+        }
+    }
+}
+
+impl LayerSink {
+    fn finish(self) -> io::Result<()> {
+        match self {
+            LayerSink::File(f) => f.finish().map(drop),
+            LayerSink::HashedOnly => Ok(()),
+        }
+    }
+}
+
+/// Writes layer `i`, to `file` when `keep`, else only into the tee.
+#[allow(clippy::too_many_arguments)]
 fn write_one(
     fs_: &dyn FileSystem,
     image: &Image,
     i: usize,
     prepared: Prepared<'_>,
     file: &Path,
+    keep: bool,
     tee: Tee<'_>,
     opts: &ExportOptions,
 ) -> Result<LayerOut, ExportError> {
     let l = &image.layers[i];
-    if let Some(out) = linked(image, i, file, tee, opts)? {
+    if keep && let Some(out) = linked(image, i, file, tee, opts)? {
         return Ok(out);
     }
     let bar = Bar::start(
@@ -340,15 +393,14 @@ fn write_one(
         &format!("{} layer {}", image.short_id(), l.index),
         l.size.or(l.blob.as_ref().map(|b| b.size)),
     );
-    let (w, out) = write_layer(
-        fs_,
-        image,
-        l,
-        prepared,
-        || DirectFile::create(file),
-        tee,
-        &bar,
-    )?;
+    let open = || {
+        if !keep {
+            return Ok(LayerSink::HashedOnly);
+        }
+        make_parent(file)?;
+        DirectFile::create(file).map(LayerSink::File)
+    };
+    let (w, out) = write_layer(fs_, image, l, prepared, open, tee, &bar)?;
     w.finish().map_err(out_err(file))?;
     bar.finish();
     Ok(out)
@@ -374,6 +426,7 @@ fn linked(
     let Some((src, shown, report)) = cache.get(&l.diff_id) else {
         return Ok(None);
     };
+    make_parent(file).map_err(out_err(file))?;
     if fs::hard_link(&src, file).is_err() && fs::copy(&src, file).is_err() {
         return Ok(None);
     }

@@ -4,6 +4,7 @@
 //! opaque-directory test.
 
 use crate::evidence::fs::{EvPath, FileReader, FileSystem};
+use crate::pipe::FillFrom;
 use crate::report::Finding;
 use std::io::{self, Read, Write};
 
@@ -42,6 +43,14 @@ impl<W: Write> Counting<W> {
                 findings,
             },
         ))
+    }
+}
+
+impl<W: FillFrom> FillFrom for Counting<W> {
+    fn fill_from(&mut self, r: &mut dyn Read, scratch: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.fill_from(r, scratch)?;
+        self.written += n as u64;
+        Ok(n)
     }
 }
 
@@ -146,19 +155,15 @@ impl Read for Content<'_> {
     }
 }
 
-/// Copies all of `content` to `out` through `buf`.
+/// Copies all of `content` to `out`: straight into its buffer where it
+/// has one (a fan-out's), else through `buf`.
 pub(crate) fn copy_content(
     content: &mut Content<'_>,
-    out: &mut impl Write,
+    out: &mut impl FillFrom,
     buf: &mut [u8],
 ) -> io::Result<()> {
-    loop {
-        let n = content.read(buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        out.write_all(&buf[..n])?;
-    }
+    while out.fill_from(content, buf)? > 0 {}
+    Ok(())
 }
 
 /// Writes `n` zero bytes.

@@ -17,10 +17,10 @@ use super::spool::{Spool, SpoolWriter};
 use super::tarsplit::Reader;
 use crate::digest::hex_part;
 use crate::evidence::fs::{EvPath, FileReader, FileSystem, FsError};
-use crate::pipe::{Chunk, FanOut, hash_through_all};
+use crate::pipe::{Chunk, FanOut, Output, hash_through_all};
 use crate::report::{Finding, FindingKind, Method};
 use flate2::read::GzDecoder;
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader};
 use std::sync::mpsc::SyncSender;
 
 /// What a layer is made from.
@@ -182,7 +182,7 @@ impl PreparedLayer<'_> {
 
     /// Writes the layer into a fresh writer from `open_out`, hashing it; a
     /// replay also sends every byte to `tee` (a rebuild never does).
-    pub fn produce<W: Write + Send>(
+    pub fn produce<W: Output + Send>(
         self,
         mut open_out: impl FnMut() -> io::Result<W>,
         tee: Option<&SyncSender<Chunk>>,
@@ -243,7 +243,7 @@ impl PreparedLayer<'_> {
 /// Makes the layer into a fresh writer from `open_out`. A replay also
 /// sends every byte to `tee` (a rebuild never does). [`prepare`] then
 /// [`PreparedLayer::produce`], without a size limit.
-pub fn produce<W: Write + Send>(
+pub fn produce<W: Output + Send>(
     input: LayerInput<'_>,
     open_out: impl FnMut() -> io::Result<W>,
     tee: Option<&SyncSender<Chunk>>,
@@ -254,7 +254,7 @@ pub fn produce<W: Write + Send>(
 
 /// Runs a layer writer through a hashing output thread and records the
 /// sha256 in what it returns.
-pub fn hashed<W: Write + Send, E: From<io::Error>>(
+pub fn hashed<W: Output + Send, E: From<io::Error>>(
     out: W,
     tee: Option<&SyncSender<Chunk>>,
     f: impl FnOnce(&mut FanOut) -> Result<Written, E>,
@@ -263,7 +263,7 @@ pub fn hashed<W: Write + Send, E: From<io::Error>>(
 }
 
 /// [`hashed`], sending every byte also to each of `tees`.
-pub fn hashed_all<W: Write + Send, E: From<io::Error>>(
+pub fn hashed_all<W: Output + Send, E: From<io::Error>>(
     out: W,
     tees: Vec<SyncSender<Chunk>>,
     f: impl FnOnce(&mut FanOut) -> Result<Written, E>,

@@ -9,6 +9,7 @@ use super::content::{Content, Counting, Length, copy_content, write_zeros};
 use super::findings::Findings;
 use super::tarsplit::{Entry, Reader, TarSplitError};
 use crate::evidence::fs::{EvPath, FileReader, FileSystem, FsError};
+use crate::pipe::FillFrom;
 use crate::report::{Finding, FindingKind};
 use std::io::{self, BufRead, Write};
 
@@ -52,7 +53,7 @@ impl From<io::Error> for ReplayError {
 /// Replays `tarsplit` (decompressed JSON lines, read with
 /// [`Reader::checked`]) into `out`, taking file contents from `layer`.
 /// `progress` is told how many content bytes were copied, as they are.
-pub fn replay<R: BufRead + Send, W: Write>(
+pub fn replay<R: BufRead + Send, W: FillFrom>(
     tarsplit: R,
     layer: LayerDir<'_>,
     out: W,
@@ -71,7 +72,7 @@ pub(crate) fn replay_entries<I, W>(
 ) -> Result<(W, Written), ReplayError>
 where
     I: Iterator<Item = Result<Entry, ReplayError>> + Send,
-    W: Write,
+    W: FillFrom,
 {
     // A second thread reads the entries ahead, opens the files they name
     // and asks for their data, so that on a cold cache many reads are
@@ -144,7 +145,7 @@ enum Ahead {
     Error(ReplayError),
 }
 
-fn copy_all<W: Write>(
+fn copy_all<W: FillFrom>(
     rx: impl Iterator<Item = Ahead>,
     out: W,
     progress: &(dyn Fn(u64) + Sync),
