@@ -411,7 +411,9 @@ impl Evidence {
     /// kept and its report returned; one that exists unfinished needs
     /// `force=True`. `progress`, if given, is called as
     /// `progress(layer, done_bytes, expected_bytes_or_None, finished)`.
-    #[pyo3(signature = (image, output_dir, force=false, store=None, rebuild=false, progress=None))]
+    /// `archive_only=True` writes each layer only inside `image.tar` (as
+    /// `extract --archive-only`).
+    #[pyo3(signature = (image, output_dir, force=false, store=None, rebuild=false, progress=None, archive_only=false))]
     #[allow(clippy::too_many_arguments)]
     fn export_image(
         &self,
@@ -422,8 +424,10 @@ impl Evidence {
         store: Option<&str>,
         rebuild: bool,
         progress: Option<Py<PyAny>>,
+        archive_only: bool,
     ) -> PyResult<Py<PyAny>> {
-        let opts = self.options(py, progress, force, rebuild)?;
+        let mut opts = self.options(py, progress, force, rebuild)?;
+        opts.archive_only = archive_only;
         let text = py.detach(|| {
             let catalog = self.catalog()?;
             Self::check_store(&catalog, store)?;

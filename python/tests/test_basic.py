@@ -4,6 +4,7 @@ answer read from basic.expected.json (what the engine itself reported)."""
 
 import hashlib
 import json
+import tarfile
 import threading
 from pathlib import Path
 
@@ -94,6 +95,21 @@ def test_export_image_layers_are_the_engines(evidence, expected, tmp_path):
     # Again into the same directory: kept (its SHA256SUMS checks), same report.
     again = evidence.export_image("fixture/web:1.0", tmp_path)
     assert again == report
+
+
+def test_export_image_archive_only(evidence, expected, tmp_path):
+    want = expected_image(expected, "fixture/web:1.0")
+    report = evidence.export_image("fixture/web:1.0", tmp_path, archive_only=True)
+    assert report["archive_only"] is True
+    assert report["verified"] is True
+    image_dir = only_image_dir(tmp_path)
+    assert not list(image_dir.glob("layer_*")), "layers only inside image.tar"
+    # The layers image.tar's manifest names are the engine's saved layers.
+    with tarfile.open(image_dir / "image.tar") as tf:
+        layers = json.load(tf.extractfile("manifest.json"))[0]["Layers"]
+        got = ["sha256:" + hashlib.sha256(tf.extractfile(n).read()).hexdigest() for n in layers]
+    assert got == [s if s.startswith("sha256:") else "sha256:" + s for s in want["saved_layer_sha256"]]
+    assert report["totals"]["bytes_written"] == (image_dir / "image.tar").stat().st_size
 
 
 def test_export_into_unfinished_directory_needs_force(evidence, expected, tmp_path):

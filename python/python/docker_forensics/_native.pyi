@@ -45,6 +45,7 @@ class Evidence:
         store: Optional[str] = None,
         rebuild: bool = False,
         progress: Optional[Progress] = None,
+        archive_only: bool = False,
     ) -> Dict[str, Any]: ...
     def export_container(
         self,

@@ -36,14 +36,12 @@ pub use error::{ChunkFault, CorruptKind, EwfError, TruncatedKind};
 use super::ahead::inflaters;
 use super::{ImageError, ReadAt};
 use crate::evidence::bytes::{Reader, bytes_at, u32_be, u32_le, u64_le};
+use crate::evidence::cache::{Claim, Lru};
 use header::{inflate_header, parse_header_text};
-use lru::LruCache;
-use std::collections::HashSet;
 use std::fs::File;
 use std::io;
-use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 
 /// The first eight bytes of every EWF v1 segment file.
 pub const SIGNATURE: [u8; 8] = *b"EVF\x09\x0d\x0a\xff\x00";
@@ -167,13 +165,12 @@ pub struct Ewf {
     chunk_count: u64,
     media_size: u64,
     acquisition: Acquisition,
-    chunks: Mutex<LruCache<u64, Arc<Vec<u8>>>>,
-    table_cache: Mutex<LruCache<usize, Arc<Vec<ChunkLoc>>>>,
+    /// Chunks decompressed and checked, and those being inflated (ahead,
+    /// in the background, or by another reader), for their waiters.
+    chunks: Lru<u64, Vec<u8>>,
+    table_cache: Lru<usize, Vec<ChunkLoc>>,
     /// The last chunks that were not cached when read.
     misses: Mutex<std::collections::VecDeque<u64>>,
-    /// Chunks being inflated ahead, in the background, and their waiters.
-    in_flight: Mutex<HashSet<u64>>,
-    landed: Condvar,
 }
 
 fn ewf_error(path: &Path, source: impl Into<EwfError>) -> ImageError {
@@ -304,13 +301,9 @@ impl Ewf {
                 ..Default::default()
             },
             // Sized once the chunk size is known (below).
-            chunks: Mutex::new(LruCache::new(NonZeroUsize::MIN)),
+            chunks: Lru::new(1),
             misses: Mutex::new(std::collections::VecDeque::with_capacity(RECENT_MISSES)),
-            in_flight: Mutex::new(HashSet::new()),
-            landed: Condvar::new(),
-            table_cache: Mutex::new(LruCache::new(
-                NonZeroUsize::new(TABLE_CACHE).unwrap_or(NonZeroUsize::MIN),
-            )),
+            table_cache: Lru::new(TABLE_CACHE),
         }
     }
 
@@ -388,9 +381,7 @@ impl Ewf {
         // Memory held by the cache is bounded in bytes, whatever chunk
         // size the volume section claims.
         let entries = usize::try_from((CHUNK_CACHE_BYTES / img.chunk_size).max(4)).unwrap_or(4);
-        img.chunks = Mutex::new(LruCache::new(
-            NonZeroUsize::new(entries).unwrap_or(NonZeroUsize::MIN),
-        ));
+        img.chunks = Lru::new(entries);
         Ok(self)
     }
 
@@ -600,9 +591,11 @@ impl Ewf {
 
     /// The (verified) chunk locations of table `t`.
     fn table_entries(&self, t: usize) -> io::Result<Arc<Vec<ChunkLoc>>> {
-        if let Some(e) = self.table_cache.lock().map_err(poisoned)?.get(&t) {
-            return Ok(e.clone());
-        }
+        self.table_cache.get(t, || self.read_table(t))
+    }
+
+    /// Reads and checks table `t`'s chunk locations.
+    fn read_table(&self, t: usize) -> io::Result<Vec<ChunkLoc>> {
         let table = &self.tables[t];
         let seg = &self.segments[table.segment];
         let width = match table.layout {
@@ -656,8 +649,6 @@ impl Ewf {
                 }
             }
         }
-        let v = Arc::new(v);
-        self.table_cache.lock().map_err(poisoned)?.put(t, v.clone());
         Ok(v)
     }
 
@@ -673,7 +664,7 @@ impl Ewf {
     /// with what the reader does with the bytes.
     fn chunk(self: &Arc<Self>, n: u64) -> io::Result<Arc<Vec<u8>>> {
         let batch = self.batch_len();
-        if let Some(c) = self.cached_or_landed(n)? {
+        if let Some(c) = self.chunks.kept_or_awaited(&n) {
             if n.is_multiple_of(batch) {
                 self.read_ahead(n, batch)?;
             }
@@ -682,11 +673,7 @@ impl Ewf {
         let forward = {
             let mut m = self.misses.lock().map_err(poisoned)?;
             let forward = n.checked_sub(1).is_some_and(|p| m.contains(&p))
-                || self
-                    .chunks
-                    .lock()
-                    .map_err(poisoned)?
-                    .contains(&n.saturating_sub(1));
+                || self.chunks.contains(&n.saturating_sub(1));
             if m.len() == RECENT_MISSES {
                 m.pop_front();
             }
@@ -699,9 +686,9 @@ impl Ewf {
         } else {
             n + 1
         };
-        let wanted = self.claim(n..last.max(n + 1), n)?;
-        let guard = Unclaim(self, &wanted);
+        let claim = self.chunks.claim(n..last.max(n + 1), Some(&n));
         use rayon::prelude::*;
+        let wanted = claim.keys();
         let decoded: Vec<(u64, io::Result<Vec<u8>>)> = if wanted.len() > 1
             && let Some(pool) = inflaters()
         {
@@ -710,73 +697,11 @@ impl Ewf {
         } else {
             wanted.iter().map(|k| (*k, self.decode(*k))).collect()
         };
-        let mine = self.land(decoded, Some(n))?;
-        drop(guard);
+        let mine = land(claim, decoded, Some(n));
         if forward {
             self.read_ahead(n, batch)?;
         }
         mine.ok_or_else(|| io::Error::other("EWF chunk not decoded"))?
-    }
-
-    /// `n` from the cache; if it is being inflated ahead, after waiting
-    /// for it (`None` if it is not there even then: it failed or was
-    /// evicted, and is inflated again by the caller, which says why).
-    fn cached_or_landed(&self, n: u64) -> io::Result<Option<Arc<Vec<u8>>>> {
-        if let Some(c) = self.chunks.lock().map_err(poisoned)?.get(&n) {
-            return Ok(Some(c.clone()));
-        }
-        let mut flying = self.in_flight.lock().map_err(poisoned)?;
-        if !flying.contains(&n) {
-            return Ok(None);
-        }
-        while flying.contains(&n) {
-            flying = self.landed.wait(flying).map_err(poisoned)?;
-        }
-        drop(flying);
-        Ok(self.chunks.lock().map_err(poisoned)?.get(&n).cloned())
-    }
-
-    /// Of `range`, the chunks neither cached nor in flight (always `me`),
-    /// now marked in flight.
-    fn claim(&self, range: std::ops::Range<u64>, me: u64) -> io::Result<Vec<u64>> {
-        let cache = self.chunks.lock().map_err(poisoned)?;
-        let mut flying = self.in_flight.lock().map_err(poisoned)?;
-        let wanted: Vec<u64> = range
-            .filter(|k| *k == me || (!cache.contains(k) && !flying.contains(k)))
-            .collect();
-        flying.extend(wanted.iter().copied());
-        Ok(wanted)
-    }
-
-    /// Puts decoded chunks in the cache and wakes their waiters; returns
-    /// chunk `mine`'s result. A chunk read ahead that fails is said when
-    /// it is read.
-    fn land(
-        &self,
-        decoded: Vec<(u64, io::Result<Vec<u8>>)>,
-        mine: Option<u64>,
-    ) -> io::Result<Option<io::Result<Arc<Vec<u8>>>>> {
-        let mut result = None;
-        let mut done = Vec::with_capacity(decoded.len());
-        {
-            let mut cache = self.chunks.lock().map_err(poisoned)?;
-            for (k, d) in decoded {
-                done.push(k);
-                match d {
-                    Ok(d) => {
-                        let d = Arc::new(d);
-                        if Some(k) == mine {
-                            result = Some(Ok(d.clone()));
-                        }
-                        cache.put(k, d);
-                    }
-                    Err(e) if Some(k) == mine => result = Some(Err(e)),
-                    Err(_) => {}
-                }
-            }
-        }
-        drop(Unclaim(self, &done));
-        Ok(result)
     }
 
     /// Starts inflating, in the background, the batches after the one
@@ -791,18 +716,22 @@ impl Ewf {
                 break;
             }
             let last = first.saturating_add(batch).min(self.chunk_count);
-            let wanted = self.claim(first..last, u64::MAX)?;
-            if wanted.is_empty() {
+            let claim = self.chunks.claim(first..last, None);
+            if claim.keys().is_empty() {
                 continue;
             }
+            let wanted = claim.detach();
             let ewf = Arc::clone(self);
             pool.spawn(move || {
                 use rayon::prelude::*;
                 // Whatever happens, the chunks stop being in flight.
-                let guard = Unclaim(&ewf, &wanted);
-                let decoded = wanted.par_iter().map(|k| (*k, ewf.decode(*k))).collect();
-                let _ = ewf.land(decoded, None);
-                drop(guard);
+                let claim = ewf.chunks.reclaim(wanted);
+                let decoded = claim
+                    .keys()
+                    .par_iter()
+                    .map(|k| (*k, ewf.decode(*k)))
+                    .collect();
+                land(claim, decoded, None);
             });
         }
         Ok(())
@@ -947,23 +876,35 @@ impl Ewf {
     }
 }
 
-/// Removes chunks from the in-flight set when dropped (also if inflating
-/// them panicked), so no reader waits for them forever.
-struct Unclaim<'a>(&'a Ewf, &'a [u64]);
-
-impl Drop for Unclaim<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut flying) = self.0.in_flight.lock() {
-            for k in self.1 {
-                flying.remove(k);
+/// Keeps the chunks decoded under `claim` and wakes their waiters;
+/// returns chunk `mine`'s result. A chunk read ahead that fails is said
+/// when it is read.
+fn land(
+    claim: Claim<'_, u64, Vec<u8>>,
+    decoded: Vec<(u64, io::Result<Vec<u8>>)>,
+    mine: Option<u64>,
+) -> Option<io::Result<Arc<Vec<u8>>>> {
+    let mut result = None;
+    let mut kept = Vec::with_capacity(decoded.len());
+    for (k, d) in decoded {
+        match d {
+            Ok(d) => {
+                let d = Arc::new(d);
+                if Some(k) == mine {
+                    result = Some(Ok(d.clone()));
+                }
+                kept.push((k, d));
             }
+            Err(e) if Some(k) == mine => result = Some(Err(e)),
+            Err(_) => {}
         }
-        self.0.landed.notify_all();
     }
+    claim.land(kept);
+    result
 }
 
 fn poisoned<T>(_: T) -> io::Error {
-    io::Error::other("EWF cache lock poisoned")
+    io::Error::other("EWF read-ahead lock poisoned")
 }
 
 fn to_io(e: ImageError) -> io::Error {
