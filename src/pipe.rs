@@ -609,6 +609,12 @@ fn dio_align(file: &File) -> usize {
     }
 }
 
+/// Elsewhere files are written through the cache (no alignment needed).
+#[cfg(not(target_os = "linux"))]
+fn dio_align(_file: &File) -> usize {
+    ALIGN
+}
+
 impl Write for DirectFile {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.staging.is_none() {
