@@ -402,6 +402,15 @@ enum Job {
     Shared(Chunk),
 }
 
+impl Job {
+    fn len(&self) -> usize {
+        match self {
+            Job::Staged(_, n) => *n,
+            Job::Shared(c) => c.data().len(),
+        }
+    }
+}
+
 /// Buffers of one [`DirectFile`]: one being filled, the others queued or
 /// being written.
 const WRITE_BUFFERS: usize = 3;
@@ -468,10 +477,7 @@ impl DirectFile {
     }
 
     fn send(&mut self, job: Job) -> io::Result<()> {
-        let n = match &job {
-            Job::Staged(_, n) => *n,
-            Job::Shared(c) => c.data().len(),
-        };
+        let n = job.len();
         let sent = match &self.to_writer {
             Some(tx) => tx.send(job).is_ok(),
             None => false,
@@ -481,30 +487,6 @@ impl DirectFile {
         }
         self.handed += n as u64;
         Ok(())
-    }
-
-    /// Writes a producer's chunk: handed to the writer as it is when
-    /// direct I/O can take it where it falls in the file (no copy), else
-    /// copied into the staging buffer. A tar stream is made of 512-byte
-    /// records, so on a device of 512-byte sectors every whole chunk of
-    /// it can go as it is.
-    pub fn write_chunk(&mut self, chunk: &Chunk) -> io::Result<()> {
-        let data = chunk.data();
-        let a = self.align;
-        let at = self.handed + self.len as u64;
-        let as_is = a > 0
-            && data.len() >= a
-            && data.len().is_multiple_of(a)
-            && at.is_multiple_of(a as u64)
-            && (data.as_ptr() as usize).is_multiple_of(a);
-        if !as_is {
-            return self.write_all(data);
-        }
-        // What is staged ends on an aligned offset too: it goes first.
-        if self.len > 0 {
-            self.hand_over()?;
-        }
-        self.send(Job::Shared(chunk.clone()))
     }
 
     /// Writes the rest and sets the file's exact length.
@@ -531,28 +513,18 @@ fn write_jobs(
 ) -> io::Result<File> {
     let mut direct = align > 0;
     let mut offset = 0u64;
-    for job in jobs {
+    for mut job in jobs {
+        let n = job.len();
         // Only the last job may end off the alignment (the sender hands
-        // over early only on aligned offsets): it is padded, then trimmed.
-        let (mut staged, shared) = match job {
-            Job::Staged(buf, n) => (Some((buf, n)), None),
-            Job::Shared(chunk) => (None, Some(chunk)),
-        };
-        let n = match (&staged, &shared) {
-            (Some((_, n)), _) => *n,
-            (_, Some(c)) => c.data().len(),
-            _ => 0,
-        };
+        // over early only on aligned offsets, and a shared chunk is
+        // aligned): it is padded, then trimmed.
         let padded = if direct { n.div_ceil(align) * align } else { n };
-        if let Some((buf, _)) = staged.as_mut()
-            && padded > n
-        {
-            buf.as_mut_slice()[n..padded].fill(0);
-        }
-        let bytes = match (&staged, &shared) {
-            (Some((buf, _)), _) => &buf.as_slice()[..padded],
-            (_, Some(c)) => c.data(),
-            _ => &[][..],
+        let bytes = match &mut job {
+            Job::Staged(buf, _) => {
+                buf.as_mut_slice()[n..padded].fill(0);
+                &buf.as_slice()[..padded]
+            }
+            Job::Shared(c) => c.data(),
         };
         if let Err(e) = file.write_all(bytes) {
             if !direct || e.raw_os_error() != Some(libc::EINVAL) {
@@ -574,7 +546,7 @@ fn write_jobs(
             file.write_all(&bytes[..n])?;
         }
         offset += n as u64;
-        if let Some((buf, _)) = staged {
+        if let Job::Staged(buf, _) = job {
             let _ = back.send(buf);
         }
     }
@@ -583,8 +555,28 @@ fn write_jobs(
 }
 
 impl Output for DirectFile {
+    /// Writes a producer's chunk: handed to the writer as it is when
+    /// direct I/O can take it where it falls in the file (no copy), else
+    /// copied into the staging buffer. A tar stream is made of 512-byte
+    /// records, so on a device of 512-byte sectors every whole chunk of
+    /// it can go as it is.
     fn write_chunk(&mut self, chunk: &Chunk) -> io::Result<()> {
-        DirectFile::write_chunk(self, chunk)
+        let data = chunk.data();
+        let a = self.align;
+        let at = self.handed + self.len as u64;
+        let as_is = a > 0
+            && data.len() >= a
+            && data.len().is_multiple_of(a)
+            && at.is_multiple_of(a as u64)
+            && (data.as_ptr() as usize).is_multiple_of(a);
+        if !as_is {
+            return self.write_all(data);
+        }
+        // What is staged ends on an aligned offset too: it goes first.
+        if self.len > 0 {
+            self.hand_over()?;
+        }
+        self.send(Job::Shared(chunk.clone()))
     }
 }
 

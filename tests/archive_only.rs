@@ -57,14 +57,7 @@ fn every_layer_is_written_once_inside_image_tar() {
     let full = tempfile::tempdir().unwrap();
     let only = tempfile::tempdir().unwrap();
     assert_eq!(extract_all(&host, full.path()).code, 0);
-    let r = run([
-        "extract".as_ref(),
-        "--all".as_ref(),
-        "-q".as_ref(),
-        "--archive-only".as_ref(),
-        host.as_os_str(),
-        only.path().as_os_str(),
-    ]);
+    let r = extract_all_with(&host, only.path(), &["--archive-only"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 
     let expected = expected("basic");
@@ -184,14 +177,7 @@ fn every_store_gives_the_same_archives() {
         let full = tempfile::tempdir().unwrap();
         let only = tempfile::tempdir().unwrap();
         let normal = extract_all(&host, full.path());
-        let r = run([
-            "extract".as_ref(),
-            "--all".as_ref(),
-            "-q".as_ref(),
-            "--archive-only".as_ref(),
-            host.as_os_str(),
-            only.path().as_os_str(),
-        ]);
+        let r = extract_all_with(&host, only.path(), &["--archive-only"]);
         assert_eq!(r.code, normal.code, "{fixture}: {}", r.stderr);
         let mut dirs = 0;
         for d in std::fs::read_dir(full.path()).unwrap() {

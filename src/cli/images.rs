@@ -109,9 +109,10 @@ pub fn extract(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
                 }
                 done.images += 1;
                 for l in &report.layers {
-                    // Linked to one written before, or (--archive-only)
-                    // the same bytes in another image.tar: counted once.
-                    if l.same_as.is_none() && distinct.insert(l.sha256.clone()) {
+                    // The same bytes as a layer of an earlier image (a
+                    // hard link to it, or, with --archive-only, in its
+                    // image.tar): counted once.
+                    if distinct.insert(l.sha256.clone()) {
                         done.layers += 1;
                         done.verified += usize::from(l.verified);
                         done.rebuilt +=

@@ -54,33 +54,21 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     /// next caller loads again and gets its own error. A poisoned lock
     /// only costs the cache, never the read.
     pub fn get<E>(&self, key: K, load: impl FnOnce() -> Result<V, E>) -> Result<Arc<V>, E> {
-        let Ok(mut s) = self.state.lock() else {
-            return load().map(Arc::new);
-        };
         loop {
-            if let Some(v) = s.kept.get(&key) {
-                return Ok(v.clone());
+            if let Some(v) = self.kept_or_awaited(&key) {
+                return Ok(v);
             }
-            if s.loading.insert(key.clone()) {
-                break;
+            // Claimed by another caller since: wait for that load instead.
+            let claim = self.claim([key.clone()], None);
+            if claim.keys().is_empty() {
+                continue;
             }
-            match self.landed.wait(s) {
-                Ok(g) => s = g,
-                Err(_) => return load().map(Arc::new),
-            }
+            // Whatever happens in `load` (an error, a panic), the claim is
+            // dropped: the key stops being loaded and the waiters wake.
+            let v = Arc::new(load()?);
+            claim.land([(key, v.clone())]);
+            return Ok(v);
         }
-        drop(s);
-        // Whatever happens in `load` (an error, a panic), the key stops
-        // being loaded and the waiters wake.
-        let mut loading = Loading {
-            lru: self,
-            key: Some(key),
-            value: None,
-        };
-        let v = Arc::new(load()?);
-        loading.value = Some(v.clone());
-        drop(loading);
-        Ok(v)
     }
 
     /// The value for `key` if kept; if it is being loaded, after waiting
@@ -119,8 +107,9 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
                     }
                 }
             }
-            // A poisoned lock only costs the cache: load the own key.
-            Err(_) => claimed.extend(own.cloned()),
+            // A poisoned lock only costs the cache: every key is loaded
+            // by whoever asks, and none is kept.
+            Err(_) => claimed.extend(keys),
         }
         Claim {
             lru: self,
@@ -178,26 +167,6 @@ impl<K: Hash + Eq + Clone, V> Drop for Claim<'_, K, V> {
         if let Ok(mut s) = self.lru.state.lock() {
             for k in &self.keys {
                 s.loading.remove(k);
-            }
-        }
-        self.lru.landed.notify_all();
-    }
-}
-
-/// A key being loaded; when dropped, its value (if loaded) is kept, the
-/// key stops being loaded and the waiters wake.
-struct Loading<'a, K: Hash + Eq + Clone, V> {
-    lru: &'a Lru<K, V>,
-    key: Option<K>,
-    value: Option<Arc<V>>,
-}
-
-impl<K: Hash + Eq + Clone, V> Drop for Loading<'_, K, V> {
-    fn drop(&mut self) {
-        if let (Some(key), Ok(mut s)) = (self.key.take(), self.lru.state.lock()) {
-            s.loading.remove(&key);
-            if let Some(v) = self.value.take() {
-                s.kept.put(key, v);
             }
         }
         self.lru.landed.notify_all();

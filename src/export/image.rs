@@ -6,14 +6,14 @@
 //! (`provenance`) and, where BuildKit recorded it (`mode=max`), the
 //! Dockerfile itself as `Dockerfile.recorded`.
 
-use super::archive::{ArchivePlan, write_archive};
+use super::archive::{ArchiveLayer, ArchivePlan, write_archive};
 use super::dockerfile;
 use super::error::{ExportError, ExportOptions, now, out_err};
 use super::image_report::ImageReport;
 use super::output::{close_dir, settle_config, totals, write_file};
 use super::provenance;
 use super::source::{check_sources, prepare_layer};
-use super::stream::{archive_layers, layer_file, layers_only, plan, stream_image};
+use super::stream::{archive_layers, layers_only, plan, stream_image};
 use crate::digest::sha256_hex;
 use crate::report::{Finding, FindingKind};
 use crate::store::Store;
@@ -150,13 +150,13 @@ fn write_image(
             let plan = ArchivePlan::new(&config, &image.names, &archive_layers);
             let (sha, len) =
                 write_archive(&tar_path, &plan, &archive_layers).map_err(out_err(&tar_path))?;
+            if opts.archive_only {
+                remove_layer_files(&archive_layers)?;
+            }
             (plan, sha, len)
         }
     };
     sums.push((tar_sha, "image.tar".into()));
-    if opts.archive_only {
-        remove_layer_files(dir, &layers)?;
-    }
     sums.extend(save_changed_files(fs, image, &layers, dir)?);
     sums.push(write_file(dir, "manifest.json", &plan.manifest_json)?);
     sums.push(write_file(dir, "image_metadata.json", &image.config_bytes)?);
@@ -226,25 +226,13 @@ fn write_image(
     Ok(report)
 }
 
-/// With --archive-only: the layer files written only to build
-/// `image.tar` from (when it could not be written in the same pass).
-fn remove_layer_files(
-    dir: &Path,
-    layers: &[crate::report::LayerReport],
-) -> Result<(), ExportError> {
+/// With --archive-only: the layer files `image.tar` was just written
+/// from, and their directories.
+fn remove_layer_files(layers: &[ArchiveLayer]) -> Result<(), ExportError> {
     for l in layers {
-        let file = layer_file(dir, l.index);
-        match std::fs::remove_file(&file) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(out_err(&file)(e)),
-            _ => {}
-        }
-        if let Some(parent) = file.parent() {
-            match std::fs::remove_dir(parent) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(out_err(parent)(e));
-                }
-                _ => {}
-            }
+        std::fs::remove_file(&l.file).map_err(out_err(&l.file))?;
+        if let Some(ldir) = l.file.parent() {
+            std::fs::remove_dir(ldir).map_err(out_err(ldir))?;
         }
     }
     Ok(())

@@ -318,7 +318,7 @@ fn send(tx: &SyncSender<Chunk>, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Where layer `index` is written: `layer_<index>/layer.tar`.
-pub(crate) fn layer_file(dir: &Path, index: usize) -> PathBuf {
+fn layer_file(dir: &Path, index: usize) -> PathBuf {
     dir.join(format!("layer_{index}")).join("layer.tar")
 }
 

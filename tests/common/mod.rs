@@ -213,13 +213,20 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 /// `extract --all EVIDENCE OUT -q`.
 pub fn extract_all(evidence: &Path, out: &Path) -> Run {
-    run([
+    extract_all_with(evidence, out, &[])
+}
+
+/// `extract --all EVIDENCE OUT -q` and the options in `extra`.
+pub fn extract_all_with(evidence: &Path, out: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
         Path::new("extract"),
         Path::new("--all"),
         evidence,
         out,
         Path::new("-q"),
-    ])
+    ];
+    args.extend(extra.iter().map(Path::new));
+    run(args)
 }
 
 /// The id of container `name` in fixture `fixture`, as the engine gave it.
